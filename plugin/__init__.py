@@ -1,0 +1,55 @@
+"""Regulars: a helpdesk sidebar that tells agents who a customer is to the business."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from plugin import db
+from plugin.config import Settings, settings_from_environment
+from plugin.tokens import SidebarSessions
+from plugin.web import formatting, security
+from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
+
+csrf = CSRFProtect()
+
+
+def create_app(settings: Settings | None = None, *, instance_path: str | None = None) -> Flask:
+    """Create the service: settings are read here, once, unless given."""
+    root = Path(__file__).resolve().parent.parent
+    app = Flask(
+        __name__,
+        instance_path=instance_path or os.environ.get("REGULARS_INSTANCE_PATH") or None,
+        instance_relative_config=True,
+        template_folder=str(root / "templates"),
+        static_folder=str(root / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if settings is None:
+        settings = settings_from_environment(Path(app.instance_path))
+    app.config.update(settings.as_flask_config())
+    app.extensions[SETTINGS_KEY] = settings
+    app.extensions["regulars.sidebar_sessions"] = SidebarSessions(
+        settings.secret_key, ttl_seconds=settings.sidebar_session_ttl_seconds
+    )
+    logging.getLogger("plugin").setLevel(settings.log_level)
+
+    db.init_app(app, settings.database_url)
+    csrf.init_app(app)
+    security.init_app(app, settings)
+    formatting.init_app(app)
+
+    from plugin.web import demo, health, sidebar
+
+    app.register_blueprint(sidebar.bp)
+    # The helpdesk's signed POST is authenticated by its JWT, not a CSRF token.
+    csrf.exempt(sidebar.launch)
+    app.register_blueprint(health.bp)
+    app.cli.add_command(demo.demo_cli)
+    if settings.demo_enabled:
+        app.register_blueprint(demo.bp)
+    return app

@@ -1,0 +1,119 @@
+"""Typed settings, read once from the environment by the application factory."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+ZENDESK_CDN_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value the service cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with; see .env.example for the documentation."""
+
+    secret_key: str
+    database_url: str
+    demo_enabled: bool = True
+    sidebar_session_ttl_seconds: int = 3600
+    jwt_leeway_seconds: int = 60
+    max_content_length: int = 1_048_576
+    zaf_sdk_url: str = ZENDESK_CDN_SDK
+    frame_ancestors: tuple[str, ...] = ("https://*.zendesk.com",)
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def as_flask_config(self) -> dict[str, Any]:
+        """Return the settings as Flask config keys, plus the framework's own."""
+        config = {f"REGULARS_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}
+        config.update(
+            SECRET_KEY=self.secret_key,
+            MAX_CONTENT_LENGTH=self.max_content_length,
+            WTF_CSRF_TIME_LIMIT=None,
+        )
+        return config
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _int(name: str, raw: str, *, minimum: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def normalize_database_url(url: str) -> str:
+    """Point a plain postgres URL at the psycopg 3 driver the service ships with."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return a persistent secret for local use, generated once into the instance folder."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
+    """Build settings from environment variables, with the documented defaults."""
+    default_db = f"sqlite:///{instance_path / 'regulars.sqlite3'}"
+    secret_key = env.get("REGULARS_SECRET_KEY") or _secret_key(instance_path)
+    if len(secret_key) < 32:
+        raise ConfigError("REGULARS_SECRET_KEY must be at least 32 characters")
+    ancestors = env.get("REGULARS_FRAME_ANCESTORS", "https://*.zendesk.com").split()
+    return Settings(
+        secret_key=secret_key,
+        database_url=normalize_database_url(env.get("DATABASE_URL") or default_db),
+        demo_enabled=_bool("REGULARS_DEMO", env.get("REGULARS_DEMO", "true")),
+        sidebar_session_ttl_seconds=_int(
+            "REGULARS_SIDEBAR_SESSION_TTL",
+            env.get("REGULARS_SIDEBAR_SESSION_TTL", "3600"),
+            minimum=60,
+        ),
+        jwt_leeway_seconds=_int(
+            "REGULARS_JWT_LEEWAY", env.get("REGULARS_JWT_LEEWAY", "60"), minimum=0
+        ),
+        max_content_length=_int(
+            "REGULARS_MAX_CONTENT_LENGTH",
+            env.get("REGULARS_MAX_CONTENT_LENGTH", "1048576"),
+            minimum=1024,
+        ),
+        zaf_sdk_url=env.get("REGULARS_ZAF_SDK_URL", ZENDESK_CDN_SDK),
+        frame_ancestors=tuple(ancestors),
+        log_level=env.get("REGULARS_LOG_LEVEL", "INFO").upper(),
+    )
+
+
+def settings_from_environment(instance_path: Path) -> Settings:
+    """Read settings from this process's environment (called once, by create_app)."""
+    return load_settings(os.environ, instance_path)

@@ -1,0 +1,61 @@
+"""Find an installation's customer for a helpdesk requester and read their stored facts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.domain.helpdesk import Person
+from plugin.domain.recognition import OrderStats
+from plugin.models import Customer, CustomerFact
+from plugin.sources import orders
+
+
+def find_customer(session: Session, *, installation_id: int, person: Person) -> Customer | None:
+    """Match a requester by helpdesk user id, then email, then phone number."""
+    candidates: list[sa.ColumnElement[bool]] = [Customer.helpdesk_user_id == person.id]
+    if person.email:
+        candidates.append(Customer.email == person.email.strip().lower())
+    if person.phone:
+        candidates.append(Customer.phone == person.phone.strip())
+    for condition in candidates:
+        customer = session.scalars(
+            sa.select(Customer)
+            .where(Customer.installation_id == installation_id, condition)
+            .order_by(Customer.id)
+            .limit(1)
+        ).first()
+        if customer is not None:
+            return customer
+    return None
+
+
+def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
+    """Return the customer's order facts, or None when no source has provided them."""
+    facts = session.scalars(
+        sa.select(CustomerFact).where(
+            CustomerFact.installation_id == customer.installation_id,
+            CustomerFact.customer_id == customer.id,
+            CustomerFact.source == orders.SOURCE,
+        )
+    ).all()
+    values = {fact.name: fact.value for fact in facts}
+    if not set(orders.FACT_NAMES) <= values.keys():
+        return None
+    return OrderStats(
+        order_count=int(values["order_count"]),
+        total_spend_cents=int(values["total_spend_cents"]),
+        orders_12m=int(values["orders_12m"]),
+        spend_12m_cents=int(values["spend_12m_cents"]),
+        first_order_at=_parse_time(values["first_order_at"]),
+        last_order_at=_parse_time(values["last_order_at"]),
+        top_categories=tuple(values["top_categories"]),
+        source=orders.SOURCE,
+        as_of=min(fact.fetched_at for fact in facts),
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

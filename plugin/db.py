@@ -1,0 +1,106 @@
+"""Database engine and sessions for the app, migrations, and the `flask db` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app, g
+from flask.cli import AppGroup
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+EXTENSION_KEY = "regulars.db"
+
+
+class Database:
+    """An engine and a session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def create_engine(url: str) -> Engine:
+    """Create an engine with the settings each backend needs for a multi-threaded server."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def init_app(app: Flask, url: str) -> None:
+    """Bind a database to the app and register its teardown and CLI commands."""
+    app.extensions[EXTENSION_KEY] = Database(url)
+    app.teardown_appcontext(_close_session)
+    app.cli.add_command(db_cli)
+
+
+def database(app: Flask | None = None) -> Database:
+    """Return the database bound to the given (or current) app."""
+    db: Database = (app or current_app).extensions[EXTENSION_KEY]
+    return db
+
+
+def session() -> Session:
+    """Return this request's session, opening it on first use."""
+    if "db_session" not in g:
+        g.db_session = database().sessions()
+    db_session: Session = g.db_session
+    return db_session
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    db_session: Session | None = g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    """Return an Alembic configuration for the migrations shipped with the service."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to the given revision."""
+    command.upgrade(alembic_config(url), revision)
+
+
+@click.group("db", cls=AppGroup)
+def db_cli() -> None:
+    """Manage the database schema."""
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def upgrade_command(revision: str) -> None:
+    """Apply migrations (to the latest by default)."""
+    upgrade(database().url, revision)
+    click.echo(f"Database is at revision {revision}.")
+
+
+@db_cli.command("current")
+def current_command() -> None:
+    """Show the database's migration revision."""
+    command.current(alembic_config(database().url))

@@ -1,0 +1,155 @@
+"""Create the demo installation and fill it with the sample customers, orders and tickets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.demo import signing
+from plugin.demo.sample_data import SampleData, build_sample_data
+from plugin.models import (
+    Customer,
+    CustomerFact,
+    DemoTicket,
+    DemoUser,
+    Installation,
+    Order,
+    SeenTicket,
+)
+from plugin.platforms import demo
+from plugin.sources.orders import refresh_order_facts
+
+ACCOUNT = "demo"
+APP_INSTALLATION_ID = "1"
+ISSUER = "demo.localhost"
+ORDER_SOURCE = "demo"
+
+
+def token_audience(app_installation_id: str) -> str:
+    """Shape the audience the way Zendesk does: the installation's API URL."""
+    return f"https://{ISSUER}/api/v2/apps/installations/{app_installation_id}.json"
+
+
+def demo_installation(session: Session) -> Installation | None:
+    return session.scalars(
+        sa.select(Installation).where(
+            Installation.platform == demo.PLATFORM, Installation.account == ACCOUNT
+        )
+    ).first()
+
+
+def ensure_demo_installation(session: Session, *, instance_path: Path) -> Installation:
+    """Return the demo installation, creating it and its key pair on first run."""
+    key = signing.load_or_create_private_key(instance_path)
+    installation = demo_installation(session)
+    if installation is None:
+        installation = Installation(
+            platform=demo.PLATFORM,
+            account=ACCOUNT,
+            display_name="Demo Coffee & Home",
+            app_installation_id=APP_INSTALLATION_ID,
+            token_audience=token_audience(APP_INSTALLATION_ID),
+        )
+        session.add(installation)
+    installation.public_key_pem = signing.public_key_pem(key)
+    session.flush()
+    return installation
+
+
+def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Installation:
+    """Replace the demo installation's data with a fresh copy of the sample data."""
+    installation = ensure_demo_installation(session, instance_path=instance_path)
+    _wipe(session, installation.id)
+    data = build_sample_data(now.date())
+    _insert(session, installation.id, data)
+    refresh_order_facts(session, installation_id=installation.id, now=now)
+    session.commit()
+    return installation
+
+
+def _wipe(session: Session, installation_id: int) -> None:
+    for model in (SeenTicket, CustomerFact, Order, Customer, DemoTicket, DemoUser):
+        session.execute(sa.delete(model).where(model.installation_id == installation_id))
+
+
+def _insert(session: Session, installation_id: int, data: SampleData) -> None:
+    end_users = [
+        {
+            "external_id": c.helpdesk_user_id,
+            "name": c.name,
+            "email": c.email,
+            "phone": c.phone,
+            "role": "end-user",
+        }
+        for c in data.customers
+    ]
+    agents = [
+        {
+            "external_id": a.helpdesk_user_id,
+            "name": a.name,
+            "email": a.email,
+            "phone": None,
+            "role": a.role,
+        }
+        for a in data.agents
+    ]
+    session.execute(
+        sa.insert(DemoUser),
+        [{"installation_id": installation_id, **user} for user in (*end_users, *agents)],
+    )
+    customers = [
+        Customer(
+            installation_id=installation_id,
+            helpdesk_user_id=sample.helpdesk_user_id,
+            email=sample.email.lower(),
+            phone=sample.phone,
+            name=sample.name,
+            customer_since=sample.customer_since,
+        )
+        for sample in data.customers
+        if sample.orders
+    ]
+    session.add_all(customers)
+    session.flush()
+    customer_ids = {c.helpdesk_user_id: c.id for c in customers}
+    session.execute(
+        sa.insert(Order),
+        [
+            {
+                "installation_id": installation_id,
+                "customer_id": customer_ids[sample.helpdesk_user_id],
+                "external_id": order.external_id,
+                "placed_at": order.placed_at,
+                "amount_cents": order.amount_cents,
+                "discount_code": order.discount_code,
+                "category": order.category,
+                "source": ORDER_SOURCE,
+            }
+            for sample in data.customers
+            for order in sample.orders
+        ],
+    )
+    session.execute(
+        sa.insert(DemoTicket),
+        [
+            {
+                "installation_id": installation_id,
+                "external_id": ticket.external_id,
+                "requester_id": ticket.requester_user_id,
+                "assignee_id": ticket.assignee_user_id,
+                "subject": ticket.subject,
+                "description": ticket.description,
+                "channel": ticket.channel,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "ticket_type": ticket.ticket_type,
+                "tags": list(ticket.tags),
+                "created_at": ticket.created_at,
+                "updated_at": ticket.updated_at,
+            }
+            for ticket in data.tickets
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Domain logic: pure Python, no Flask, no HTTP, no database."""

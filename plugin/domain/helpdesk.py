@@ -1,0 +1,55 @@
+"""What the sidebar knows of a helpdesk: tickets and people, whichever helpdesk they come from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
+
+
+@dataclass(frozen=True)
+class Person:
+    """A helpdesk user: the requester of a ticket or an agent."""
+
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    subject: str
+    status: str
+    channel: str
+    priority: str | None
+    ticket_type: str | None
+    tags: tuple[str, ...]
+    requester_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class ContactHistory:
+    """A requester's tickets, summarized for the banner."""
+
+    ticket_count: int
+    open_ticket_count: int
+    last_contact_at: datetime | None
+
+    @classmethod
+    def from_tickets(cls, tickets: list[Ticket], *, excluding: str | None = None) -> ContactHistory:
+        """Summarize tickets; the one being worked on does not count as an earlier contact."""
+        others = [t for t in tickets if t.id != excluding]
+        return cls(
+            ticket_count=len(tickets),
+            open_ticket_count=sum(1 for t in others if t.is_open),
+            last_contact_at=max((t.created_at for t in others), default=None),
+        )

@@ -1,0 +1,193 @@
+"""SQLAlchemy models: installations and the customer data each one owns."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from plugin.clock import utcnow
+
+# Stable constraint names so Alembic migrations read the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Installation(Base):
+    """One helpdesk account that runs Regulars; every other row belongs to exactly one."""
+
+    __tablename__ = "installations"
+    __table_args__ = (UniqueConstraint("platform", "account"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    account: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(255))
+    # None means the platform's own API host; tests and benchmarks point it at a local fake.
+    api_base_url: Mapped[str | None] = mapped_column(String(500))
+    app_installation_id: Mapped[str | None] = mapped_column(String(64))
+    token_audience: Mapped[str | None] = mapped_column(String(500), unique=True)
+    public_key_pem: Mapped[str | None] = mapped_column(Text)
+    public_key_fetched_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Encrypted by the credentials store; never rendered or logged.
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    tier_medium_min_orders: Mapped[int] = mapped_column(Integer, default=3)
+    tier_medium_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=25_000)
+    tier_high_min_orders: Mapped[int] = mapped_column(Integer, default=12)
+    tier_high_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=150_000)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Installation {self.id} {self.platform}:{self.account}>"
+
+
+class Customer(Base):
+    """A person or business who buys from the installation's company."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "helpdesk_user_id"),
+        Index("ix_customers_installation_email", "installation_id", "email"),
+        Index("ix_customers_installation_phone", "installation_id", "phone"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    helpdesk_user_id: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255))
+    customer_since: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    facts: Mapped[list[CustomerFact]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan"
+    )
+
+
+class Order(Base):
+    """A purchase, as imported or pushed by a data source."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "external_id"),
+        Index("ix_orders_customer_placed", "customer_id", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    placed_at: Mapped[datetime] = mapped_column(DateTime)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    discount_code: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(32))
+
+
+class CustomerFact(Base):
+    """One named value about a customer, with where it came from and when it was fetched."""
+
+    __tablename__ = "customer_facts"
+    __table_args__ = (UniqueConstraint("customer_id", "name", "source"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    value: Mapped[Any] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(32))
+    fetched_at: Mapped[datetime] = mapped_column(DateTime)
+
+    customer: Mapped[Customer] = relationship(back_populates="facts")
+
+
+class SeenTicket(Base):
+    """A helpdesk ticket the sidebar has been opened on, and who it was about."""
+
+    __tablename__ = "seen_tickets"
+    __table_args__ = (UniqueConstraint("installation_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    requester_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    subject: Mapped[str] = mapped_column(String(500))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    view_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- The demo helpdesk: a stand-in for a helpdesk's own users and tickets. -----------------
+
+
+class DemoUser(Base):
+    """A user of the demo helpdesk: an end user (customer) or an agent."""
+
+    __tablename__ = "demo_users"
+    __table_args__ = (UniqueConstraint("installation_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DemoTicket(Base):
+    """A ticket in the demo helpdesk."""
+
+    __tablename__ = "demo_tickets"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "external_id"),
+        Index("ix_demo_tickets_requester", "installation_id", "requester_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    requester_id: Mapped[str] = mapped_column(String(64))
+    assignee_id: Mapped[str | None] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(20))
+    ticket_type: Mapped[str] = mapped_column(String(20))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

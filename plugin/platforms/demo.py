@@ -1,0 +1,69 @@
+"""The demo helpdesk: a local stand-in for a helpdesk account, kept in the service's database."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.domain.helpdesk import Person, Ticket
+from plugin.models import DemoTicket, DemoUser
+from plugin.platforms.base import TicketNotFound, TicketWithRequester
+
+PLATFORM = "demo"
+
+
+class DemoHelpdesk:
+    """Answer the helpdesk interface from the demo tables of one installation."""
+
+    def __init__(self, session: Session, *, installation_id: int) -> None:
+        self._session = session
+        self._installation_id = installation_id
+
+    def ticket(self, *, ticket_id: str) -> TicketWithRequester:
+        row = self._session.scalars(
+            sa.select(DemoTicket).where(
+                DemoTicket.installation_id == self._installation_id,
+                DemoTicket.external_id == ticket_id,
+            )
+        ).first()
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        return TicketWithRequester(ticket=_ticket(row), requester=self.person(row.requester_id))
+
+    def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
+        rows = self._session.scalars(
+            sa.select(DemoTicket)
+            .where(
+                DemoTicket.installation_id == self._installation_id,
+                DemoTicket.requester_id == requester_id,
+            )
+            .order_by(DemoTicket.created_at.desc())
+        )
+        return [_ticket(row) for row in rows]
+
+    def person(self, user_id: str) -> Person:
+        """Return a demo user; an unknown id still gets a placeholder, as helpdesks do."""
+        user = self._session.scalars(
+            sa.select(DemoUser).where(
+                DemoUser.installation_id == self._installation_id,
+                DemoUser.external_id == user_id,
+            )
+        ).first()
+        if user is None:
+            return Person(id=user_id, name="Unknown user")
+        return Person(id=user.external_id, name=user.name, email=user.email, phone=user.phone)
+
+
+def _ticket(row: DemoTicket) -> Ticket:
+    return Ticket(
+        id=row.external_id,
+        subject=row.subject,
+        status=row.status,
+        channel=row.channel,
+        priority=row.priority,
+        ticket_type=row.ticket_type,
+        tags=tuple(row.tags),
+        requester_id=row.requester_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

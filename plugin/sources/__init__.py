@@ -1,0 +1,1 @@
+"""Customer data in: orders and facts from imports, pushes and connectors."""

@@ -1,0 +1,133 @@
+"""Verify the helpdesk's signed launch token and issue the sidebar's own short-lived session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from plugin.models import Installation
+
+ACCEPTED_ALGORITHM = "RS256"
+MAX_TOKEN_LENGTH = 8192
+
+
+class InvalidToken(Exception):
+    """A token was refused; the message says why, in words an agent or admin can act on."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Who opened the app, from a verified launch token."""
+
+    installation_id: int
+    user_id: str | None
+    claims: dict[str, Any]
+
+
+InstallationFinder = Callable[[list[str], str | None], Installation | None]
+
+
+def verify_launch_token(
+    token: str, *, find_installation: InstallationFinder, leeway: int
+) -> Launch:
+    """Verify a launch JWT: RS256 only, signed by the installation's key, in date, for it."""
+    if not token:
+        raise InvalidToken("No launch token was sent. Open the app from the helpdesk.")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("The launch token is too large to be genuine.")
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidToken("The launch token is malformed.") from None
+    algorithm = header.get("alg")
+    if algorithm != ACCEPTED_ALGORITHM:
+        raise InvalidToken(
+            f"The launch token is signed with {algorithm!r}; only {ACCEPTED_ALGORITHM} is accepted."
+        )
+    audiences = _audiences(unverified.get("aud"))
+    issuer = unverified.get("iss") if isinstance(unverified.get("iss"), str) else None
+    installation = find_installation(audiences, issuer)
+    if installation is None or not installation.token_audience:
+        raise InvalidToken("The launch token is not for an installation registered here.")
+    if not installation.public_key_pem:
+        raise InvalidToken("This installation has no public key yet; ask an admin to connect it.")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key=_public_key(installation.public_key_pem),
+            algorithms=[ACCEPTED_ALGORITHM],
+            audience=installation.token_audience,
+            leeway=leeway,
+            options={"require": ["exp", "iat", "aud"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The launch token has expired. Reload the app.") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("The launch token is not valid yet; check the server's clock.") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("The launch token is for another installation.") from None
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("The launch token's signature does not match.") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise InvalidToken(f"The launch token has no {error.claim!r} claim.") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("The launch token could not be verified.") from None
+    return Launch(installation_id=installation.id, user_id=_user_id(claims), claims=claims)
+
+
+def _audiences(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _public_key(pem: str) -> RSAPublicKey:
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise InvalidToken("The installation's public key is not an RSA key.")
+    return key
+
+
+def _user_id(claims: dict[str, Any]) -> str | None:
+    """Return the signed-in agent's id where the token carries one (its exact claim varies)."""
+    for value in (claims.get("sub"), claims.get("context", {}).get("user_id")):
+        if isinstance(value, str | int) and str(value):
+            return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class SidebarSession:
+    installation_id: int
+    user_id: str | None
+
+
+class SidebarSessions:
+    """Short-lived bearer tokens that the sidebar page sends with its own requests."""
+
+    def __init__(self, secret_key: str, *, ttl_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="regulars.sidebar-session")
+        self._ttl = ttl_seconds
+
+    def issue(self, session: SidebarSession) -> str:
+        return self._serializer.dumps({"i": session.installation_id, "u": session.user_id})
+
+    def verify(self, token: str) -> SidebarSession:
+        if not token:
+            raise InvalidToken("The sidebar session is missing. Reload the app.")
+        try:
+            data = self._serializer.loads(token, max_age=self._ttl)
+        except SignatureExpired:
+            raise InvalidToken("The sidebar session has expired. Reload the app.") from None
+        except BadSignature:
+            raise InvalidToken("The sidebar session is not valid. Reload the app.") from None
+        return SidebarSession(installation_id=int(data["i"]), user_id=data.get("u"))

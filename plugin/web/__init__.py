@@ -1,0 +1,1 @@
+"""Web surfaces: one blueprint per surface, thin, calling the domain."""

@@ -1,0 +1,51 @@
+"""Jinja filters that turn the domain's numbers and dates into words an agent reads at a glance."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+
+
+def money(cents: int, currency: str = "USD") -> str:
+    """Format cents as whole currency units, e.g. 123456 -> "$1,235"."""
+    symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
+    return f"{symbol}{round(cents / 100):,}"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    """Say how long ago something happened, coarsely: "just now", "3 hours ago", "2 years ago"."""
+    if moment is None:
+        return "never"
+    seconds = (now - moment).total_seconds()
+    if seconds < 90:
+        return "just now"
+    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400)):
+        if seconds >= size * (2 if unit != "day" else 1):
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    if seconds >= 3600:
+        hours = int(seconds // 3600)
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    return f"{int(seconds // 60)} minutes ago"
+
+
+def tenure(since: date | None, today: date) -> str:
+    """Say how long someone has been a customer: "since 2014 · 11 years"."""
+    if since is None:
+        return "not a customer yet"
+    years = today.year - since.year - ((today.month, today.day) < (since.month, since.day))
+    if years >= 1:
+        return f"since {since.year} · {years} year{'s' if years != 1 else ''}"
+    days = (today - since).days
+    if days < 31:
+        return f"since {since:%b} {since.day} · new"
+    return f"since {since:%b %Y} · {days // 30} months"
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(money)
+    app.add_template_filter(ago)
+    app.add_template_filter(tenure)

@@ -1,0 +1,23 @@
+"""Liveness and the landing page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, url_for
+from werkzeug.wrappers import Response
+
+from plugin.web.settings import settings
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@bp.get("/")
+def index() -> Response | tuple[str, int]:
+    """Send a visitor to the demo when it is on; otherwise say what this service is."""
+    if settings().demo_enabled:
+        return redirect(url_for("demo.desk"))
+    return "Regulars is running. Install the app in your helpdesk to use it.", 200

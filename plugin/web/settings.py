@@ -1,0 +1,12 @@
+"""Access to the app's typed settings from request code."""
+
+from flask import current_app
+
+from plugin.config import Settings
+
+EXTENSION_KEY = "regulars.settings"
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions[EXTENSION_KEY]
+    return value

@@ -1,0 +1,106 @@
+"""Fixtures: an app on a fresh database per test, and a throwaway PostgreSQL cluster."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.orm import Session
+
+from plugin import create_app, db
+from plugin.clock import utcnow
+from plugin.config import Settings
+from plugin.demo.seed import seed_demo
+from plugin.models import Base, Installation
+from tests.postgres_cluster import create_database, drop_database, throwaway_cluster
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "secret_key": TEST_SECRET,
+        "database_url": database_url,
+        "demo_enabled": True,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> Iterator[str]:
+    """Start one PostgreSQL cluster for the session; in CI its absence is a failure."""
+    try:
+        cluster = throwaway_cluster()
+        base_url = cluster.__enter__()
+    except RuntimeError as missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {missing}")
+        pytest.skip(f"PostgreSQL is not available: {missing}")
+    try:
+        yield base_url
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: SQLite in a file, or a new database on the PostgreSQL cluster."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    base_url = request.getfixturevalue("postgres_base_url")
+    url = create_database(base_url)
+    try:
+        yield url
+    finally:
+        drop_database(base_url, url)
+
+
+def build_app(database_url: str, instance_path: Path, **overrides: object) -> Flask:
+    app = create_app(make_settings(database_url, **overrides), instance_path=str(instance_path))
+    app.config["TESTING"] = True
+    Base.metadata.create_all(db.database(app).engine)
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """The app on a fresh SQLite database."""
+    app = build_app(f"sqlite:///{tmp_path / 'app.sqlite3'}", tmp_path / "instance")
+    yield app
+    db.database(app).dispose()
+
+
+@pytest.fixture
+def storage_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app on a fresh database of each kind: SQLite and PostgreSQL."""
+    app = build_app(database_url, tmp_path / "instance")
+    yield app
+    db.database(app).dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    with db.database(app).sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def demo_installation(app: Flask, session: Session) -> Installation:
+    """The demo installation with its sample data loaded."""
+    return seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())

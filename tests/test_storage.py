@@ -1,0 +1,159 @@
+"""Storage on both databases: migrations match the models, data stays in its installation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from plugin import db
+from plugin.customers import find_customer, order_stats
+from plugin.demo.seed import seed_demo
+from plugin.domain.helpdesk import Person, Ticket
+from plugin.models import Base, Customer, CustomerFact, Installation, Order, SeenTicket
+from plugin.recognition import record_seen_ticket
+from plugin.sources.orders import refresh_order_facts
+
+NOW = datetime(2026, 11, 23, 12, 0)
+
+
+def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    db.upgrade(database_url)
+    engine = db.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+            tables = sa.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+    assert {"installations", "customers", "customer_facts", "seen_tickets"} <= set(tables)
+
+
+@pytest.fixture
+def storage_session(storage_app: Flask) -> Iterator[Session]:
+    with db.database(storage_app).sessions() as session:
+        yield session
+
+
+def installation(session: Session, account: str) -> Installation:
+    row = Installation(platform="zendesk", account=account, display_name=account)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def customer(session: Session, inst: Installation, **fields: object) -> Customer:
+    row = Customer(installation_id=inst.id, name="Sam Doe", **fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_customer_is_found_by_id_then_email_then_phone(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    by_id = customer(storage_session, acme, helpdesk_user_id="11", email="a@example.com")
+    by_email = customer(storage_session, acme, email="sam@example.com")
+    by_phone = customer(storage_session, acme, phone="+15555550101")
+    find = lambda person: find_customer(storage_session, installation_id=acme.id, person=person)  # noqa: E731
+    assert find(Person(id="11", name="x", email="sam@example.com")) is by_id
+    assert find(Person(id="99", name="x", email=" Sam@Example.com ")) is by_email
+    assert find(Person(id="99", name="x", phone="+15555550101")) is by_phone
+    assert find(Person(id="99", name="x", email="nobody@example.com")) is None
+
+
+def test_no_installation_sees_another_installations_customers(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    globex = installation(storage_session, "globex")
+    customer(storage_session, acme, helpdesk_user_id="11", email="sam@example.com")
+    person = Person(id="11", name="Sam", email="sam@example.com")
+    assert find_customer(storage_session, installation_id=globex.id, person=person) is None
+
+
+def test_helpdesk_user_id_is_unique_per_installation(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    globex = installation(storage_session, "globex")
+    customer(storage_session, acme, helpdesk_user_id="11")
+    customer(storage_session, globex, helpdesk_user_id="11")
+    with pytest.raises(IntegrityError):
+        customer(storage_session, acme, helpdesk_user_id="11")
+
+
+def test_order_facts_are_derived_with_source_and_time(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    sam = customer(storage_session, acme, helpdesk_user_id="11")
+    placed = [
+        (NOW - timedelta(days=d), cents, cat)
+        for d, cents, cat in [(10, 5_000, "Coffee"), (100, 7_000, "Coffee"), (400, 9_000, "Garden")]
+    ]
+    storage_session.add_all(
+        Order(
+            installation_id=acme.id,
+            customer_id=sam.id,
+            external_id=f"o{i}",
+            placed_at=at,
+            amount_cents=cents,
+            category=cat,
+            source="import",
+        )
+        for i, (at, cents, cat) in enumerate(placed)
+    )
+    assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 1
+    assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 1
+    storage_session.commit()
+    stats = order_stats(storage_session, customer=sam)
+    assert stats is not None
+    assert (stats.order_count, stats.total_spend_cents) == (3, 21_000)
+    assert (stats.orders_12m, stats.spend_12m_cents) == (2, 12_000)
+    assert stats.first_order_at == NOW - timedelta(days=400)
+    assert stats.last_order_at == NOW - timedelta(days=10)
+    assert stats.top_categories == ("Coffee", "Garden")
+    assert (stats.source, stats.as_of) == ("orders", NOW)
+    facts = storage_session.scalars(sa.select(CustomerFact)).all()
+    assert len(facts) == 7  # recomputing replaced the facts rather than adding to them
+
+
+def test_seen_ticket_is_recorded_once_and_counted(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    ticket = Ticket(
+        id="1001",
+        subject="Late parcel",
+        status="open",
+        channel="email",
+        priority="high",
+        ticket_type="incident",
+        tags=(),
+        requester_id="11",
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    for _ in range(2):
+        record_seen_ticket(
+            storage_session, installation_id=acme.id, ticket=ticket, customer_id=None, now=NOW
+        )
+    seen = storage_session.scalars(sa.select(SeenTicket)).one()
+    assert (seen.ticket_id, seen.view_count, seen.subject) == ("1001", 2, "Late parcel")
+
+
+def test_demo_seed_is_repeatable(storage_session: Session, tmp_path: Path) -> None:
+    first = seed_demo(storage_session, instance_path=tmp_path, now=NOW)
+    counts = [
+        storage_session.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Customer, Order, CustomerFact)
+    ]
+    second = seed_demo(storage_session, instance_path=tmp_path, now=NOW)
+    again = [
+        storage_session.scalar(sa.select(sa.func.count()).select_from(m))
+        for m in (Customer, Order, CustomerFact)
+    ]
+    assert first.id == second.id
+    assert counts == again
+    assert (counts[0] or 0) >= 30

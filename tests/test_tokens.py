@@ -1,0 +1,132 @@
+"""Launch-token verification: only a genuine, current RS256 token for a registered installation."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from plugin.models import Installation
+from plugin.tokens import InvalidToken, SidebarSession, SidebarSessions, verify_launch_token
+from tests import tokens
+
+AUDIENCE = "https://acme.zendesk.com/api/v2/apps/installations/42.json"
+KEY = tokens.new_key()
+OTHER_KEY = tokens.new_key()
+INSTALLATION = Installation(
+    id=7,
+    platform="zendesk",
+    account="acme",
+    token_audience=AUDIENCE,
+    public_key_pem=tokens.public_pem(KEY),
+)
+
+
+def find(audiences: list[str], _issuer: str | None) -> Installation | None:
+    return INSTALLATION if AUDIENCE in audiences else None
+
+
+def verify(token: str) -> object:
+    return verify_launch_token(token, find_installation=find, leeway=60)
+
+
+def test_genuine_token_names_installation_and_agent() -> None:
+    launch = verify_launch_token(
+        tokens.rs256(KEY, tokens.claims(AUDIENCE)), find_installation=find, leeway=60
+    )
+    assert launch.installation_id == 7
+    assert launch.user_id == "80001"
+
+
+def test_audience_may_be_a_list() -> None:
+    payload = tokens.claims(AUDIENCE) | {"aud": ["https://other.example", AUDIENCE]}
+    assert verify_launch_token(tokens.rs256(KEY, payload), find_installation=find, leeway=0)
+
+
+def test_slightly_expired_token_passes_within_leeway() -> None:
+    issued = datetime.now(UTC) - timedelta(seconds=320)
+    assert verify(tokens.rs256(KEY, tokens.claims(AUDIENCE, issued=issued)))
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("", "No launch token"),
+        ("not-a-jwt", "malformed"),
+        ("x" * 9000, "too large"),
+        (tokens.unsigned(tokens.claims(AUDIENCE)), "'none'"),
+        (tokens.hs256_with_public_key(KEY, tokens.claims(AUDIENCE)), "'HS256'"),
+        (
+            tokens.rs256(
+                KEY, tokens.claims(AUDIENCE, issued=datetime.now(UTC) - timedelta(hours=1))
+            ),
+            "expired",
+        ),
+        (
+            tokens.rs256(
+                KEY,
+                tokens.claims(AUDIENCE, issued=datetime.now(UTC) + timedelta(hours=1))
+                | {"nbf": datetime.now(UTC) + timedelta(hours=1)},
+            ),
+            "not valid yet",
+        ),
+        (tokens.rs256(OTHER_KEY, tokens.claims(AUDIENCE)), "signature does not match"),
+        (
+            tokens.tampered(tokens.rs256(KEY, tokens.claims(AUDIENCE)), sub="1"),
+            "signature does not match",
+        ),
+        (tokens.rs256(KEY, tokens.claims("https://evil.zendesk.com/x.json")), "not for an"),
+        (
+            tokens.rs256(KEY, {k: v for k, v in tokens.claims(AUDIENCE).items() if k != "exp"}),
+            "'exp'",
+        ),
+    ],
+    ids=[
+        "missing",
+        "garbage",
+        "oversized",
+        "alg-none",
+        "hs256-public-key",
+        "expired",
+        "not-yet-valid",
+        "wrong-key",
+        "tampered-payload",
+        "unknown-installation",
+        "no-exp",
+    ],
+)
+def test_refused_tokens_say_why(token: str, reason: str) -> None:
+    with pytest.raises(InvalidToken, match=reason):
+        verify(token)
+
+
+def test_installation_without_public_key_is_refused() -> None:
+    keyless = Installation(id=8, platform="zendesk", account="acme", token_audience=AUDIENCE)
+    with pytest.raises(InvalidToken, match="no public key"):
+        verify_launch_token(
+            tokens.rs256(KEY, tokens.claims(AUDIENCE)),
+            find_installation=lambda _a, _i: keyless,
+            leeway=60,
+        )
+
+
+def test_sidebar_session_round_trip_and_refusals() -> None:
+    sessions = SidebarSessions("s" * 40, ttl_seconds=60)
+    token = sessions.issue(SidebarSession(installation_id=3, user_id="80001"))
+    assert sessions.verify(token) == SidebarSession(installation_id=3, user_id="80001")
+    with pytest.raises(InvalidToken, match="not valid"):
+        SidebarSessions("t" * 40, ttl_seconds=60).verify(token)
+    with pytest.raises(InvalidToken, match="not valid"):
+        sessions.verify(token[:-2] + "xx")
+    with pytest.raises(InvalidToken, match="missing"):
+        sessions.verify("")
+
+
+def test_sidebar_session_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    sessions = SidebarSessions("s" * 40, ttl_seconds=60)
+    token = sessions.issue(SidebarSession(installation_id=3, user_id=None))
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    with pytest.raises(InvalidToken, match="expired"):
+        sessions.verify(token)

@@ -1,0 +1,69 @@
+"""The demo helpdesk page and its launch endpoint."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from plugin.models import Installation
+from plugin.tokens import verify_launch_token
+
+
+def csrf_token(client: FlaskClient) -> str:
+    html = client.get("/demo").get_data(as_text=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def test_desk_lists_the_seeded_tickets(
+    client: FlaskClient, demo_installation: Installation
+) -> None:
+    response = client.get("/demo")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count('data-ticket-id="') >= 60
+    assert "<script>" not in html
+
+
+def test_desk_without_data_says_how_to_seed(client: FlaskClient) -> None:
+    response = client.get("/demo")
+    assert response.status_code == 503
+    assert "demo seed" in response.get_data(as_text=True)
+
+
+def test_open_ticket_signs_a_token_the_sidebar_accepts(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    response = client.post(
+        "/demo/api/tickets/1001/open", json={}, headers={"X-CSRFToken": csrf_token(client)}
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["sidebar_path"] == "/sidebar"
+    assert body["context"]["ticketId"] == 1001
+    assert body["data"]["ticket.requester"]["id"] == int(body["data"]["ticket"]["requester"]["id"])
+    launch = verify_launch_token(
+        body["token"], find_installation=lambda _a, _i: demo_installation, leeway=0
+    )
+    assert launch.installation_id == demo_installation.id
+
+
+def test_open_ticket_needs_csrf(client: FlaskClient, demo_installation: Installation) -> None:
+    assert client.post("/demo/api/tickets/1001/open", json={}).status_code == 400
+
+
+def test_open_unknown_ticket_is_404(client: FlaskClient, demo_installation: Installation) -> None:
+    response = client.post(
+        "/demo/api/tickets/424242/open", json={}, headers={"X-CSRFToken": csrf_token(client)}
+    )
+    assert response.status_code == 404
+    assert "does not exist" in response.get_json()["error"]
+
+
+def test_seed_command(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["demo", "seed"])
+    assert result.exit_code == 0, result.output
+    assert "Seeded the demo installation with" in result.output

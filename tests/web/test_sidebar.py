@@ -1,0 +1,173 @@
+"""The sidebar over HTTP: the signed POST, the 401 page, the session and the banner."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from plugin.demo import signing
+from plugin.models import Installation
+from tests import tokens
+
+ORIGIN = "http://localhost"
+QUERY = {"origin": ORIGIN, "app_guid": "3f1c6a0e-guid"}
+
+
+def demo_token(app: Flask, installation: Installation, **changes: object) -> str:
+    key = signing.load_or_create_private_key(Path(app.instance_path))
+    payload = tokens.claims(installation.token_audience or "") | changes
+    return tokens.rs256(key, payload)
+
+
+def launch(client: FlaskClient, token: str, query: dict[str, str] = QUERY):
+    return client.post("/sidebar", query_string=query, data={"token": token})
+
+
+def session_token(html: str) -> str:
+    match = re.search(r'data-session-token="([^"]+)"', html)
+    assert match, "the sidebar page carries its session token"
+    return match.group(1)
+
+
+def test_signed_post_serves_the_sidebar_page(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    response = launch(client, demo_token(app, demo_installation))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "/static/vendor/zaf_sdk.min.js" in html
+    assert "/static/js/sidebar.js" in html
+    assert "<script>" not in html  # no inline script
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'self' https://*.zendesk.com" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert session_token(html)
+
+
+@pytest.mark.parametrize(
+    ("attack", "reason"),
+    [
+        ("alg-none", "only RS256"),
+        ("hs256-public-key", "only RS256"),
+        ("expired", "expired"),
+        ("tampered", "signature does not match"),
+        ("wrong-key", "signature does not match"),
+        ("unknown-installation", "not for an installation registered here"),
+    ],
+)
+def test_bad_launch_tokens_get_a_401_page_that_says_why(
+    app: Flask, client: FlaskClient, demo_installation: Installation, attack: str, reason: str
+) -> None:
+    audience = demo_installation.token_audience or ""
+    good = tokens.claims(audience)
+    demo_key = signing.load_or_create_private_key(Path(app.instance_path))
+    token = {
+        "alg-none": lambda: tokens.unsigned(good),
+        "hs256-public-key": lambda: tokens.hs256_with_public_key(demo_key, good),
+        "expired": lambda: demo_token(
+            app, demo_installation, exp=datetime.now(UTC) - timedelta(minutes=10)
+        ),
+        "tampered": lambda: tokens.tampered(demo_token(app, demo_installation), sub="80009"),
+        "wrong-key": lambda: tokens.rs256(tokens.new_key(), good),
+        "unknown-installation": lambda: demo_token(
+            app, demo_installation, aud="https://other.zendesk.com/api/v2/apps/installations/9.json"
+        ),
+    }[attack]()
+    response = launch(client, token)
+    assert response.status_code == 401
+    html = response.get_data(as_text=True)
+    assert reason in html.replace("&#39;", "'")
+    assert "data-session-token" not in html
+    assert "zaf_sdk" not in html
+
+
+def test_launch_needs_origin_and_app_guid(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    response = launch(client, demo_token(app, demo_installation), query={})
+    assert response.status_code == 401
+    assert "origin and app_guid" in response.get_data(as_text=True)
+
+
+def test_launch_refuses_a_foreign_origin(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    query = {"origin": "https://evil.example", "app_guid": "g"}
+    response = launch(client, demo_token(app, demo_installation), query=query)
+    assert response.status_code == 401
+
+
+def open_banner(client: FlaskClient, token: str, ticket_id: str):
+    return client.get(
+        "/sidebar/banner",
+        query_string={"ticket_id": ticket_id},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def first_ticket_of(session: Session, installation: Installation, story_name: str) -> str:
+    from plugin.demo.sample_data import build_sample_data
+
+    data = build_sample_data(datetime.now(UTC).date())
+    user_ids = {c.helpdesk_user_id for c in data.customers if c.story == story_name}
+    return next(t.external_id for t in data.tickets if t.requester_user_id in user_ids)
+
+
+@pytest.mark.parametrize(
+    ("story", "tier"),
+    [
+        ("high", "high"),
+        ("small_business", "high"),
+        ("medium", "medium"),
+        ("low", "low"),
+        ("lapsed", "low"),
+        ("new", "low"),
+    ],
+)
+def test_banner_shows_the_requesters_tier(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    story: str,
+    tier: str,
+) -> None:
+    token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
+    response = open_banner(client, token, first_ticket_of(session, demo_installation, story))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert f'data-tier="{tier}"' in html
+    assert "Order data from orders, updated just now" in html
+
+
+def test_banner_for_a_prospect_says_not_a_customer(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
+    html = open_banner(
+        client, token, first_ticket_of(session, demo_installation, "prospect")
+    ).get_data(as_text=True)
+    assert "Not a customer yet" in html
+    assert "No orders on record" in html
+
+
+def test_banner_needs_a_valid_session(client: FlaskClient, demo_installation: Installation) -> None:
+    assert open_banner(client, "forged", "1001").status_code == 401
+    assert client.get("/sidebar/banner?ticket_id=1001").status_code == 401
+
+
+def test_banner_for_a_missing_ticket_is_a_404_card(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
+    response = open_banner(client, token, "999999")
+    assert response.status_code == 404
+    assert "was not found" in response.get_data(as_text=True)
+    assert open_banner(client, token, "").status_code == 400
