@@ -1,8 +1,8 @@
-"""Liveness and the landing page."""
+"""Liveness, the landing page and the favicon."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, url_for
+from flask import Blueprint, current_app, redirect, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
 from plugin.web.settings import settings
@@ -21,3 +21,12 @@ def index() -> Response | tuple[str, int]:
     if settings().demo_enabled:
         return redirect(url_for("demo.desk"))
     return "Regulars is running. Install the app in your helpdesk to use it.", 200
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Answer the browser's favicon request with the SVG icon."""
+    assert current_app.static_folder is not None
+    return send_from_directory(
+        current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400
+    )

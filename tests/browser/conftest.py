@@ -1,0 +1,69 @@
+"""A live server on 127.0.0.1 with the seeded demo, and Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, Page, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.demo.seed import seed_demo
+from tests.conftest import build_app
+
+CHROMIUM = os.environ.get("REGULARS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve the seeded demo from a real HTTP server in a thread; yield its base URL."""
+    if not (REPO / "static" / "vendor" / "zaf_sdk.min.js").exists():
+        pytest.fail("static/vendor/zaf_sdk.min.js is missing: run scripts/setup.sh")
+    folder = tmp_path_factory.mktemp("live")
+    app: Flask = build_app(f"sqlite:///{folder / 'live.sqlite3'}", folder / "instance")
+    with db.database(app).sessions() as session:
+        seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        db.database(app).dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/setup.sh --test")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,88 @@
+"""The demo in headless Chromium: open tickets and see each customer's banner in the app frame."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import ConsoleMessage, Page, expect
+
+from plugin.demo.sample_data import SampleCustomer, build_sample_data
+
+pytestmark = pytest.mark.browser
+ARTIFACTS = Path(os.environ.get("REGULARS_ARTIFACTS", "test-artifacts"))
+
+
+def customer_and_ticket(story: str) -> tuple[SampleCustomer, str]:
+    """The first customer of a story with an unsolved ticket, and that ticket's id."""
+    data = build_sample_data(datetime.now(UTC).date())
+    for ticket in data.tickets:
+        customer = next(c for c in data.customers if c.helpdesk_user_id == ticket.requester_user_id)
+        if customer.story == story and ticket.status in {"new", "open", "pending"}:
+            return customer, ticket.external_id
+    raise AssertionError(f"no unsolved ticket for a {story} customer")
+
+
+@pytest.mark.parametrize(
+    ("story", "tier_label"),
+    [
+        ("high", "High value"),
+        ("medium", "Medium value"),
+        ("low", "Low value"),
+        ("small_business", "High value"),
+        ("lapsed", "Low value"),
+    ],
+)
+def test_opening_a_ticket_shows_the_requesters_banner(
+    live_server: str, page: Page, story: str, tier_label: str
+) -> None:
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    customer, ticket_id = customer_and_ticket(story)
+
+    page.goto(f"{live_server}/demo")
+    page.locator(f'[data-ticket-id="{ticket_id}"]').click()
+
+    sidebar = page.frame_locator('iframe[title="Regulars app"]')
+    banner = sidebar.locator(".rg-banner")
+    expect(banner).to_be_visible(timeout=15_000)
+    expect(banner.locator(".rg-name")).to_have_text(customer.name)
+    expect(banner.locator(".rg-badge")).to_contain_text(tier_label)
+    # The SDK's resize reached the host: the frame grew to fit the banner.
+    frame_height = page.locator('iframe[title="Regulars app"]').evaluate(
+        "el => el.getBoundingClientRect().height"
+    )
+    assert frame_height > 200
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"demo-{story}.png"))
+    assert not problems, problems
+
+
+def test_sidebar_reads_well_at_320_px(live_server: str, page: Page) -> None:
+    customer, ticket_id = customer_and_ticket("high")
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.goto(f"{live_server}/demo")
+    page.locator(f'[data-ticket-id="{ticket_id}"]').click()
+    frame = page.locator('iframe[title="Regulars app"]')
+    expect(page.frame_locator('iframe[title="Regulars app"]').locator(".rg-banner")).to_be_visible(
+        timeout=15_000
+    )
+    width = frame.evaluate("el => el.getBoundingClientRect().width")
+    scroll = frame.evaluate(
+        "el => el.contentDocument.documentElement.scrollWidth - el.contentDocument.documentElement.clientWidth"
+    )
+    assert width <= 340
+    assert scroll == 0, "the banner overflows sideways at sidebar width"
+
+
+def test_a_forged_launch_shows_the_401_page(live_server: str, page: Page) -> None:
+    page.set_content(
+        f'<form method="post" action="{live_server}/sidebar?origin=x&app_guid=y">'
+        '<input name="token" value="forged.token.value"><button>go</button></form>'
+    )
+    page.locator("button").click()
+    expect(page.locator("h1")).to_have_text("Regulars can't open here")
+    expect(page.locator("main")).to_contain_text("malformed")
