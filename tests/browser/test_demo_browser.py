@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 
 from plugin.demo.sample_data import SampleCustomer, build_sample_data
 
@@ -62,7 +62,7 @@ def test_opening_a_ticket_shows_the_requesters_banner(
 
 
 def test_sidebar_reads_well_at_320_px(live_server: str, page: Page) -> None:
-    customer, ticket_id = customer_and_ticket("high")
+    _customer, ticket_id = customer_and_ticket("high")
     page.set_viewport_size({"width": 360, "height": 900})
     page.goto(f"{live_server}/demo")
     page.locator(f'[data-ticket-id="{ticket_id}"]').click()
@@ -72,7 +72,8 @@ def test_sidebar_reads_well_at_320_px(live_server: str, page: Page) -> None:
     )
     width = frame.evaluate("el => el.getBoundingClientRect().width")
     scroll = frame.evaluate(
-        "el => el.contentDocument.documentElement.scrollWidth - el.contentDocument.documentElement.clientWidth"
+        "el => { const d = el.contentDocument.documentElement;"
+        " return d.scrollWidth - d.clientWidth; }"
     )
     assert width <= 340
     assert scroll == 0, "the banner overflows sideways at sidebar width"
