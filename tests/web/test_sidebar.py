@@ -155,6 +155,7 @@ def test_banner_for_a_prospect_says_not_a_customer(
         client, token, first_ticket_of(session, demo_installation, "prospect")
     ).get_data(as_text=True)
     assert "Not a customer yet" in html
+    assert "Prospect" in html and "Low value" not in html
     assert "No orders on record" in html
 
 

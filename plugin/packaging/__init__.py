@@ -1,0 +1,1 @@
+"""Build and validate the helpdesk app packages offline."""

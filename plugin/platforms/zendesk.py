@@ -1,0 +1,544 @@
+"""The Zendesk Support REST API behind the helpdesk interface, plus the calls that log back."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from plugin.domain.helpdesk import Person, Ticket
+from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester
+
+PLATFORM = "zendesk"
+USER_AGENT = "Regulars/0.1"
+
+# Zendesk counts calls per account per minute; the Team plan allows 200.
+DEFAULT_CALLS_PER_MINUTE = 200
+# The agents' own Zendesk tabs and other apps share the account's limit: leave them a fifth.
+DEFAULT_USABLE_FRACTION = 0.8
+WINDOW_SECONDS = 60.0
+# A 429 without a readable Retry-After: wait out a whole rate-limit window.
+DEFAULT_RETRY_AFTER_SECONDS = 60.0
+# Each page is a budgeted call; a regular's first 300 tickets are history enough for the banner.
+MAX_REQUESTED_TICKET_PAGES = 3
+PAGE_SIZE = 100
+
+_NUMERIC_ID = re.compile(r"[0-9]+")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ZendeskCredentials:
+    """An API token (with the agent email it belongs to) or an OAuth access token."""
+
+    email: str | None = None
+    api_token: str | None = field(default=None, repr=False)
+    oauth_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        uses_api_token = bool(self.email) and bool(self.api_token)
+        uses_oauth = bool(self.oauth_token)
+        if uses_api_token == uses_oauth:
+            raise ValueError("give either an email and an API token, or an OAuth token")
+
+    @classmethod
+    def from_api_token(cls, *, email: str, api_token: str) -> ZendeskCredentials:
+        return cls(email=email, api_token=api_token)
+
+    @classmethod
+    def from_oauth_token(cls, *, oauth_token: str) -> ZendeskCredentials:
+        return cls(oauth_token=oauth_token)
+
+    def authorization_header(self) -> str:
+        """Return the value of the Authorization header these credentials call for."""
+        if self.oauth_token:
+            return f"Bearer {self.oauth_token}"
+        # Zendesk's API-token form of basic auth: user "{email}/token", password the token.
+        user_pass = f"{self.email}/token:{self.api_token}".encode()
+        return "Basic " + base64.b64encode(user_pass).decode("ascii")
+
+
+class _ZendeskAuth(requests.auth.AuthBase):
+    """Set the Authorization header; as a requests auth it also keeps ~/.netrc from overriding."""
+
+    def __init__(self, credentials: ZendeskCredentials) -> None:
+        self._credentials = credentials
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._credentials.authorization_header()
+        return request
+
+    def __repr__(self) -> str:
+        return f"<_ZendeskAuth {self._credentials!r}>"
+
+
+class CallBudget:
+    """Share one Zendesk account's per-minute call allowance between threads.
+
+    A sliding window over the last minute, like Zendesk's own accounting, so the client can
+    refuse a call it knows would be over the limit instead of spending a request to learn it.
+    """
+
+    def __init__(
+        self,
+        *,
+        calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE,
+        usable_fraction: float = DEFAULT_USABLE_FRACTION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if calls_per_minute < 1:
+            raise ValueError("calls_per_minute must be at least 1")
+        if not 0 < usable_fraction <= 1:
+            raise ValueError("usable_fraction must be in (0, 1]")
+        self.capacity = max(1, math.floor(calls_per_minute * usable_fraction))
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._calls: deque[float] = deque()
+        self._paused_until = -math.inf
+
+    def try_acquire(self) -> bool:
+        """Spend one call if the account has one left this minute and is not paused."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return False
+            self._forget_before(now - WINDOW_SECONDS)
+            if len(self._calls) >= self.capacity:
+                return False
+            self._calls.append(now)
+            return True
+
+    def pause_until(self, monotonic_deadline: float) -> None:
+        """Refuse every call until the deadline (a later pause wins over an earlier one)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, monotonic_deadline)
+
+    def pause_for(self, seconds: float) -> None:
+        """Refuse every call for the next `seconds`, on this budget's clock."""
+        self.pause_until(self._clock() + max(0.0, seconds))
+
+    def seconds_until_available(self) -> float:
+        """Return how long until `try_acquire` could succeed; 0 if it could now."""
+        with self._lock:
+            now = self._clock()
+            self._forget_before(now - WINDOW_SECONDS)
+            wait = self._paused_until - now
+            if len(self._calls) >= self.capacity:
+                wait = max(wait, self._calls[0] + WINDOW_SECONDS - now)
+            return max(0.0, wait)
+
+    def _forget_before(self, cutoff: float) -> None:
+        while self._calls and self._calls[0] <= cutoff:
+            self._calls.popleft()
+
+
+def new_session() -> requests.Session:
+    """Return a session with pooled connections and no automatic retries."""
+    session = requests.Session()
+    # Retrying is the caller's decision: a blind retry on 429 would spend more of the account's
+    # budget, and the sidebar would rather show cached data than wait.
+    adapter = HTTPAdapter(
+        pool_maxsize=10,
+        max_retries=Retry(total=0, read=False, respect_retry_after_header=False),
+    )
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+class AccountSessions:
+    """One pooled session and one call budget per Zendesk account, shared by every request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[str, requests.Session] = {}
+        self._budgets: dict[str, CallBudget] = {}
+
+    def session(self, base_url: str) -> requests.Session:
+        """Return the account's session, creating it on first use."""
+        key = _account_key(base_url)
+        with self._lock:
+            if key not in self._sessions:
+                self._sessions[key] = new_session()
+            return self._sessions[key]
+
+    def budget(
+        self, base_url: str, *, calls_per_minute: int = DEFAULT_CALLS_PER_MINUTE
+    ) -> CallBudget:
+        """Return the account's call budget; `calls_per_minute` counts only on first use."""
+        key = _account_key(base_url)
+        with self._lock:
+            if key not in self._budgets:
+                self._budgets[key] = CallBudget(calls_per_minute=calls_per_minute)
+            return self._budgets[key]
+
+    def close(self) -> None:
+        """Close every pooled connection, for shutdown and tests."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            self._budgets.clear()
+        for session in sessions:
+            session.close()
+
+
+sessions_for_account = AccountSessions()
+
+
+def _account_key(base_url: str) -> str:
+    return base_url.rstrip("/").lower()
+
+
+class _NotFound(HelpdeskError):
+    """A 404, for the methods that turn it into their own answer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
+
+
+class ZendeskClient:
+    """Read tickets and users from one Zendesk account and log notes and tags back to it."""
+
+    def __init__(
+        self,
+        *,
+        session: requests.Session,
+        base_url: str,
+        credentials: ZendeskCredentials,
+        budget: CallBudget,
+        timeout: float = 5.0,
+    ) -> None:
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._auth = _ZendeskAuth(credentials)
+        self._budget = budget
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<ZendeskClient {self._base_url}>"
+
+    # --- The helpdesk interface ------------------------------------------------------------
+
+    def ticket(self, *, ticket_id: str) -> TicketWithRequester:
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            # Zendesk ids are numbers; anything else cannot exist and must not reach the path.
+            raise TicketNotFound(ticket_id)
+        try:
+            payload = self._call(
+                "GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"}
+            )
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+        ticket = _map_ticket(_object(payload, "ticket"))
+        sideloaded = {str(user.get("id")): user for user in _list(payload, "users")}
+        if ticket.requester_id in sideloaded:
+            requester = _map_person(sideloaded[ticket.requester_id])
+        else:
+            requester = self._requester(ticket.requester_id)
+        return TicketWithRequester(ticket=ticket, requester=requester)
+
+    def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
+        user_id = _numeric(requester_id, "user")
+        url: str | None = self._url(f"/api/v2/users/{user_id}/tickets/requested.json")
+        params: dict[str, str | int] | None = {
+            "sort_by": "created_at",
+            "sort_order": "desc",
+            "per_page": PAGE_SIZE,
+        }
+        tickets: list[Ticket] = []
+        for _page in range(MAX_REQUESTED_TICKET_PAGES):
+            if url is None:
+                break
+            try:
+                payload = self._call_url("GET", url, params=params)
+            except _NotFound:
+                # A requester Zendesk no longer knows has no history, as in the demo helpdesk.
+                return []
+            tickets.extend(_map_ticket(_as_object(item)) for item in _list(payload, "tickets"))
+            url = self._next_page(payload)
+            params = None  # next_page already carries the query
+        # The interface promises newest first whatever order the pages came in.
+        return sorted(tickets, key=lambda t: t.created_at, reverse=True)
+
+    # --- More reads for the sidebar --------------------------------------------------------
+
+    def user(self, *, user_id: str) -> Person:
+        return _map_person(self._user_object(user_id))
+
+    def user_fields(self, *, user_id: str) -> dict[str, object]:
+        """Return the user's custom fields and tags, keyed as Zendesk names them."""
+        user = self._user_object(user_id)
+        fields = user.get("user_fields") or {}
+        tags = user.get("tags") or []
+        if not isinstance(fields, dict) or not isinstance(tags, list):
+            raise _unreadable("user")
+        return {"user_fields": dict(fields), "tags": [str(tag) for tag in tags]}
+
+    def organization(self, *, organization_id: str) -> dict[str, Any]:
+        org_id = _numeric(organization_id, "organization")
+        try:
+            payload = self._call("GET", f"/api/v2/organizations/{org_id}.json")
+        except _NotFound:
+            raise HelpdeskError(
+                f"organization {org_id} was not found", retryable=False
+            ) from None
+        return _object(payload, "organization")
+
+    # --- Logging back ----------------------------------------------------------------------
+
+    def add_internal_note(self, *, ticket_id: str, body: str) -> None:
+        """Add a private comment, visible to agents only."""
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        note = {"ticket": {"comment": {"body": body, "public": False}}}
+        try:
+            self._call("PUT", f"/api/v2/tickets/{ticket_id}.json", json=note, expect_body=False)
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+
+    def add_tags(self, *, ticket_id: str, tags: list[str]) -> None:
+        """Add tags, keeping the ticket's others (PUT adds; POST would replace them all)."""
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        if not tags:
+            return  # nothing to add is not worth a call from the budget
+        try:
+            self._call(
+                "PUT",
+                f"/api/v2/tickets/{ticket_id}/tags.json",
+                json={"tags": list(tags)},
+                expect_body=False,
+            )
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+
+    # --- HTTP ------------------------------------------------------------------------------
+
+    def _requester(self, user_id: str) -> Person:
+        try:
+            return self.user(user_id=user_id)
+        except HelpdeskError as error:
+            if error.retryable or not isinstance(error.__cause__, _NotFound):
+                raise
+            # A ticket can outlive its requester; show a placeholder, as the demo helpdesk does.
+            return Person(id=user_id, name="Unknown user")
+
+    def _user_object(self, user_id: str) -> dict[str, Any]:
+        numeric_id = _numeric(user_id, "user")
+        try:
+            payload = self._call("GET", f"/api/v2/users/{numeric_id}.json")
+        except _NotFound as missing:
+            raise HelpdeskError(f"user {numeric_id} was not found", retryable=False) from missing
+        return _object(payload, "user")
+
+    def _next_page(self, payload: Mapping[str, Any]) -> str | None:
+        next_page = payload.get("next_page")
+        if not next_page:
+            return None
+        if not isinstance(next_page, str) or not _same_origin(next_page, self._base_url):
+            # Following it would send the account's credentials to some other host.
+            raise HelpdeskError("Zendesk sent a next page on another host", retryable=False)
+        return next_page
+
+    def _url(self, path: str) -> str:
+        return f"{self._base_url}{path}"
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: object = None,
+        expect_body: bool = True,
+    ) -> dict[str, Any]:
+        return self._call_url(
+            method, self._url(path), params=params, json=json, expect_body=expect_body
+        )
+
+    def _call_url(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: object = None,
+        expect_body: bool = True,
+    ) -> dict[str, Any]:
+        # Messages name the method and path only: the query can hold search terms, never secrets,
+        # but the path is all a reader needs.
+        what = f"{method} {urlsplit(url).path}"
+        if not self._budget.try_acquire():
+            wait = self._budget.seconds_until_available()
+            raise HelpdeskError(
+                f"Zendesk call budget for this account is spent; {what} not sent, "
+                f"calls resume in {wait:.0f} s",
+                retryable=True,
+            )
+        try:
+            response = self._session.request(
+                method, url, params=params, json=json, auth=self._auth, timeout=self._timeout
+            )
+        except (requests.Timeout, requests.ConnectionError) as error:
+            raise HelpdeskError(
+                f"Zendesk did not answer {what}: {type(error).__name__}", retryable=True
+            ) from error
+        except requests.RequestException as error:
+            raise HelpdeskError(
+                f"Zendesk request {what} failed: {type(error).__name__}", retryable=True
+            ) from error
+        self._raise_for_status(response, what)
+        if not expect_body:
+            return {}
+        try:
+            payload = response.json()
+        except ValueError:
+            raise HelpdeskError(
+                f"Zendesk answered {what} with a body that is not JSON", retryable=False
+            ) from None
+        if not isinstance(payload, dict):
+            raise HelpdeskError(
+                f"Zendesk answered {what} with JSON that is not an object", retryable=False
+            )
+        return payload
+
+    def _raise_for_status(self, response: requests.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        if status == 401:
+            raise HelpdeskError(
+                f"Zendesk refused the credentials for {what} (401): check the API token or "
+                "OAuth token",
+                retryable=False,
+            )
+        if status == 403:
+            raise HelpdeskError(
+                f"the Zendesk credentials lack permission for {what} (403)", retryable=False
+            )
+        if status == 404:
+            raise _NotFound(f"Zendesk found nothing at {what} (404)")
+        if status == 429:
+            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+            self._budget.pause_for(retry_after)
+            logger.warning(
+                "Zendesk rate limit hit at %s; pausing calls for %.0f s",
+                urlsplit(self._base_url).netloc,
+                retry_after,
+            )
+            raise HelpdeskError(
+                f"Zendesk rate limit reached at {what} (429); calls paused for "
+                f"{retry_after:.0f} s",
+                retryable=True,
+            )
+        # 409 is Zendesk's answer to two simultaneous updates of one ticket: trying again works.
+        retryable = status >= 500 or status == 409
+        raise HelpdeskError(f"Zendesk answered {what} with {status}", retryable=retryable)
+
+
+def _retry_after_seconds(header: str | None) -> float:
+    try:
+        seconds = float(header) if header is not None else DEFAULT_RETRY_AFTER_SECONDS
+    except ValueError:
+        # Zendesk sends seconds; an HTTP date or garbage gets the conservative default.
+        seconds = DEFAULT_RETRY_AFTER_SECONDS
+    if not math.isfinite(seconds):
+        return DEFAULT_RETRY_AFTER_SECONDS
+    return max(0.0, seconds)
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base_url)
+    return (a.scheme, a.netloc.lower()) == (b.scheme, b.netloc.lower())
+
+
+def _numeric(value: str, kind: str) -> str:
+    if not _NUMERIC_ID.fullmatch(value):
+        raise HelpdeskError(f"{kind} id {value!r} is not a Zendesk id", retryable=False)
+    return value
+
+
+def _unreadable(kind: str) -> HelpdeskError:
+    return HelpdeskError(f"Zendesk sent a {kind} this client cannot read", retryable=False)
+
+
+def _as_object(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _unreadable("response")
+    return value
+
+
+def _object(payload: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = payload.get(key)
+    if not isinstance(value, dict):
+        raise _unreadable(key)
+    return value
+
+
+def _list(payload: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    value = payload.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise _unreadable(key)
+    return value
+
+
+def _timestamp(value: object) -> datetime:
+    """Parse Zendesk's ISO 8601 time into naive UTC, as the service stores times."""
+    if not isinstance(value, str):
+        raise ValueError("timestamp is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _map_ticket(raw: Mapping[str, Any]) -> Ticket:
+    try:
+        via = raw.get("via") or {}
+        return Ticket(
+            id=str(raw["id"]),
+            # Some channels leave `subject` empty and keep the text in `raw_subject`.
+            subject=str(raw.get("subject") or raw.get("raw_subject") or ""),
+            status=str(raw["status"]),
+            channel=str(via.get("channel") or "unknown"),
+            priority=_optional_str(raw.get("priority")),
+            ticket_type=_optional_str(raw.get("type")),
+            tags=tuple(str(tag) for tag in raw.get("tags") or ()),
+            requester_id=str(raw["requester_id"]),
+            created_at=_timestamp(raw["created_at"]),
+            updated_at=_timestamp(raw["updated_at"]),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise _unreadable("ticket") from None
+
+
+def _map_person(raw: Mapping[str, Any]) -> Person:
+    try:
+        return Person(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or "Unknown user"),
+            email=_optional_str(raw.get("email")),
+            phone=_optional_str(raw.get("phone")),
+        )
+    except KeyError:
+        raise _unreadable("user") from None
