@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
 from urllib3.util.retry import Retry
 
 from plugin.domain.helpdesk import Person, Ticket
@@ -72,7 +74,7 @@ class ZendeskCredentials:
         return "Basic " + base64.b64encode(user_pass).decode("ascii")
 
 
-class _ZendeskAuth(requests.auth.AuthBase):
+class _ZendeskAuth(AuthBase):
     """Set the Authorization header; as a requests auth it also keeps ~/.netrc from overriding."""
 
     def __init__(self, credentials: ZendeskCredentials) -> None:
@@ -295,9 +297,7 @@ class ZendeskClient:
         try:
             payload = self._call("GET", f"/api/v2/organizations/{org_id}.json")
         except _NotFound:
-            raise HelpdeskError(
-                f"organization {org_id} was not found", retryable=False
-            ) from None
+            raise HelpdeskError(f"organization {org_id} was not found", retryable=False) from None
         return _object(payload, "organization")
 
     # --- Logging back ----------------------------------------------------------------------
@@ -332,19 +332,18 @@ class ZendeskClient:
 
     def _requester(self, user_id: str) -> Person:
         try:
-            return self.user(user_id=user_id)
-        except HelpdeskError as error:
-            if error.retryable or not isinstance(error.__cause__, _NotFound):
-                raise
+            payload = self._call("GET", f"/api/v2/users/{_numeric(user_id, 'user')}.json")
+        except _NotFound:
             # A ticket can outlive its requester; show a placeholder, as the demo helpdesk does.
             return Person(id=user_id, name="Unknown user")
+        return _map_person(_object(payload, "user"))
 
     def _user_object(self, user_id: str) -> dict[str, Any]:
         numeric_id = _numeric(user_id, "user")
         try:
             payload = self._call("GET", f"/api/v2/users/{numeric_id}.json")
-        except _NotFound as missing:
-            raise HelpdeskError(f"user {numeric_id} was not found", retryable=False) from missing
+        except _NotFound:
+            raise HelpdeskError(f"user {numeric_id} was not found", retryable=False) from None
         return _object(payload, "user")
 
     def _next_page(self, payload: Mapping[str, Any]) -> str | None:
@@ -381,8 +380,8 @@ class ZendeskClient:
         json: object = None,
         expect_body: bool = True,
     ) -> dict[str, Any]:
-        # Messages name the method and path only: the query can hold search terms, never secrets,
-        # but the path is all a reader needs.
+        # Messages name the method and path only, so nothing sent with the call can leak into
+        # logs through them.
         what = f"{method} {urlsplit(url).path}"
         if not self._budget.try_acquire():
             wait = self._budget.seconds_until_available()
@@ -399,7 +398,13 @@ class ZendeskClient:
             raise HelpdeskError(
                 f"Zendesk did not answer {what}: {type(error).__name__}", retryable=True
             ) from error
+        except (InvalidURL, InvalidSchema, MissingSchema) as error:
+            # A misconfigured base URL: no retry will fix it.
+            raise HelpdeskError(
+                f"Zendesk request {what} is malformed: {type(error).__name__}", retryable=False
+            ) from error
         except requests.RequestException as error:
+            # Broken chunks, decoding and the like: the transport failed, another try may not.
             raise HelpdeskError(
                 f"Zendesk request {what} failed: {type(error).__name__}", retryable=True
             ) from error
@@ -443,8 +448,7 @@ class ZendeskClient:
                 retry_after,
             )
             raise HelpdeskError(
-                f"Zendesk rate limit reached at {what} (429); calls paused for "
-                f"{retry_after:.0f} s",
+                f"Zendesk rate limit reached at {what} (429); calls paused for {retry_after:.0f} s",
                 retryable=True,
             )
         # 409 is Zendesk's answer to two simultaneous updates of one ticket: trying again works.

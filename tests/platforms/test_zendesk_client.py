@@ -1,0 +1,860 @@
+"""The Zendesk client against recorded-shape API answers, and the helpdesk contract it shares."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+import requests
+import responses
+import sqlalchemy as sa
+from responses import matchers
+from sqlalchemy.orm import Session
+
+from plugin.domain.helpdesk import Person, Ticket
+from plugin.models import Base, DemoTicket, DemoUser, Installation
+from plugin.platforms.base import Helpdesk, HelpdeskError, TicketNotFound
+from plugin.platforms.demo import DemoHelpdesk
+from plugin.platforms.zendesk import (
+    AccountSessions,
+    CallBudget,
+    ZendeskClient,
+    ZendeskCredentials,
+    new_session,
+)
+
+BASE = "https://regulars-test.zendesk.com"
+EMAIL = "agent@example.com"
+API_TOKEN = "6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv"
+OAUTH_TOKEN = "gErypPlm4dOVgGRvA1ZzMH5MQ3nLo8bo"
+# base64 of "agent@example.com/token:6wiIBWbGkBMo1mRDMuVwkw1EPsNkeUj95PIz2akv", worked out apart
+# from the code under test so a wrong user/password layout fails here.
+BASIC = (
+    "Basic YWdlbnRAZXhhbXBsZS5jb20vdG9rZW46NndpSUJXYkdrQk1vMW1SRE11VndrdzFFUHNOa2VVajk1UEl6MmFrdg=="
+)
+API_CREDENTIALS = ZendeskCredentials.from_api_token(email=EMAIL, api_token=API_TOKEN)
+OAUTH_CREDENTIALS = ZendeskCredentials.from_oauth_token(oauth_token=OAUTH_TOKEN)
+
+TICKET_URL = f"{BASE}/api/v2/tickets/35436.json"
+USER_URL = f"{BASE}/api/v2/users/20978392.json"
+REQUESTED_URL = f"{BASE}/api/v2/users/20978392/tickets/requested.json"
+FIRST_PAGE = {"sort_by": "created_at", "sort_order": "desc", "per_page": "100"}
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def zendesk_ticket(ticket_id: int = 35436, **changes: Any) -> dict[str, Any]:
+    """A ticket as the Show Ticket endpoint returns it (fields the client ignores included)."""
+    ticket: dict[str, Any] = {
+        "url": f"{BASE}/api/v2/tickets/{ticket_id}.json",
+        "id": ticket_id,
+        "external_id": None,
+        "via": {"channel": "email", "source": {"from": {}, "to": {}, "rel": None}},
+        "created_at": "2026-11-20T10:00:00Z",
+        "updated_at": "2026-11-21T08:30:00Z",
+        "type": "incident",
+        "subject": "My order arrived damaged",
+        "raw_subject": "My order arrived damaged",
+        "description": "The box was crushed.",
+        "priority": "high",
+        "status": "open",
+        "recipient": "support@example.com",
+        "requester_id": 20978392,
+        "submitter_id": 20978392,
+        "assignee_id": 235323,
+        "organization_id": 509974,
+        "group_id": 98738,
+        "collaborator_ids": [],
+        "tags": ["damaged", "vip"],
+        "custom_fields": [],
+        "satisfaction_rating": None,
+    }
+    ticket.update(changes)
+    return ticket
+
+
+def zendesk_user(user_id: int = 20978392, **changes: Any) -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "id": user_id,
+        "url": f"{BASE}/api/v2/users/{user_id}.json",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+15551230007",
+        "role": "end-user",
+        "organization_id": 509974,
+        "tags": ["gold", "newsletter"],
+        "user_fields": {"loyalty_tier": "gold", "lifetime_orders": 14},
+        "created_at": "2024-02-01T09:00:00Z",
+        "updated_at": "2026-11-20T10:00:00Z",
+    }
+    user.update(changes)
+    return user
+
+
+EXPECTED_TICKET = Ticket(
+    id="35436",
+    subject="My order arrived damaged",
+    status="open",
+    channel="email",
+    priority="high",
+    ticket_type="incident",
+    tags=("damaged", "vip"),
+    requester_id="20978392",
+    created_at=datetime(2026, 11, 20, 10, 0),
+    updated_at=datetime(2026, 11, 21, 8, 30),
+)
+EXPECTED_REQUESTER = Person(
+    id="20978392", name="Ada Lovelace", email="ada@example.com", phone="+15551230007"
+)
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    with new_session() as pooled:
+        yield pooled
+
+
+@pytest.fixture
+def budget(clock: FakeClock) -> CallBudget:
+    return CallBudget(calls_per_minute=200, clock=clock)
+
+
+@pytest.fixture
+def client(session: requests.Session, budget: CallBudget) -> ZendeskClient:
+    return ZendeskClient(
+        session=session, base_url=BASE + "/", credentials=API_CREDENTIALS, budget=budget
+    )
+
+
+def basic_auth() -> Any:
+    return matchers.header_matcher({"Authorization": BASIC})
+
+
+# --- Reading tickets and people -------------------------------------------------------------
+
+
+def test_ticket_takes_requester_from_sideloaded_users(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        TICKET_URL,
+        json={"ticket": zendesk_ticket(), "users": [zendesk_user(235323), zendesk_user()]},
+        match=[matchers.query_param_matcher({"include": "users"}), basic_auth()],
+    )
+
+    found = client.ticket(ticket_id="35436")
+
+    assert found.ticket == EXPECTED_TICKET
+    assert found.requester == EXPECTED_REQUESTER
+    assert len(rsps.calls) == 1
+
+
+def test_ticket_fetches_requester_when_not_sideloaded(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        TICKET_URL,
+        json={"ticket": zendesk_ticket(), "users": [zendesk_user(235323)]},
+        match=[matchers.query_param_matcher({"include": "users"})],
+    )
+    rsps.get(USER_URL, json={"user": zendesk_user()}, match=[basic_auth()])
+
+    found = client.ticket(ticket_id="35436")
+
+    assert found.requester == EXPECTED_REQUESTER
+    assert [call.request.method for call in rsps.calls] == ["GET", "GET"]
+
+
+def test_ticket_whose_requester_zendesk_no_longer_has_gets_a_placeholder(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(TICKET_URL, json={"ticket": zendesk_ticket()})
+    rsps.get(USER_URL, status=404, json={"error": "RecordNotFound"})
+
+    found = client.ticket(ticket_id="35436")
+
+    assert found.requester == Person(id="20978392", name="Unknown user")
+
+
+def test_ticket_maps_nulls_and_offset_timestamps(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    raw = zendesk_ticket(
+        priority=None,
+        type=None,
+        subject="",
+        raw_subject="Chat with Ada",
+        via={"channel": "chat"},
+        created_at="2026-11-20T12:00:00+02:00",
+    )
+    rsps.get(TICKET_URL, json={"ticket": raw, "users": [zendesk_user(phone=None)]})
+
+    found = client.ticket(ticket_id="35436")
+
+    assert found.ticket.priority is None
+    assert found.ticket.ticket_type is None
+    assert found.ticket.subject == "Chat with Ada"
+    assert found.ticket.channel == "chat"
+    assert found.ticket.created_at == datetime(2026, 11, 20, 10, 0)
+    assert found.requester.phone is None
+
+
+def test_oauth_credentials_are_sent_as_a_bearer_token(
+    session: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
+) -> None:
+    client = ZendeskClient(
+        session=session, base_url=BASE, credentials=OAUTH_CREDENTIALS, budget=budget
+    )
+    rsps.get(
+        USER_URL,
+        json={"user": zendesk_user()},
+        match=[matchers.header_matcher({"Authorization": f"Bearer {OAUTH_TOKEN}"})],
+    )
+
+    assert client.user(user_id="20978392") == EXPECTED_REQUESTER
+
+
+def test_every_call_carries_the_timeout_and_user_agent(
+    session: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
+) -> None:
+    client = ZendeskClient(
+        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget, timeout=2.5
+    )
+    rsps.get(TICKET_URL, json={"ticket": zendesk_ticket()})
+    rsps.get(USER_URL, json={"user": zendesk_user()})
+
+    client.ticket(ticket_id="35436")
+
+    # responses records each request's keyword arguments on it, outside its typed API.
+    timeouts = [vars(call.request)["req_kwargs"]["timeout"] for call in rsps.calls]
+    assert timeouts == [2.5, 2.5]
+    assert {call.request.headers["User-Agent"] for call in rsps.calls} == {"Regulars/0.1"}
+
+
+def test_requester_tickets_follow_next_page_and_come_newest_first(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    second_page = {**FIRST_PAGE, "page": "2"}
+    rsps.get(
+        REQUESTED_URL,
+        json={
+            "tickets": [
+                zendesk_ticket(3, created_at="2026-11-20T10:00:00Z"),
+                zendesk_ticket(2, created_at="2026-10-01T10:00:00Z"),
+            ],
+            "next_page": f"{REQUESTED_URL}?page=2&per_page=100&sort_by=created_at&sort_order=desc",
+            "previous_page": None,
+            "count": 3,
+        },
+        match=[matchers.query_param_matcher(FIRST_PAGE), basic_auth()],
+    )
+    rsps.get(
+        REQUESTED_URL,
+        json={
+            "tickets": [zendesk_ticket(1, created_at="2025-01-05T10:00:00Z")],
+            "next_page": None,
+            "previous_page": f"{REQUESTED_URL}?page=1",
+            "count": 3,
+        },
+        match=[matchers.query_param_matcher(second_page), basic_auth()],
+    )
+
+    tickets = client.requester_tickets(requester_id="20978392")
+
+    assert [t.id for t in tickets] == ["3", "2", "1"]
+    assert len(rsps.calls) == 2
+
+
+def test_requester_tickets_stop_at_the_page_cap(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    for page in range(1, 4):
+        query = FIRST_PAGE if page == 1 else {**FIRST_PAGE, "page": str(page)}
+        rsps.get(
+            REQUESTED_URL,
+            json={
+                "tickets": [zendesk_ticket(page)],
+                "next_page": f"{REQUESTED_URL}?page={page + 1}&per_page=100"
+                "&sort_by=created_at&sort_order=desc",
+            },
+            match=[matchers.query_param_matcher(query)],
+        )
+
+    tickets = client.requester_tickets(requester_id="20978392")
+
+    assert len(tickets) == 3
+    assert len(rsps.calls) == 3
+
+
+def test_requester_tickets_never_follow_a_next_page_on_another_host(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        REQUESTED_URL,
+        json={"tickets": [], "next_page": "https://attacker.example/steal?page=2"},
+    )
+
+    with pytest.raises(HelpdeskError, match="another host") as raised:
+        client.requester_tickets(requester_id="20978392")
+
+    assert raised.value.retryable is False
+    assert len(rsps.calls) == 1
+
+
+def test_requester_unknown_to_zendesk_has_no_tickets(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(REQUESTED_URL, status=404, json={"error": "RecordNotFound"})
+
+    assert client.requester_tickets(requester_id="20978392") == []
+
+
+def test_user_fields_returns_custom_fields_and_tags(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(USER_URL, json={"user": zendesk_user()}, match=[basic_auth()])
+
+    assert client.user_fields(user_id="20978392") == {
+        "user_fields": {"loyalty_tier": "gold", "lifetime_orders": 14},
+        "tags": ["gold", "newsletter"],
+    }
+
+
+def test_unknown_user_is_a_non_retryable_error(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(USER_URL, status=404, json={"error": "RecordNotFound"})
+
+    with pytest.raises(HelpdeskError, match="user 20978392 was not found") as raised:
+        client.user(user_id="20978392")
+
+    assert raised.value.retryable is False
+
+
+def test_organization_returns_the_organization_object(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    organization = {"id": 509974, "name": "Acme", "tags": ["wholesale"], "organization_fields": {}}
+    rsps.get(
+        f"{BASE}/api/v2/organizations/509974.json",
+        json={"organization": organization},
+        match=[basic_auth()],
+    )
+
+    assert client.organization(organization_id="509974") == organization
+
+
+@pytest.mark.parametrize("bad_id", ["../users/1", "12a", "", "²"])
+def test_ids_that_are_not_zendesk_ids_never_reach_the_network(
+    client: ZendeskClient, rsps: responses.RequestsMock, bad_id: str
+) -> None:
+    with pytest.raises(TicketNotFound):
+        client.ticket(ticket_id=bad_id)
+    with pytest.raises(HelpdeskError, match="not a Zendesk id"):
+        client.user(user_id=bad_id)
+
+    assert len(rsps.calls) == 0
+
+
+# --- Logging back ---------------------------------------------------------------------------
+
+
+def test_internal_note_is_a_private_comment(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.put(
+        TICKET_URL,
+        json={"ticket": zendesk_ticket(), "audit": {"id": 1}},
+        match=[
+            matchers.json_params_matcher(
+                {"ticket": {"comment": {"body": "Regular: 14 orders.", "public": False}}}
+            ),
+            basic_auth(),
+        ],
+    )
+
+    client.add_internal_note(ticket_id="35436", body="Regular: 14 orders.")
+
+    assert len(rsps.calls) == 1
+
+
+def test_tags_are_added_with_put_never_replaced_with_post(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.put(
+        f"{BASE}/api/v2/tickets/35436/tags.json",
+        json={"tags": ["damaged", "vip", "regulars_gold"]},
+        match=[matchers.json_params_matcher({"tags": ["regulars_gold"]}), basic_auth()],
+    )
+
+    client.add_tags(ticket_id="35436", tags=["regulars_gold"])
+
+    assert [call.request.method for call in rsps.calls] == ["PUT"]
+
+
+def test_adding_no_tags_spends_no_call(
+    client: ZendeskClient, rsps: responses.RequestsMock, budget: CallBudget
+) -> None:
+    client.add_tags(ticket_id="35436", tags=[])
+
+    assert len(rsps.calls) == 0
+    assert budget.seconds_until_available() == 0
+
+
+def test_note_on_a_missing_ticket_is_ticket_not_found(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.put(TICKET_URL, status=404, json={"error": "RecordNotFound"})
+
+    with pytest.raises(TicketNotFound):
+        client.add_internal_note(ticket_id="35436", body="note")
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+def test_missing_ticket_is_ticket_not_found(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(TICKET_URL, status=404, json={"error": "RecordNotFound", "description": "Not found"})
+
+    with pytest.raises(TicketNotFound) as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.ticket_id == "35436"
+    assert raised.value.retryable is False
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "retryable"),
+    [
+        (401, "refused the credentials", False),
+        (403, "lack permission", False),
+        (409, "409", True),
+        (422, "422", False),
+        (500, "500", True),
+        (503, "503", True),
+    ],
+)
+def test_http_errors_say_whether_to_retry(
+    client: ZendeskClient,
+    rsps: responses.RequestsMock,
+    status: int,
+    message: str,
+    retryable: bool,
+) -> None:
+    rsps.get(TICKET_URL, status=status, json={"error": "Something"})
+
+    with pytest.raises(HelpdeskError, match=message) as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.retryable is retryable
+    assert not isinstance(raised.value, TicketNotFound)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.exceptions.ConnectTimeout(),
+        requests.exceptions.ReadTimeout(),
+        requests.exceptions.ConnectionError(),
+        requests.exceptions.ChunkedEncodingError(),
+    ],
+    ids=lambda failure: type(failure).__name__,
+)
+def test_transport_failures_are_retryable(
+    client: ZendeskClient, rsps: responses.RequestsMock, failure: Exception
+) -> None:
+    rsps.get(TICKET_URL, body=failure)
+
+    with pytest.raises(HelpdeskError, match=type(failure).__name__) as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.retryable is True
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("<html><body>Maintenance</body></html>", "not JSON"),
+        ('{"ticket": {"id": 35436,', "not JSON"),
+        ("[1, 2]", "not an object"),
+        ('{"ticket": {"id": 35436}}', "cannot read"),
+        ('{"ticket": null}', "cannot read"),
+        (
+            '{"ticket": ' + '{"id": 1, "status": "open", "requester_id": 2, '
+            '"created_at": "yesterday", "updated_at": "today"}}',
+            "cannot read",
+        ),
+    ],
+)
+def test_malformed_answers_are_clear_non_retryable_errors(
+    client: ZendeskClient, rsps: responses.RequestsMock, body: str, message: str
+) -> None:
+    rsps.get(TICKET_URL, body=body, content_type="application/json")
+
+    with pytest.raises(HelpdeskError, match=message) as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.retryable is False
+
+
+# --- Rate limits and the call budget --------------------------------------------------------
+
+
+def test_429_pauses_the_account_for_retry_after_without_sleeping(
+    client: ZendeskClient, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    rsps.get(TICKET_URL, status=429, headers={"Retry-After": "30"}, json={"error": "Too many"})
+
+    with pytest.raises(HelpdeskError, match="429") as raised:
+        client.ticket(ticket_id="35436")
+    assert raised.value.retryable is True
+
+    clock.advance(29)
+    with pytest.raises(HelpdeskError, match="budget") as paused:
+        client.user(user_id="20978392")
+    assert paused.value.retryable is True
+    assert len(rsps.calls) == 1
+
+    clock.advance(1)
+    rsps.get(USER_URL, json={"user": zendesk_user()})
+    assert client.user(user_id="20978392") == EXPECTED_REQUESTER
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("retry_after", [None, "Wed, 21 Oct 2026 07:28:00 GMT"])
+def test_429_without_seconds_pauses_for_a_whole_window(
+    client: ZendeskClient,
+    rsps: responses.RequestsMock,
+    budget: CallBudget,
+    retry_after: str | None,
+) -> None:
+    headers = {} if retry_after is None else {"Retry-After": retry_after}
+    rsps.get(TICKET_URL, status=429, headers=headers, json={"error": "Too many"})
+
+    with pytest.raises(HelpdeskError, match="429"):
+        client.ticket(ticket_id="35436")
+
+    assert budget.seconds_until_available() == 60
+
+
+def test_spent_budget_refuses_the_next_call_without_sending_it(
+    session: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    budget = CallBudget(calls_per_minute=3, usable_fraction=1.0, clock=clock)
+    client = ZendeskClient(
+        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
+    )
+    for _ in range(4):
+        rsps.get(USER_URL, json={"user": zendesk_user()})
+
+    for _ in range(3):
+        client.user(user_id="20978392")
+    with pytest.raises(HelpdeskError, match="budget") as raised:
+        client.user(user_id="20978392")
+
+    assert raised.value.retryable is True
+    assert len(rsps.calls) == 3
+    clock.advance(60)
+    client.user(user_id="20978392")
+    assert len(rsps.calls) == 4
+
+
+def test_budget_keeps_headroom_for_the_agents_own_use() -> None:
+    assert CallBudget().capacity == 160
+    assert CallBudget(calls_per_minute=400, usable_fraction=0.5).capacity == 200
+    assert CallBudget(calls_per_minute=1, usable_fraction=0.5).capacity == 1
+
+
+def test_budget_frees_each_call_a_minute_after_it_was_made(clock: FakeClock) -> None:
+    budget = CallBudget(calls_per_minute=2, usable_fraction=1.0, clock=clock)
+    assert budget.try_acquire()
+    clock.advance(20)
+    assert budget.try_acquire()
+    assert not budget.try_acquire()
+    assert budget.seconds_until_available() == 40
+
+    clock.advance(40)
+    assert budget.try_acquire()
+    assert not budget.try_acquire()
+
+
+def test_budget_pause_refuses_calls_and_a_later_pause_wins(clock: FakeClock) -> None:
+    budget = CallBudget(clock=clock)
+    budget.pause_until(clock.now + 10)
+    budget.pause_until(clock.now + 5)
+
+    assert not budget.try_acquire()
+    clock.advance(9.5)
+    assert not budget.try_acquire()
+    clock.advance(0.5)
+    assert budget.try_acquire()
+
+
+def test_budget_never_grants_more_than_its_capacity_across_threads() -> None:
+    budget = CallBudget(calls_per_minute=50, usable_fraction=1.0, clock=lambda: 0.0)
+    granted: list[bool] = []
+    lock = threading.Lock()
+
+    def spend() -> None:
+        results = [budget.try_acquire() for _ in range(100)]
+        with lock:
+            granted.extend(results)
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(granted) == 50
+
+
+# --- Credentials and sessions ---------------------------------------------------------------
+
+
+def test_credentials_repr_hides_the_secrets() -> None:
+    for credentials, secret in [(API_CREDENTIALS, API_TOKEN), (OAUTH_CREDENTIALS, OAUTH_TOKEN)]:
+        assert secret not in repr(credentials)
+        assert secret not in str(credentials)
+    assert EMAIL in repr(API_CREDENTIALS)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"email": EMAIL}, {"email": EMAIL, "api_token": API_TOKEN, "oauth_token": OAUTH_TOKEN}],
+)
+def test_credentials_need_exactly_one_way_to_authenticate(fields: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="either"):
+        ZendeskCredentials(**fields)
+
+
+def test_no_error_or_log_line_carries_a_secret(
+    session: requests.Session,
+    rsps: responses.RequestsMock,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    budget = CallBudget(calls_per_minute=5, usable_fraction=1.0, clock=clock)
+    client = ZendeskClient(
+        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
+    )
+    rsps.get(TICKET_URL, status=401, json={"error": "Couldn't authenticate you"})
+    rsps.get(TICKET_URL, status=500, json={"error": "Internal"})
+    rsps.get(TICKET_URL, body=requests.exceptions.ReadTimeout(f"read timed out {BASIC}"))
+    rsps.get(TICKET_URL, body="not json", content_type="application/json")
+    rsps.get(TICKET_URL, status=429, headers={"Retry-After": "5"}, json={"error": "Too many"})
+
+    texts = []
+    for _ in range(6):  # the sixth is refused by the paused budget
+        with pytest.raises(HelpdeskError) as raised:
+            client.ticket(ticket_id="35436")
+        texts += [str(raised.value), repr(raised.value)]
+    texts += [caplog.text, repr(client)]
+
+    assert "rate limit" in caplog.text
+    for secret in [API_TOKEN, BASIC, BASIC.removeprefix("Basic ")]:
+        assert all(secret not in text for text in texts)
+
+
+def test_new_session_pools_connections_and_leaves_retrying_to_the_client(
+    session: requests.Session,
+) -> None:
+    adapter = session.get_adapter(BASE)
+
+    assert isinstance(adapter, requests.adapters.HTTPAdapter)
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 10
+    assert adapter.max_retries.total == 0
+    assert session.headers["User-Agent"] == "Regulars/0.1"
+
+
+def test_account_sessions_share_one_session_and_budget_per_account() -> None:
+    registry = AccountSessions()
+    try:
+        assert registry.session(BASE) is registry.session(BASE.upper() + "/")
+        assert registry.session(BASE) is not registry.session("https://other.zendesk.com")
+        assert registry.budget(BASE, calls_per_minute=400) is registry.budget(BASE + "/")
+        assert registry.budget(BASE).capacity == 320
+    finally:
+        registry.close()
+
+
+# --- The helpdesk interface, shared with the demo helpdesk ----------------------------------
+
+
+def test_zendesk_client_has_the_helpdesk_methods_with_the_same_signatures() -> None:
+    helpdesk: Helpdesk = ZendeskClient(
+        session=requests.Session(), base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
+    )
+    protocol_methods = {
+        name
+        for name, member in vars(Helpdesk).items()
+        if inspect.isfunction(member) and not name.startswith("_")
+    }
+    assert protocol_methods == {"ticket", "requester_tickets"}
+    for name in protocol_methods:
+        expected = inspect.signature(getattr(Helpdesk, name))
+        actual = inspect.signature(getattr(type(helpdesk), name))
+        assert list(actual.parameters.values()) == list(expected.parameters.values()), name
+
+
+CONTRACT_REQUESTER = Person(id="7", name="Ada Lovelace", email="ada@example.com", phone="+15550007")
+CONTRACT_TICKETS = [
+    Ticket(
+        id="101",
+        subject="Where is my order?",
+        status="open",
+        channel="email",
+        priority="normal",
+        ticket_type="question",
+        tags=("shipping",),
+        requester_id="7",
+        created_at=datetime(2026, 11, 20, 10, 0),
+        updated_at=datetime(2026, 11, 20, 11, 15),
+    ),
+    Ticket(
+        id="95",
+        subject="Refund for a damaged mug",
+        status="solved",
+        channel="chat",
+        priority="high",
+        ticket_type="problem",
+        tags=("damaged", "refund"),
+        requester_id="7",
+        created_at=datetime(2026, 10, 2, 9, 30),
+        updated_at=datetime(2026, 10, 3, 16, 0),
+    ),
+]
+
+
+def as_zendesk_ticket(ticket: Ticket) -> dict[str, Any]:
+    return zendesk_ticket(
+        int(ticket.id),
+        subject=ticket.subject,
+        raw_subject=ticket.subject,
+        status=ticket.status,
+        via={"channel": ticket.channel},
+        priority=ticket.priority,
+        type=ticket.ticket_type,
+        tags=list(ticket.tags),
+        requester_id=int(ticket.requester_id),
+        created_at=ticket.created_at.isoformat() + "Z",
+        updated_at=ticket.updated_at.isoformat() + "Z",
+    )
+
+
+def zendesk_helpdesk(rsps: responses.RequestsMock, session: requests.Session) -> Helpdesk:
+    person = CONTRACT_REQUESTER
+    user = zendesk_user(int(person.id), name=person.name, email=person.email, phone=person.phone)
+    rsps.get(
+        f"{BASE}/api/v2/tickets/101.json",
+        json={"ticket": as_zendesk_ticket(CONTRACT_TICKETS[0]), "users": [user]},
+    )
+    rsps.get(f"{BASE}/api/v2/tickets/404.json", status=404, json={"error": "RecordNotFound"})
+    # Oldest first, to prove the order comes from the client and not from the fixture.
+    rsps.get(
+        f"{BASE}/api/v2/users/7/tickets/requested.json",
+        json={"tickets": [as_zendesk_ticket(t) for t in reversed(CONTRACT_TICKETS)]},
+    )
+    return ZendeskClient(
+        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
+    )
+
+
+@pytest.fixture
+def demo_session() -> Iterator[Session]:
+    engine = sa.create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    try:
+        with Session(engine) as db_session:
+            yield db_session
+    finally:
+        engine.dispose()
+
+
+def demo_helpdesk(db_session: Session) -> Helpdesk:
+    installation = Installation(platform="demo", account="contract", display_name="Contract")
+    db_session.add(installation)
+    db_session.flush()
+    person = CONTRACT_REQUESTER
+    db_session.add(
+        DemoUser(
+            installation_id=installation.id,
+            external_id=person.id,
+            name=person.name,
+            email=person.email,
+            phone=person.phone,
+            role="end-user",
+        )
+    )
+    for ticket in CONTRACT_TICKETS:
+        # The demo tables require both; the contract data has them.
+        assert ticket.priority is not None and ticket.ticket_type is not None
+        db_session.add(
+            DemoTicket(
+                installation_id=installation.id,
+                external_id=ticket.id,
+                requester_id=ticket.requester_id,
+                subject=ticket.subject,
+                description="",
+                channel=ticket.channel,
+                status=ticket.status,
+                priority=ticket.priority,
+                ticket_type=ticket.ticket_type,
+                tags=list(ticket.tags),
+                created_at=ticket.created_at,
+                updated_at=ticket.updated_at,
+            )
+        )
+    db_session.flush()
+    return DemoHelpdesk(db_session, installation_id=installation.id)
+
+
+@pytest.fixture(params=["zendesk", "demo"])
+def any_helpdesk(
+    request: pytest.FixtureRequest, rsps: responses.RequestsMock, session: requests.Session
+) -> Helpdesk:
+    if request.param == "zendesk":
+        return zendesk_helpdesk(rsps, session)
+    return demo_helpdesk(request.getfixturevalue("demo_session"))
+
+
+def test_every_helpdesk_answers_the_same_ticket_requester_and_history(
+    any_helpdesk: Helpdesk,
+) -> None:
+    found = any_helpdesk.ticket(ticket_id="101")
+
+    assert found.ticket == CONTRACT_TICKETS[0]
+    assert found.requester == CONTRACT_REQUESTER
+    assert any_helpdesk.requester_tickets(requester_id="7") == CONTRACT_TICKETS
+    with pytest.raises(TicketNotFound):
+        any_helpdesk.ticket(ticket_id="404")
