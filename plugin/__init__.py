@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     security.init_app(app, settings)
     formatting.init_app(app)
 
+    from plugin.packaging.cli import package_cli
     from plugin.web import demo, health, sidebar
 
     app.register_blueprint(sidebar.bp)
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     csrf.exempt(sidebar.launch)
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
+    app.cli.add_command(package_cli)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)
     return app

@@ -1,0 +1,40 @@
+"""The `flask package` commands that build the helpdesk app packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from plugin.packaging import zendesk
+
+
+@click.group("package", cls=AppGroup)
+def package_cli() -> None:
+    """Build and validate the helpdesk app packages."""
+
+
+# Packaging reads files only, so it should work without the service's settings or database.
+@package_cli.command("zendesk", with_appcontext=False)
+@click.option(
+    "--service-url",
+    required=True,
+    help="Where Zendesk reaches this service: https, or http://localhost for local testing.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("dist", "regulars-zendesk.zip"),
+    show_default=True,
+    help="Where to write the zip.",
+)
+def zendesk_command(service_url: str, out_path: Path) -> None:
+    """Validate the Zendesk app package and write its zip if nothing is wrong."""
+    problems = zendesk.build_package(service_url=service_url, out_path=out_path)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if zendesk.has_errors(problems):
+        raise click.exceptions.Exit(1)
+    click.echo(f"Wrote {out_path} ({out_path.stat().st_size} bytes).")
