@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if settings is None:
         settings = settings_from_environment(Path(app.instance_path))
-    app.config.update(settings.as_flask_config())
+    app.config.update(settings.flask_config())
     app.extensions[SETTINGS_KEY] = settings
     app.extensions["regulars.sidebar_sessions"] = SidebarSessions(
         settings.secret_key, ttl_seconds=settings.sidebar_session_ttl_seconds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,13 @@ class Settings:
     frame_ancestors: tuple[str, ...] = ("https://*.zendesk.com",)
     log_level: str = "INFO"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
-    def as_flask_config(self) -> dict[str, Any]:
-        """Return the settings as Flask config keys, plus the framework's own."""
-        config = {f"REGULARS_{f.name.upper()}": getattr(self, f.name) for f in fields(self)}
-        config.update(
-            SECRET_KEY=self.secret_key,
-            MAX_CONTENT_LENGTH=self.max_content_length,
-            WTF_CSRF_TIME_LIMIT=None,
-        )
-        return config
+    def flask_config(self) -> dict[str, Any]:
+        """Return the Flask and extension config keys that follow from these settings."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "WTF_CSRF_TIME_LIMIT": None,
+        }
 
 
 def _bool(name: str, raw: str) -> bool:

@@ -30,7 +30,7 @@ class Launch:
     claims: dict[str, Any]
 
 
-InstallationFinder = Callable[[list[str], str | None], Installation | None]
+InstallationFinder = Callable[[list[str]], Installation | None]
 
 
 def verify_launch_token(
@@ -52,8 +52,7 @@ def verify_launch_token(
             f"The launch token is signed with {algorithm!r}; only {ACCEPTED_ALGORITHM} is accepted."
         )
     audiences = _audiences(unverified.get("aud"))
-    issuer = unverified.get("iss") if isinstance(unverified.get("iss"), str) else None
-    installation = find_installation(audiences, issuer)
+    installation = find_installation(audiences)
     if installation is None or not installation.token_audience:
         raise InvalidToken("The launch token is not for an installation registered here.")
     if not installation.public_key_pem:

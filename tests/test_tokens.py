@@ -23,7 +23,7 @@ INSTALLATION = Installation(
 )
 
 
-def find(audiences: list[str], _issuer: str | None) -> Installation | None:
+def find(audiences: list[str]) -> Installation | None:
     return INSTALLATION if AUDIENCE in audiences else None
 
 
@@ -106,7 +106,7 @@ def test_installation_without_public_key_is_refused() -> None:
     with pytest.raises(InvalidToken, match="no public key"):
         verify_launch_token(
             tokens.rs256(KEY, tokens.claims(AUDIENCE)),
-            find_installation=lambda _a, _i: keyless,
+            find_installation=lambda _a: keyless,
             leeway=60,
         )
 

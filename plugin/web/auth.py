@@ -11,7 +11,7 @@ from plugin.tokens import InvalidToken, Launch, SidebarSession, SidebarSessions,
 from plugin.web.settings import settings
 
 
-def find_installation_by_audience(audiences: list[str], _issuer: str | None) -> Installation | None:
+def find_installation_by_audience(audiences: list[str]) -> Installation | None:
     if not audiences:
         return None
     return (

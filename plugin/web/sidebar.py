@@ -7,7 +7,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from plugin import db
 from plugin.clock import utcnow
 from plugin.models import Installation
-from plugin.platforms import helpdesk_for, is_allowed_origin
+from plugin.platforms import demo, helpdesk_for, is_allowed_origin
 from plugin.platforms.base import HelpdeskError, TicketNotFound
 from plugin.recognition import sidebar_view
 from plugin.tokens import InvalidToken, SidebarSession
@@ -53,7 +53,7 @@ def launch() -> tuple[str, int]:
 
 def sdk_url(installation: Installation) -> str:
     """Use Zendesk's own SDK in Zendesk; the copy bundled at set-up time in the demo."""
-    if installation.platform == "demo":
+    if installation.platform == demo.PLATFORM:
         return url_for("static", filename="vendor/zaf_sdk.min.js")
     return settings().zaf_sdk_url
 

@@ -46,7 +46,7 @@ def test_open_ticket_signs_a_token_the_sidebar_accepts(
     assert body["context"]["ticketId"] == 1001
     assert body["data"]["ticket.requester"]["id"] == int(body["data"]["ticket"]["requester"]["id"])
     launch = verify_launch_token(
-        body["token"], find_installation=lambda _a, _i: demo_installation, leeway=0
+        body["token"], find_installation=lambda _a: demo_installation, leeway=0
     )
     assert launch.installation_id == demo_installation.id
 
