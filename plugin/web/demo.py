@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
 from flask.cli import AppGroup
 
@@ -21,6 +22,7 @@ from plugin.web.formatting import ago
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
 
+SIGNING_KEY = "regulars.demo_signing_key"
 UNSOLVED_FIRST = sa.case((DemoTicket.status.in_(["new", "open", "pending"]), 0), else_=1)
 
 
@@ -34,6 +36,15 @@ class TicketRow:
     priority: str
     updated_at: datetime
     updated_label: str
+
+
+def _signing_key() -> RSAPrivateKey:
+    """Return the demo's private key, read from the instance folder once per app."""
+    key: RSAPrivateKey | None = current_app.extensions.get(SIGNING_KEY)
+    if key is None:
+        key = signing.load_or_create_private_key(Path(current_app.instance_path))
+        current_app.extensions[SIGNING_KEY] = key
+    return key
 
 
 def _installation() -> Installation | None:
@@ -118,10 +129,9 @@ def open_ticket(ticket_id: str) -> Response | tuple[Response, int]:
     ).one()
     agent = _agent(installation)
     now = utcnow()
-    key = signing.load_or_create_private_key(Path(current_app.instance_path))
     assert installation.token_audience is not None
     token = signing.sign_launch_token(
-        key,
+        _signing_key(),
         audience=installation.token_audience,
         issuer=ISSUER,
         user_id=agent.external_id,
