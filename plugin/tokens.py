@@ -98,7 +98,9 @@ def _public_key(pem: str) -> RSAPublicKey:
 
 def _user_id(claims: dict[str, Any]) -> str | None:
     """Return the signed-in agent's id where the token carries one (its exact claim varies)."""
-    for value in (claims.get("sub"), claims.get("context", {}).get("user_id")):
+    context = claims.get("context")
+    nested = context.get("user_id") if isinstance(context, dict) else None
+    for value in (claims.get("sub"), nested):
         if isinstance(value, str | int) and str(value):
             return str(value)
     return None

@@ -120,6 +120,10 @@ def test_order_facts_are_derived_with_source_and_time(storage_session: Session) 
     facts = storage_session.scalars(sa.select(CustomerFact)).all()
     assert len(facts) == 7  # recomputing replaced the facts rather than adding to them
 
+    storage_session.execute(sa.delete(Order))
+    assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 0
+    assert order_stats(storage_session, customer=sam) is None
+
 
 def test_seen_ticket_is_recorded_once_and_counted(storage_session: Session) -> None:
     acme = installation(storage_session, "acme")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from plugin.models import Installation
-from plugin.tokens import InvalidToken, SidebarSession, SidebarSessions, verify_launch_token
+from plugin.tokens import InvalidToken, Launch, SidebarSession, SidebarSessions, verify_launch_token
 from tests import tokens
 
 AUDIENCE = "https://acme.zendesk.com/api/v2/apps/installations/42.json"
@@ -27,7 +27,7 @@ def find(audiences: list[str]) -> Installation | None:
     return INSTALLATION if AUDIENCE in audiences else None
 
 
-def verify(token: str) -> object:
+def verify(token: str) -> Launch:
     return verify_launch_token(token, find_installation=find, leeway=60)
 
 
@@ -37,6 +37,15 @@ def test_genuine_token_names_installation_and_agent() -> None:
     )
     assert launch.installation_id == 7
     assert launch.user_id == "80001"
+
+
+def test_agent_id_from_a_context_claim_of_any_shape() -> None:
+    nested = tokens.claims(AUDIENCE) | {"context": {"user_id": 5}}
+    del nested["sub"]
+    assert verify(tokens.rs256(KEY, nested)).user_id == "5"
+    odd = tokens.claims(AUDIENCE) | {"context": "ticket_sidebar"}
+    del odd["sub"]
+    assert verify(tokens.rs256(KEY, odd)).user_id is None
 
 
 def test_audience_may_be_a_list() -> None:

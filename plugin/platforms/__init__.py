@@ -24,4 +24,6 @@ def is_allowed_origin(installation: Installation, origin: str, *, service_origin
     """Say whether the page framing the app may be this installation's helpdesk."""
     if installation.platform == demo.PLATFORM:
         return origin == service_origin
+    if installation.platform == "zendesk":
+        return origin == f"https://{installation.account}.zendesk.com"
     return False

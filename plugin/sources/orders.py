@@ -61,14 +61,11 @@ def refresh_order_facts(
         if category is not None and len(categories[customer_id]) < TOP_CATEGORY_COUNT:
             categories[customer_id].append(category)
 
-    updated = [row[0] for row in totals]
-    session.execute(
-        sa.delete(CustomerFact).where(
-            CustomerFact.installation_id == installation_id,
-            CustomerFact.source == SOURCE,
-            CustomerFact.customer_id.in_(updated if customer_ids is None else customer_ids),
-        )
-    )
+    stale = [CustomerFact.installation_id == installation_id, CustomerFact.source == SOURCE]
+    if customer_ids is not None:
+        stale.append(CustomerFact.customer_id.in_(customer_ids))
+    # Customers with no orders left lose their order facts too.
+    session.execute(sa.delete(CustomerFact).where(*stale))
     rows: list[dict[str, Any]] = []
     for customer_id, count, spend, count_12m, spend_12m, first_at, last_at in totals:
         values = {
@@ -93,4 +90,4 @@ def refresh_order_facts(
         )
     if rows:
         session.execute(sa.insert(CustomerFact), rows)
-    return len(updated)
+    return len(totals)
