@@ -49,6 +49,8 @@ class Installation(Base):
     # None means the platform's own API host; tests and benchmarks point it at a local fake.
     api_base_url: Mapped[str | None] = mapped_column(String(500))
     app_installation_id: Mapped[str | None] = mapped_column(String(64))
+    # The app's id in the helpdesk's marketplace; Zendesk serves its public key under it.
+    app_id: Mapped[str | None] = mapped_column(String(64))
     token_audience: Mapped[str | None] = mapped_column(String(500), unique=True)
     public_key_pem: Mapped[str | None] = mapped_column(Text)
     public_key_fetched_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -129,6 +131,23 @@ class CustomerFact(Base):
     fetched_at: Mapped[datetime] = mapped_column(DateTime)
 
     customer: Mapped[Customer] = relationship(back_populates="facts")
+
+
+class FieldMapping(Base):
+    """Read one helpdesk user field, organization field or tag as a customer fact."""
+
+    __tablename__ = "field_mappings"
+    __table_args__ = (UniqueConstraint("installation_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    # "user_field", "organization_field" or "tag" (a tag maps to a true/false fact).
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    fact_name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class SeenTicket(Base):

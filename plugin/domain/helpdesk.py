@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 OPEN_STATUSES = frozenset({"new", "open", "pending", "hold"})
@@ -16,6 +17,13 @@ class Person:
     name: str
     email: str | None = None
     phone: str | None = None
+    # "end-user", "agent" or "admin" where the helpdesk says; decides who may open the console.
+    role: str | None = None
+    tags: tuple[str, ...] = ()
+    # The helpdesk's custom fields on the person and on their organization, keyed by field key.
+    fields: Mapping[str, object] = field(default_factory=dict)
+    organization_id: str | None = None
+    organization_fields: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
