@@ -10,9 +10,11 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from plugin import db
-from plugin.config import Settings, settings_from_environment
+from plugin.config import Settings, instance_encryption_key, settings_from_environment
+from plugin.credentials import EXTENSION_KEY as VAULT_KEY
+from plugin.credentials import CredentialsVault
 from plugin.tokens import SidebarSessions
-from plugin.web import formatting, security
+from plugin.web import formatting, helpdesks, security
 from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
 
 csrf = CSRFProtect()
@@ -36,22 +38,33 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.extensions["regulars.sidebar_sessions"] = SidebarSessions(
         settings.secret_key, ttl_seconds=settings.sidebar_session_ttl_seconds
     )
+    app.extensions[VAULT_KEY] = CredentialsVault(
+        settings.encryption_keys or (instance_encryption_key(Path(app.instance_path)),)
+    )
     logging.getLogger("plugin").setLevel(settings.log_level)
 
     db.init_app(app, settings.database_url)
     csrf.init_app(app)
     security.init_app(app, settings)
     formatting.init_app(app)
+    helpdesks.init_app(app, settings)
 
+    from plugin.installations_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
-    from plugin.web import demo, health, sidebar
+    from plugin.web import console, demo, health, sidebar
 
     app.register_blueprint(sidebar.bp)
-    # The helpdesk's signed POST is authenticated by its JWT, not a CSRF token.
+    app.register_blueprint(console.bp)
+    # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
+    # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
+    csrf.exempt(console.launch)
+    csrf.exempt(console.check_connection)
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)
+    app.cli.add_command(zendesk_cli)
+    app.cli.add_command(installations_cli)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)
     return app

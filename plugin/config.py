@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from plugin.credentials import generate_key, is_valid_key
 
 ZENDESK_CDN_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
 
@@ -29,6 +31,16 @@ class Settings:
     zaf_sdk_url: str = ZENDESK_CDN_SDK
     frame_ancestors: tuple[str, ...] = ("https://*.zendesk.com",)
     log_level: str = "INFO"
+    # Fernet keys for stored helpdesk credentials, newest first: the first encrypts, all decrypt.
+    # Empty means the key generated into the instance folder (see instance_encryption_key).
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    # The sidebar's wait for the helpdesk, and how long helpdesk answers stay fresh or usable.
+    upstream_budget_ms: int = 2500
+    upstream_timeout_seconds: int = 10
+    upstream_workers: int = 16
+    ticket_cache_seconds: int = 120
+    history_cache_seconds: int = 600
+    stale_keep_seconds: int = 86_400
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -78,6 +90,39 @@ def _secret_key(instance_path: Path) -> str:
     return key
 
 
+def instance_encryption_key(instance_path: Path) -> str:
+    """Return the credentials key kept in the instance folder, generating it on first use."""
+    key_file = instance_path / "encryption_key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        if not is_valid_key(key):
+            raise ConfigError(
+                f"{key_file} does not hold a Fernet key; restore it from a backup, since the "
+                "stored helpdesk credentials need it, or set REGULARS_ENCRYPTION_KEYS"
+            )
+        return key
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)  # owner-only before the key is written
+    key = generate_key()
+    key_file.write_text(key)
+    return key
+
+
+def _encryption_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(raw.replace(",", " ").split())
+    if not keys:
+        raise ConfigError("REGULARS_ENCRYPTION_KEYS is set but holds no key")
+    for position, key in enumerate(keys, start=1):
+        if not is_valid_key(key):
+            # Say which key, never what it is: this message lands in terminals and logs.
+            raise ConfigError(
+                f"REGULARS_ENCRYPTION_KEYS: key {position} of {len(keys)} is not a Fernet key "
+                "(32 bytes, URL-safe base64). Make one with: python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            )
+    return keys
+
+
 def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
     """Build settings from environment variables, with the documented defaults."""
     default_db = f"sqlite:///{instance_path / 'regulars.sqlite3'}"
@@ -85,6 +130,10 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
     if len(secret_key) < 32:
         raise ConfigError("REGULARS_SECRET_KEY must be at least 32 characters")
     ancestors = env.get("REGULARS_FRAME_ANCESTORS", "https://*.zendesk.com").split()
+    raw_keys = env.get("REGULARS_ENCRYPTION_KEYS")
+    encryption_keys = (
+        _encryption_keys(raw_keys) if raw_keys else (instance_encryption_key(instance_path),)
+    )
     return Settings(
         secret_key=secret_key,
         database_url=normalize_database_url(env.get("DATABASE_URL") or default_db),
@@ -105,6 +154,33 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         zaf_sdk_url=env.get("REGULARS_ZAF_SDK_URL", ZENDESK_CDN_SDK),
         frame_ancestors=tuple(ancestors),
         log_level=env.get("REGULARS_LOG_LEVEL", "INFO").upper(),
+        encryption_keys=encryption_keys,
+        upstream_budget_ms=_int(
+            "REGULARS_UPSTREAM_BUDGET_MS",
+            env.get("REGULARS_UPSTREAM_BUDGET_MS", "2500"),
+            minimum=100,
+        ),
+        upstream_timeout_seconds=_int(
+            "REGULARS_UPSTREAM_TIMEOUT", env.get("REGULARS_UPSTREAM_TIMEOUT", "10"), minimum=1
+        ),
+        upstream_workers=_int(
+            "REGULARS_UPSTREAM_WORKERS", env.get("REGULARS_UPSTREAM_WORKERS", "16"), minimum=1
+        ),
+        ticket_cache_seconds=_int(
+            "REGULARS_TICKET_CACHE_SECONDS",
+            env.get("REGULARS_TICKET_CACHE_SECONDS", "120"),
+            minimum=0,
+        ),
+        history_cache_seconds=_int(
+            "REGULARS_HISTORY_CACHE_SECONDS",
+            env.get("REGULARS_HISTORY_CACHE_SECONDS", "600"),
+            minimum=0,
+        ),
+        stale_keep_seconds=_int(
+            "REGULARS_STALE_KEEP_SECONDS",
+            env.get("REGULARS_STALE_KEEP_SECONDS", "86400"),
+            minimum=1,
+        ),
     )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -14,14 +17,129 @@ from plugin.domain.helpdesk import ContactHistory, Person, Ticket
 from plugin.domain.recognition import Banner, build_banner
 from plugin.domain.tiers import TierThresholds
 from plugin.models import Installation, SeenTicket
-from plugin.platforms.base import Helpdesk
+from plugin.platforms.base import Helpdesk, HelpdeskError, TicketWithRequester
+from plugin.upstream import Fetched, Lookup, UpstreamCache, UpstreamPolicy
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class HelpdeskSnapshot:
+    """The ticket, its requester and their history, as fetched or as last cached."""
+
+    ticket: Ticket
+    requester: Person
+    history: list[Ticket] | None
+    fetched_at: datetime
+    stale_reason: str | None
+    history_problem: str | None
 
 
 @dataclass(frozen=True)
 class SidebarView:
-    ticket: Ticket
-    requester: Person
     banner: Banner
+    helpdesk: HelpdeskSnapshot
+
+
+def fetch_helpdesk_snapshot(
+    helpdesk: Helpdesk,
+    *,
+    cache: UpstreamCache | None,
+    installation_id: int,
+    ticket_id: str,
+    requester_hint: str | None,
+    policy: UpstreamPolicy,
+    now: datetime,
+) -> HelpdeskSnapshot:
+    """Read the ticket and the requester's history in one parallel wave, within the budget.
+
+    The page's `requester_hint` only lets the history fetch start alongside the ticket's; the
+    ticket fetched from the helpdesk decides who the requester is. When the hint was wrong the
+    right history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
+    directly, without the cache.
+    """
+    deadline = time.monotonic() + policy.budget_seconds
+
+    def lookup(key: tuple[str, str], load: Callable[[], T], fresh_for: float) -> _Read[T]:
+        if cache is None or not helpdesk.remote:
+            return _Read.direct(load, now)
+        return _Read(
+            cache.lookup((installation_id, *key), load, fresh_for=fresh_for), deadline=deadline
+        )
+
+    def load_ticket() -> TicketWithRequester:
+        return helpdesk.ticket(ticket_id=ticket_id)
+
+    def history_of(requester_id: str) -> _Read[list[Ticket]]:
+        return lookup(
+            ("requested", requester_id),
+            lambda: helpdesk.requester_tickets(requester_id=requester_id),
+            policy.history_fresh_seconds,
+        )
+
+    ticket_read = lookup(("ticket", ticket_id), load_ticket, policy.ticket_fresh_seconds)
+    history_read = history_of(requester_hint) if requester_hint else None
+    fetched = ticket_read.result()
+    if (
+        requester_hint
+        and ticket_read.from_cache
+        and fetched.value.requester.id != requester_hint
+        and cache is not None
+    ):
+        # The page says the requester changed since the ticket was cached: ask again.
+        fetched = _Read(
+            cache.lookup(
+                (installation_id, "ticket", ticket_id),
+                load_ticket,
+                fresh_for=policy.ticket_fresh_seconds,
+                refresh=True,
+            ),
+            deadline=deadline,
+        ).result()
+    requester = fetched.value.requester
+    if history_read is None or requester.id != requester_hint:
+        history_read = history_of(requester.id)
+    history: Fetched[list[Ticket]] | None
+    history_problem = None
+    try:
+        history = history_read.result()
+    except HelpdeskError as error:
+        history, history_problem = None, str(error)
+    parts: list[Fetched[object]] = [fetched, *([history] if history else [])]  # type: ignore[list-item]
+    stale = [part.stale_reason for part in parts if part.stale_reason]
+    return HelpdeskSnapshot(
+        ticket=fetched.value.ticket,
+        requester=requester,
+        history=history.value if history else None,
+        fetched_at=min(part.fetched_at for part in parts),
+        stale_reason=stale[0] if stale else None,
+        history_problem=history_problem,
+    )
+
+
+class _Read(Generic[T]):
+    """A cache lookup with its deadline, or a value read directly from a local helpdesk."""
+
+    def __init__(
+        self, lookup: Lookup[T] | None, *, deadline: float, value: Fetched[T] | None = None
+    ) -> None:
+        self._lookup = lookup
+        self._deadline = deadline
+        self._value = value
+
+    @classmethod
+    def direct(cls, load: Callable[[], T], now: datetime) -> _Read[T]:
+        return cls(None, deadline=0.0, value=Fetched(value=load(), fetched_at=now))
+
+    @property
+    def from_cache(self) -> bool:
+        return self._lookup is not None and self._lookup.from_cache
+
+    def result(self) -> Fetched[T]:
+        if self._value is not None:
+            return self._value
+        assert self._lookup is not None
+        return self._lookup.result(self._deadline)
 
 
 def thresholds_of(installation: Installation) -> TierThresholds:
@@ -37,33 +155,33 @@ def sidebar_view(
     session: Session,
     *,
     installation: Installation,
-    helpdesk: Helpdesk,
-    ticket_id: str,
+    snapshot: HelpdeskSnapshot,
     now: datetime,
 ) -> SidebarView:
-    """Build the sidebar for a ticket; the helpdesk, not the browser, names the requester."""
-    fetched = helpdesk.ticket(ticket_id=ticket_id)
-    history = helpdesk.requester_tickets(requester_id=fetched.requester.id)
-    customer = customers.find_customer(
-        session, installation_id=installation.id, person=fetched.requester
-    )
+    """Build the sidebar from a helpdesk snapshot and the customer data stored here."""
+    ticket, requester = snapshot.ticket, snapshot.requester
+    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
     banner = build_banner(
-        requester=fetched.requester,
+        requester=requester,
         customer_name=customer.name if customer else None,
         customer_since=customer.customer_since if customer else None,
         orders=customers.order_stats(session, customer=customer) if customer else None,
-        contact=ContactHistory.from_tickets(history, excluding=fetched.ticket.id),
+        contact=(
+            ContactHistory.from_tickets(snapshot.history, excluding=ticket.id)
+            if snapshot.history is not None
+            else None
+        ),
         thresholds=thresholds_of(installation),
         now=now,
     )
     record_seen_ticket(
         session,
         installation_id=installation.id,
-        ticket=fetched.ticket,
+        ticket=ticket,
         customer_id=customer.id if customer else None,
         now=now,
     )
-    return SidebarView(ticket=fetched.ticket, requester=fetched.requester, banner=banner)
+    return SidebarView(banner=banner, helpdesk=snapshot)
 
 
 def record_seen_ticket(

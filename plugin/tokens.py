@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from plugin.models import Installation
 
 ACCEPTED_ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192
+_USER_URL = re.compile(r"/users/([0-9]+)(?:\.json)?$")
 
 
 class InvalidToken(Exception):
@@ -31,12 +33,26 @@ class Launch:
 
 
 InstallationFinder = Callable[[list[str]], Installation | None]
+# Fetch the installation's current public key; True if it changed (the helpdesk rotated it).
+KeyRefresher = Callable[[Installation], bool]
+
+
+def _never_refresh(_installation: Installation) -> bool:
+    return False
 
 
 def verify_launch_token(
-    token: str, *, find_installation: InstallationFinder, leeway: int
+    token: str,
+    *,
+    find_installation: InstallationFinder,
+    leeway: int,
+    refresh_key: KeyRefresher = _never_refresh,
 ) -> Launch:
-    """Verify a launch JWT: RS256 only, signed by the installation's key, in date, for it."""
+    """Verify a launch JWT: RS256 only, signed by the installation's key, in date, for it.
+
+    A signature that fails with the stored key is checked once more after `refresh_key`, so a
+    key the helpdesk rotated is picked up on the next launch instead of locking everyone out.
+    """
     if not token:
         raise InvalidToken("No launch token was sent. Open the app from the helpdesk.")
     if len(token) > MAX_TOKEN_LENGTH:
@@ -55,17 +71,15 @@ def verify_launch_token(
     installation = find_installation(audiences)
     if installation is None or not installation.token_audience:
         raise InvalidToken("The launch token is not for an installation registered here.")
-    if not installation.public_key_pem:
+    if not installation.public_key_pem and not refresh_key(installation):
         raise InvalidToken("This installation has no public key yet; ask an admin to connect it.")
     try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key=_public_key(installation.public_key_pem),
-            algorithms=[ACCEPTED_ALGORITHM],
-            audience=installation.token_audience,
-            leeway=leeway,
-            options={"require": ["exp", "iat", "aud"]},
-        )
+        try:
+            claims = _decode(token, installation, leeway)
+        except jwt.InvalidSignatureError:
+            if not refresh_key(installation):
+                raise
+            claims = _decode(token, installation, leeway)
     except jwt.ExpiredSignatureError:
         raise InvalidToken("The launch token has expired. Reload the app.") from None
     except jwt.ImmatureSignatureError:
@@ -79,6 +93,19 @@ def verify_launch_token(
     except jwt.PyJWTError:
         raise InvalidToken("The launch token could not be verified.") from None
     return Launch(installation_id=installation.id, user_id=_user_id(claims), claims=claims)
+
+
+def _decode(token: str, installation: Installation, leeway: int) -> dict[str, Any]:
+    assert installation.public_key_pem is not None
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=_public_key(installation.public_key_pem),
+        algorithms=[ACCEPTED_ALGORITHM],
+        audience=installation.token_audience,
+        leeway=leeway,
+        options={"require": ["exp", "iat", "aud"]},
+    )
+    return claims
 
 
 def _audiences(value: object) -> list[str]:
@@ -102,7 +129,9 @@ def _user_id(claims: dict[str, Any]) -> str | None:
     nested = context.get("user_id") if isinstance(context, dict) else None
     for value in (claims.get("sub"), nested):
         if isinstance(value, str | int) and str(value):
-            return str(value)
+            # Some helpdesks name the user by API URL (".../users/123.json"): keep the id.
+            match = _USER_URL.search(str(value))
+            return match.group(1) if match else str(value)
     return None
 
 
@@ -110,6 +139,8 @@ def _user_id(claims: dict[str, Any]) -> str | None:
 class SidebarSession:
     installation_id: int
     user_id: str | None
+    # Set only for console sessions, from the role the helpdesk gave the user at launch.
+    role: str | None = None
 
 
 class SidebarSessions:
@@ -120,7 +151,9 @@ class SidebarSessions:
         self._ttl = ttl_seconds
 
     def issue(self, session: SidebarSession) -> str:
-        return self._serializer.dumps({"i": session.installation_id, "u": session.user_id})
+        return self._serializer.dumps(
+            {"i": session.installation_id, "u": session.user_id, "r": session.role}
+        )
 
     def verify(self, token: str) -> SidebarSession:
         if not token:
@@ -131,4 +164,6 @@ class SidebarSessions:
             raise InvalidToken("The sidebar session has expired. Reload the app.") from None
         except BadSignature:
             raise InvalidToken("The sidebar session is not valid. Reload the app.") from None
-        return SidebarSession(installation_id=int(data["i"]), user_id=data.get("u"))
+        return SidebarSession(
+            installation_id=int(data["i"]), user_id=data.get("u"), role=data.get("r")
+        )

@@ -61,6 +61,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         drop_database(base_url, url)
 
 
+def dispose_app(app: Flask) -> None:
+    """Close what an app holds open: its database pool, helpdesk threads and sessions."""
+    app.extensions["regulars.helpdesks"].close()
+    db.database(app).dispose()
+
+
 def build_app(database_url: str, instance_path: Path, **overrides: object) -> Flask:
     app = create_app(make_settings(database_url, **overrides), instance_path=str(instance_path))
     app.config["TESTING"] = True
@@ -73,7 +79,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
     """The app on a fresh SQLite database."""
     app = build_app(f"sqlite:///{tmp_path / 'app.sqlite3'}", tmp_path / "instance")
     yield app
-    db.database(app).dispose()
+    dispose_app(app)
 
 
 @pytest.fixture
@@ -81,7 +87,7 @@ def storage_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     """The app on a fresh database of each kind: SQLite and PostgreSQL."""
     app = build_app(database_url, tmp_path / "instance")
     yield app
-    db.database(app).dispose()
+    dispose_app(app)
 
 
 @pytest.fixture

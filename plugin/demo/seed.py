@@ -64,8 +64,8 @@ def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Instal
     installation = ensure_demo_installation(session, instance_path=instance_path)
     _wipe(session, installation.id)
     data = build_sample_data(now.date())
-    _insert(session, installation.id, data)
-    refresh_order_facts(session, installation_id=installation.id, now=now)
+    _insert_helpdesk(session, installation.id, data)
+    insert_sample_customers(session, installation.id, data, now=now)
     session.commit()
     return installation
 
@@ -75,7 +75,7 @@ def _wipe(session: Session, installation_id: int) -> None:
         session.execute(sa.delete(model).where(model.installation_id == installation_id))
 
 
-def _insert(session: Session, installation_id: int, data: SampleData) -> None:
+def _insert_helpdesk(session: Session, installation_id: int, data: SampleData) -> None:
     end_users = [
         {
             "external_id": c.helpdesk_user_id,
@@ -100,6 +100,37 @@ def _insert(session: Session, installation_id: int, data: SampleData) -> None:
         sa.insert(DemoUser),
         [{"installation_id": installation_id, **user} for user in (*end_users, *agents)],
     )
+    session.execute(
+        sa.insert(DemoTicket),
+        [
+            {
+                "installation_id": installation_id,
+                "external_id": ticket.external_id,
+                "requester_id": ticket.requester_user_id,
+                "assignee_id": ticket.assignee_user_id,
+                "subject": ticket.subject,
+                "description": ticket.description,
+                "channel": ticket.channel,
+                "status": ticket.status,
+                "priority": ticket.priority,
+                "ticket_type": ticket.ticket_type,
+                "tags": list(ticket.tags),
+                "created_at": ticket.created_at,
+                "updated_at": ticket.updated_at,
+            }
+            for ticket in data.tickets
+        ],
+    )
+
+
+def insert_sample_customers(
+    session: Session, installation_id: int, data: SampleData, *, now: datetime
+) -> None:
+    """Add the sample customers and their orders to an installation, and their order facts.
+
+    The demo uses it for its own installation; tests and benchmarks use it to give a Zendesk
+    installation (pointed at a fake Zendesk with the same people) a customer base.
+    """
     customers = [
         Customer(
             installation_id=installation_id,
@@ -132,24 +163,4 @@ def _insert(session: Session, installation_id: int, data: SampleData) -> None:
             for order in sample.orders
         ],
     )
-    session.execute(
-        sa.insert(DemoTicket),
-        [
-            {
-                "installation_id": installation_id,
-                "external_id": ticket.external_id,
-                "requester_id": ticket.requester_user_id,
-                "assignee_id": ticket.assignee_user_id,
-                "subject": ticket.subject,
-                "description": ticket.description,
-                "channel": ticket.channel,
-                "status": ticket.status,
-                "priority": ticket.priority,
-                "ticket_type": ticket.ticket_type,
-                "tags": list(ticket.tags),
-                "created_at": ticket.created_at,
-                "updated_at": ticket.updated_at,
-            }
-            for ticket in data.tickets
-        ],
-    )
+    refresh_order_facts(session, installation_id=installation_id, now=now)

@@ -36,7 +36,8 @@ class Banner:
     tier: Tier
     customer_since: date | None
     orders: OrderStats | None
-    contact: ContactHistory
+    # None when the helpdesk could not give the requester's ticket history in time.
+    contact: ContactHistory | None
     data_as_of: datetime | None
     is_stale: bool
 
@@ -51,7 +52,7 @@ def build_banner(
     customer_name: str | None,
     customer_since: date | None,
     orders: OrderStats | None,
-    contact: ContactHistory,
+    contact: ContactHistory | None,
     thresholds: TierThresholds,
     now: datetime,
 ) -> Banner:

@@ -2,21 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
+from plugin.credentials import CredentialsVault
 from plugin.models import Installation
-from plugin.platforms import demo
-from plugin.platforms.base import Helpdesk
+from plugin.platforms import demo, zendesk
+from plugin.platforms.base import Helpdesk, HelpdeskError
 
 
 class UnsupportedPlatform(LookupError):
     pass
 
 
-def helpdesk_for(installation: Installation, session: Session) -> Helpdesk:
+@dataclass(frozen=True)
+class Connections:
+    """What remote clients share across requests: the vault, pooled sessions, call budgets."""
+
+    vault: CredentialsVault
+    accounts: zendesk.AccountSessions
+    timeout: float
+
+
+def helpdesk_for(
+    installation: Installation, session: Session, *, connections: Connections
+) -> Helpdesk:
     """Return the client for an installation's helpdesk."""
     if installation.platform == demo.PLATFORM:
         return demo.DemoHelpdesk(session, installation_id=installation.id)
+    if installation.platform == zendesk.PLATFORM:
+        if not installation.credentials_encrypted:
+            raise HelpdeskError(
+                "this installation has no API credentials yet; ask an admin to register them",
+                retryable=False,
+            )
+        base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
+        return zendesk.ZendeskClient(
+            session=connections.accounts.session(base_url),
+            base_url=base_url,
+            credentials=zendesk.ZendeskCredentials.from_dict(
+                connections.vault.decrypt(installation.credentials_encrypted)
+            ),
+            budget=connections.accounts.budget(base_url),
+            timeout=connections.timeout,
+        )
     raise UnsupportedPlatform(f"no client for platform {installation.platform!r} yet")
 
 
@@ -24,6 +54,6 @@ def is_allowed_origin(installation: Installation, origin: str, *, service_origin
     """Say whether the page framing the app may be this installation's helpdesk."""
     if installation.platform == demo.PLATFORM:
         return origin == service_origin
-    if installation.platform == "zendesk":
+    if installation.platform == zendesk.PLATFORM:
         return origin == f"https://{installation.account}.zendesk.com"
     return False

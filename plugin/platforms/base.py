@@ -31,10 +31,18 @@ class TicketWithRequester:
 class Helpdesk(Protocol):
     """Read tickets and people from one helpdesk account."""
 
+    # True for helpdesks reached over the network: their answers are cached and fetched in
+    # parallel. The demo helpdesk reads the service's own database and is not.
+    remote: bool
+
     def ticket(self, *, ticket_id: str) -> TicketWithRequester:
         """Return the ticket and its requester, as the helpdesk has them now."""
         ...
 
     def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
         """Return the tickets this person has requested, newest first."""
+        ...
+
+    def user(self, *, user_id: str) -> Person:
+        """Return a user (requester or agent) with their role, as the helpdesk has them now."""
         ...

@@ -15,6 +15,8 @@ PLATFORM = "demo"
 class DemoHelpdesk:
     """Answer the helpdesk interface from the demo tables of one installation."""
 
+    remote = False
+
     def __init__(self, session: Session, *, installation_id: int) -> None:
         self._session = session
         self._installation_id = installation_id
@@ -28,7 +30,9 @@ class DemoHelpdesk:
         ).first()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return TicketWithRequester(ticket=_ticket(row), requester=self.person(row.requester_id))
+        return TicketWithRequester(
+            ticket=_ticket(row), requester=self.user(user_id=row.requester_id)
+        )
 
     def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
         rows = self._session.scalars(
@@ -41,7 +45,7 @@ class DemoHelpdesk:
         )
         return [_ticket(row) for row in rows]
 
-    def person(self, user_id: str) -> Person:
+    def user(self, *, user_id: str) -> Person:
         """Return a demo user; an unknown id still gets a placeholder, as helpdesks do."""
         user = self._session.scalars(
             sa.select(DemoUser).where(
@@ -51,7 +55,9 @@ class DemoHelpdesk:
         ).first()
         if user is None:
             return Person(id=user_id, name="Unknown user")
-        return Person(id=user.external_id, name=user.name, email=user.email, phone=user.phone)
+        return Person(
+            id=user.external_id, name=user.name, email=user.email, phone=user.phone, role=user.role
+        )
 
 
 def _ticket(row: DemoTicket) -> Ticket:

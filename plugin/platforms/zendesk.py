@@ -10,15 +10,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from plugin.domain.helpdesk import Person, Ticket
@@ -39,6 +43,14 @@ MAX_REQUESTED_TICKET_PAGES = 3
 PAGE_SIZE = 100
 
 _NUMERIC_ID = re.compile(r"[0-9]+")
+_SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# A public key is a few hundred bytes; anything much larger is not one.
+MAX_PUBLIC_KEY_BYTES = 16_384
+
+# How a call failed when Zendesk never answered it.
+Transport = Literal[
+    "timeout", "unresolved", "refused", "tls", "connection", "broken", "invalid_url"
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +77,23 @@ class ZendeskCredentials:
     def from_oauth_token(cls, *, oauth_token: str) -> ZendeskCredentials:
         return cls(oauth_token=oauth_token)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, str]) -> ZendeskCredentials:
+        """Rebuild credentials from `to_dict`'s output; ValueError names bad fields, not values."""
+        unknown = set(data) - _CREDENTIAL_FIELDS
+        if unknown:
+            raise ValueError(f"unknown credential fields: {', '.join(sorted(unknown))}")
+        return cls(
+            email=data.get("email"),
+            api_token=data.get("api_token"),
+            oauth_token=data.get("oauth_token"),
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the fields that are set, for storing (encrypted) and `from_dict`."""
+        values = {"email": self.email, "api_token": self.api_token, "oauth_token": self.oauth_token}
+        return {name: value for name, value in values.items() if value}
+
     def authorization_header(self) -> str:
         """Return the value of the Authorization header these credentials call for."""
         if self.oauth_token:
@@ -72,6 +101,9 @@ class ZendeskCredentials:
         # Zendesk's API-token form of basic auth: user "{email}/token", password the token.
         user_pass = f"{self.email}/token:{self.api_token}".encode()
         return "Basic " + base64.b64encode(user_pass).decode("ascii")
+
+
+_CREDENTIAL_FIELDS = frozenset({"email", "api_token", "oauth_token"})
 
 
 class _ZendeskAuth(AuthBase):
@@ -86,6 +118,14 @@ class _ZendeskAuth(AuthBase):
 
     def __repr__(self) -> str:
         return f"<_ZendeskAuth {self._credentials!r}>"
+
+
+class _Anonymous(AuthBase):
+    """Send no Authorization header; as a requests auth it keeps ~/.netrc from adding one."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        return request
 
 
 class CallBudget:
@@ -207,15 +247,60 @@ def _account_key(base_url: str) -> str:
     return base_url.rstrip("/").lower()
 
 
-class _NotFound(HelpdeskError):
+def valid_subdomain(subdomain: str) -> bool:
+    """Say whether `subdomain` can be an account's subdomain: acme in acme.zendesk.com."""
+    return _SUBDOMAIN.fullmatch(subdomain) is not None
+
+
+def base_url_for(account: str, api_base_url: str | None) -> str:
+    """Return where to call an account's API: its own override, else its zendesk.com host."""
+    if api_base_url:
+        return api_base_url.rstrip("/")
+    if not valid_subdomain(account):
+        raise ValueError(f"{account!r} is not a Zendesk subdomain")
+    return f"https://{account}.zendesk.com"
+
+
+class ZendeskError(HelpdeskError):
+    """A Zendesk call that failed in transit or was answered with an error status.
+
+    `status` is the HTTP status when Zendesk answered with an error; `transport` says how the
+    call failed when it never got an answer; `retry_after` is the wait a 429 asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        transport: Transport | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.status = status
+        self.transport = transport
+        self.retry_after = retry_after
+
+
+class CredentialsRejected(ZendeskError):
+    """Zendesk did not accept the credentials: a 401, or an answer as an anonymous caller."""
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+class _NotFound(ZendeskError):
     """A 404, for the methods that turn it into their own answer."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=False)
+        super().__init__(message, retryable=False, status=404)
 
 
 class ZendeskClient:
     """Read tickets and users from one Zendesk account and log notes and tags back to it."""
+
+    remote = True
 
     def __init__(
         self,
@@ -243,7 +328,9 @@ class ZendeskClient:
             raise TicketNotFound(ticket_id)
         try:
             payload = self._call(
-                "GET", f"/api/v2/tickets/{ticket_id}.json", params={"include": "users"}
+                "GET",
+                f"/api/v2/tickets/{ticket_id}.json",
+                params={"include": "users,organizations"},
             )
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
@@ -253,7 +340,10 @@ class ZendeskClient:
             requester = _map_person(sideloaded[ticket.requester_id])
         else:
             requester = self._requester(ticket.requester_id)
-        return TicketWithRequester(ticket=ticket, requester=requester)
+        organizations = {str(org.get("id")): org for org in _list(payload, "organizations")}
+        return TicketWithRequester(
+            ticket=ticket, requester=_with_organization(requester, organizations)
+        )
 
     def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
         user_id = _numeric(requester_id, "user")
@@ -299,6 +389,33 @@ class ZendeskClient:
         except _NotFound:
             raise HelpdeskError(f"organization {org_id} was not found", retryable=False) from None
         return _object(payload, "organization")
+
+    # --- Connecting an installation --------------------------------------------------------
+
+    def current_user(self) -> Person:
+        """Return the user the credentials sign in as: proof that Zendesk accepts them."""
+        what = "GET /api/v2/users/me.json"
+        user = _object(self._call("GET", "/api/v2/users/me.json"), "user")
+        if user.get("id") is None:
+            # Zendesk answers some callers it cannot authenticate as an anonymous user.
+            raise CredentialsRejected(
+                f"Zendesk answered {what} as an anonymous user: it did not accept the credentials",
+                status=None,
+            )
+        return _map_person(user)
+
+    def app_installations(self, app_id: str) -> list[str]:
+        """Return the ids of this account's installations of the app, in Zendesk's order."""
+        wanted = _numeric(app_id, "app")
+        payload = self._call("GET", "/api/v2/apps/installations.json")
+        try:
+            return [
+                str(item["id"])
+                for item in _list(payload, "installations")
+                if str(item.get("app_id")) == wanted
+            ]
+        except KeyError:
+            raise _unreadable("app installation") from None
 
     # --- Logging back ----------------------------------------------------------------------
 
@@ -380,9 +497,7 @@ class ZendeskClient:
         json: object = None,
         expect_body: bool = True,
     ) -> dict[str, Any]:
-        # Messages name the method and path only, so nothing sent with the call can leak into
-        # logs through them.
-        what = f"{method} {urlsplit(url).path}"
+        what = _what(method, url)
         if not self._budget.try_acquire():
             wait = self._budget.seconds_until_available()
             raise HelpdeskError(
@@ -390,24 +505,15 @@ class ZendeskClient:
                 f"calls resume in {wait:.0f} s",
                 retryable=True,
             )
-        try:
-            response = self._session.request(
-                method, url, params=params, json=json, auth=self._auth, timeout=self._timeout
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise HelpdeskError(
-                f"Zendesk did not answer {what}: {type(error).__name__}", retryable=True
-            ) from error
-        except (InvalidURL, InvalidSchema, MissingSchema) as error:
-            # A misconfigured base URL: no retry will fix it.
-            raise HelpdeskError(
-                f"Zendesk request {what} is malformed: {type(error).__name__}", retryable=False
-            ) from error
-        except requests.RequestException as error:
-            # Broken chunks, decoding and the like: the transport failed, another try may not.
-            raise HelpdeskError(
-                f"Zendesk request {what} failed: {type(error).__name__}", retryable=True
-            ) from error
+        response = _send(
+            self._session,
+            method,
+            url,
+            auth=self._auth,
+            timeout=self._timeout,
+            params=params,
+            json=json,
+        )
         self._raise_for_status(response, what)
         if not expect_body:
             return {}
@@ -428,14 +534,16 @@ class ZendeskClient:
         if status < 400:
             return
         if status == 401:
-            raise HelpdeskError(
+            raise CredentialsRejected(
                 f"Zendesk refused the credentials for {what} (401): check the API token or "
                 "OAuth token",
-                retryable=False,
+                status=401,
             )
         if status == 403:
-            raise HelpdeskError(
-                f"the Zendesk credentials lack permission for {what} (403)", retryable=False
+            raise ZendeskError(
+                f"the Zendesk credentials lack permission for {what} (403)",
+                retryable=False,
+                status=403,
             )
         if status == 404:
             raise _NotFound(f"Zendesk found nothing at {what} (404)")
@@ -447,13 +555,143 @@ class ZendeskClient:
                 urlsplit(self._base_url).netloc,
                 retry_after,
             )
-            raise HelpdeskError(
+            raise ZendeskError(
                 f"Zendesk rate limit reached at {what} (429); calls paused for {retry_after:.0f} s",
                 retryable=True,
+                status=429,
+                retry_after=retry_after,
             )
         # 409 is Zendesk's answer to two simultaneous updates of one ticket: trying again works.
         retryable = status >= 500 or status == 409
-        raise HelpdeskError(f"Zendesk answered {what} with {status}", retryable=retryable)
+        raise ZendeskError(
+            f"Zendesk answered {what} with {status}", retryable=retryable, status=status
+        )
+
+
+def fetch_public_key(
+    session: requests.Session, base_url: str, app_id: str, *, timeout: float
+) -> str:
+    """Fetch the key Zendesk signs the app's launch tokens with, as SubjectPublicKeyInfo PEM.
+
+    The call is anonymous. Zendesk's PEM is re-encoded, so the same key always reads the same.
+    """
+    url = f"{base_url.rstrip('/')}/api/v2/apps/{_numeric(app_id, 'app')}/public_key.pem"
+    what = _what("GET", url)
+    response = _send(
+        session,
+        "GET",
+        url,
+        auth=_Anonymous(),
+        timeout=timeout,
+        headers={"Accept": "application/x-pem-file, text/plain;q=0.9, */*;q=0.5"},
+    )
+    status = response.status_code
+    if status == 404:
+        raise ZendeskError(
+            f"Zendesk has no app {app_id} at {what} (404): check the app id",
+            retryable=False,
+            status=404,
+        )
+    if status == 429:
+        retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
+        raise ZendeskError(
+            f"Zendesk rate limit reached at {what} (429); try again in {retry_after:.0f} s",
+            retryable=True,
+            status=429,
+            retry_after=retry_after,
+        )
+    if status >= 400:
+        raise ZendeskError(
+            f"Zendesk answered {what} with {status}", retryable=status >= 500, status=status
+        )
+    not_a_key = HelpdeskError(
+        f"Zendesk answered {what} with something that is not an RSA public key in PEM form",
+        retryable=False,
+    )
+    if len(response.content) > MAX_PUBLIC_KEY_BYTES:
+        raise not_a_key
+    try:
+        key = serialization.load_pem_public_key(response.content)
+    except (ValueError, UnsupportedAlgorithm):
+        raise not_a_key from None
+    if not isinstance(key, RSAPublicKey):
+        raise not_a_key
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode("ascii")
+
+
+def _what(method: str, url: str) -> str:
+    """Name a call by method and path only, so nothing sent with it leaks into messages or logs."""
+    return f"{method} {urlsplit(url).path}"
+
+
+def _send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    auth: AuthBase,
+    timeout: float,
+    params: Mapping[str, str | int] | None = None,
+    json: object = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """Send one request; a failure to get any answer becomes a ZendeskError saying how."""
+    what = _what(method, url)
+    try:
+        return session.request(
+            method, url, params=params, json=json, headers=headers, auth=auth, timeout=timeout
+        )
+    except (InvalidURL, InvalidSchema, MissingSchema) as error:
+        # A misconfigured base URL: no retry will fix it.
+        raise ZendeskError(
+            f"Zendesk request {what} is malformed: {type(error).__name__}",
+            retryable=False,
+            transport="invalid_url",
+        ) from error
+    except requests.RequestException as error:
+        transport = _transport_failure(error)
+        host = urlsplit(url).hostname or url
+        raise ZendeskError(
+            f"Zendesk did not answer {what}: {_TRANSPORT_FAILURES[transport].format(host=host)} "
+            f"({type(error).__name__})",
+            retryable=True,
+            transport=transport,
+        ) from error
+
+
+_TRANSPORT_FAILURES: dict[Transport, str] = {
+    "timeout": "the call timed out",
+    "unresolved": "the host name {host} does not resolve",
+    "refused": "{host} refused the connection",
+    "tls": "the secure connection to {host} failed",
+    "connection": "the connection to {host} failed",
+    "broken": "the answer broke off",
+    "invalid_url": "the URL is malformed",
+}
+
+
+def _transport_failure(error: requests.RequestException) -> Transport:
+    """Say how a request failed to get an answer, as precisely as requests and urllib3 tell."""
+    if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
+        return "timeout"
+    if isinstance(error, requests.exceptions.SSLError):
+        return "tls"
+    if not isinstance(error, requests.ConnectionError):
+        # Broken chunks, decoding and the like: the transport failed mid-answer.
+        return "broken"
+    # requests wraps urllib3's MaxRetryError, whose `reason` is the failure itself.
+    wrapped = error.args[0] if error.args else None
+    reason = getattr(wrapped, "reason", wrapped)
+    if isinstance(reason, NameResolutionError):
+        return "unresolved"
+    if isinstance(reason, NewConnectionError) and isinstance(
+        reason.__cause__, ConnectionRefusedError
+    ):
+        return "refused"
+    return "connection"
 
 
 def _retry_after_seconds(header: str | None) -> float:
@@ -537,12 +775,28 @@ def _map_ticket(raw: Mapping[str, Any]) -> Ticket:
 
 
 def _map_person(raw: Mapping[str, Any]) -> Person:
-    try:
-        return Person(
-            id=str(raw["id"]),
-            name=str(raw.get("name") or "Unknown user"),
-            email=_optional_str(raw.get("email")),
-            phone=_optional_str(raw.get("phone")),
-        )
-    except KeyError:
-        raise _unreadable("user") from None
+    fields = raw.get("user_fields") or {}
+    tags = raw.get("tags") or []
+    if raw.get("id") is None or not isinstance(fields, dict) or not isinstance(tags, list):
+        raise _unreadable("user")
+    return Person(
+        id=str(raw["id"]),
+        name=str(raw.get("name") or "Unknown user"),
+        email=_optional_str(raw.get("email")),
+        phone=_optional_str(raw.get("phone")),
+        role=_optional_str(raw.get("role")),
+        tags=tuple(str(tag) for tag in tags),
+        fields=dict(fields),
+        organization_id=_optional_str(raw.get("organization_id")),
+    )
+
+
+def _with_organization(person: Person, organizations: Mapping[str, Mapping[str, Any]]) -> Person:
+    """Attach the fields of the person's organization, when Zendesk sideloaded it."""
+    organization = organizations.get(person.organization_id or "")
+    if organization is None:
+        return person
+    fields = organization.get("organization_fields") or {}
+    if not isinstance(fields, dict):
+        raise _unreadable("organization")
+    return replace(person, organization_fields=dict(fields))

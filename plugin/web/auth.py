@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import current_app, request
 
-from plugin import db
+from plugin import db, installations
+from plugin.clock import utcnow
 from plugin.models import Installation
+from plugin.platforms import is_allowed_origin, zendesk
+from plugin.platforms.base import HelpdeskError
 from plugin.tokens import InvalidToken, Launch, SidebarSession, SidebarSessions, verify_launch_token
+from plugin.web.helpdesks import helpdesks
 from plugin.web.settings import settings
+
+KEY_REFRESH_INTERVAL = timedelta(seconds=60)
 
 
 def find_installation_by_audience(audiences: list[str]) -> Installation | None:
@@ -27,7 +35,62 @@ def verify_launch(token: str) -> Launch:
         token,
         find_installation=find_installation_by_audience,
         leeway=settings().jwt_leeway_seconds,
+        refresh_key=refresh_public_key_if_due,
     )
+
+
+def launched_installation() -> tuple[Launch, Installation]:
+    """Verify the signed POST that opens an app location, and that it comes from its helpdesk.
+
+    Zendesk's SDK needs the `origin` and `app_guid` query parameters, and the origin must be
+    the installation's own helpdesk.
+    """
+    launched = verify_launch(request.form.get("token", ""))
+    installation = db.session().get(Installation, launched.installation_id)
+    if installation is None:
+        raise InvalidToken("This installation no longer exists.")
+    origin = request.args.get("origin", "")
+    if not origin or not request.args.get("app_guid", ""):
+        raise InvalidToken("The app was opened without its origin and app_guid parameters.")
+    if not is_allowed_origin(installation, origin, service_origin=request.host_url.rstrip("/")):
+        raise InvalidToken(
+            "The app was opened from a page that is not this installation's helpdesk."
+        )
+    return launched, installation
+
+
+def refresh_public_key_if_due(installation: Installation) -> bool:
+    """Fetch the installation's public key again, at most once a minute; True if it changed.
+
+    Called when a launch token does not verify with the stored key: a rotated key is picked up
+    at once, and a stream of forged tokens costs at most one fetch a minute.
+    """
+    if installation.platform != zendesk.PLATFORM or not installation.app_id:
+        return False
+    now = utcnow()
+    fetched_at = installation.public_key_fetched_at
+    if fetched_at is not None and now - fetched_at < KEY_REFRESH_INTERVAL:
+        return False
+    session = db.session()
+    connections = helpdesks().connections
+    base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
+    try:
+        changed = installations.refresh_public_key(
+            session,
+            installation,
+            http_session=connections.accounts.session(base_url),
+            timeout=connections.timeout,
+            now=now,
+        )
+    except HelpdeskError as error:
+        current_app.logger.warning(
+            "could not refresh the public key of installation %s: %s", installation.id, error
+        )
+        installation.public_key_fetched_at = now  # throttle retries of a failing fetch too
+        session.commit()
+        return False
+    session.commit()
+    return changed
 
 
 def sidebar_sessions() -> SidebarSessions:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 
 from plugin import db
 from plugin.clock import utcnow
 from plugin.models import Installation
-from plugin.platforms import demo, helpdesk_for, is_allowed_origin
+from plugin.platforms import demo
 from plugin.platforms.base import HelpdeskError, TicketNotFound
-from plugin.recognition import sidebar_view
+from plugin.recognition import fetch_helpdesk_snapshot, sidebar_view
 from plugin.tokens import InvalidToken, SidebarSession
-from plugin.web.auth import current_sidebar_session, sidebar_sessions, verify_launch
+from plugin.upstream import UpstreamTimeout
+from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.helpdesks import client_for, helpdesks
 from plugin.web.settings import settings
 
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
 
-MAX_TICKET_ID_LENGTH = 64
+MAX_ID_LENGTH = 64
+RETRY_AFTER_SECONDS = 2
+PLATFORM_NAMES = {"zendesk": "Zendesk", "demo": "the demo helpdesk"}
 
 
 def unauthorized(reason: str) -> tuple[str, int]:
@@ -26,20 +31,10 @@ def unauthorized(reason: str) -> tuple[str, int]:
 @bp.post("")
 def launch() -> tuple[str, int]:
     """Verify the helpdesk's signed POST and serve the sidebar page with its own session."""
-    origin = request.args.get("origin", "")
-    app_guid = request.args.get("app_guid", "")
     try:
-        launched = verify_launch(request.form.get("token", ""))
+        launched, installation = launched_installation()
     except InvalidToken as refused:
         return unauthorized(str(refused))
-    installation = db.session().get(Installation, launched.installation_id)
-    assert installation is not None
-    if not origin or not app_guid:
-        return unauthorized("The app was opened without its origin and app_guid parameters.")
-    if not is_allowed_origin(installation, origin, service_origin=request.host_url.rstrip("/")):
-        return unauthorized(
-            "The app was opened from a page that is not this installation's helpdesk."
-        )
     session_token = sidebar_sessions().issue(
         SidebarSession(installation_id=installation.id, user_id=launched.user_id)
     )
@@ -59,39 +54,58 @@ def sdk_url(installation: Installation) -> str:
 
 
 @bp.get("/banner")
-def banner() -> tuple[str, int]:
+def banner() -> ResponseReturnValue:
     """Render the recognition banner for the ticket the page is showing."""
     try:
         _session, installation = current_sidebar_session()
     except InvalidToken as refused:
-        return render_template("sidebar/_problem.html", message=str(refused)), 401
+        return problem(str(refused), 401)
     ticket_id = request.args.get("ticket_id", "").strip()
-    if not ticket_id or len(ticket_id) > MAX_TICKET_ID_LENGTH:
-        return render_template("sidebar/_problem.html", message="No ticket to show."), 400
-    session = db.session()
+    if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
+        return problem("No ticket to show.", 400)
+    # The page's idea of the requester only lets the history fetch start early.
+    requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
     now = utcnow()
     try:
-        view = sidebar_view(
-            session,
-            installation=installation,
-            helpdesk=helpdesk_for(installation, session),
+        snapshot = fetch_helpdesk_snapshot(
+            client_for(installation),
+            cache=helpdesks().cache,
+            installation_id=installation.id,
             ticket_id=ticket_id,
+            requester_hint=requester_hint,
+            policy=helpdesks().policy,
             now=now,
         )
     except TicketNotFound:
-        message = f"Ticket {ticket_id} was not found in the helpdesk."
-        return render_template("sidebar/_problem.html", message=message), 404
+        return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)
+    except UpstreamTimeout:
+        response = make_response(
+            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     except HelpdeskError as error:
         current_app.logger.warning(
             "helpdesk unavailable for installation %s: %s", installation.id, error
         )
-        message = "The helpdesk is not answering right now. Try again in a moment."
-        return render_template("sidebar/_problem.html", message=message), 503
+        return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+    if snapshot.stale_reason or snapshot.history_problem:
+        current_app.logger.info(
+            "serving stale helpdesk data for installation %s: %s",
+            installation.id,
+            snapshot.stale_reason or snapshot.history_problem,
+        )
+    view = sidebar_view(db.session(), installation=installation, snapshot=snapshot, now=now)
     return render_template(
         "sidebar/_banner.html",
         banner=view.banner,
-        ticket=view.ticket,
+        helpdesk=view.helpdesk,
+        helpdesk_name=PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
         currency=installation.currency,
         now=now,
         today=now.date(),
     ), 200
+
+
+def problem(message: str, status: int, *, retrying: bool = False) -> tuple[str, int]:
+    return render_template("sidebar/_problem.html", message=message, retrying=retrying), status

@@ -29,20 +29,36 @@
     client.invoke('resize', { width: '100%', height: height + 'px' });
   }
 
-  function load(ticketId) {
+  var MAX_RETRIES = 3;
+
+  function load(ticketId, requesterId, attempt) {
     root.setAttribute('aria-busy', 'true');
     var url = bannerUrl + '?ticket_id=' + encodeURIComponent(ticketId);
+    if (requesterId) {
+      // Only a hint that lets the service fetch history in parallel; the ticket decides.
+      url += '&requester_id=' + encodeURIComponent(requesterId);
+    }
     return fetch(url, {
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       credentials: 'omit',
       cache: 'no-store'
     }).then(function (response) {
-      return response.text();
-    }).then(function (html) {
-      // The service renders these partials with autoescaping; nothing from the page goes in.
-      root.innerHTML = html;
-      root.setAttribute('aria-busy', 'false');
-      resize();
+      var retryAfter = parseInt(response.headers.get('Retry-After') || '', 10);
+      return response.text().then(function (html) {
+        // The service renders these partials with autoescaping; nothing from the page goes in.
+        root.innerHTML = html;
+        resize();
+        if (response.status === 503 && retryAfter > 0 && attempt < MAX_RETRIES) {
+          // The helpdesk was slow and nothing was cached yet; the fetch goes on server-side.
+          return new Promise(function (resolve) {
+            window.setTimeout(resolve, retryAfter * 1000);
+          }).then(function () {
+            return load(ticketId, requesterId, attempt + 1);
+          });
+        }
+        root.setAttribute('aria-busy', 'false');
+        return undefined;
+      });
     }).catch(function () {
       showMessage('Regulars could not reach its service. Check your connection and reopen the app.');
       resize();
@@ -50,14 +66,18 @@
   }
 
   function loadCurrentTicket() {
-    return client.context().then(function (context) {
-      if (!context || !context.ticketId) {
-        showMessage('Open a ticket to see who the customer is.');
-        resize();
-        return undefined;
+    return Promise.all([client.context(), client.get('ticket.requester.id')]).then(
+      function (answers) {
+        var context = answers[0];
+        var requester = answers[1] || {};
+        if (!context || !context.ticketId) {
+          showMessage('Open a ticket to see who the customer is.');
+          resize();
+          return undefined;
+        }
+        return load(context.ticketId, requester['ticket.requester.id'], 0);
       }
-      return load(context.ticketId);
-    });
+    );
   }
 
   loadCurrentTicket();

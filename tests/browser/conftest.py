@@ -16,7 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
-from tests.conftest import build_app
+from tests.conftest import build_app, dispose_app
 
 CHROMIUM = os.environ.get("REGULARS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,7 +48,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        db.database(app).dispose()
+        dispose_app(app)
 
 
 @pytest.fixture(scope="session")

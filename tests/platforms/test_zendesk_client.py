@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import inspect
 import logging
+import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import responses
 import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from responses import matchers
 from sqlalchemy.orm import Session
+from urllib3.connection import HTTPSConnection
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import Base, DemoTicket, DemoUser, Installation
@@ -23,10 +30,16 @@ from plugin.platforms.demo import DemoHelpdesk
 from plugin.platforms.zendesk import (
     AccountSessions,
     CallBudget,
+    CredentialsRejected,
     ZendeskClient,
     ZendeskCredentials,
+    ZendeskError,
+    base_url_for,
+    fetch_public_key,
     new_session,
+    valid_subdomain,
 )
+from tests.tokens import new_key, public_pem
 
 BASE = "https://regulars-test.zendesk.com"
 EMAIL = "agent@example.com"
@@ -120,8 +133,28 @@ EXPECTED_TICKET = Ticket(
     updated_at=datetime(2026, 11, 21, 8, 30),
 )
 EXPECTED_REQUESTER = Person(
-    id="20978392", name="Ada Lovelace", email="ada@example.com", phone="+15551230007"
+    id="20978392",
+    name="Ada Lovelace",
+    email="ada@example.com",
+    phone="+15551230007",
+    role="end-user",
+    tags=("gold", "newsletter"),
+    fields={"loyalty_tier": "gold", "lifetime_orders": 14},
+    organization_id="509974",
 )
+SIDELOADS = {"include": "users,organizations"}
+
+
+def zendesk_organization(org_id: int = 509974, **changes: Any) -> dict[str, Any]:
+    organization: dict[str, Any] = {
+        "id": org_id,
+        "url": f"{BASE}/api/v2/organizations/{org_id}.json",
+        "name": "Analytical Engines Ltd",
+        "tags": ["wholesale"],
+        "organization_fields": {"account_manager": "Charles", "contract_tier": None},
+    }
+    organization.update(changes)
+    return organization
 
 
 @pytest.fixture
@@ -160,20 +193,68 @@ def basic_auth() -> Any:
 # --- Reading tickets and people -------------------------------------------------------------
 
 
-def test_ticket_takes_requester_from_sideloaded_users(
+def test_ticket_takes_requester_and_organization_from_sideloads(
     client: ZendeskClient, rsps: responses.RequestsMock
 ) -> None:
     rsps.get(
         TICKET_URL,
-        json={"ticket": zendesk_ticket(), "users": [zendesk_user(235323), zendesk_user()]},
-        match=[matchers.query_param_matcher({"include": "users"}), basic_auth()],
+        json={
+            "ticket": zendesk_ticket(),
+            "users": [zendesk_user(235323, organization_id=None), zendesk_user()],
+            "organizations": [zendesk_organization(1), zendesk_organization()],
+        },
+        match=[matchers.query_param_matcher(SIDELOADS), basic_auth()],
     )
 
     found = client.ticket(ticket_id="35436")
 
     assert found.ticket == EXPECTED_TICKET
-    assert found.requester == EXPECTED_REQUESTER
+    assert found.requester == replace(
+        EXPECTED_REQUESTER,
+        organization_fields={"account_manager": "Charles", "contract_tier": None},
+    )
     assert len(rsps.calls) == 1
+
+
+def test_ticket_without_the_requesters_organization_sideloaded_has_no_organization_fields(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        TICKET_URL,
+        json={
+            "ticket": zendesk_ticket(),
+            "users": [zendesk_user()],
+            "organizations": [zendesk_organization(1)],
+        },
+        match=[matchers.query_param_matcher(SIDELOADS)],
+    )
+
+    assert client.ticket(ticket_id="35436").requester == EXPECTED_REQUESTER
+
+
+@pytest.mark.parametrize(
+    "sideloads",
+    [
+        {"users": [zendesk_user(user_fields=["not", "a", "map"])]},
+        {"users": [zendesk_user(tags="gold")]},
+        {"users": [zendesk_user(id=None)]},
+        {"users": [zendesk_user()], "organizations": [zendesk_organization(organization_fields=7)]},
+        {"users": [zendesk_user()], "organizations": {"id": 509974}},
+    ],
+)
+def test_unreadable_people_and_organizations_are_clear_errors(
+    client: ZendeskClient, rsps: responses.RequestsMock, sideloads: dict[str, Any]
+) -> None:
+    body = {"ticket": zendesk_ticket(requester_id=20978392), **sideloads}
+    if sideloads["users"][0]["id"] is None:
+        body["ticket"]["requester_id"] = 1  # not sideloaded: fetched, and unreadable
+        rsps.get(f"{BASE}/api/v2/users/1.json", json={"user": sideloads["users"][0]})
+    rsps.get(TICKET_URL, json=body)
+
+    with pytest.raises(HelpdeskError, match="cannot read") as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.retryable is False
 
 
 def test_ticket_fetches_requester_when_not_sideloaded(
@@ -182,7 +263,7 @@ def test_ticket_fetches_requester_when_not_sideloaded(
     rsps.get(
         TICKET_URL,
         json={"ticket": zendesk_ticket(), "users": [zendesk_user(235323)]},
-        match=[matchers.query_param_matcher({"include": "users"})],
+        match=[matchers.query_param_matcher(SIDELOADS)],
     )
     rsps.get(USER_URL, json={"user": zendesk_user()}, match=[basic_auth()])
 
@@ -472,10 +553,13 @@ def test_http_errors_say_whether_to_retry(
 ) -> None:
     rsps.get(TICKET_URL, status=status, json={"error": "Something"})
 
-    with pytest.raises(HelpdeskError, match=message) as raised:
+    with pytest.raises(ZendeskError, match=message) as raised:
         client.ticket(ticket_id="35436")
 
     assert raised.value.retryable is retryable
+    assert raised.value.status == status
+    assert raised.value.transport is None
+    assert isinstance(raised.value, CredentialsRejected) is (status == 401)
     assert not isinstance(raised.value, TicketNotFound)
 
 
@@ -494,10 +578,69 @@ def test_transport_failures_are_retryable(
 ) -> None:
     rsps.get(TICKET_URL, body=failure)
 
-    with pytest.raises(HelpdeskError, match=type(failure).__name__) as raised:
+    with pytest.raises(ZendeskError, match=type(failure).__name__) as raised:
         client.ticket(ticket_id="35436")
 
     assert raised.value.retryable is True
+    assert raised.value.status is None
+
+
+def refused() -> requests.ConnectionError:
+    """The error requests raises when nothing listens on the port, as urllib3 builds it."""
+    reason = NewConnectionError(HTTPSConnection("regulars-test.zendesk.com"), "refused")
+    reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+def unresolved() -> requests.ConnectionError:
+    """The error requests raises when the host name does not resolve."""
+    gaierror = socket.gaierror(-2, "Name or service not known")
+    reason = NameResolutionError(
+        "regulars-test.zendesk.com", HTTPSConnection("regulars-test.zendesk.com"), gaierror
+    )
+    return requests.ConnectionError(MaxRetryError(None, "/", reason))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("failure", "transport", "message"),
+    [
+        (requests.exceptions.ConnectTimeout(), "timeout", "timed out"),
+        (requests.exceptions.ReadTimeout(), "timeout", "timed out"),
+        (refused(), "refused", "regulars-test.zendesk.com refused the connection"),
+        (unresolved(), "unresolved", "regulars-test.zendesk.com does not resolve"),
+        (requests.exceptions.SSLError(), "tls", "secure connection"),
+        (requests.exceptions.ConnectionError(), "connection", "connection to"),
+        (requests.exceptions.ChunkedEncodingError(), "broken", "broke off"),
+    ],
+)
+def test_transport_failures_say_how_the_call_failed(
+    client: ZendeskClient,
+    rsps: responses.RequestsMock,
+    failure: Exception,
+    transport: str,
+    message: str,
+) -> None:
+    rsps.get(TICKET_URL, body=failure)
+
+    with pytest.raises(ZendeskError, match=message) as raised:
+        client.ticket(ticket_id="35436")
+
+    assert raised.value.transport == transport
+
+
+def test_a_malformed_base_url_is_not_retryable(session: requests.Session) -> None:
+    client = ZendeskClient(
+        session=session,
+        base_url="https://exa mple.com:port",
+        credentials=API_CREDENTIALS,
+        budget=CallBudget(),
+    )
+
+    with pytest.raises(ZendeskError, match="malformed") as raised:
+        client.current_user()
+
+    assert raised.value.retryable is False
+    assert raised.value.transport == "invalid_url"
 
 
 @pytest.mark.parametrize(
@@ -638,7 +781,239 @@ def test_budget_never_grants_more_than_its_capacity_across_threads() -> None:
     assert sum(granted) == 50
 
 
+# --- Connecting an installation -------------------------------------------------------------
+
+ME_URL = f"{BASE}/api/v2/users/me.json"
+INSTALLATIONS_URL = f"{BASE}/api/v2/apps/installations.json"
+PUBLIC_KEY_URL = f"{BASE}/api/v2/apps/867530/public_key.pem"
+
+
+def test_current_user_is_who_the_credentials_sign_in_as(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    agent = zendesk_user(235323, name="Grace Hopper", email="grace@example.com", role="admin")
+    rsps.get(ME_URL, json={"user": agent}, match=[basic_auth()])
+
+    me = client.current_user()
+
+    assert (me.id, me.name, me.role) == ("235323", "Grace Hopper", "admin")
+
+
+def test_current_user_answered_as_anonymous_means_rejected_credentials(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    anonymous = {
+        "id": None,
+        "name": "Anonymous user",
+        "role": "end-user",
+        "email": "invalid@example.com",
+    }
+    rsps.get(ME_URL, json={"user": anonymous})
+
+    with pytest.raises(CredentialsRejected, match="anonymous") as raised:
+        client.current_user()
+
+    assert raised.value.retryable is False
+
+
+def test_current_user_refused_with_401_means_rejected_credentials(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(ME_URL, status=401, json={"error": "Couldn't authenticate you"})
+
+    with pytest.raises(CredentialsRejected) as raised:
+        client.current_user()
+
+    assert raised.value.status == 401
+
+
+def test_app_installations_lists_only_that_apps_installations(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        INSTALLATIONS_URL,
+        json={
+            "installations": [
+                {"id": 1001, "app_id": 867530, "enabled": True, "settings": {"name": "Regulars"}},
+                {"id": 1002, "app_id": 42, "enabled": True},
+                {"id": 1003, "app_id": 867530, "enabled": False},
+            ]
+        },
+        match=[basic_auth()],
+    )
+
+    assert client.app_installations("867530") == ["1001", "1003"]
+
+
+def test_app_installations_refuses_a_non_numeric_app_id_without_a_call(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    with pytest.raises(HelpdeskError, match="not a Zendesk id"):
+        client.app_installations("../users")
+
+    assert len(rsps.calls) == 0
+
+
+def test_app_installations_without_ids_are_unreadable(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(INSTALLATIONS_URL, json={"installations": [{"app_id": 867530}]})
+
+    with pytest.raises(HelpdeskError, match="cannot read"):
+        client.app_installations("867530")
+
+
+def test_fetch_public_key_is_anonymous_and_returns_the_key_as_pem(
+    session: requests.Session,
+    rsps: responses.RequestsMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # requests would add ~/.netrc credentials to a request without auth of its own.
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine regulars-test.zendesk.com login someone password hunter2\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    pem = public_pem(new_key())
+    rsps.get(PUBLIC_KEY_URL, body=pem, content_type="application/x-pem-file")
+
+    assert fetch_public_key(session, BASE + "/", "867530", timeout=3.0) == pem
+
+    request = rsps.calls[0].request
+    assert "Authorization" not in request.headers
+    assert vars(request)["req_kwargs"]["timeout"] == 3.0
+
+
+def test_fetch_public_key_reads_pkcs1_pem_and_returns_it_in_one_form(
+    session: requests.Session, rsps: responses.RequestsMock
+) -> None:
+    key = new_key()
+    pkcs1 = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.PKCS1
+    )
+    rsps.get(PUBLIC_KEY_URL, body=b"\n" + pkcs1 + b"\n")
+
+    assert fetch_public_key(session, BASE, "867530", timeout=3.0) == public_pem(key)
+
+
+def ec_public_pem() -> str:
+    return (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "message", "retryable"),
+    [
+        ({"status": 404, "body": "Not Found"}, "no app 867530 .* check the app id", False),
+        ({"status": 403, "body": "Forbidden"}, "403", False),
+        ({"status": 500, "body": "Oops"}, "500", True),
+        ({"status": 503, "body": "Maintenance"}, "503", True),
+        ({"status": 429, "headers": {"Retry-After": "17"}}, "try again in 17 s", True),
+        ({"body": requests.exceptions.ReadTimeout()}, "timed out", True),
+        ({"body": refused()}, "refused the connection", True),
+        ({"body": unresolved()}, "does not resolve", True),
+        ({"body": "<html><body>Help Center</body></html>"}, "not an RSA public key", False),
+        ({"body": ec_public_pem()}, "not an RSA public key", False),
+        (
+            {"body": "-----BEGIN PUBLIC KEY-----\ngarbage\n-----END PUBLIC KEY-----\n"},
+            "not an RSA",
+            False,
+        ),
+        ({"body": "x" * 20_000}, "not an RSA public key", False),
+    ],
+)
+def test_fetch_public_key_failures_say_whether_to_retry(
+    session: requests.Session,
+    rsps: responses.RequestsMock,
+    answer: dict[str, Any],
+    message: str,
+    retryable: bool,
+) -> None:
+    rsps.get(PUBLIC_KEY_URL, **answer)
+
+    with pytest.raises(HelpdeskError, match=message) as raised:
+        fetch_public_key(session, BASE, "867530", timeout=3.0)
+
+    assert raised.value.retryable is retryable
+
+
+def test_fetch_public_key_429_tells_how_long_to_wait(
+    session: requests.Session, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(PUBLIC_KEY_URL, status=429, headers={"Retry-After": "17"})
+
+    with pytest.raises(ZendeskError) as raised:
+        fetch_public_key(session, BASE, "867530", timeout=3.0)
+
+    assert (raised.value.status, raised.value.retry_after) == (429, 17.0)
+
+
+def test_fetch_public_key_refuses_a_non_numeric_app_id_without_a_call(
+    session: requests.Session, rsps: responses.RequestsMock
+) -> None:
+    with pytest.raises(HelpdeskError, match="not a Zendesk id"):
+        fetch_public_key(session, BASE, "1/../../users", timeout=3.0)
+
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("subdomain", "valid"),
+    [
+        ("acme", True),
+        ("acme-support-2", True),
+        ("0day", True),
+        ("a" * 63, True),
+        ("a" * 64, False),
+        ("", False),
+        ("-acme", False),
+        ("Acme", False),
+        ("acme.zendesk.com", False),
+        ("acme_support", False),
+        ("evil.com/", False),
+    ],
+)
+def test_valid_subdomain(subdomain: str, valid: bool) -> None:
+    assert valid_subdomain(subdomain) is valid
+
+
+def test_base_url_is_the_override_or_the_accounts_zendesk_host() -> None:
+    assert base_url_for("acme", None) == "https://acme.zendesk.com"
+    assert base_url_for("acme", "http://127.0.0.1:8025/") == "http://127.0.0.1:8025"
+    with pytest.raises(ValueError, match="not a Zendesk subdomain"):
+        base_url_for("evil.com/x", None)
+
+
+def test_zendesk_client_is_a_remote_helpdesk(client: ZendeskClient) -> None:
+    assert client.remote is True
+
+
 # --- Credentials and sessions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("credentials", "stored"),
+    [
+        (API_CREDENTIALS, {"email": EMAIL, "api_token": API_TOKEN}),
+        (OAUTH_CREDENTIALS, {"oauth_token": OAUTH_TOKEN}),
+    ],
+)
+def test_credentials_round_trip_through_a_dict(
+    credentials: ZendeskCredentials, stored: dict[str, str]
+) -> None:
+    assert credentials.to_dict() == stored
+    assert ZendeskCredentials.from_dict(stored) == credentials
+
+
+def test_credentials_from_a_dict_with_unknown_fields_name_them_but_not_their_values() -> None:
+    with pytest.raises(ValueError, match="unknown credential fields: password") as raised:
+        ZendeskCredentials.from_dict({"oauth_token": OAUTH_TOKEN, "password": "hunter2"})
+
+    assert "hunter2" not in str(raised.value)
+    assert OAUTH_TOKEN not in str(raised.value)
 
 
 def test_credentials_repr_hides_the_secrets() -> None:
@@ -720,14 +1095,16 @@ def test_zendesk_client_has_the_helpdesk_methods_with_the_same_signatures() -> N
         for name, member in vars(Helpdesk).items()
         if inspect.isfunction(member) and not name.startswith("_")
     }
-    assert protocol_methods == {"ticket", "requester_tickets"}
+    assert protocol_methods == {"ticket", "requester_tickets", "user"}
     for name in protocol_methods:
         expected = inspect.signature(getattr(Helpdesk, name))
         actual = inspect.signature(getattr(type(helpdesk), name))
         assert list(actual.parameters.values()) == list(expected.parameters.values()), name
 
 
-CONTRACT_REQUESTER = Person(id="7", name="Ada Lovelace", email="ada@example.com", phone="+15550007")
+CONTRACT_REQUESTER = Person(
+    id="7", name="Ada Lovelace", email="ada@example.com", phone="+15550007", role="end-user"
+)
 CONTRACT_TICKETS = [
     Ticket(
         id="101",
@@ -774,12 +1151,23 @@ def as_zendesk_ticket(ticket: Ticket) -> dict[str, Any]:
 
 def zendesk_helpdesk(rsps: responses.RequestsMock, session: requests.Session) -> Helpdesk:
     person = CONTRACT_REQUESTER
-    user = zendesk_user(int(person.id), name=person.name, email=person.email, phone=person.phone)
+    # Only what the demo helpdesk knows of a person: no tags, custom fields or organization.
+    user = zendesk_user(
+        int(person.id),
+        name=person.name,
+        email=person.email,
+        phone=person.phone,
+        role=person.role,
+        tags=[],
+        user_fields={},
+        organization_id=None,
+    )
     rsps.get(
         f"{BASE}/api/v2/tickets/101.json",
         json={"ticket": as_zendesk_ticket(CONTRACT_TICKETS[0]), "users": [user]},
     )
     rsps.get(f"{BASE}/api/v2/tickets/404.json", status=404, json={"error": "RecordNotFound"})
+    rsps.get(f"{BASE}/api/v2/users/7.json", json={"user": user})
     # Oldest first, to prove the order comes from the client and not from the fixture.
     rsps.get(
         f"{BASE}/api/v2/users/7/tickets/requested.json",
@@ -856,5 +1244,6 @@ def test_every_helpdesk_answers_the_same_ticket_requester_and_history(
     assert found.ticket == CONTRACT_TICKETS[0]
     assert found.requester == CONTRACT_REQUESTER
     assert any_helpdesk.requester_tickets(requester_id="7") == CONTRACT_TICKETS
+    assert any_helpdesk.user(user_id="7") == CONTRACT_REQUESTER
     with pytest.raises(TicketNotFound):
         any_helpdesk.ticket(ticket_id="404")

@@ -1,0 +1,199 @@
+"""Helpdesk answers fetched in parallel, kept for a while, and served stale when the helpdesk lags.
+
+The sidebar has a time budget. Each upstream read is looked up here: a fresh cached answer is
+used at once; otherwise a fetch starts on a worker thread (one per key, however many requests
+want it) and the caller waits for it until its deadline. If the fetch fails or the deadline
+passes, the last answer the cache held is served and marked stale; the fetch keeps running and
+refreshes the cache for the next view. Only when nothing was ever cached does the caller get
+the error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from cachetools import TTLCache
+
+from plugin.clock import utcnow
+from plugin.platforms.base import HelpdeskError
+
+T = TypeVar("T")
+
+DEFAULT_MAX_ENTRIES = 20_000
+
+
+@dataclass(frozen=True)
+class UpstreamPolicy:
+    """How long the sidebar waits for the helpdesk and how long its answers stay fresh."""
+
+    budget_seconds: float = 2.5
+    ticket_fresh_seconds: float = 120.0
+    history_fresh_seconds: float = 600.0
+
+
+class UpstreamTimeout(HelpdeskError):
+    """The helpdesk did not answer within the caller's time budget, and nothing was cached."""
+
+    def __init__(self) -> None:
+        super().__init__("the helpdesk did not answer within the time budget", retryable=True)
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[T]):
+    """An upstream answer, when it was fetched, and why it is stale if it is."""
+
+    value: T
+    fetched_at: datetime
+    stale_reason: str | None = None
+
+    @property
+    def is_stale(self) -> bool:
+        return self.stale_reason is not None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    value: object
+    fetched_at: datetime
+    loaded_monotonic: float
+
+
+@dataclass
+class CacheStats:
+    """Counters for metrics and benchmarks: how lookups were answered."""
+
+    hits: int = 0
+    misses: int = 0
+    joined: int = 0
+    stale_served: int = 0
+    fetch_errors: int = 0
+
+
+class Lookup(Generic[T]):
+    """One read: answered from the cache, or a fetch in flight plus what the cache had before."""
+
+    def __init__(
+        self,
+        *,
+        cache: UpstreamCache,
+        entry: _Entry | None,
+        future: Future[tuple[T, datetime]] | None,
+    ) -> None:
+        self._cache = cache
+        self._entry = entry
+        self._future = future
+
+    @property
+    def from_cache(self) -> bool:
+        return self._future is None
+
+    def result(self, deadline: float) -> Fetched[T]:
+        """Wait until the monotonic `deadline` at most; fall back to the cached answer."""
+        entry = self._entry
+        if self._future is None:
+            assert entry is not None
+            return Fetched(value=entry.value, fetched_at=entry.fetched_at)  # type: ignore[arg-type]
+        try:
+            value, fetched_at = self._future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            if entry is None:
+                raise UpstreamTimeout() from None
+            return self._stale(entry, "the helpdesk is slow to answer")
+        except HelpdeskError as error:
+            if entry is None or not error.retryable:
+                raise
+            return self._stale(entry, str(error))
+        return Fetched(value=value, fetched_at=fetched_at)
+
+    def _stale(self, entry: _Entry, reason: str) -> Fetched[T]:
+        self._cache.count_stale()
+        return Fetched(value=entry.value, fetched_at=entry.fetched_at, stale_reason=reason)  # type: ignore[arg-type]
+
+
+class UpstreamCache:
+    """A thread-safe cache of upstream answers with per-read freshness and one fetch per key.
+
+    Entries live at most `keep_seconds` (how stale an answer may ever be served); whether an
+    entry is still fresh is decided per lookup, so each kind of read has its own TTL.
+    """
+
+    def __init__(
+        self,
+        *,
+        executor: Executor,
+        keep_seconds: float,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._executor = executor
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: TTLCache[Hashable, _Entry] = TTLCache(
+            maxsize=max_entries, ttl=keep_seconds, timer=clock
+        )
+        self._inflight: dict[Hashable, Future[tuple[object, datetime]]] = {}
+        self.stats = CacheStats()
+
+    def lookup(
+        self, key: Hashable, load: Callable[[], T], *, fresh_for: float, refresh: bool = False
+    ) -> Lookup[T]:
+        """Answer from the cache if the entry is younger than `fresh_for`, else start a fetch.
+
+        `refresh` skips a fresh entry (the caller knows it is out of date) but keeps it as the
+        fallback should the fetch fail.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+            if (
+                entry is not None
+                and not refresh
+                and self._clock() - entry.loaded_monotonic < fresh_for
+            ):
+                self.stats.hits += 1
+                return Lookup(cache=self, entry=entry, future=None)
+            future = self._inflight.get(key)
+            if future is None:
+                self.stats.misses += 1
+                future = self._executor.submit(self._load, key, load)
+                self._inflight[key] = future
+            else:
+                self.stats.joined += 1
+        return Lookup(cache=self, entry=entry, future=future)  # type: ignore[arg-type]
+
+    def invalidate(self, key: Hashable) -> None:
+        """Forget an entry, e.g. after Regulars itself changed the thing upstream."""
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def count_stale(self) -> None:
+        with self._lock:
+            self.stats.stale_served += 1
+
+    def _load(self, key: Hashable, load: Callable[[], object]) -> tuple[object, datetime]:
+        # Runs on a worker thread. The lock is taken after `lookup` released it, so the future
+        # is always registered before it is removed here.
+        try:
+            value = load()
+        except BaseException:
+            with self._lock:
+                self._inflight.pop(key, None)
+                self.stats.fetch_errors += 1
+            raise
+        fetched_at = utcnow()
+        with self._lock:
+            self._entries[key] = _Entry(
+                value=value, fetched_at=fetched_at, loaded_monotonic=self._clock()
+            )
+            self._inflight.pop(key, None)
+        return value, fetched_at
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

@@ -1,0 +1,63 @@
+"""The app's shared helpdesk state: pooled sessions, call budgets, worker threads and the cache."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from plugin import db
+from plugin.config import Settings
+from plugin.models import Installation
+from plugin.platforms import Connections, helpdesk_for
+from plugin.platforms.base import Helpdesk
+from plugin.platforms.zendesk import AccountSessions
+from plugin.upstream import UpstreamCache, UpstreamPolicy
+
+EXTENSION_KEY = "regulars.helpdesks"
+
+
+@dataclass
+class Helpdesks:
+    """One per app: everything a request needs to talk to an installation's helpdesk."""
+
+    connections: Connections
+    cache: UpstreamCache
+    policy: UpstreamPolicy
+    executor: ThreadPoolExecutor
+
+    def close(self) -> None:
+        """Stop the worker threads and close pooled connections (tests, shutdown)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.connections.accounts.close()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    executor = ThreadPoolExecutor(
+        max_workers=settings.upstream_workers, thread_name_prefix="regulars-upstream"
+    )
+    app.extensions[EXTENSION_KEY] = Helpdesks(
+        connections=Connections(
+            vault=app.extensions["regulars.vault"],
+            accounts=AccountSessions(),
+            timeout=float(settings.upstream_timeout_seconds),
+        ),
+        cache=UpstreamCache(executor=executor, keep_seconds=settings.stale_keep_seconds),
+        policy=UpstreamPolicy(
+            budget_seconds=settings.upstream_budget_ms / 1000,
+            ticket_fresh_seconds=settings.ticket_cache_seconds,
+            history_fresh_seconds=settings.history_cache_seconds,
+        ),
+        executor=executor,
+    )
+
+
+def helpdesks() -> Helpdesks:
+    value: Helpdesks = current_app.extensions[EXTENSION_KEY]
+    return value
+
+
+def client_for(installation: Installation) -> Helpdesk:
+    """Return the client for the installation's helpdesk, sharing the app's sessions."""
+    return helpdesk_for(installation, db.session(), connections=helpdesks().connections)

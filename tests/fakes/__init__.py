@@ -1,0 +1,1 @@
+"""Tests of the fakes that stand in for helpdesks in end-to-end tests and benchmarks."""
