@@ -59,3 +59,42 @@ def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def record_facts(
+    session: Session, *, customer: Customer, facts: dict[str, object], source: str, now: datetime
+) -> None:
+    """Store facts read from a source on the customer; a value that did not change is not written.
+
+    `fetched_at` says when the source last gave each value. A fact the source no longer gives
+    (an emptied field) is removed, so the stored facts are what the source says now.
+    """
+    stored = {
+        fact.name: fact
+        for fact in session.scalars(
+            sa.select(CustomerFact).where(
+                CustomerFact.installation_id == customer.installation_id,
+                CustomerFact.customer_id == customer.id,
+                CustomerFact.source == source,
+            )
+        )
+    }
+    for name, value in facts.items():
+        fact = stored.pop(name, None)
+        if fact is None:
+            session.add(
+                CustomerFact(
+                    installation_id=customer.installation_id,
+                    customer_id=customer.id,
+                    name=name,
+                    value=value,
+                    source=source,
+                    fetched_at=now,
+                )
+            )
+        elif fact.value != value:
+            fact.value = value
+            fact.fetched_at = now
+    for gone in stored.values():
+        session.delete(gone)
+    session.flush()

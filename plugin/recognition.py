@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from plugin import customers
+from plugin import customers, installations
 from plugin.domain.helpdesk import ContactHistory, Person, Ticket
 from plugin.domain.recognition import Banner, build_banner
 from plugin.domain.tiers import TierThresholds
@@ -158,9 +158,24 @@ def sidebar_view(
     snapshot: HelpdeskSnapshot,
     now: datetime,
 ) -> SidebarView:
-    """Build the sidebar from a helpdesk snapshot and the customer data stored here."""
+    """Build the sidebar from a helpdesk snapshot and the customer data stored here.
+
+    Helpdesk fields and tags the installation maps to facts are read off the requester as
+    fetched (no extra call), shown with their source, and stored on a known customer.
+    """
     ticket, requester = snapshot.ticket, snapshot.requester
     customer = customers.find_customer(session, installation_id=installation.id, person=requester)
+    helpdesk_facts = installations.mapped_facts(
+        requester, installations.list_mappings(session, installation)
+    )
+    if customer is not None:
+        customers.record_facts(
+            session,
+            customer=customer,
+            facts=helpdesk_facts,
+            source=installation.platform,
+            now=snapshot.fetched_at,
+        )
     banner = build_banner(
         requester=requester,
         customer_name=customer.name if customer else None,
@@ -171,6 +186,7 @@ def sidebar_view(
             if snapshot.history is not None
             else None
         ),
+        helpdesk_facts=helpdesk_facts,
         thresholds=thresholds_of(installation),
         now=now,
     )

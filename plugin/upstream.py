@@ -194,6 +194,11 @@ class UpstreamCache:
             self._inflight.pop(key, None)
         return value, fetched_at
 
+    def clear(self) -> None:
+        """Forget every entry (benchmarks measuring cold views, tests)."""
+        with self._lock:
+            self._entries.clear()
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -40,6 +41,8 @@ class Banner:
     contact: ContactHistory | None
     data_as_of: datetime | None
     is_stale: bool
+    # Facts the helpdesk holds on the requester (mapped fields and tags), by fact name.
+    helpdesk_facts: tuple[tuple[str, object], ...] = ()
 
     @property
     def has_orders(self) -> bool:
@@ -54,6 +57,7 @@ def build_banner(
     orders: OrderStats | None,
     contact: ContactHistory | None,
     thresholds: TierThresholds,
+    helpdesk_facts: Mapping[str, object] | None = None,
     now: datetime,
 ) -> Banner:
     """Combine stored facts and live helpdesk history into the banner for one requester."""
@@ -78,4 +82,5 @@ def build_banner(
         contact=contact,
         data_as_of=data_as_of,
         is_stale=data_as_of is not None and now - data_as_of > STALE_AFTER,
+        helpdesk_facts=tuple(sorted((helpdesk_facts or {}).items())),
     )

@@ -45,7 +45,27 @@ def tenure(since: date | None, today: date) -> str:
     return f"since {since:%b %Y} · {days // 30} months"
 
 
+def fact_label(name: str) -> str:
+    """Turn a fact name into a label: "lifetime_value" -> "Lifetime value"."""
+    return name.replace("_", " ").strip().capitalize()
+
+
+def fact_value(value: object) -> str:
+    """Show a fact's value plainly: Yes/No, numbers with separators, lists joined."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    if isinstance(value, list | tuple):
+        return ", ".join(fact_value(item) for item in value)
+    return str(value)
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(fact_label)
+    app.add_template_filter(fact_value)
     app.add_template_filter(money)
     app.add_template_filter(ago)
     app.add_template_filter(tenure)

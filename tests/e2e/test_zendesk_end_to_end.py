@@ -1,0 +1,260 @@
+"""The service against a fake Zendesk on 127.0.0.1: register, check, launch, banner, console.
+
+Nothing here is mocked inside the service: it makes real HTTP calls to a small Zendesk
+stand-in (bench/fake_zendesk.py) that answers with Zendesk's documented shapes and counts
+the calls it gets.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from flask import Flask
+from flask.testing import FlaskClient
+
+from bench import fake_zendesk
+from plugin import db, installations
+from plugin.clock import utcnow
+from plugin.demo.sample_data import build_sample_data
+from plugin.demo.seed import insert_sample_customers
+from plugin.models import Installation
+from tests import tokens
+from tests.conftest import build_app, dispose_app
+
+SUBDOMAIN = "acme"
+ORIGIN = f"https://{SUBDOMAIN}.zendesk.com"
+AUDIENCE = f"{ORIGIN}/api/v2/apps/installations/{fake_zendesk.DEFAULT_INSTALLATION_ID}.json"
+AGENT = "80001"
+ADMIN = "80004"
+HIGH_VALUE_TICKET, HIGH_VALUE_REQUESTER = "1058", "90001"  # Margaret Okafor
+
+
+@dataclass
+class World:
+    app: Flask
+    client: FlaskClient
+    zendesk: fake_zendesk.FakeZendeskState
+    key: RSAPrivateKey
+
+    def installation(self) -> Installation:
+        with db.database(self.app).sessions() as session:
+            found = installations.zendesk_installation(session, SUBDOMAIN)
+            assert found is not None
+            session.expunge(found)
+            return found
+
+    def launch(
+        self, path: str = "/sidebar", *, user: str = AGENT, key: RSAPrivateKey | None = None
+    ):
+        token = tokens.rs256(key or self.key, tokens.claims(AUDIENCE) | {"sub": user})
+        return self.client.post(
+            path, query_string={"origin": ORIGIN, "app_guid": "guid-1"}, data={"token": token}
+        )
+
+    def session_token(self, path: str = "/sidebar", *, user: str = AGENT) -> str:
+        response = self.launch(path, user=user)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        match = re.search(r'data-session-token="([^"]+)"', response.get_data(as_text=True))
+        assert match
+        return match.group(1)
+
+    def banner(self, session_token: str, ticket_id: str, requester_hint: str | None = None):
+        query = {"ticket_id": ticket_id}
+        if requester_hint:
+            query["requester_id"] = requester_hint
+        return self.client.get(
+            "/sidebar/banner",
+            query_string=query,
+            headers={"Authorization": f"Bearer {session_token}"},
+        )
+
+
+def make_world(tmp_path: Path, **settings: object) -> Iterator[World]:
+    key = tokens.new_key()
+    data = fake_zendesk.from_sample_data(utcnow().date(), public_key_pem=tokens.public_pem(key))
+    with fake_zendesk.FakeZendeskServer(data) as server:
+        app = build_app(f"sqlite:///{tmp_path / 'e2e.sqlite3'}", tmp_path / "instance", **settings)
+        try:
+            runner = app.test_cli_runner()
+            result = runner.invoke(
+                args=[
+                    "zendesk",
+                    "register",
+                    "--subdomain",
+                    SUBDOMAIN,
+                    "--app-id",
+                    str(fake_zendesk.DEFAULT_APP_ID),
+                    "--email",
+                    fake_zendesk.ADMIN_EMAIL,
+                    "--api-base-url",
+                    server.url,
+                ],
+                env={"ZENDESK_API_TOKEN": fake_zendesk.DEFAULT_API_TOKEN},
+            )
+            assert result.exit_code == 0, result.output
+            assert fake_zendesk.DEFAULT_API_TOKEN not in result.output
+            with db.database(app).sessions() as session:
+                installation = installations.zendesk_installation(session, SUBDOMAIN)
+                assert installation is not None
+                now = utcnow()
+                insert_sample_customers(
+                    session, installation.id, build_sample_data(now.date()), now=now
+                )
+                session.commit()
+            server.app_state.reset_counts()
+            yield World(app=app, client=app.test_client(), zendesk=server.app_state, key=key)
+        finally:
+            dispose_app(app)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path)
+
+
+def test_registration_checked_the_connection_and_stored_what_it_found(world: World) -> None:
+    installation = world.installation()
+    assert installation.app_installation_id == str(fake_zendesk.DEFAULT_INSTALLATION_ID)
+    assert installation.token_audience == AUDIENCE
+    assert installation.public_key_pem == tokens.public_pem(world.key)
+    assert installation.credentials_encrypted
+    assert fake_zendesk.DEFAULT_API_TOKEN not in installation.credentials_encrypted
+
+
+def test_the_check_command_reports_each_step(world: World) -> None:
+    result = world.app.test_cli_runner().invoke(args=["zendesk", "check", "--subdomain", SUBDOMAIN])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("✓") == 4
+
+
+def test_cold_view_reads_ticket_and_history_once_and_a_warm_view_reads_nothing(
+    world: World,
+) -> None:
+    session_token = world.session_token()
+    cold = world.banner(session_token, HIGH_VALUE_TICKET, HIGH_VALUE_REQUESTER)
+    html = cold.get_data(as_text=True)
+    assert cold.status_code == 200, html
+    assert "Margaret Okafor" in html and "High value" in html
+    assert "Tickets from Zendesk, live" in html
+    assert world.zendesk.calls == {"ticket": 1, "requested": 1}
+
+    world.zendesk.reset_counts()
+    warm = world.banner(session_token, HIGH_VALUE_TICKET, HIGH_VALUE_REQUESTER)
+    assert warm.status_code == 200
+    assert world.zendesk.total_calls() == 0
+
+
+def test_the_ticket_from_zendesk_decides_the_requester(world: World) -> None:
+    session_token = world.session_token()
+    # A page that claims another requester gets the ticket's real requester, not its claim.
+    response = world.banner(session_token, HIGH_VALUE_TICKET, requester_hint="90033")
+    html = response.get_data(as_text=True)
+    assert "Margaret Okafor" in html and "Ravi Desai" not in html
+
+
+def test_mapped_zendesk_fields_show_on_the_banner(world: World) -> None:
+    result = world.app.test_cli_runner().invoke(
+        args=[
+            "zendesk",
+            "map",
+            "--subdomain",
+            SUBDOMAIN,
+            "--user-field",
+            "lifetime_value",
+            "--fact",
+            "lifetime_value",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    html = world.banner(world.session_token(), HIGH_VALUE_TICKET).get_data(as_text=True)
+    assert re.search(r"Lifetime value</dt>\s*<dd>.*12,345", html)
+
+
+def test_zendesk_down_serves_the_cached_view_marked_stale(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, ticket_cache_seconds=0, history_cache_seconds=0):
+        session_token = world.session_token()
+        assert world.banner(session_token, HIGH_VALUE_TICKET).status_code == 200
+        world.zendesk.mode = "down"
+        response = world.banner(session_token, HIGH_VALUE_TICKET)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "Margaret Okafor" in html and 'data-stale="helpdesk"' in html
+
+
+def test_zendesk_rate_limiting_serves_stale_and_pauses_calls(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, ticket_cache_seconds=0, history_cache_seconds=0):
+        session_token = world.session_token()
+        world.banner(session_token, HIGH_VALUE_TICKET)
+        world.zendesk.mode = "rate_limited"
+        assert 'data-stale="helpdesk"' in world.banner(session_token, HIGH_VALUE_TICKET).get_data(
+            as_text=True
+        )
+        world.zendesk.reset_counts()
+        # Retry-After is honoured: no call goes out while the account is paused.
+        assert 'data-stale="helpdesk"' in world.banner(session_token, HIGH_VALUE_TICKET).get_data(
+            as_text=True
+        )
+        assert world.zendesk.total_calls() == 0
+
+
+def test_zendesk_hanging_with_nothing_cached_answers_503_within_the_budget(
+    tmp_path: Path,
+) -> None:
+    for world in make_world(tmp_path, upstream_budget_ms=300, upstream_timeout_seconds=2):
+        world.zendesk.hang_seconds = 1.0
+        world.zendesk.mode = "hang"
+        response = world.banner(world.session_token(), HIGH_VALUE_TICKET)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        assert "slow to answer" in response.get_data(as_text=True)
+
+
+def test_unknown_ticket_is_a_404(world: World) -> None:
+    response = world.banner(world.session_token(), "999999")
+    assert response.status_code == 404
+
+
+def test_a_rotated_key_is_fetched_again_but_at_most_once_a_minute(world: World) -> None:
+    new_key = tokens.new_key()
+    world.zendesk.rotate_key(tokens.public_pem(new_key))
+    # The key was fetched moments ago, at registration: a token with another key is refused.
+    assert world.launch(key=new_key).status_code == 401
+    assert world.zendesk.calls["public_key"] == 0
+    with db.database(world.app).sessions() as session:
+        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        assert installation is not None
+        installation.public_key_fetched_at = utcnow() - timedelta(minutes=2)
+        session.commit()
+    assert world.launch(key=new_key).status_code == 200
+    assert world.zendesk.calls["public_key"] == 1
+    assert world.launch(key=world.key).status_code == 401  # the old key no longer works
+
+
+def test_the_console_lets_admins_in_and_runs_the_check(world: World) -> None:
+    assert world.launch("/console", user=AGENT).status_code == 403
+    session_token = world.session_token("/console", user=ADMIN)
+    response = world.client.post(
+        "/console/connection/check", headers={"Authorization": f"Bearer {session_token}"}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Everything works." in html and html.count('class="rg-check rg-check--ok"') == 4
+
+
+def test_credentials_are_never_in_a_page(world: World) -> None:
+    session_token = world.session_token("/console", user=ADMIN)
+    pages = [
+        world.launch("/console", user=ADMIN).get_data(as_text=True),
+        world.client.post(
+            "/console/connection/check", headers={"Authorization": f"Bearer {session_token}"}
+        ).get_data(as_text=True),
+        world.banner(world.session_token(), HIGH_VALUE_TICKET).get_data(as_text=True),
+    ]
+    for page in pages:
+        assert fake_zendesk.DEFAULT_API_TOKEN not in page
