@@ -22,8 +22,8 @@ class ConfigError(ValueError):
 class Settings:
     """Everything the service can be configured with; see .env.example for the documentation."""
 
-    secret_key: str
-    database_url: str
+    secret_key: str = field(repr=False)
+    database_url: str = field(repr=False)  # may hold a password
     demo_enabled: bool = True
     sidebar_session_ttl_seconds: int = 3600
     jwt_leeway_seconds: int = 60

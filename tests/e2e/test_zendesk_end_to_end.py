@@ -258,3 +258,21 @@ def test_credentials_are_never_in_a_page(world: World) -> None:
     ]
     for page in pages:
         assert fake_zendesk.DEFAULT_API_TOKEN not in page
+
+
+def test_the_signed_post_exactly_as_zendesk_sends_it(world: World) -> None:
+    """A form-encoded POST with the JWT in `token`; origin and app_guid in the query string."""
+    token = tokens.rs256(world.key, tokens.claims(AUDIENCE) | {"sub": AGENT})
+    response = world.client.open(
+        f"/sidebar?origin={ORIGIN}&app_guid=5a0b6f3c-1e2d-4c5b-9a8f-7e6d5c4b3a21",
+        method="POST",
+        data=f"token={token}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert "data-session-token" in response.get_data(as_text=True)
+
+
+def test_settings_never_show_their_secrets(world: World) -> None:
+    settings = repr(world.app.extensions["regulars.settings"])
+    assert "secret_key=" not in settings and "test-secret" not in settings
