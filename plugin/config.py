@@ -41,6 +41,8 @@ class Settings:
     ticket_cache_seconds: int = 120
     history_cache_seconds: int = 600
     stale_keep_seconds: int = 86_400
+    # The share of each helpdesk account's API rate limit this process may spend.
+    helpdesk_budget_share: float = 0.8
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -67,6 +69,16 @@ def _int(name: str, raw: str, *, minimum: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _fraction(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number between 0 and 1, not {raw!r}") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"{name} must be more than 0 and at most 1, not {value}")
     return value
 
 
@@ -175,6 +187,9 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             "REGULARS_HISTORY_CACHE_SECONDS",
             env.get("REGULARS_HISTORY_CACHE_SECONDS", "600"),
             minimum=0,
+        ),
+        helpdesk_budget_share=_fraction(
+            "REGULARS_HELPDESK_BUDGET_SHARE", env.get("REGULARS_HELPDESK_BUDGET_SHARE", "0.8")
         ),
         stale_keep_seconds=_int(
             "REGULARS_STALE_KEEP_SECONDS",

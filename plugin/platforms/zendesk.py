@@ -146,11 +146,23 @@ class CallBudget:
             raise ValueError("calls_per_minute must be at least 1")
         if not 0 < usable_fraction <= 1:
             raise ValueError("usable_fraction must be in (0, 1]")
+        self._usable_fraction = usable_fraction
         self.capacity = max(1, math.floor(calls_per_minute * usable_fraction))
         self._clock = clock
         self._lock = threading.Lock()
         self._calls: deque[float] = deque()
         self._paused_until = -math.inf
+
+    def observe_limit(self, calls_per_minute: int) -> None:
+        """Follow the account's real limit, as Zendesk reports it in `X-Rate-Limit`.
+
+        The budget starts at the smallest plan's limit; an Enterprise account tells its own on
+        the first answer, and Regulars then uses its share of that.
+        """
+        if calls_per_minute < 1:
+            return
+        with self._lock:
+            self.capacity = max(1, math.floor(calls_per_minute * self._usable_fraction))
 
     def try_acquire(self) -> bool:
         """Spend one call if the account has one left this minute and is not paused."""
@@ -207,7 +219,9 @@ def new_session() -> requests.Session:
 class AccountSessions:
     """One pooled session and one call budget per Zendesk account, shared by every request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, usable_fraction: float = DEFAULT_USABLE_FRACTION) -> None:
+        # With several service processes, each gets its share of the account's allowance.
+        self._usable_fraction = usable_fraction
         self._lock = threading.Lock()
         self._sessions: dict[str, requests.Session] = {}
         self._budgets: dict[str, CallBudget] = {}
@@ -227,7 +241,9 @@ class AccountSessions:
         key = _account_key(base_url)
         with self._lock:
             if key not in self._budgets:
-                self._budgets[key] = CallBudget(calls_per_minute=calls_per_minute)
+                self._budgets[key] = CallBudget(
+                    calls_per_minute=calls_per_minute, usable_fraction=self._usable_fraction
+                )
             return self._budgets[key]
 
     def close(self) -> None:
@@ -514,6 +530,7 @@ class ZendeskClient:
             params=params,
             json=json,
         )
+        self._observe_rate_limit(response)
         self._raise_for_status(response, what)
         if not expect_body:
             return {}
@@ -528,6 +545,11 @@ class ZendeskClient:
                 f"Zendesk answered {what} with JSON that is not an object", retryable=False
             )
         return payload
+
+    def _observe_rate_limit(self, response: requests.Response) -> None:
+        limit = response.headers.get("X-Rate-Limit", "")
+        if limit.isdigit():
+            self._budget.observe_limit(int(limit))
 
     def _raise_for_status(self, response: requests.Response, what: str) -> None:
         status = response.status_code

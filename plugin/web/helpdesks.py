@@ -40,7 +40,7 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions[EXTENSION_KEY] = Helpdesks(
         connections=Connections(
             vault=app.extensions["regulars.vault"],
-            accounts=AccountSessions(),
+            accounts=AccountSessions(usable_fraction=settings.helpdesk_budget_share),
             timeout=float(settings.upstream_timeout_seconds),
         ),
         cache=UpstreamCache(executor=executor, keep_seconds=settings.stale_keep_seconds),

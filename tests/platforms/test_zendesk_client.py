@@ -731,6 +731,23 @@ def test_spent_budget_refuses_the_next_call_without_sending_it(
     assert len(rsps.calls) == 4
 
 
+def test_budget_follows_the_limit_zendesk_reports(
+    session: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
+) -> None:
+    budget = CallBudget(clock=clock)
+    client = ZendeskClient(
+        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
+    )
+    rsps.get(
+        USER_URL,
+        json={"user": zendesk_user()},
+        headers={"X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "699"},
+    )
+    assert budget.capacity == 160  # a Team account's share until Zendesk says otherwise
+    client.user(user_id="20978392")
+    assert budget.capacity == 560  # 80% of an Enterprise account's 700
+
+
 def test_budget_keeps_headroom_for_the_agents_own_use() -> None:
     assert CallBudget().capacity == 160
     assert CallBudget(calls_per_minute=400, usable_fraction=0.5).capacity == 200
