@@ -51,20 +51,36 @@ def _installation() -> Installation | None:
     return demo_installation(db.session())
 
 
-def _agent(installation: Installation) -> DemoUser:
-    """The demo signs in as its first agent."""
-    agent = (
+def _first_user_with_role(installation: Installation, role: str) -> DemoUser | None:
+    return (
         db.session()
         .scalars(
             sa.select(DemoUser)
-            .where(DemoUser.installation_id == installation.id, DemoUser.role == "agent")
+            .where(DemoUser.installation_id == installation.id, DemoUser.role == role)
             .order_by(DemoUser.external_id)
         )
         .first()
     )
+
+
+def _agent(installation: Installation) -> DemoUser:
+    """The demo signs in as its first agent."""
+    agent = _first_user_with_role(installation, "agent")
     if agent is None:
         raise LookupError("the demo has no agents; run `flask demo seed`")
     return agent
+
+
+def _launch_token(installation: Installation, user: DemoUser) -> str:
+    """Sign a launch token for `user`, as Zendesk signs the POST that opens an app location."""
+    assert installation.token_audience is not None
+    return signing.sign_launch_token(
+        _signing_key(),
+        audience=installation.token_audience,
+        issuer=ISSUER,
+        user_id=user.external_id,
+        now=utcnow(),
+    )
 
 
 @bp.get("")
@@ -129,14 +145,7 @@ def open_ticket(ticket_id: str) -> Response | tuple[Response, int]:
     ).one()
     agent = _agent(installation)
     now = utcnow()
-    assert installation.token_audience is not None
-    token = signing.sign_launch_token(
-        _signing_key(),
-        audience=installation.token_audience,
-        issuer=ISSUER,
-        user_id=agent.external_id,
-        now=now,
-    )
+    token = _launch_token(installation, agent)
     zaf_ticket = _zaf_ticket(ticket, requester)
     return jsonify(
         token=token,
@@ -181,6 +190,31 @@ def open_ticket(ticket_id: str) -> Response | tuple[Response, int]:
                 "email": requester.email,
                 "phone": requester.phone,
             },
+        },
+    )
+
+
+@bp.post("/api/console/open")
+def open_console() -> Response | tuple[Response, int]:
+    """Sign a launch token for the admin console, as Zendesk's nav bar does, for the demo's admin.
+
+    The desk itself signs in as an agent, who may not open the console; the nav bar button
+    opens it as the demo's admin instead, so the console can be tried out.
+    """
+    installation = _installation()
+    if installation is None:
+        return jsonify(error="The demo has no data yet: run `flask demo seed`."), 503
+    admin = _first_user_with_role(installation, "admin")
+    if admin is None:
+        return jsonify(error="The demo has no admin; run `flask demo seed` again."), 503
+    return jsonify(
+        token=_launch_token(installation, admin),
+        console_path=url_for("console.launch"),
+        user={
+            "id": int(admin.external_id),
+            "name": admin.name,
+            "email": admin.email,
+            "role": admin.role,
         },
     )
 

@@ -14,6 +14,8 @@
  *   iframe -> host  {key: 'iframe.on:<event>' | 'iframe.off:<event>', message: {subscriberCount}}
  *   host -> iframe  {key: 'zaf.<event>', message: data}
  *   iframe -> host  {key: 'request:N', message: options}  (answered with zaf.request:N.fail)
+ * The desk's "Admin console" nav button does the same for the console (Zendesk's nav_bar
+ * location): a token signed for the demo's admin, POSTed into a full-width iframe.
  * Nothing here is used when the app runs inside the real Zendesk.
  */
 (function () {
@@ -37,6 +39,8 @@
   const csrfMeta = document.querySelector('meta[name="csrf-token"]');
   const csrfToken = csrfMeta ? csrfMeta.content : '';
   const openUrlTemplate = document.body.dataset.openUrlTemplate || '';
+  const consoleUrl = document.body.dataset.consoleUrl || '';
+  const workspace = byId('workspace');
   const list = byId('ticket-list');
   const ticketPane = byId('ticket-pane');
   const ticketView = byId('ticket-view');
@@ -112,13 +116,8 @@
     box.hidden = false;
   }
 
-  async function openTicket(button) {
-    const seq = ++openSeq;
-    list.querySelectorAll('button[aria-current]').forEach((b) => b.removeAttribute('aria-current'));
-    button.setAttribute('aria-current', 'true');
-    byId('ticket-error').hidden = true;
-    setLoading(true);
-    const url = openUrlTemplate.replace('__ID__', encodeURIComponent(button.dataset.ticketId));
+  // POST to the demo API; resolves to {response, payload}, either null when unreachable.
+  async function postDemoApi(url) {
     let response = null;
     let payload = null;
     try {
@@ -133,12 +132,26 @@
     } catch (err) {
       payload = null;
     }
+    return { response, payload };
+  }
+
+  function failureReason(response, payload) {
+    if (payload && payload.error) return payload.error;
+    return response ? `The server answered HTTP ${response.status}.` : 'The server could not be reached.';
+  }
+
+  async function openTicket(button) {
+    const seq = ++openSeq;
+    list.querySelectorAll('button[aria-current]').forEach((b) => b.removeAttribute('aria-current'));
+    button.setAttribute('aria-current', 'true');
+    byId('ticket-error').hidden = true;
+    setLoading(true);
+    const url = openUrlTemplate.replace('__ID__', encodeURIComponent(button.dataset.ticketId));
+    const { response, payload } = await postDemoApi(url);
     if (seq !== openSeq) return; // a newer click won
     setLoading(false);
     if (!response || !response.ok || !payload || !payload.token || !payload.ticket) {
-      const reason = payload && payload.error ? payload.error
-        : response ? `The server answered HTTP ${response.status}.` : 'The server could not be reached.';
-      showError(`Could not open this ticket. ${reason}`);
+      showError(`Could not open this ticket. ${failureReason(response, payload)}`);
       ticketView.hidden = true; // don't leave another ticket (and its app) on show
       unloadApp();
       return;
@@ -260,8 +273,12 @@
       }, HANDSHAKE_WAIT_MS);
     });
     setAppStatus('Loading…', 'loading');
+    postIntoFrame(iframe, payload.sidebar_path || '/sidebar', payload.token, guid);
+  }
 
-    const path = payload.sidebar_path || '/sidebar';
+  // Zendesk's way of opening an app location: a form POST of the signed token into the
+  // (named) iframe, with the host page's origin and the instance's guid in the query string.
+  function postIntoFrame(iframe, path, token, guid) {
     const action = `${path}${path.includes('?') ? '&' : '?'}origin=${encodeURIComponent(ORIGIN)}` +
       `&app_guid=${encodeURIComponent(guid)}`;
     const form = document.createElement('form');
@@ -272,7 +289,7 @@
     const input = document.createElement('input');
     input.type = 'hidden';
     input.name = 'token';
-    input.value = payload.token;
+    input.value = token;
     form.appendChild(input);
     document.body.appendChild(form);
     form.submit();
@@ -286,7 +303,7 @@
   }
 
   function appVisible() {
-    return !appsBody.hidden && document.visibilityState === 'visible';
+    return !appsBody.hidden && !workspace.hidden && document.visibilityState === 'visible';
   }
 
   // Emit a framework event, only if the iframe subscribed to it (as Zendesk does).
@@ -413,6 +430,85 @@
   document.addEventListener('visibilitychange', () => {
     if (app && !app.activated) activate();
   });
+
+  /* ---------- The admin console: Zendesk's nav_bar location, full width ---------- */
+
+  const consoleView = byId('console-view');
+  const consoleSlot = byId('console-slot');
+  const consoleTitle = byId('console-view-title');
+  const navInbox = byId('nav-inbox');
+  const navConsole = byId('nav-console');
+  const skipLink = document.querySelector('.skip-link');
+  let consoleSeq = 0;
+  let deskTitle = document.title;
+
+  // Swap the ticket workspace for the console (or back), as Zendesk's nav bar does; the
+  // ticket, and its sidebar, stay loaded underneath and are deactivated meanwhile.
+  function showConsoleView(shown) {
+    if (shown === !consoleView.hidden) return;
+    if (shown) deskTitle = document.title;
+    const sidebarWasVisible = appVisible();
+    workspace.hidden = shown;
+    skipLink.hidden = shown;
+    document.body.classList.toggle('console-open', shown);
+    consoleView.hidden = !shown;
+    (shown ? navInbox : navConsole).removeAttribute('aria-current');
+    (shown ? navConsole : navInbox).setAttribute('aria-current', 'page');
+    document.title = shown ? 'Admin console · Demo helpdesk' : deskTitle;
+    if (shown && sidebarWasVisible) emit('app.deactivated', {});
+    if (!shown) activate();
+  }
+
+  function setConsoleLoading(loading) {
+    byId('console-loading').hidden = !loading;
+    consoleView.setAttribute('aria-busy', String(loading));
+  }
+
+  function unloadConsole() {
+    consoleSlot.replaceChildren();
+  }
+
+  async function openConsole() {
+    const seq = ++consoleSeq;
+    showConsoleView(true);
+    unloadConsole();
+    byId('console-error').hidden = true;
+    setConsoleLoading(true);
+    consoleTitle.focus();
+    const { response, payload } = await postDemoApi(consoleUrl);
+    if (seq !== consoleSeq) return; // reopened, or closed, meanwhile
+    setConsoleLoading(false);
+    if (!response || !response.ok || !payload || !payload.token) {
+      const box = byId('console-error');
+      box.textContent = `Could not open the admin console. ${failureReason(response, payload)}`;
+      box.hidden = false;
+      return;
+    }
+    const user = payload.user || {};
+    if (user.name) {
+      byId('console-as').textContent = `Opened as ${user.name} (${user.role || 'admin'}), ` +
+        "the demo's admin: the console is for helpdesk admins only.";
+    }
+    const guid = newGuid();
+    const iframe = document.createElement('iframe');
+    iframe.name = `zaf-${guid}`;
+    iframe.title = 'Regulars admin console';
+    iframe.className = 'console-frame';
+    consoleSlot.appendChild(iframe);
+    postIntoFrame(iframe, payload.console_path || '/console', payload.token, guid);
+  }
+
+  function closeConsole(focusAfter) {
+    consoleSeq += 1; // forget a launch still on its way
+    setConsoleLoading(false);
+    unloadConsole();
+    showConsoleView(false);
+    focusAfter.focus();
+  }
+
+  navConsole.addEventListener('click', openConsole);
+  navInbox.addEventListener('click', () => { if (!consoleView.hidden) closeConsole(navInbox); });
+  byId('console-back').addEventListener('click', () => closeConsole(navConsole));
 
   applyFilters();
 })();
