@@ -51,10 +51,13 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
 
     from plugin.installations_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
-    from plugin.web import console, demo, health, sidebar
+    from plugin.sources.cli import data_cli
+    from plugin.web import console, demo, health, push, sidebar
 
     app.register_blueprint(sidebar.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(push.bp)
+    csrf.exempt(push.bp)  # authenticated by the push token in a header, not by cookies
     # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
     # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
@@ -63,6 +66,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)
+    app.cli.add_command(data_cli)
     app.cli.add_command(zendesk_cli)
     app.cli.add_command(installations_cli)
     if settings.demo_enabled:

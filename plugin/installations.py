@@ -665,3 +665,18 @@ def _mapping_key(kind: str, key: str) -> str:
 def _describe(mapping: MappingRule) -> str:
     what = {USER_FIELD: "user field", ORGANIZATION_FIELD: "organization field", TAG: "tag"}
     return f"{what.get(mapping.kind, mapping.kind)} {mapping.key!r}"
+
+
+def installation_named(session: Session, name: str) -> Installation:
+    """Find an installation by account (`acme`) or platform and account (`zendesk:acme`)."""
+    platform, _, account = name.rpartition(":")
+    query = sa.select(Installation).where(Installation.account == account)
+    if platform:
+        query = query.where(Installation.platform == platform)
+    found = session.scalars(query).all()
+    if not found:
+        raise RegistrationError(f"no installation is named {name!r}")
+    if len(found) > 1:
+        options = ", ".join(f"{i.platform}:{i.account}" for i in found)
+        raise RegistrationError(f"{name!r} names several installations; say which: {options}")
+    return found[0]

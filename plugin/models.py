@@ -56,6 +56,8 @@ class Installation(Base):
     public_key_fetched_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Encrypted by the credentials store; never rendered or logged.
     credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    # SHA-256 of the token the company's own systems push customer data with.
+    push_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     tier_medium_min_orders: Mapped[int] = mapped_column(Integer, default=3)
     tier_medium_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=25_000)
@@ -73,6 +75,7 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("installation_id", "helpdesk_user_id"),
+        UniqueConstraint("installation_id", "external_id"),
         Index("ix_customers_installation_email", "installation_id", "email"),
         Index("ix_customers_installation_phone", "installation_id", "phone"),
     )
@@ -82,6 +85,8 @@ class Customer(Base):
         ForeignKey("installations.id", ondelete="CASCADE"), index=True
     )
     helpdesk_user_id: Mapped[str | None] = mapped_column(String(64))
+    # The company's own id for the customer, as imported or pushed.
+    external_id: Mapped[str | None] = mapped_column(String(64))
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,187 @@
+"""Customer and order records as a company's systems send them, validated field by field.
+
+CSV files and the push API both arrive here as loose mappings of field names to values; a
+record comes out whole or not at all, with a `FieldProblem` naming the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+
+MAX_ID = 64
+MAX_NAME = 255
+MAX_EMAIL = 320
+MAX_LABEL = 100
+MAX_CODE = 64
+MAX_AMOUNT_CENTS = 10**12  # ten billion in currency units: anything above is a typo
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE_NOISE = re.compile(r"[\s().\-/]")
+_PHONE = re.compile(r"\+?[0-9]{7,15}")
+
+
+class FieldProblem(ValueError):
+    """One field of a record is missing or unusable."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    external_id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    helpdesk_user_id: str | None = None
+    customer_since: date | None = None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    external_id: str
+    # The customer is named by the company's id, or else by email.
+    customer_external_id: str | None
+    customer_email: str | None
+    placed_at: datetime
+    amount_cents: int
+    discount_code: str | None = None
+    category: str | None = None
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+def normalize_phone(value: str) -> str:
+    """Reduce a phone number to `+` and digits, the way helpdesks store caller ids."""
+    return _PHONE_NOISE.sub("", value.strip())
+
+
+def customer_record(fields: Mapping[str, object]) -> CustomerRecord:
+    """Build a customer from its fields; raise FieldProblem for the first bad one."""
+    external_id = _required_text(fields, "customer_id", MAX_ID)
+    name = _required_text(fields, "name", MAX_NAME)
+    email = _optional_text(fields, "email", MAX_EMAIL)
+    if email is not None:
+        email = normalize_email(email)
+        if not _EMAIL.fullmatch(email):
+            raise FieldProblem("email", f"{email!r} is not an email address")
+    phone = _optional_text(fields, "phone", 32)
+    if phone is not None:
+        phone = normalize_phone(phone)
+        if not _PHONE.fullmatch(phone):
+            raise FieldProblem("phone", "must be 7 to 15 digits, optionally after a +")
+    return CustomerRecord(
+        external_id=external_id,
+        name=name,
+        email=email,
+        phone=phone,
+        helpdesk_user_id=_optional_text(fields, "helpdesk_user_id", MAX_ID),
+        customer_since=_optional_date(fields, "customer_since"),
+    )
+
+
+def order_record(fields: Mapping[str, object]) -> OrderRecord:
+    """Build an order from its fields; raise FieldProblem for the first bad one."""
+    customer_id = _optional_text(fields, "customer_id", MAX_ID)
+    email = _optional_text(fields, "customer_email", MAX_EMAIL)
+    if customer_id is None and email is None:
+        raise FieldProblem("customer_id", "name the customer by customer_id or customer_email")
+    return OrderRecord(
+        external_id=_required_text(fields, "order_id", MAX_ID),
+        customer_external_id=customer_id,
+        customer_email=normalize_email(email) if email is not None else None,
+        placed_at=_required_datetime(fields, "placed_at"),
+        amount_cents=_amount_cents(fields),
+        discount_code=_optional_text(fields, "discount_code", MAX_CODE),
+        category=_optional_text(fields, "category", MAX_LABEL),
+    )
+
+
+def _optional_text(fields: Mapping[str, object], name: str, limit: int) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldProblem(name, "must be text")
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) > limit:
+        raise FieldProblem(name, f"is longer than {limit} characters")
+    if any(ord(char) < 32 for char in text):
+        raise FieldProblem(name, "holds control characters")
+    return text
+
+
+def _required_text(fields: Mapping[str, object], name: str, limit: int) -> str:
+    text = _optional_text(fields, name, limit)
+    if text is None:
+        raise FieldProblem(name, "is required")
+    return text
+
+
+def _optional_date(fields: Mapping[str, object], name: str) -> date | None:
+    text = _optional_text(fields, name, 40)
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise FieldProblem(name, f"{text!r} is not a date like 2024-03-31") from None
+
+
+def _required_datetime(fields: Mapping[str, object], name: str) -> datetime:
+    text = _required_text(fields, name, 40)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FieldProblem(
+            name, f"{text!r} is not a date or time like 2024-03-31 or 2024-03-31T14:05:00Z"
+        ) from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _amount_cents(fields: Mapping[str, object]) -> int:
+    """Read `amount` in currency units (12.50) or `amount_cents` (1250)."""
+    if fields.get("amount_cents") not in (None, ""):
+        raw = fields["amount_cents"]
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise FieldProblem("amount_cents", "must be a whole number of cents")
+        try:
+            cents = int(str(raw).strip())
+        except ValueError:
+            raise FieldProblem("amount_cents", "must be a whole number of cents") from None
+        return _bounded(cents, "amount_cents")
+    raw = fields.get("amount")
+    if raw is None or raw == "":
+        raise FieldProblem("amount", "is required (or give amount_cents)")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise FieldProblem("amount", "must be a number such as 12.50")
+    try:
+        amount = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise FieldProblem("amount", f"{raw!r} is not a number such as 12.50") from None
+    if not amount.is_finite():
+        raise FieldProblem("amount", "must be a finite number")
+    exact_cents = amount * 100
+    if exact_cents != exact_cents.to_integral_value():
+        raise FieldProblem("amount", "has more than two decimal places")
+    return _bounded(int(exact_cents), "amount")
+
+
+def _bounded(cents: int, name: str) -> int:
+    if cents < 0:
+        raise FieldProblem(name, "must not be negative (import refunds as their own records)")
+    if cents > MAX_AMOUNT_CENTS:
+        raise FieldProblem(name, "is implausibly large")
+    return cents

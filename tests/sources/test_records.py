@@ -1,0 +1,91 @@
+"""Customer and order records: every field validated, with the field named in the error."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from plugin.sources.records import FieldProblem, customer_record, order_record
+
+CUSTOMER = {"customer_id": "C-1", "name": "Priya Raman"}
+ORDER = {"order_id": "O-1", "customer_id": "C-1", "placed_at": "2026-03-01", "amount": "12.50"}
+
+
+def test_a_customer_with_every_field() -> None:
+    record = customer_record(
+        CUSTOMER
+        | {
+            "email": "  Priya@Example.COM ",
+            "phone": "+1 (555) 555-0101",
+            "helpdesk_user_id": 90001,
+            "customer_since": "2021-04-05",
+        }
+    )
+    assert record.email == "priya@example.com"
+    assert record.phone == "+15555550101"
+    assert record.helpdesk_user_id == "90001"
+    assert record.customer_since == date(2021, 4, 5)
+
+
+def test_empty_optional_fields_are_absent() -> None:
+    record = customer_record(CUSTOMER | {"email": "", "phone": "  "})
+    assert record.email is None and record.phone is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"customer_id": ""}, "customer_id", "required"),
+        ({"name": None}, "name", "required"),
+        ({"email": "not-an-email"}, "email", "not an email"),
+        ({"phone": "12"}, "phone", "7 to 15 digits"),
+        ({"customer_since": "31/04/2021"}, "customer_since", "not a date"),
+        ({"name": "x" * 256}, "name", "longer than 255"),
+        ({"name": "bad\x07name"}, "name", "control characters"),
+        ({"name": ["a list"]}, "name", "must be text"),
+    ],
+)
+def test_a_bad_customer_field_is_named(changes: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(FieldProblem) as raised:
+        customer_record(CUSTOMER | changes)
+    assert raised.value.field == field and words in raised.value.message
+
+
+def test_an_order_in_currency_units_or_cents() -> None:
+    assert order_record(ORDER).amount_cents == 1250
+    assert order_record(ORDER | {"amount": 99}).amount_cents == 9900
+    assert order_record(ORDER | {"amount": None, "amount_cents": "1999"}).amount_cents == 1999
+
+
+def test_order_times_become_naive_utc() -> None:
+    record = order_record(ORDER | {"placed_at": "2026-03-01T10:00:00+02:00"})
+    assert record.placed_at == datetime(2026, 3, 1, 8, 0)
+    assert order_record(ORDER | {"placed_at": "2026-03-01T10:00:00Z"}).placed_at.hour == 10
+
+
+def test_an_order_can_name_its_customer_by_email() -> None:
+    record = order_record(ORDER | {"customer_id": None, "customer_email": "A@B.co"})
+    assert record.customer_external_id is None and record.customer_email == "a@b.co"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"order_id": " "}, "order_id", "required"),
+        ({"customer_id": None}, "customer_id", "customer_id or customer_email"),
+        ({"placed_at": "yesterday"}, "placed_at", "not a date or time"),
+        ({"amount": "12.345"}, "amount", "two decimal places"),
+        ({"amount": "-5"}, "amount", "negative"),
+        ({"amount": "NaN"}, "amount", "finite"),
+        ({"amount": "twelve"}, "amount", "not a number"),
+        ({"amount": None}, "amount", "required"),
+        ({"amount": "1e20"}, "amount", "implausibly large"),
+        ({"amount": None, "amount_cents": "12.5"}, "amount_cents", "whole number"),
+        ({"amount": True}, "amount", "number"),
+    ],
+)
+def test_a_bad_order_field_is_named(changes: dict[str, object], field: str, words: str) -> None:
+    with pytest.raises(FieldProblem) as raised:
+        order_record(ORDER | changes)
+    assert raised.value.field == field and words in raised.value.message
