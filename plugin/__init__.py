@@ -61,8 +61,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
     # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
-    csrf.exempt(console.launch)
-    csrf.exempt(console.check_connection)
+    csrf.exempt(console.bp)
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)

@@ -28,6 +28,8 @@ class Settings:
     sidebar_session_ttl_seconds: int = 3600
     jwt_leeway_seconds: int = 60
     max_content_length: int = 1_048_576
+    # Uploads in the console (CSV imports) may be larger than other requests.
+    max_upload_bytes: int = 52_428_800
     zaf_sdk_url: str = ZENDESK_CDN_SDK
     frame_ancestors: tuple[str, ...] = ("https://*.zendesk.com",)
     log_level: str = "INFO"
@@ -161,6 +163,11 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         max_content_length=_int(
             "REGULARS_MAX_CONTENT_LENGTH",
             env.get("REGULARS_MAX_CONTENT_LENGTH", "1048576"),
+            minimum=1024,
+        ),
+        max_upload_bytes=_int(
+            "REGULARS_MAX_UPLOAD_BYTES",
+            env.get("REGULARS_MAX_UPLOAD_BYTES", "52428800"),
             minimum=1024,
         ),
         zaf_sdk_url=env.get("REGULARS_ZAF_SDK_URL", ZENDESK_CDN_SDK),

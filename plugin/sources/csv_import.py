@@ -161,9 +161,15 @@ def _batches(
         except StopIteration:
             break
         except UnicodeDecodeError:
-            raise ImportFileError(
-                f"the file is not UTF-8 text (after line {reader.line_num})"
-            ) from None
+            # Nothing after this point can be read; what came before is imported.
+            report.problems.append(
+                LineProblem(
+                    reader.line_num + 1,
+                    "file",
+                    "is not UTF-8 text from here on; the rest of the file was not read",
+                )
+            )
+            break
         except csv.Error as error:
             report.rows += 1
             report.problems.append(LineProblem(reader.line_num, "row", f"not valid CSV: {error}"))

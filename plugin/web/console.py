@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template, url_for
+import io
+
+from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db, installations
 from plugin.clock import utcnow
+from plugin.models import Installation
 from plugin.platforms import zendesk
 from plugin.platforms.base import HelpdeskError
+from plugin.sources.csv_import import ImportFileError, Kind, import_csv
 from plugin.tokens import InvalidToken, SidebarSession
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.helpdesks import client_for, helpdesks
+from plugin.web.settings import settings
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 CONSOLE_ROLES = frozenset({"admin"})
+IMPORT_KINDS: dict[str, Kind] = {"customers": "customers", "orders": "orders"}
 
 
 def refused(reason: str, status: int) -> tuple[str, int]:
@@ -50,18 +56,40 @@ def launch() -> ResponseReturnValue:
         user=user,
         mappings=installations.list_mappings(db.session(), installation),
         check_url=url_for("console.check_connection"),
+        import_url=url_for("console.import_data"),
     ), 200
+
+
+class ConsoleRefused(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(ConsoleRefused)
+def console_refused(refusal: ConsoleRefused) -> tuple[str, int]:
+    return render_template("sidebar/_problem.html", message=str(refusal)), refusal.status
+
+
+def console_installation() -> Installation:
+    """The installation of the console session the request's bearer token names; admins only.
+
+    The console's own requests carry the session in an Authorization header, never a cookie,
+    so another site cannot make a signed-in browser send them (no CSRF).
+    """
+    try:
+        session, installation = current_sidebar_session()
+    except InvalidToken as refusal:
+        raise ConsoleRefused(str(refusal), 401) from None
+    if session.role not in CONSOLE_ROLES:
+        raise ConsoleRefused("Admins only.", 403)
+    return installation
 
 
 @bp.post("/connection/check")
 def check_connection() -> ResponseReturnValue:
     """Run the connection check now and render its report (called by the console page)."""
-    try:
-        session, installation = current_sidebar_session()
-    except InvalidToken as refusal:
-        return render_template("sidebar/_problem.html", message=str(refusal)), 401
-    if session.role not in CONSOLE_ROLES:
-        return render_template("sidebar/_problem.html", message="Admins only."), 403
+    installation = console_installation()
     if installation.platform != zendesk.PLATFORM:
         return render_template("console/_connection.html", report=None), 200
     db_session = db.session()
@@ -77,3 +105,28 @@ def check_connection() -> ResponseReturnValue:
     )
     db_session.commit()
     return render_template("console/_connection.html", report=report), 200
+
+
+@bp.post("/import")
+def import_data() -> ResponseReturnValue:
+    """Import an uploaded CSV of customers or orders and render the import's report."""
+    installation = console_installation()
+    request.max_content_length = settings().max_upload_bytes
+    kind = IMPORT_KINDS.get(request.form.get("kind", ""))
+    upload = request.files.get("file")
+    if kind is None:
+        return _import_problem("Choose whether the file holds customers or orders.")
+    if upload is None or not upload.filename:
+        return _import_problem("Choose a CSV file to import.")
+    stream = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", newline="")
+    try:
+        report = import_csv(db.session(), installation.id, stream, kind=kind, now=utcnow())
+    except ImportFileError as error:
+        return _import_problem(f"{upload.filename}: {error}; nothing was imported.")
+    return render_template(
+        "console/_import_report.html", report=report, filename=upload.filename
+    ), 200
+
+
+def _import_problem(message: str) -> tuple[str, int]:
+    return render_template("console/_import_report.html", error=message), 400

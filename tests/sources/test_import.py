@@ -257,3 +257,15 @@ def test_installations_never_see_each_others_customers(
     assert result.created == 1
     owner = session.scalars(sa.select(Customer).join(Order)).one()
     assert (owner.installation_id, owner.name) == (other.id, "B")
+
+
+def test_text_that_stops_being_utf8_keeps_the_rows_before_it(
+    session: Session, installation: Installation
+) -> None:
+    good = "".join(f"C-{n},Customer {n}\n" for n in range(3000)).encode()
+    raw = io.BytesIO(b"customer_id,name\n" + good + b"C-X,Caf\xe9\n")
+    stream = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+    report = import_csv(session, installation.id, stream, kind="customers", now=NOW)
+    assert report.created >= 2000  # at least the batches decoded before the bad bytes
+    assert report.problems[-1].field == "file"
+    assert "not UTF-8" in report.problems[-1].message

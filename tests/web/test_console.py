@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from plugin.demo import signing
-from plugin.models import Installation
+from plugin.models import Customer, Installation
 from tests import tokens
 
 ORIGIN = "http://localhost"
@@ -218,3 +222,76 @@ def test_the_check_refuses_get(
     token = console_session(app, client, demo_installation)
     response = client.get("/console/connection/check", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 405
+
+
+def upload(
+    client: FlaskClient, token: str, kind: str, content: bytes, filename: str = "data.csv"
+) -> TestResponse:
+    return client.post(
+        "/console/import",
+        data={"kind": kind, "file": (io.BytesIO(content), filename)},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
+    )
+
+
+def test_an_admin_imports_a_csv_and_sees_refused_lines(
+    app: Flask, client: FlaskClient, demo_installation: Installation, session: Session
+) -> None:
+    token = console_session(app, client, demo_installation)
+    content = (
+        b"\xef\xbb\xbfcustomer_id,name,email\nX-1,New Person,new@example.com\nX-2,,x@example.com\n"
+    )
+    response = upload(client, token, "customers", content)
+    assert response.status_code == 200
+    html = text_of(response)
+    assert "2 customers rows: 1 added, 0 updated, 0 unchanged, 1 refused" in html
+    assert "Line 3: <code>name</code> is required" in html
+    added = session.scalars(sa.select(Customer).where(Customer.external_id == "X-1")).one()
+    assert added.installation_id == demo_installation.id
+    again = text_of(upload(client, token, "customers", content))
+    assert "0 added, 0 updated, 1 unchanged, 1 refused" in again
+
+
+@pytest.mark.parametrize(
+    ("kind", "content", "filename", "words"),
+    [
+        ("customers", b"name\nPriya\n", "bad.csv", "missing: customer_id"),
+        ("pets", b"customer_id,name\n", "a.csv", "customers or orders"),
+        ("customers", b"", "", "Choose a CSV file"),
+        ("customers", b"customer_id,name\n\xff\xfe\n", "latin.csv", "not UTF-8"),
+    ],
+)
+def test_a_file_that_cannot_be_imported_says_why(
+    app: Flask,
+    client: FlaskClient,
+    demo_installation: Installation,
+    kind: str,
+    content: bytes,
+    filename: str,
+    words: str,
+) -> None:
+    token = console_session(app, client, demo_installation)
+    response = upload(client, token, kind, content, filename)
+    assert response.status_code == 400
+    assert words in text_of(response)
+
+
+def test_an_upload_over_the_limit_is_a_413(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    token = console_session(app, client, demo_installation)
+    settings = app.extensions["regulars.settings"]
+    app.extensions["regulars.settings"] = replace(settings, max_upload_bytes=2048)
+    response = upload(client, token, "customers", b"customer_id,name\n" + b"C,N\n" * 2000)
+    assert response.status_code == 413
+
+
+def test_the_import_refuses_sidebar_sessions(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    sidebar = client.post(
+        "/sidebar", query_string=QUERY, data={"token": launch_token(app, demo_installation)}
+    )
+    token = session_token(sidebar.get_data(as_text=True))
+    assert upload(client, token, "customers", b"customer_id,name\nC,N\n").status_code == 403
