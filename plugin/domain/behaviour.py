@@ -1,0 +1,147 @@
+"""Behaviour tags: how a customer shops, each with the evidence an agent can read.
+
+The questions are Newegg's: do they shop seasonally, every day for a small business, only on a
+deal; and are they new to us. Every rule reads the orders placed on or before `today`.
+"""
+
+from __future__ import annotations
+
+import calendar
+import itertools
+import statistics
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from fractions import Fraction
+
+from plugin.domain.order_history import CustomerHistory, ago_phrase
+
+# Seasonal: at least 3/4 of at least 4 orders fall in one window of at most 3 consecutive
+# months (a quarter of the year holding three times its share), in at least 2 different years.
+SEASONAL_MIN_ORDERS = 4
+SEASONAL_MIN_SHARE = Fraction(3, 4)
+SEASONAL_MAX_MONTHS = 3
+SEASONAL_MIN_YEARS = 2
+
+# Small business / daily buyer: orders on at least 20 of the last 90 days (more than once a week
+# on average) at regular intervals. Regular means the gaps between order days, including the
+# one still open since the last order, vary little: their coefficient of variation (standard
+# deviation / mean) is at most 0.75. Random buying gives about 1; a Monday-to-Friday buyer
+# about 0.6; a buyer who has stopped gets one long open gap that pushes it over.
+SMALL_BUSINESS_WINDOW_DAYS = 90
+SMALL_BUSINESS_MIN_ORDER_DAYS = 20
+SMALL_BUSINESS_MAX_GAP_VARIATION = 0.75
+
+# Deal seeker: at least half of at least 5 orders used a discount.
+DEAL_SEEKER_MIN_ORDERS = 5
+DEAL_SEEKER_MIN_SHARE = Fraction(1, 2)
+
+# New customer: first known to us (first order or account, whichever came first) less than 30
+# days ago, and has ordered. The lifecycle's "new" stage uses the same window.
+NEW_CUSTOMER_DAYS = 30
+
+
+class Behaviour(StrEnum):
+    SEASONAL = "seasonal"
+    SMALL_BUSINESS = "small_business"
+    DEAL_SEEKER = "deal_seeker"
+    NEW_CUSTOMER = "new_customer"
+
+
+@dataclass(frozen=True)
+class BehaviourTag:
+    """A behaviour and why it applies, e.g. "30 of 31 orders in Nov-Dec, over 6 years"."""
+
+    behaviour: Behaviour
+    reason: str
+
+
+def behaviour_tags(history: CustomerHistory, *, today: date) -> tuple[BehaviourTag, ...]:
+    """Return every behaviour tag that applies at `today`, in the order of `Behaviour`."""
+    history = history.through(today)
+    found = (
+        seasonal_tag(history, today=today),
+        small_business_tag(history, today=today),
+        deal_seeker_tag(history, today=today),
+        new_customer_tag(history, today=today),
+    )
+    return tuple(tag for tag in found if tag is not None)
+
+
+def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """Tag a customer whose orders cluster in the same few months, year after year.
+
+    The window holding the most orders wins, then the narrowest, then the earliest in the year.
+    A window that wraps the new year (Dec-Jan) counts a season's January with its December.
+    """
+    orders = history.through(today).orders
+    if len(orders) < SEASONAL_MIN_ORDERS:
+        return None
+    candidates = []
+    for width in range(1, SEASONAL_MAX_MONTHS + 1):
+        for start in range(1, 13):
+            months = {(start - 1 + i) % 12 + 1 for i in range(width)}
+            inside = [o.placed_at.date() for o in orders if o.placed_at.month in months]
+            years = {day.year if day.month >= start else day.year - 1 for day in inside}
+            if (
+                Fraction(len(inside), len(orders)) >= SEASONAL_MIN_SHARE
+                and len(years) >= SEASONAL_MIN_YEARS
+            ):
+                candidates.append((-len(inside), width, start, len(years)))
+    if not candidates:
+        return None
+    minus_inside, width, start, year_count = min(candidates)
+    first, last = calendar.month_abbr[start], calendar.month_abbr[(start + width - 2) % 12 + 1]
+    span = first if width == 1 else f"{first}-{last}"
+    return BehaviourTag(
+        Behaviour.SEASONAL,
+        f"{-minus_inside} of {len(orders)} orders in {span}, over {year_count} years",
+    )
+
+
+def small_business_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """Tag a customer who orders several times a week at regular intervals, like a business."""
+    days = [
+        day
+        for day in history.through(today).order_days
+        if (today - day).days < SMALL_BUSINESS_WINDOW_DAYS
+    ]
+    if len(days) < SMALL_BUSINESS_MIN_ORDER_DAYS:
+        return None
+    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days)]
+    if (still_open := (today - days[-1]).days) > 0:
+        gaps.append(still_open)
+    mean = statistics.fmean(gaps)
+    if statistics.pstdev(gaps) / mean > SMALL_BUSINESS_MAX_GAP_VARIATION:
+        return None
+    return BehaviourTag(
+        Behaviour.SMALL_BUSINESS,
+        f"ordered on {len(days)} of the last {SMALL_BUSINESS_WINDOW_DAYS} days, "
+        f"regularly, every {mean:.1f} days on average",
+    )
+
+
+def deal_seeker_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """Tag a customer who mostly buys with a discount."""
+    orders = history.through(today).orders
+    discounted = sum(o.discounted for o in orders)
+    if (
+        len(orders) < DEAL_SEEKER_MIN_ORDERS
+        or Fraction(discounted, len(orders)) < DEAL_SEEKER_MIN_SHARE
+    ):
+        return None
+    return BehaviourTag(
+        Behaviour.DEAL_SEEKER, f"{discounted} of {len(orders)} orders used a discount"
+    )
+
+
+def new_customer_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """Tag a customer who has ordered and whom we have known for less than 30 days."""
+    history = history.through(today)
+    if not history.orders or history.first_seen is None:
+        return None
+    known_for = (today - history.first_seen).days
+    if known_for >= NEW_CUSTOMER_DAYS:
+        return None
+    first_order = (today - history.order_days[0]).days
+    return BehaviourTag(Behaviour.NEW_CUSTOMER, f"first order {ago_phrase(first_order)}")

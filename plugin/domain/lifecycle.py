@@ -1,0 +1,182 @@
+"""Lifecycle stage (new, active, at risk, lapsed, won back) from the order history at a date.
+
+Nothing is stored: the stage is a function of the orders placed up to a day, and the day it
+last changed is found by evaluating that function along the history, at each order day and
+at each day a threshold is crossed in between.
+
+Silence is judged against the customer's own rhythm: their usual longest gap between order
+days (the 90th percentile of the gaps, once they have at least 3). At risk after twice that
+(between 14 days and a year), lapsed after four times (between 60 days and two years). With
+fewer gaps there is no rhythm yet, and the fallbacks apply: at risk after 180 days, lapsed
+after a year. So a café that orders every weekday is at risk after two weeks, a monthly
+buyer after two or three months, and a gift buyer who comes back every November is not
+at risk in the summer. A stage of "new" lasts the first 30 days; "won back" the 90 days after
+an order that ended a lapse.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+from plugin.domain.behaviour import NEW_CUSTOMER_DAYS
+from plugin.domain.order_history import CustomerHistory, ago_phrase, days_phrase
+
+RHYTHM_MIN_GAPS = 3
+RHYTHM_PERCENTILE = 0.9
+AT_RISK_GAP_MULTIPLE = 2
+AT_RISK_DAYS_RANGE = (14, 365)
+LAPSED_GAP_MULTIPLE = 4
+LAPSED_DAYS_RANGE = (60, 730)
+FALLBACK_AT_RISK_DAYS = 180
+FALLBACK_LAPSED_DAYS = 365
+WON_BACK_DAYS = 90
+
+
+class LifecycleStage(StrEnum):
+    NEW = "new"
+    ACTIVE = "active"
+    AT_RISK = "at_risk"
+    LAPSED = "lapsed"
+    WON_BACK = "won_back"
+
+
+@dataclass(frozen=True)
+class LifecycleStatus:
+    """The stage at a day, the day the customer moved into it, and why, for an agent."""
+
+    stage: LifecycleStage
+    since: date
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Rhythm:
+    """Where a customer stands after the orders of one order day."""
+
+    day: date
+    at_risk_after: int
+    lapsed_after: int
+    # The order day that ended the latest lapse so far, and how many days they had been away.
+    came_back_on: date | None
+    came_back_after: int
+
+
+def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage | None:
+    """Return the stage at the end of `today`; None for a customer who has not ordered."""
+    history = history.through(today)
+    rhythms = _rhythms(history)
+    if not rhythms or history.first_seen is None:
+        return None
+    return _stage(rhythms[-1], history.first_seen, today)
+
+
+def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatus | None:
+    """Return the stage at `today`, the day it last changed and the reason for it."""
+    history = history.through(today)
+    rhythms = _rhythms(history)
+    if not rhythms or history.first_seen is None:
+        return None
+    first_seen = history.first_seen
+    stage, since = None, rhythms[0].day
+    # Between two order days the stage can only change at a threshold crossing.
+    next_order_days = [r.day for r in rhythms[1:]] + [today + timedelta(days=1)]
+    for rhythm, next_order_day in zip(rhythms, next_order_days, strict=True):
+        for day in _turning_days(rhythm, first_seen, before=next_order_day):
+            if (now_in := _stage(rhythm, first_seen, day)) != stage:
+                stage, since = now_in, day
+    assert stage is not None, "the first order day always sets a stage"
+    return LifecycleStatus(stage, since, _reason(stage, rhythms[0].day, rhythms[-1], today))
+
+
+def _rhythms(history: CustomerHistory) -> list[_Rhythm]:
+    """Compute the thresholds after each order day, in one pass over the days."""
+    rhythms: list[_Rhythm] = []
+    gaps: list[int] = []  # kept sorted for the percentile
+    came_back_on, came_back_after = None, 0
+    for day in history.order_days:
+        if rhythms:
+            previous = rhythms[-1]
+            gap = (day - previous.day).days
+            if gap >= previous.lapsed_after:
+                came_back_on, came_back_after = day, gap
+            bisect.insort(gaps, gap)
+        at_risk_after, lapsed_after = _thresholds(gaps)
+        rhythms.append(_Rhythm(day, at_risk_after, lapsed_after, came_back_on, came_back_after))
+    return rhythms
+
+
+def _thresholds(sorted_gaps: list[int]) -> tuple[int, int]:
+    """Days of silence after which a customer is at risk, and lapsed."""
+    if len(sorted_gaps) < RHYTHM_MIN_GAPS:
+        return FALLBACK_AT_RISK_DAYS, FALLBACK_LAPSED_DAYS
+    usual = sorted_gaps[math.ceil(RHYTHM_PERCENTILE * len(sorted_gaps)) - 1]
+    return (
+        _clamp(AT_RISK_GAP_MULTIPLE * usual, AT_RISK_DAYS_RANGE),
+        _clamp(LAPSED_GAP_MULTIPLE * usual, LAPSED_DAYS_RANGE),
+    )
+
+
+def _clamp(days: int, bounds: tuple[int, int]) -> int:
+    """Keep `days` within (low, high)."""
+    low, high = bounds
+    return max(low, min(high, days))
+
+
+def _stage(rhythm: _Rhythm, first_seen: date, day: date) -> LifecycleStage:
+    """The stage on `day`, on or after the rhythm's order day and before the next one."""
+    silence = (day - rhythm.day).days
+    if silence >= rhythm.lapsed_after:
+        return LifecycleStage.LAPSED
+    if silence >= rhythm.at_risk_after:
+        return LifecycleStage.AT_RISK
+    if (day - first_seen).days < NEW_CUSTOMER_DAYS:
+        return LifecycleStage.NEW
+    if rhythm.came_back_on and (day - rhythm.came_back_on).days < WON_BACK_DAYS:
+        return LifecycleStage.WON_BACK
+    return LifecycleStage.ACTIVE
+
+
+def _turning_days(rhythm: _Rhythm, first_seen: date, *, before: date) -> list[date]:
+    """The days from the order day until `before` on which `_stage` can change, in order."""
+    candidates = {
+        rhythm.day,
+        rhythm.day + timedelta(days=rhythm.at_risk_after),
+        rhythm.day + timedelta(days=rhythm.lapsed_after),
+        first_seen + timedelta(days=NEW_CUSTOMER_DAYS),
+    }
+    if rhythm.came_back_on is not None:
+        candidates.add(rhythm.came_back_on + timedelta(days=WON_BACK_DAYS))
+    return sorted(day for day in candidates if rhythm.day <= day < before)
+
+
+def _reason(stage: LifecycleStage, first_order_day: date, latest: _Rhythm, today: date) -> str:
+    """Say why the customer is in `stage` today, in an agent's words."""
+    silence = (today - latest.day).days
+    match stage:
+        case LifecycleStage.NEW:
+            return f"first order {ago_phrase((today - first_order_day).days)}"
+        case LifecycleStage.ACTIVE:
+            return (
+                f"last order {ago_phrase(silence)}; "
+                f"at risk after {days_phrase(latest.at_risk_after)} without one"
+            )
+        case LifecycleStage.AT_RISK:
+            return (
+                f"no order for {days_phrase(silence)}; "
+                f"at risk after {days_phrase(latest.at_risk_after)} for this customer"
+            )
+        case LifecycleStage.LAPSED:
+            return (
+                f"no order for {days_phrase(silence)}; "
+                f"lapsed after {days_phrase(latest.lapsed_after)} for this customer"
+            )
+        case LifecycleStage.WON_BACK:
+            assert latest.came_back_on is not None
+            return (
+                f"came back {ago_phrase((today - latest.came_back_on).days)} "
+                f"after {days_phrase(latest.came_back_after)} without an order"
+            )
