@@ -38,6 +38,7 @@ from plugin.installations import (
 )
 from plugin.models import Installation
 from plugin.platforms.zendesk import ZendeskCredentials, base_url_for, new_session
+from plugin.sources.shopify import reencrypt_shopify_credentials
 
 # Names of environment variables, not secrets.
 API_TOKEN_VARIABLE = "ZENDESK_API_TOKEN"  # noqa: S105
@@ -248,12 +249,14 @@ def rotate_key_command() -> None:
     with db.database().sessions() as session:
         try:
             count = reencrypt_credentials(session, _vault())
+            shops = reencrypt_shopify_credentials(session, _vault())
         except CredentialsError as error:
             session.rollback()
             raise click.ClickException(f"{error}. Nothing was changed.") from None
         session.commit()
     click.echo(
-        f"Re-encrypted the credentials of {count} installation(s) with the first key. "
+        f"Re-encrypted the credentials of {count} installation(s) and {shops} Shopify "
+        "connection(s) with the first key. "
         "The other keys can now be removed from REGULARS_ENCRYPTION_KEYS."
     )
 

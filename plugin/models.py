@@ -56,6 +56,10 @@ class Installation(Base):
     public_key_fetched_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Encrypted by the credentials store; never rendered or logged.
     credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    # The optional Shopify source: the store (acme.myshopify.com) and, encrypted like the
+    # helpdesk credentials, its Admin API access token. Never rendered or logged.
+    shopify_shop: Mapped[str | None] = mapped_column(String(255))
+    shopify_credentials_encrypted: Mapped[str | None] = mapped_column(Text)
     # SHA-256 of the token the company's own systems push customer data with.
     push_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
@@ -171,6 +175,90 @@ class SeenTicket(Base):
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     view_count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+# --- Segments: who each customer is to the business, and what supervisors attach to it. -------
+
+
+class SegmentBaseline(Base):
+    """An installation's base as segmentation last measured it: the RFM cut points."""
+
+    __tablename__ = "segment_baselines"
+
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # {"recency_days": [..4], "frequency": [..4], "monetary_cents": [..4], "base_size": n}
+    rfm_cut_points: Mapped[dict[str, Any]] = mapped_column(JSON)
+    customers: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class CustomerSegment(Base):
+    """A customer's segment profile as last computed, for reports, rules and replays."""
+
+    __tablename__ = "customer_segments"
+    __table_args__ = (
+        Index("ix_customer_segments_installation_rfm", "installation_id", "rfm_segment"),
+        Index("ix_customer_segments_installation_lifecycle", "installation_id", "lifecycle_stage"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    tier: Mapped[str] = mapped_column(String(10))
+    rfm_recency: Mapped[int | None] = mapped_column(Integer)
+    rfm_frequency: Mapped[int | None] = mapped_column(Integer)
+    rfm_monetary: Mapped[int | None] = mapped_column(Integer)
+    rfm_segment: Mapped[str | None] = mapped_column(String(40))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(20))
+    lifecycle_since: Mapped[date | None] = mapped_column(Date)
+    # [{"behaviour": "seasonal", "reason": "8 of 10 orders in Nov-Dec"}, ...]
+    behaviours: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    personas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    computed_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Persona(Base):
+    """A named micro-segment a supervisor defines with conditions over the segment profile."""
+
+    __tablename__ = "personas"
+    __table_args__ = (UniqueConstraint("installation_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # {"all": [{"field": ..., "operator": ..., "value": ...}], "any": [...]}
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Shown to the agent with the banner when the customer matches.
+    guidance: Mapped[str] = mapped_column(Text, default="")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class SegmentGuidance(Base):
+    """Handling guidance a supervisor attaches to a segment: "small business: ask about ..."."""
+
+    __tablename__ = "segment_guidance"
+    __table_args__ = (UniqueConstraint("installation_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    # "tier", "rfm_segment", "lifecycle_stage" or "behaviour"
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 # --- The demo helpdesk: a stand-in for a helpdesk's own users and tickets. -----------------

@@ -1,4 +1,4 @@
-"""`flask data`: import customers and orders from CSV, and manage push API tokens."""
+"""`flask data`: import customers and orders from CSV, manage push API tokens, and Shopify."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from plugin.clock import utcnow
 from plugin.installations import RegistrationError, installation_named
 from plugin.sources import push_tokens
 from plugin.sources.csv_import import ImportFileError, Kind, import_csv
+from plugin.sources.shopify_cli import shopify_cli
 
-data_cli = AppGroup("data", help="Customer data: CSV imports and push API tokens.")
+data_cli = AppGroup("data", help="Customer data: CSV imports, push API tokens and Shopify.")
+data_cli.add_command(shopify_cli)
 
 SHOWN_PROBLEMS = 50
 
