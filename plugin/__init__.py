@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
 
     from plugin.installations_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
+    from plugin.segments_cli import segments_cli
     from plugin.sources.cli import data_cli
     from plugin.web import console, demo, health, push, sidebar
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)
     app.cli.add_command(data_cli)
+    app.cli.add_command(segments_cli)
     app.cli.add_command(zendesk_cli)
     app.cli.add_command(installations_cli)
     if settings.demo_enabled:

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from plugin import customers, installations
 from plugin.domain.helpdesk import ContactHistory, Person, Ticket
 from plugin.domain.recognition import Banner, build_banner
-from plugin.domain.tiers import TierThresholds
 from plugin.models import Installation, SeenTicket
 from plugin.platforms.base import Helpdesk, HelpdeskError, TicketWithRequester
+from plugin.segmentation import thresholds_of
 from plugin.upstream import Fetched, Lookup, UpstreamCache, UpstreamPolicy
 
 T = TypeVar("T")
@@ -140,15 +140,6 @@ class _Read(Generic[T]):
             return self._value
         assert self._lookup is not None
         return self._lookup.result(self._deadline)
-
-
-def thresholds_of(installation: Installation) -> TierThresholds:
-    return TierThresholds(
-        medium_min_orders=installation.tier_medium_min_orders,
-        medium_min_spend_cents=installation.tier_medium_min_spend_cents,
-        high_min_orders=installation.tier_high_min_orders,
-        high_min_spend_cents=installation.tier_high_min_spend_cents,
-    )
 
 
 def sidebar_view(

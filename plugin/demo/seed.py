@@ -13,13 +13,16 @@ from plugin.demo.sample_data import SampleData, build_sample_data
 from plugin.models import (
     Customer,
     CustomerFact,
+    CustomerSegment,
     DemoTicket,
     DemoUser,
     Installation,
     Order,
     SeenTicket,
+    SegmentBaseline,
 )
 from plugin.platforms import demo
+from plugin.segmentation import recompute_installation
 from plugin.sources.orders import refresh_order_facts
 
 ACCOUNT = "demo"
@@ -66,12 +69,21 @@ def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Instal
     data = build_sample_data(now.date())
     _insert_helpdesk(session, installation.id, data)
     insert_sample_customers(session, installation.id, data, now=now)
-    session.commit()
+    recompute_installation(session, installation, now=now)
     return installation
 
 
 def _wipe(session: Session, installation_id: int) -> None:
-    for model in (SeenTicket, CustomerFact, Order, Customer, DemoTicket, DemoUser):
+    for model in (
+        CustomerSegment,
+        SegmentBaseline,
+        SeenTicket,
+        CustomerFact,
+        Order,
+        Customer,
+        DemoTicket,
+        DemoUser,
+    ):
         session.execute(sa.delete(model).where(model.installation_id == installation_id))
 
 

@@ -100,7 +100,8 @@ def import_csv(
 
     if kind == "customers":
         for customers, lines in _batches(reader, customer_record, report, batch_size):
-            _count(report, store_customers(session, installation_id, customers), lines)
+            stored = store_customers(session, installation_id, customers, now=now)
+            _count(report, stored, lines)
             session.commit()
     else:
         for orders, lines in _batches(reader, order_record, report, batch_size):

@@ -974,7 +974,7 @@ def sync_customer(
     if customer is None:
         return None
     record = _customer_record(customer, _merge_target(session, installation.id, customer))
-    store_customers(session, installation.id, [record])
+    store_customers(session, installation.id, [record], now=now)
     stored = session.scalars(
         sa.select(Customer).where(
             Customer.installation_id == installation.id,

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.models import Customer, Order
+from plugin.segmentation import refresh_customers
 from plugin.sources.orders import refresh_order_facts
 from plugin.sources.records import CustomerRecord, FieldProblem, OrderRecord
 
@@ -39,7 +40,11 @@ class StoreResult:
 
 
 def store_customers(
-    session: Session, installation_id: int, records: Sequence[CustomerRecord]
+    session: Session,
+    installation_id: int,
+    records: Sequence[CustomerRecord],
+    *,
+    now: datetime,
 ) -> StoreResult:
     """Create or update customers, matching by customer id, helpdesk id, email, then phone."""
     result = StoreResult()
@@ -59,6 +64,7 @@ def store_customers(
             result.unchanged += 1
     session.flush()
     result.customer_ids = {c.id for c in index.touched}
+    refresh_customers(session, installation_id, result.customer_ids, now=now)
     return result
 
 
@@ -125,6 +131,8 @@ def store_orders(
         refresh_order_facts(
             session, installation_id=installation_id, now=now, customer_ids=result.customer_ids
         )
+        # A new order can move a customer to another segment: profile just them again.
+        refresh_customers(session, installation_id, result.customer_ids, now=now)
     return result
 
 

@@ -54,7 +54,7 @@ def push_customers() -> Response:
     installation = _installation()
     records = _records("customers", customer_record)
     session = db.session()
-    result = store_customers(session, installation.id, records)
+    result = store_customers(session, installation.id, records, now=utcnow())
     session.commit()
     return _stored(result)
 

@@ -195,6 +195,7 @@ def test_a_customer_known_by_email_is_merged_not_duplicated(
                 {"customer_id": "C-1", "name": "Priya Raman", "email": "priya@example.com"}
             )
         ],
+        now=NOW,
     )
     assert (result.created, result.updated) == (0, 1)
     merged = session.scalars(sa.select(Customer)).one()
@@ -215,6 +216,7 @@ def test_a_different_company_id_is_a_different_customer_even_with_the_same_email
             customer_record({"customer_id": "C-1", "name": "A", "email": "shared@example.com"}),
             customer_record({"customer_id": "C-2", "name": "B", "email": "shared@example.com"}),
         ],
+        now=NOW,
     )
     assert session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 2
 
@@ -224,11 +226,13 @@ def test_a_caller_is_matched_by_phone(session: Session, installation: Installati
         session,
         installation.id,
         [customer_record({"customer_id": "C-1", "name": "A", "phone": "+1 555 555 0199"})],
+        now=NOW,
     )
     result = store_customers(
         session,
         installation.id,
         [customer_record({"customer_id": "C-1", "name": "A", "phone": "+1-555-555-0199"})],
+        now=NOW,
     )
     assert result.unchanged == 1
 
@@ -240,9 +244,11 @@ def test_installations_never_see_each_others_customers(
     session.add(other)
     session.commit()
     store_customers(
-        session, installation.id, [customer_record({"customer_id": "C-1", "name": "A"})]
+        session, installation.id, [customer_record({"customer_id": "C-1", "name": "A"})], now=NOW
     )
-    store_customers(session, other.id, [customer_record({"customer_id": "C-1", "name": "B"})])
+    store_customers(
+        session, other.id, [customer_record({"customer_id": "C-1", "name": "B"})], now=NOW
+    )
     result = store_orders(
         session,
         other.id,
