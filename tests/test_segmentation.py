@@ -42,7 +42,7 @@ def segments_by_story(
         .join(Customer, Customer.id == CustomerSegment.customer_id)
         .where(CustomerSegment.installation_id == installation.id)
     ):
-        found.setdefault(stories[user_id], []).append(segment)
+        found.setdefault(stories[user_id or ""], []).append(segment)
     return found
 
 
