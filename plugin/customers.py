@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person
 from plugin.domain.recognition import OrderStats
-from plugin.models import Customer, CustomerFact
+from plugin.models import Customer, CustomerFact, Order
 from plugin.sources import orders
 
 
@@ -54,6 +54,19 @@ def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
         top_categories=tuple(values["top_categories"]),
         source=orders.SOURCE,
         as_of=min(fact.fetched_at for fact in facts),
+    )
+
+
+def order_sources(session: Session, *, customer: Customer) -> tuple[str, ...]:
+    """Where the customer's orders came from: "csv", "push", "shopify", ..."""
+    return tuple(
+        session.scalars(
+            sa.select(Order.source)
+            .where(Order.installation_id == customer.installation_id)
+            .where(Order.customer_id == customer.id)
+            .distinct()
+            .order_by(Order.source)
+        )
     )
 
 

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from plugin import customers, installations
+from plugin import customers, installations, segmentation
 from plugin.domain.helpdesk import ContactHistory, Person, Ticket
-from plugin.domain.recognition import Banner, build_banner
-from plugin.models import Installation, SeenTicket
+from plugin.domain.recognition import Banner, build_banner, guidance_for
+from plugin.models import Installation, Persona, SeenTicket, SegmentGuidance
 from plugin.platforms.base import Helpdesk, HelpdeskError, TicketWithRequester
 from plugin.segmentation import thresholds_of
 from plugin.upstream import Fetched, Lookup, UpstreamCache, UpstreamPolicy
@@ -39,6 +39,9 @@ class HelpdeskSnapshot:
 class SidebarView:
     banner: Banner
     helpdesk: HelpdeskSnapshot
+    # Where the banner's figures come from, for the agent who asks (hover or focus).
+    order_sources: tuple[str, ...] = ()
+    rfm_base_size: int = 0
 
 
 def fetch_helpdesk_snapshot(
@@ -167,8 +170,23 @@ def sidebar_view(
             source=installation.platform,
             now=snapshot.fetched_at,
         )
+    profile = (
+        segmentation.profile_for_customer(session, installation, customer, now=now)
+        if customer is not None
+        else None
+    )
     banner = build_banner(
         requester=requester,
+        profile=profile,
+        guidance=(
+            guidance_for(
+                profile,
+                segment_guidance=_segment_guidance(session, installation.id),
+                persona_guidance=_persona_guidance(session, installation.id),
+            )
+            if profile is not None
+            else ()
+        ),
         customer_name=customer.name if customer else None,
         customer_since=customer.customer_since if customer else None,
         orders=customers.order_stats(session, customer=customer) if customer else None,
@@ -188,7 +206,12 @@ def sidebar_view(
         customer_id=customer.id if customer else None,
         now=now,
     )
-    return SidebarView(banner=banner, helpdesk=snapshot)
+    return SidebarView(
+        banner=banner,
+        helpdesk=snapshot,
+        order_sources=customers.order_sources(session, customer=customer) if customer else (),
+        rfm_base_size=segmentation.cut_points_of(session, installation.id).base_size,
+    )
 
 
 def record_seen_ticket(
@@ -239,3 +262,24 @@ def _upsert_seen_ticket(
         seen.last_seen_at = now
         seen.view_count += 1
     session.flush()
+
+
+def _segment_guidance(session: Session, installation_id: int) -> dict[tuple[str, str], str]:
+    """The installation's guidance texts by (kind, segment value)."""
+    return {
+        (row.kind, row.value): row.text
+        for row in session.scalars(
+            sa.select(SegmentGuidance).where(SegmentGuidance.installation_id == installation_id)
+        )
+        if row.text.strip()
+    }
+
+
+def _persona_guidance(session: Session, installation_id: int) -> dict[str, str]:
+    """The guidance of each enabled persona that has some, by persona name."""
+    rows = session.execute(
+        sa.select(Persona.name, Persona.guidance).where(
+            Persona.installation_id == installation_id, Persona.enabled.is_(True)
+        )
+    )
+    return {name: text for name, text in rows if text.strip()}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from plugin.domain.helpdesk import ContactHistory, Person
+from plugin.domain.segments import SegmentProfile
 from plugin.domain.tiers import Tier, TierThresholds, value_tier
 
 STALE_AFTER = timedelta(hours=24)
@@ -27,6 +29,29 @@ class OrderStats:
     as_of: datetime
 
 
+class Personalization(StrEnum):
+    """How far the banner goes for a customer, by value tier (the seeds' service levels)."""
+
+    GENERIC = "generic"  # low: who they are and their history, nothing more
+    CUSTOMIZED = "customized"  # medium: + what they buy, behaviour, segment and personas
+    PERSONALIZED = "personalized"  # high: + a greeting to use and what they are to the business
+
+
+PERSONALIZATION_BY_TIER = {
+    Tier.LOW: Personalization.GENERIC,
+    Tier.MEDIUM: Personalization.CUSTOMIZED,
+    Tier.HIGH: Personalization.PERSONALIZED,
+}
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Handling guidance a supervisor attached to a segment or persona the customer is in."""
+
+    applies_to: str  # e.g. "High value", "Small business", "Persona: Busy regular"
+    text: str
+
+
 @dataclass(frozen=True)
 class Banner:
     """What the sidebar says about a requester; formatting is left to the template."""
@@ -43,6 +68,18 @@ class Banner:
     is_stale: bool
     # Facts the helpdesk holds on the requester (mapped fields and tags), by fact name.
     helpdesk_facts: tuple[tuple[str, object], ...] = ()
+    profile: SegmentProfile | None = None
+    personalization: Personalization = Personalization.GENERIC
+    guidance: tuple[Guidance, ...] = ()
+
+    @property
+    def shows_segments(self) -> bool:
+        """Medium and high customers get their behaviour, RFM segment and personas."""
+        return self.profile is not None and self.personalization is not Personalization.GENERIC
+
+    @property
+    def greets_personally(self) -> bool:
+        return self.is_customer and self.personalization is Personalization.PERSONALIZED
 
     @property
     def has_orders(self) -> bool:
@@ -58,15 +95,18 @@ def build_banner(
     contact: ContactHistory | None,
     thresholds: TierThresholds,
     helpdesk_facts: Mapping[str, object] | None = None,
+    profile: SegmentProfile | None = None,
+    guidance: Sequence[Guidance] = (),
     now: datetime,
 ) -> Banner:
     """Combine stored facts and live helpdesk history into the banner for one requester."""
     name = customer_name or requester.name
-    tier = (
-        value_tier(orders.orders_12m, orders.spend_12m_cents, thresholds)
-        if orders is not None
-        else Tier.LOW
-    )
+    if profile is not None:
+        tier = profile.tier
+    elif orders is not None:
+        tier = value_tier(orders.orders_12m, orders.spend_12m_cents, thresholds)
+    else:
+        tier = Tier.LOW
     since = customer_since
     if orders is not None and orders.first_order_at is not None:
         first_order = orders.first_order_at.date()
@@ -83,4 +123,52 @@ def build_banner(
         data_as_of=data_as_of,
         is_stale=data_as_of is not None and now - data_as_of > STALE_AFTER,
         helpdesk_facts=tuple(sorted((helpdesk_facts or {}).items())),
+        profile=profile,
+        personalization=PERSONALIZATION_BY_TIER[tier],
+        guidance=tuple(guidance),
     )
+
+
+# Names an agent reads for the values segments are stored under.
+SEGMENT_LABELS = {
+    "cant_lose_them": "Can't lose them",
+    "new_customers": "New customers",
+    "small_business": "Small business",
+    "deal_seeker": "Deal seeker",
+    "new_customer": "New customer",
+    "at_risk": "At risk",
+    "won_back": "Won back",
+}
+
+
+def segment_label(value: str) -> str:
+    """Say a stored segment value as an agent reads it: "at_risk" -> "At risk"."""
+    return SEGMENT_LABELS.get(value, value.replace("_", " ").capitalize())
+
+
+def guidance_for(
+    profile: SegmentProfile,
+    *,
+    segment_guidance: Mapping[tuple[str, str], str],
+    persona_guidance: Mapping[str, str],
+) -> tuple[Guidance, ...]:
+    """The guidance supervisors attached to what this customer is, most specific first.
+
+    Personas come first (a supervisor defined them for exactly this kind of customer), then
+    behaviour, lifecycle stage, RFM segment and value tier.
+    """
+    found: list[Guidance] = []
+    for match in profile.personas:
+        if text := persona_guidance.get(match.name):
+            found.append(Guidance(applies_to=match.name, text=text))
+    keys: list[tuple[str, str]] = [("behaviour", tag.behaviour.value) for tag in profile.behaviours]
+    if profile.lifecycle is not None:
+        keys.append(("lifecycle_stage", profile.lifecycle.stage.value))
+    if profile.rfm is not None:
+        keys.append(("rfm_segment", profile.rfm.segment.value))
+    keys.append(("tier", profile.tier.value))
+    for kind, value in keys:
+        if text := segment_guidance.get((kind, value)):
+            label = f"{segment_label(value)} value" if kind == "tier" else segment_label(value)
+            found.append(Guidance(applies_to=label, text=text))
+    return tuple(found)

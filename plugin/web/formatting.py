@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
 from flask import Flask
+
+from plugin.domain.recognition import segment_label
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
 
@@ -63,7 +66,30 @@ def fact_value(value: object) -> str:
     return str(value)
 
 
+def days_ago(day: date, today: date) -> str:
+    """Say how long ago a day was: "today", "yesterday", "12 days ago", "3 months ago"."""
+    days = (today - day).days
+    if days <= 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if days < 60:
+        return f"{days} days ago"
+    if days < 730:
+        return f"{days // 30} months ago"
+    return f"{days // 365} years ago"
+
+
+def conditions_text(held: Iterable[str]) -> str:
+    """The conditions that put a customer in a persona, already in words, as one line."""
+    described = list(held)
+    return "; ".join(described) if described else "matched"
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_filter(days_ago)
+    app.add_template_filter(conditions_text)
+    app.add_template_filter(segment_label)
     app.add_template_filter(fact_label)
     app.add_template_filter(fact_value)
     app.add_template_filter(money)

@@ -100,6 +100,8 @@ def banner() -> ResponseReturnValue:
         "sidebar/_banner.html",
         banner=view.banner,
         helpdesk=view.helpdesk,
+        order_sources=view.order_sources,
+        rfm_base_size=view.rfm_base_size,
         helpdesk_name=PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
         currency=installation.currency,
         now=now,

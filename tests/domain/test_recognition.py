@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from plugin.domain.helpdesk import ContactHistory, Person, Ticket
-from plugin.domain.recognition import OrderStats, build_banner
+from plugin.domain.order_history import CustomerHistory, OrderRecord
+from plugin.domain.personas import Persona, parse_conditions
+from plugin.domain.recognition import OrderStats, Personalization, build_banner, guidance_for
+from plugin.domain.rfm import FIXED_BANDS
+from plugin.domain.segments import SEGMENT_FIELDS, SegmentProfile, build_segment_profile
 from plugin.domain.tiers import Tier, TierThresholds
 
 NOW = datetime(2026, 11, 23, 12, 0)
@@ -94,3 +98,57 @@ def test_contact_history_leaves_out_the_current_ticket() -> None:
     assert history == ContactHistory(
         ticket_count=3, open_ticket_count=1, last_contact_at=NOW - timedelta(days=4)
     )
+
+
+def profile_for(history_orders: int, *, personas: tuple[str, ...] = ()) -> SegmentProfile:
+
+    orders = [
+        OrderRecord(placed_at=NOW - timedelta(days=7 * n + 1), amount_cents=20_000)
+        for n in range(history_orders)
+    ]
+    rules = [
+        Persona(
+            name=name,
+            conditions=parse_conditions(
+                {"all": [{"field": "order_count", "operator": "gte", "value": 1}]},
+                SEGMENT_FIELDS,
+            ),
+        )
+        for name in personas
+    ]
+    return build_segment_profile(
+        CustomerHistory.of(orders),
+        thresholds=TierThresholds(),
+        cut_points=FIXED_BANDS,
+        personas=rules,
+        now=NOW,
+    )
+
+
+def test_personalization_follows_the_tier() -> None:
+
+    high = banner(stats(), profile=profile_for(40))
+    assert high.tier is Tier.HIGH and high.personalization is Personalization.PERSONALIZED
+    assert high.greets_personally and high.shows_segments
+    low = banner(stats(orders_12m=1, spend_12m_cents=5_000), profile=profile_for(1))
+    assert low.personalization is Personalization.GENERIC
+    assert not low.greets_personally and not low.shows_segments
+
+
+def test_guidance_comes_most_specific_first() -> None:
+
+    profile = profile_for(40, personas=("Regular",))
+    found = guidance_for(
+        profile,
+        segment_guidance={
+            ("tier", "high"): "Skip the basics.",
+            ("lifecycle_stage", "active"): "Thank them.",
+            ("tier", "low"): "Not shown.",
+        },
+        persona_guidance={"Regular": "Call back.", "Other": "Not shown."},
+    )
+    assert [(g.applies_to, g.text) for g in found] == [
+        ("Regular", "Call back."),
+        ("Active", "Thank them."),
+        ("High value", "Skip the basics."),
+    ]

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin.demo import signing
-from plugin.models import Installation
+from plugin.models import Installation, Persona, SegmentGuidance
 from tests import tokens
 
 ORIGIN = "http://localhost"
@@ -144,7 +144,7 @@ def test_banner_shows_the_requesters_tier(
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert f'data-tier="{tier}"' in html
-    assert "Order data from orders, updated just now" in html
+    assert "Order data from demo, updated just now" in html
 
 
 def test_banner_for_a_prospect_says_not_a_customer(
@@ -172,3 +172,68 @@ def test_banner_for_a_missing_ticket_is_a_404_card(
     assert response.status_code == 404
     assert "was not found" in response.get_data(as_text=True)
     assert open_banner(client, token, "").status_code == 400
+
+
+def banner_html(
+    app: Flask, client: FlaskClient, session: Session, installation: Installation, story: str
+) -> str:
+    token = session_token(launch(client, demo_token(app, installation)).get_data(True))
+    response = open_banner(client, token, first_ticket_of(session, installation, story))
+    assert response.status_code == 200
+    html: str = response.get_data(as_text=True)
+    return html
+
+
+def test_a_high_value_customer_gets_the_personalized_banner_with_guidance(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    session.add_all(
+        [
+            SegmentGuidance(
+                installation_id=demo_installation.id,
+                kind="behaviour",
+                value="small_business",
+                text="Ask about their account manager.",
+            ),
+            Persona(
+                installation_id=demo_installation.id,
+                name="Busy regular",
+                conditions={
+                    "all": [
+                        {
+                            "field": "behaviour_tags",
+                            "operator": "contains",
+                            "value": "small_business",
+                        }
+                    ]
+                },
+                guidance="Prefers a phone call back.",
+            ),
+        ]
+    )
+    session.commit()
+    html = banner_html(app, client, session, demo_installation, "small_business")
+    assert 'data-personalization="personalized"' in html
+    assert 'data-part="greeting"' in html and "as the regular they are" in html
+    assert 'data-behaviour="small_business"' in html and 'data-persona="Busy regular"' in html
+    assert "<strong>Busy regular:</strong> Prefers a phone call back." in html
+    assert "<strong>Small business:</strong> Ask about their account manager." in html
+    # Every figure says where it came from, to the mouse and to the keyboard.
+    sources = re.findall(r'class="rg-src" tabindex="0" data-src="([^"]+)"', html)
+    assert any("orders from demo" in source for source in sources)
+    assert any("RFM" in source for source in sources)
+
+
+def test_a_low_value_customer_gets_the_generic_banner(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    html = banner_html(app, client, session, demo_installation, "low")
+    assert 'data-personalization="generic"' in html
+    assert 'data-part="greeting"' not in html and "rg-chips" not in html
+
+
+def test_a_lapsed_customer_shows_when_they_moved(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    html = banner_html(app, client, session, demo_installation, "lapsed")
+    assert re.search(r'rg-lifecycle--lapsed".*?Lapsed.*?moved \d+ (days|months) ago', html, re.S)
