@@ -42,6 +42,7 @@ class Settings:
     upstream_workers: int = 16
     ticket_cache_seconds: int = 120
     history_cache_seconds: int = 600
+    shop_cache_seconds: int = 900
     stale_keep_seconds: int = 86_400
     # The share of each helpdesk account's API rate limit this process may spend.
     helpdesk_budget_share: float = 0.8
@@ -197,6 +198,11 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         ),
         helpdesk_budget_share=_fraction(
             "REGULARS_HELPDESK_BUDGET_SHARE", env.get("REGULARS_HELPDESK_BUDGET_SHARE", "0.8")
+        ),
+        shop_cache_seconds=_int(
+            "REGULARS_SHOP_CACHE_SECONDS",
+            env.get("REGULARS_SHOP_CACHE_SECONDS", "900"),
+            minimum=0,
         ),
         stale_keep_seconds=_int(
             "REGULARS_STALE_KEEP_SECONDS",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -18,6 +17,9 @@ from plugin.domain.recognition import Banner, build_banner, guidance_for
 from plugin.models import Installation, Persona, SeenTicket, SegmentGuidance
 from plugin.platforms.base import Helpdesk, HelpdeskError, TicketWithRequester
 from plugin.segmentation import thresholds_of
+from plugin.sources import shopify
+from plugin.sources.records import normalize_email
+from plugin.sources.shopify import ShopifyClient
 from plugin.upstream import Fetched, Lookup, UpstreamCache, UpstreamPolicy
 
 T = TypeVar("T")
@@ -52,16 +54,16 @@ def fetch_helpdesk_snapshot(
     ticket_id: str,
     requester_hint: str | None,
     policy: UpstreamPolicy,
+    deadline: float,
     now: datetime,
 ) -> HelpdeskSnapshot:
-    """Read the ticket and the requester's history in one parallel wave, within the budget.
+    """Read the ticket and the requester's history in one parallel wave, by the deadline.
 
     The page's `requester_hint` only lets the history fetch start alongside the ticket's; the
     ticket fetched from the helpdesk decides who the requester is. When the hint was wrong the
     right history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
     directly, without the cache.
     """
-    deadline = time.monotonic() + policy.budget_seconds
 
     def lookup(key: tuple[str, str], load: Callable[[], T], fresh_for: float) -> _Read[T]:
         if cache is None or not helpdesk.remote:
@@ -118,6 +120,42 @@ def fetch_helpdesk_snapshot(
         stale_reason=stale[0] if stale else None,
         history_problem=history_problem,
     )
+
+
+def refresh_from_shop(
+    session: Session,
+    installation: Installation,
+    requester: Person,
+    *,
+    client: ShopifyClient | None,
+    cache: UpstreamCache,
+    synced: MutableMapping[Hashable, datetime],
+    policy: UpstreamPolicy,
+    deadline: float,
+    now: datetime,
+) -> str | None:
+    """Bring the requester's data from the installation's shop up to date, by the deadline.
+
+    The shop is asked at most once per `shop_fresh_seconds` per email, and an answer is stored
+    once (`synced` remembers which answers were); when the shop is slow or failing the banner
+    uses what is stored. Returns why the shop's data could not be refreshed, or None.
+    """
+    if client is None or not requester.email:
+        return None
+    email = normalize_email(requester.email)
+    key = (installation.id, "shop", email)
+    lookup = cache.lookup(
+        key, lambda: client.customer_by_email(email), fresh_for=policy.shop_fresh_seconds
+    )
+    try:
+        fetched = lookup.result(deadline)
+    except HelpdeskError as error:
+        return str(error)
+    if synced.get(key) != fetched.fetched_at:
+        shopify.sync_customer(session, installation, fetched.value, now=fetched.fetched_at)
+        session.commit()
+        synced[key] = fetched.fetched_at
+    return fetched.stale_reason
 
 
 class _Read(Generic[T]):

@@ -36,6 +36,7 @@ class UpstreamPolicy:
     budget_seconds: float = 2.5
     ticket_fresh_seconds: float = 120.0
     history_fresh_seconds: float = 600.0
+    shop_fresh_seconds: float = 900.0
 
 
 class UpstreamTimeout(HelpdeskError):

@@ -101,6 +101,7 @@ def snapshot(
         ticket_id=ticket_id,
         requester_hint=hint,
         policy=policy,
+        deadline=time.monotonic() + policy.budget_seconds,
         now=utcnow(),
     )
 

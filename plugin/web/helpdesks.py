@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
+from cachetools import TTLCache
 from flask import Flask, current_app
 
 from plugin import db
@@ -13,7 +16,8 @@ from plugin.models import Installation
 from plugin.platforms import Connections, helpdesk_for
 from plugin.platforms.base import Helpdesk
 from plugin.platforms.zendesk import AccountSessions
-from plugin.upstream import UpstreamCache, UpstreamPolicy
+from plugin.sources.shopify import ShopifyClient, shopify_client_for
+from plugin.upstream import DEFAULT_MAX_ENTRIES, UpstreamCache, UpstreamPolicy
 
 EXTENSION_KEY = "regulars.helpdesks"
 
@@ -26,6 +30,8 @@ class Helpdesks:
     cache: UpstreamCache
     policy: UpstreamPolicy
     executor: ThreadPoolExecutor
+    # Which shop answers (by cache key) have been stored, so each is stored once per process.
+    shop_synced: TTLCache[Hashable, datetime]
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections (tests, shutdown)."""
@@ -48,7 +54,9 @@ def init_app(app: Flask, settings: Settings) -> None:
             budget_seconds=settings.upstream_budget_ms / 1000,
             ticket_fresh_seconds=settings.ticket_cache_seconds,
             history_fresh_seconds=settings.history_cache_seconds,
+            shop_fresh_seconds=settings.shop_cache_seconds,
         ),
+        shop_synced=TTLCache(maxsize=DEFAULT_MAX_ENTRIES, ttl=settings.stale_keep_seconds),
         executor=executor,
     )
 
@@ -56,6 +64,14 @@ def init_app(app: Flask, settings: Settings) -> None:
 def helpdesks() -> Helpdesks:
     value: Helpdesks = current_app.extensions[EXTENSION_KEY]
     return value
+
+
+def shop_client_for(installation: Installation) -> ShopifyClient | None:
+    """Return a client for the installation's shop, or None when none is connected."""
+    connections = helpdesks().connections
+    return shopify_client_for(
+        installation, connections.vault, connections.accounts, timeout=connections.timeout
+    )
 
 
 def client_for(installation: Installation) -> Helpdesk:

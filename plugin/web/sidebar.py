@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, current_app, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
@@ -10,11 +12,11 @@ from plugin.clock import utcnow
 from plugin.models import Installation
 from plugin.platforms import demo
 from plugin.platforms.base import HelpdeskError, TicketNotFound
-from plugin.recognition import fetch_helpdesk_snapshot, sidebar_view
+from plugin.recognition import fetch_helpdesk_snapshot, refresh_from_shop, sidebar_view
 from plugin.tokens import InvalidToken, SidebarSession
 from plugin.upstream import UpstreamTimeout
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
-from plugin.web.helpdesks import client_for, helpdesks
+from plugin.web.helpdesks import client_for, helpdesks, shop_client_for
 from plugin.web.settings import settings
 
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
@@ -66,14 +68,17 @@ def banner() -> ResponseReturnValue:
     # The page's idea of the requester only lets the history fetch start early.
     requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
     now = utcnow()
+    shared = helpdesks()
+    deadline = time.monotonic() + shared.policy.budget_seconds
     try:
         snapshot = fetch_helpdesk_snapshot(
             client_for(installation),
-            cache=helpdesks().cache,
+            cache=shared.cache,
             installation_id=installation.id,
             ticket_id=ticket_id,
             requester_hint=requester_hint,
-            policy=helpdesks().policy,
+            policy=shared.policy,
+            deadline=deadline,
             now=now,
         )
     except TicketNotFound:
@@ -94,6 +99,21 @@ def banner() -> ResponseReturnValue:
             "serving stale helpdesk data for installation %s: %s",
             installation.id,
             snapshot.stale_reason or snapshot.history_problem,
+        )
+    shop_problem = refresh_from_shop(
+        db.session(),
+        installation,
+        snapshot.requester,
+        client=shop_client_for(installation),
+        cache=shared.cache,
+        synced=shared.shop_synced,
+        policy=shared.policy,
+        deadline=deadline,
+        now=now,
+    )
+    if shop_problem:
+        current_app.logger.info(
+            "shop data not refreshed for installation %s: %s", installation.id, shop_problem
         )
     view = sidebar_view(db.session(), installation=installation, snapshot=snapshot, now=now)
     return render_template(

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,8 +25,10 @@ from plugin.clock import utcnow
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
 from plugin.models import Installation
+from plugin.sources.shopify import connect_shopify
 from tests import tokens
 from tests.conftest import build_app, dispose_app
+from tests.sources import test_shopify as shop
 
 SUBDOMAIN = "acme"
 ORIGIN = f"https://{SUBDOMAIN}.zendesk.com"
@@ -41,6 +44,7 @@ class World:
     client: FlaskClient
     zendesk: fake_zendesk.FakeZendeskState
     key: RSAPrivateKey
+    zendesk_url: str
 
     def installation(self) -> Installation:
         with db.database(self.app).sessions() as session:
@@ -108,7 +112,13 @@ def make_world(tmp_path: Path, **settings: object) -> Iterator[World]:
                 )
                 session.commit()
             server.app_state.reset_counts()
-            yield World(app=app, client=app.test_client(), zendesk=server.app_state, key=key)
+            yield World(
+                app=app,
+                client=app.test_client(),
+                zendesk=server.app_state,
+                key=key,
+                zendesk_url=server.url,
+            )
         finally:
             dispose_app(app)
 
@@ -276,3 +286,61 @@ def test_the_signed_post_exactly_as_zendesk_sends_it(world: World) -> None:
 def test_settings_never_show_their_secrets(world: World) -> None:
     settings = repr(world.app.extensions["regulars.settings"])
     assert "secret_key=" not in settings and "test-secret" not in settings
+
+
+def test_a_connected_shop_turns_a_prospect_into_a_known_customer(world: World) -> None:
+    prospect = world.zendesk.data.users[90033]  # Ravi Desai: no orders on record here
+    ticket_id = next(
+        str(t["id"]) for t in world.zendesk.data.tickets.values() if t["requester_id"] == 90033
+    )
+    with db.database(world.app).sessions() as session:
+        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        assert installation is not None
+        connect_shopify(
+            session,
+            installation,
+            world.app.extensions["regulars.vault"],
+            shop=shop.SHOP,
+            access_token=shop.TOKEN,
+        )
+        session.commit()
+    answer = shop.customers_answer(
+        shop.customer_node(
+            displayName=prospect["name"],
+            defaultEmailAddress={"emailAddress": prospect["email"]},
+            defaultPhoneNumber=None,
+        )
+    )
+    session_token = world.session_token()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.add_passthru(world.zendesk_url)
+        rsps.post(shop.URL, json=answer)
+        first = world.banner(session_token, ticket_id).get_data(as_text=True)
+        # Within the shop's freshness the next view asks the shop nothing more.
+        second = world.banner(session_token, ticket_id).get_data(as_text=True)
+        assert len([c for c in rsps.calls if c.request.url == shop.URL]) == 1
+    for html in (first, second):
+        assert "Not a customer yet" not in html
+        assert "Order data from shopify" in html
+
+
+def test_a_shop_that_is_down_leaves_the_banner_as_it_was(world: World) -> None:
+    with db.database(world.app).sessions() as session:
+        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        assert installation is not None
+        connect_shopify(
+            session,
+            installation,
+            world.app.extensions["regulars.vault"],
+            shop=shop.SHOP,
+            access_token=shop.TOKEN,
+        )
+        session.commit()
+    session_token = world.session_token()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
+        rsps.add_passthru(world.zendesk_url)
+        rsps.post(shop.URL, status=503)
+        response = world.banner(session_token, HIGH_VALUE_TICKET)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Margaret Okafor" in html and "High value" in html
