@@ -11,15 +11,17 @@ from plugin.domain.helpdesk import Person
 from plugin.domain.recognition import OrderStats
 from plugin.models import Customer, CustomerFact, Order
 from plugin.sources import orders
+from plugin.sources.records import normalize_email, normalize_phone
 
 
 def find_customer(session: Session, *, installation_id: int, person: Person) -> Customer | None:
     """Match a requester by helpdesk user id, then email, then phone number."""
     candidates: list[sa.ColumnElement[bool]] = [Customer.helpdesk_user_id == person.id]
     if person.email:
-        candidates.append(Customer.email == person.email.strip().lower())
+        candidates.append(Customer.email == normalize_email(person.email))
     if person.phone:
-        candidates.append(Customer.phone == person.phone.strip())
+        # A voice ticket's requester is often known only by the number they call from.
+        candidates.append(Customer.phone == normalize_phone(person.phone))
     for condition in candidates:
         customer = session.scalars(
             sa.select(Customer)

@@ -67,6 +67,8 @@ def test_customer_is_found_by_id_then_email_then_phone(storage_session: Session)
     assert find(Person(id="11", name="x", email="sam@example.com")) is by_id
     assert find(Person(id="99", name="x", email=" Sam@Example.com ")) is by_email
     assert find(Person(id="99", name="x", phone="+15555550101")) is by_phone
+    # A caller id as a phone system formats it still finds the customer.
+    assert find(Person(id="99", name="x", phone="+1 (555) 555-0101")) is by_phone
     assert find(Person(id="99", name="x", email="nobody@example.com")) is None
 
 
