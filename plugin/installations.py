@@ -86,7 +86,11 @@ def register_zendesk(
         if app_installation_id is None
         else _numeric_id("app_installation_id", app_installation_id)
     )
-    base_url = None if api_base_url is None else _api_base_url(api_base_url)
+    base_url = (
+        None
+        if api_base_url is None
+        else validate_api_base_url(api_base_url, example="https://acme.zendesk.com")
+    )
     name = None if display_name is None else _display_name(display_name)
 
     installation = zendesk_installation(session, account)
@@ -200,7 +204,8 @@ def _numeric_id(field: str, value: str) -> str:
     return stripped
 
 
-def _api_base_url(value: str) -> str:
+def validate_api_base_url(value: str, *, example: str) -> str:
+    """Check an API base URL override (for a local fake or a proxy); return it tidied."""
     url = value.strip().rstrip("/")
     parts = urlsplit(url)
     if (
@@ -214,7 +219,7 @@ def _api_base_url(value: str) -> str:
     ):
         raise RegistrationError(
             "api_base_url must be an http(s) URL with a host and no query, user or password, "
-            "such as https://acme.zendesk.com"
+            f"such as {example}"
         )
     return url
 

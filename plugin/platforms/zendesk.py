@@ -674,17 +674,17 @@ def _send(
             transport="invalid_url",
         ) from error
     except requests.RequestException as error:
-        transport = _transport_failure(error)
+        transport = transport_failure(error)
         host = urlsplit(url).hostname or url
         raise ZendeskError(
-            f"Zendesk did not answer {what}: {_TRANSPORT_FAILURES[transport].format(host=host)} "
+            f"Zendesk did not answer {what}: {TRANSPORT_FAILURES[transport].format(host=host)} "
             f"({type(error).__name__})",
             retryable=True,
             transport=transport,
         ) from error
 
 
-_TRANSPORT_FAILURES: dict[Transport, str] = {
+TRANSPORT_FAILURES: dict[Transport, str] = {
     "timeout": "the call timed out",
     "unresolved": "the host name {host} does not resolve",
     "refused": "{host} refused the connection",
@@ -695,7 +695,7 @@ _TRANSPORT_FAILURES: dict[Transport, str] = {
 }
 
 
-def _transport_failure(error: requests.RequestException) -> Transport:
+def transport_failure(error: requests.RequestException) -> Transport:
     """Say how a request failed to get an answer, as precisely as requests and urllib3 tell."""
     if isinstance(error, requests.Timeout):  # before ConnectionError: ConnectTimeout is both
         return "timeout"

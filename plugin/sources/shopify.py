@@ -86,14 +86,24 @@ from sqlalchemy.orm import Session
 
 from plugin import customers
 from plugin.credentials import CredentialsError, CredentialsVault
-from plugin.installations import Check, CheckStatus, ConnectionReport, RegistrationError
+from plugin.installations import (
+    Check,
+    CheckStatus,
+    ConnectionReport,
+    RegistrationError,
+    validate_api_base_url,
+)
 from plugin.models import Customer, Installation, Order
 from plugin.platforms.base import HelpdeskError
 
 # The transport diagnosis is the Zendesk client's: one reading of requests' exceptions.
-from plugin.platforms.zendesk import _TRANSPORT_FAILURES as TRANSPORT_FAILURES
-from plugin.platforms.zendesk import AccountSessions, CallBudget, Transport
-from plugin.platforms.zendesk import _transport_failure as transport_failure
+from plugin.platforms.zendesk import (
+    TRANSPORT_FAILURES,
+    AccountSessions,
+    CallBudget,
+    Transport,
+    transport_failure,
+)
 from plugin.sources.orders import refresh_order_facts
 from plugin.sources.records import (
     MAX_CODE,
@@ -686,7 +696,7 @@ def connect_shopify(
         )
     secrets = {"access_token": token}
     if api_base_url is not None:
-        secrets["api_base_url"] = _api_base_url(api_base_url)
+        secrets["api_base_url"] = validate_api_base_url(api_base_url, example=f"https://{domain}")
     installation.shopify_shop = domain
     installation.shopify_credentials_encrypted = vault.encrypt(secrets)
     session.flush()
@@ -786,25 +796,6 @@ def reencrypt_shopify_credentials(session: Session, vault: CredentialsVault) -> 
         count += 1
     session.flush()
     return count
-
-
-def _api_base_url(value: str) -> str:
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if (
-        parts.scheme not in {"https", "http"}
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-        or parts.username
-        or parts.password
-        or len(url) > MAX_API_BASE_URL
-    ):
-        raise RegistrationError(
-            "api_base_url must be an http(s) URL with a host and no query, user or password, "
-            "such as https://acme.myshopify.com"
-        )
-    return url
 
 
 # --- The connection check ---------------------------------------------------------------------
