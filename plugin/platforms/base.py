@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from plugin.domain.helpdesk import Person, Ticket
 
+# How a call that never got an answer failed.
+Transport = Literal[
+    "timeout", "unresolved", "refused", "tls", "connection", "broken", "invalid_url"
+]
+
 
 class HelpdeskError(Exception):
-    """The helpdesk could not answer; `retryable` says whether trying again may help."""
+    """A remote service (helpdesk, shop) could not answer.
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    `retryable` says whether trying again may help; `status` is the HTTP status of an error
+    answer; `transport` says how a call with no answer failed; `retry_after` is the wait a
+    429 asked for.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        transport: Transport | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.status = status
+        self.transport = transport
+        self.retry_after = retry_after
 
 
 class TicketNotFound(HelpdeskError):

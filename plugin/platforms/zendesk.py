@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -26,7 +26,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester
+from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester, Transport
 
 PLATFORM = "zendesk"
 USER_AGENT = "Regulars/0.1"
@@ -48,9 +48,6 @@ _SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 MAX_PUBLIC_KEY_BYTES = 16_384
 
 # How a call failed when Zendesk never answered it.
-Transport = Literal[
-    "timeout", "unresolved", "refused", "tls", "connection", "broken", "invalid_url"
-]
 
 logger = logging.getLogger(__name__)
 
@@ -283,20 +280,6 @@ class ZendeskError(HelpdeskError):
     `status` is the HTTP status when Zendesk answered with an error; `transport` says how the
     call failed when it never got an answer; `retry_after` is the wait a 429 asked for.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retryable: bool,
-        status: int | None = None,
-        transport: Transport | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, retryable=retryable)
-        self.status = status
-        self.transport = transport
-        self.retry_after = retry_after
 
 
 class CredentialsRejected(ZendeskError):

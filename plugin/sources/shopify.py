@@ -94,14 +94,13 @@ from plugin.installations import (
     validate_api_base_url,
 )
 from plugin.models import Customer, Installation, Order
-from plugin.platforms.base import HelpdeskError
+from plugin.platforms.base import HelpdeskError, Transport
 
 # The transport diagnosis is the Zendesk client's: one reading of requests' exceptions.
 from plugin.platforms.zendesk import (
     TRANSPORT_FAILURES,
     AccountSessions,
     CallBudget,
-    Transport,
     transport_failure,
 )
 from plugin.sources.orders import refresh_order_facts
@@ -251,11 +250,14 @@ class ShopifyError(HelpdeskError):
         code: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, retryable=retryable)
-        self.status = status
-        self.transport = transport
+        super().__init__(
+            message,
+            retryable=retryable,
+            status=status,
+            transport=transport,
+            retry_after=retry_after,
+        )
         self.code = code
-        self.retry_after = retry_after
 
 
 class ShopifySyncError(ValueError):
