@@ -5,13 +5,17 @@ an `any` list of which at least one must (when it has any), each condition being
 `{"field": ..., "operator": ..., "value": ...}`. Fields come from a catalogue that gives each
 one a kind; the kind decides the operators and values allowed. Validation reports every
 problem against the condition it is in (`all[2].value`), so a form can show it in place.
+Rules use the same language over more fields: a ticket's subject (TEXT, tested for words) and
+yes/no facts such as a mapped helpdesk tag (FLAG).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import TypeGuard
 
 
@@ -19,6 +23,8 @@ class FieldKind(StrEnum):
     CHOICE = "choice"  # one value from a fixed list
     NUMBER = "number"
     TAGS = "tags"  # a set of strings, from a fixed list or free
+    TEXT = "text"  # free text, such as a ticket's subject, tested for the words in it
+    FLAG = "flag"  # yes or no, such as a helpdesk tag mapped to a fact
 
 
 class Operator(StrEnum):
@@ -32,6 +38,9 @@ class Operator(StrEnum):
     LTE = "lte"
     CONTAINS = "contains"
     NOT_CONTAINS = "not_contains"
+    CONTAINS_WORD = "contains_word"
+    NOT_CONTAINS_WORD = "not_contains_word"
+    CONTAINS_ANY_WORD = "contains_any_word"
 
 
 OPERATORS: dict[FieldKind, tuple[Operator, ...]] = {
@@ -47,8 +56,14 @@ OPERATORS: dict[FieldKind, tuple[Operator, ...]] = {
         Operator.LTE,
     ),
     FieldKind.TAGS: (Operator.CONTAINS, Operator.NOT_CONTAINS),
+    FieldKind.TEXT: (
+        Operator.CONTAINS_WORD,
+        Operator.NOT_CONTAINS_WORD,
+        Operator.CONTAINS_ANY_WORD,
+    ),
+    FieldKind.FLAG: (Operator.IS, Operator.IS_NOT),
 }
-_LIST_OPERATORS = (Operator.IN, Operator.NOT_IN)
+_LIST_OPERATORS = (Operator.IN, Operator.NOT_IN, Operator.CONTAINS_ANY_WORD)
 _COMPARISONS: dict[Operator, Callable[[float, float], bool]] = {
     Operator.GT: lambda actual, value: actual > value,
     Operator.GTE: lambda actual, value: actual >= value,
@@ -68,7 +83,12 @@ _WORDS = {
     Operator.LTE: "is at most",
     Operator.CONTAINS: "include",
     Operator.NOT_CONTAINS: "do not include",
+    Operator.CONTAINS_WORD: "has the word",
+    Operator.NOT_CONTAINS_WORD: "does not have the word",
+    Operator.CONTAINS_ANY_WORD: "has one of the words",
 }
+# A word is a run of letters, digits and underscores; a phrase's words must come in order.
+_WORD = re.compile(r"\w+")
 
 ConditionValue = str | int | float | tuple[str | int | float, ...]
 
@@ -123,13 +143,40 @@ class Condition:
                 return isinstance(value, tuple) and actual not in value
             case Operator.CONTAINS:
                 return isinstance(actual, tuple) and value in actual
-            case _:
+            case Operator.NOT_CONTAINS:
                 return isinstance(actual, tuple) and value not in actual
+            case Operator.CONTAINS_WORD:
+                return isinstance(actual, str) and _words(str(value)) in _words(actual)
+            case Operator.NOT_CONTAINS_WORD:
+                return isinstance(actual, str) and _words(str(value)) not in _words(actual)
+            case _:
+                return (
+                    isinstance(actual, str)
+                    and isinstance(value, tuple)
+                    and any(_words(str(word)) in _words(actual) for word in value)
+                )
 
     def describe(self) -> str:
         """Say the condition in words: "tier is high", "orders_12m is at least 12"."""
-        shown = ", ".join(map(str, self.value)) if isinstance(self.value, tuple) else self.value
-        return f"{self.field} {_WORDS[self.operator]} {shown}"
+        return f"{self.field} {_WORDS[self.operator]} {_shown(self.value)}"
+
+
+def _shown(value: ConditionValue) -> str:
+    """Say a condition's value: lists joined with commas, true and false as yes and no."""
+    if isinstance(value, tuple):
+        return ", ".join(map(_shown, value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> str:
+    """A text's words, lowercased, between single spaces: " late delivery ", for phrase search.
+
+    Cached because the same subject is searched by every rule that tests it.
+    """
+    return " " + " ".join(_WORD.findall(text.casefold())) + " "
 
 
 @dataclass(frozen=True)
@@ -160,6 +207,15 @@ class ConditionSet:
 
     all: tuple[Condition, ...] = ()
     any: tuple[Condition, ...] = ()
+
+    def matches(self, facts: Mapping[str, object]) -> bool:
+        """Whether the set holds, stopping at the first condition that decides it.
+
+        The same answer as `evaluate(facts).matched`, for screening many sets quickly.
+        """
+        return all(c.holds(facts) for c in self.all) and (
+            not self.any or any(c.holds(facts) for c in self.any)
+        )
 
     def evaluate(self, facts: Mapping[str, object]) -> ConditionResult:
         """Check every condition against the facts."""
@@ -266,6 +322,10 @@ def _fits(value: object, spec: FieldSpec) -> bool:
     """Whether a single value suits the field."""
     if spec.kind is FieldKind.NUMBER:
         return _is_number(value)
+    if spec.kind is FieldKind.FLAG:
+        return isinstance(value, bool)
+    if spec.kind is FieldKind.TEXT:
+        return isinstance(value, str) and _WORD.search(value) is not None
     return isinstance(value, str) and (not spec.choices or value in spec.choices)
 
 
@@ -273,6 +333,10 @@ def _expected(spec: FieldSpec) -> str:
     """Say what a single value of the field must be."""
     if spec.kind is FieldKind.NUMBER:
         return "a number"
+    if spec.kind is FieldKind.FLAG:
+        return "true or false"
+    if spec.kind is FieldKind.TEXT:
+        return "a word or phrase"
     if spec.choices:
         return "one of " + ", ".join(spec.choices)
     return "a text value"

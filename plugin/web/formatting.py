@@ -7,15 +7,8 @@ from datetime import date, datetime
 
 from flask import Flask
 
+from plugin.domain.exceptions import money
 from plugin.domain.recognition import segment_label
-
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
-
-
-def money(cents: int, currency: str = "USD") -> str:
-    """Format cents as whole currency units, e.g. 123456 -> "$1,235"."""
-    symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
-    return f"{symbol}{round(cents / 100):,}"
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
