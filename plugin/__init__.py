@@ -53,16 +53,18 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     from plugin.packaging.cli import package_cli
     from plugin.segments_cli import segments_cli
     from plugin.sources.cli import data_cli
-    from plugin.web import console, demo, health, push, sidebar
+    from plugin.web import console, console_segments, demo, health, push, sidebar
 
     app.register_blueprint(sidebar.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_segments.bp)
     app.register_blueprint(push.bp)
     csrf.exempt(push.bp)  # authenticated by the push token in a header, not by cookies
     # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
     # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
     csrf.exempt(console.bp)
+    csrf.exempt(console_segments.bp)
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)

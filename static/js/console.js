@@ -5,14 +5,18 @@
   var body = document.body;
   var sessionToken = body.getAttribute('data-session-token');
 
-  function post(url, formData) {
+  function call(method, url, formData) {
     return fetch(url, {
-      method: 'POST',
+      method: method,
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       body: formData,
       credentials: 'omit',
       cache: 'no-store'
-    }).then(function (response) {
+    });
+  }
+
+  function post(url, formData) {
+    return call('POST', url, formData).then(function (response) {
       if (response.status === 413) {
         return '<p class="rg-import rg-import--failed" role="alert">The file is too large to ' +
           'upload here; import it with the flask data import command.</p>';
@@ -70,4 +74,177 @@
       });
     });
   }
+
+  // Sections that load a partial when the page opens (data-load-url) and put the service's
+  // answer to each of their buttons and forms in its place: the list, a form, or the same
+  // form with a message next to each field that needs a change (a 400).
+  function regionOf(element) {
+    return element.closest('[data-load-url]');
+  }
+
+  function focusAfterSwap(target) {
+    var next = target.querySelector('[aria-invalid="true"]') ||
+      target.querySelector('[data-focus]') ||
+      target.querySelector('button, input, select, textarea');
+    if (next) {
+      next.focus();
+    }
+  }
+
+  function offline(form) {
+    var notice = form.querySelector('[data-offline]');
+    if (!notice) {
+      notice = document.createElement('p');
+      notice.className = 'rg-form-summary';
+      notice.setAttribute('role', 'alert');
+      notice.setAttribute('data-offline', '');
+      form.insertBefore(notice, form.firstChild);
+    }
+    notice.textContent = 'Regulars could not reach its service, so nothing was saved. Try again.';
+  }
+
+  function swapRegion(target, method, url, formData, form) {
+    var buttons = form ? form.querySelectorAll('button') : [];
+    Array.prototype.forEach.call(buttons, function (button) { button.disabled = true; });
+    target.setAttribute('aria-busy', 'true');
+    return call(method, url, formData).then(function (response) {
+      return response.text();
+    }).then(function (html) {
+      show(target, html);
+      enhance(target);
+      if (form !== undefined) {
+        focusAfterSwap(target);
+      }
+    }).catch(function () {
+      if (form && form.isConnected) {
+        offline(form);
+      } else {
+        unreachable(target);
+      }
+    }).then(function () {
+      target.setAttribute('aria-busy', 'false');
+      Array.prototype.forEach.call(buttons, function (button) { button.disabled = false; });
+    });
+  }
+
+  // Persona conditions: offer only the comparisons a field allows, and its values.
+  var LIST_OPERATORS = ['in', 'not_in'];
+
+  function updateCondition(row, chosenNow) {
+    var field = row.querySelector('[data-condition-field]');
+    var operator = row.querySelector('[data-condition-operator]');
+    var value = row.querySelector('[data-condition-value]');
+    var option = field.options[field.selectedIndex];
+    var allowed = option && option.getAttribute('data-operators');
+    if (chosenNow) {
+      var names = allowed ? allowed.split(' ') : null;
+      Array.prototype.forEach.call(operator.options, function (choice) {
+        var off = names !== null && choice.value !== '' && names.indexOf(choice.value) === -1;
+        choice.disabled = off;
+        choice.hidden = off;
+      });
+      if (names && names.indexOf(operator.value) === -1) {
+        operator.value = names[0];
+      }
+    }
+    var choices = option && option.getAttribute('data-choices');
+    if (choices) {
+      value.setAttribute('list', choices);
+    } else {
+      value.removeAttribute('list');
+    }
+    var isList = LIST_OPERATORS.indexOf(operator.value) !== -1;
+    var isNumber = option && option.getAttribute('data-kind') === 'number';
+    var placeholder = 'A value';
+    if (isList) {
+      placeholder = 'Values, separated by commas';
+    } else if (isNumber) {
+      placeholder = option.hasAttribute('data-currency') ? 'An amount' : 'A number';
+    } else if (choices) {
+      placeholder = 'Choose or type a value';
+    }
+    value.setAttribute('placeholder', placeholder);
+    if (isNumber && !isList) {
+      value.setAttribute('inputmode', 'decimal');
+    } else {
+      value.removeAttribute('inputmode');
+    }
+  }
+
+  function enhance(target) {
+    Array.prototype.forEach.call(target.querySelectorAll('[data-condition]'), function (row) {
+      updateCondition(row, false);
+    });
+  }
+
+  function addCondition(button) {
+    var group = button.closest('[data-condition-group]');
+    var list = group.querySelector('[data-condition-list]');
+    var template = button.closest('form').querySelector('template[data-condition-template]');
+    var index = Number(group.getAttribute('data-next-index'));
+    group.setAttribute('data-next-index', String(index + 1));
+    list.insertAdjacentHTML('beforeend', template.innerHTML
+      .replace(/__group__/g, group.getAttribute('data-condition-group'))
+      .replace(/__index__/g, String(index))
+      .replace(/__number__/g, String(list.children.length + 1)));
+    var row = list.lastElementChild;
+    updateCondition(row, false);
+    row.querySelector('[data-condition-field]').focus();
+  }
+
+  function removeCondition(button) {
+    var group = button.closest('[data-condition-group]');
+    button.closest('[data-condition]').remove();
+    group.querySelector('[data-add-condition]').focus();
+  }
+
+  function useSuggestion(button) {
+    var form = button.closest('form');
+    Array.prototype.forEach.call(form.querySelectorAll('input[data-suggestion]'), function (input) {
+      input.value = input.getAttribute('data-suggestion');
+    });
+    form.querySelector('[data-suggestion-status]').textContent =
+      'Suggested values filled in. Save to apply them.';
+    form.querySelector('button[type="submit"]').focus();
+  }
+
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!form.matches('form[data-swap]')) {
+      return;
+    }
+    event.preventDefault();
+    var question = form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) {
+      return;
+    }
+    swapRegion(regionOf(form), 'POST', form.getAttribute('action'), new FormData(form), form);
+  });
+
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('button');
+    if (!button || !regionOf(button)) {
+      return;
+    }
+    if (button.hasAttribute('data-get')) {
+      swapRegion(regionOf(button), 'GET', button.getAttribute('data-get'), undefined, null);
+    } else if (button.hasAttribute('data-add-condition')) {
+      addCondition(button);
+    } else if (button.hasAttribute('data-remove-condition')) {
+      removeCondition(button);
+    } else if (button.hasAttribute('data-use-suggestion')) {
+      useSuggestion(button);
+    }
+  });
+
+  document.addEventListener('change', function (event) {
+    var row = event.target.closest('[data-condition]');
+    if (row && event.target.matches('[data-condition-field], [data-condition-operator]')) {
+      updateCondition(row, event.target.matches('[data-condition-field]'));
+    }
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll('[data-load-url]'), function (region) {
+    swapRegion(region, 'GET', region.getAttribute('data-load-url'));
+  });
 })();

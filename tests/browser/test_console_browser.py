@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Frame, Page, expect
+from playwright.sync_api import Frame, Locator, Page, expect
 
 pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots")  # copies to look at by hand
@@ -160,3 +161,140 @@ def test_a_failed_launch_says_why_and_leads_back(live_server: str, page: Page) -
     expect(page.locator("#console-loading")).to_be_hidden()
     page.get_by_role("button", name="Back to tickets").click()
     expect(page.locator("#workspace")).to_be_visible()
+
+
+def unexpected(problems: list[str]) -> list[str]:
+    """Drop Chromium's note of a 400: a form answered with its field errors is expected."""
+    return [p for p in problems if "status of 400 (BAD REQUEST)" not in p]
+
+
+def wait_until_loaded(frame: Frame, region: str, timeout: float = 15.0) -> None:
+    """Poll a console section until its last fetch has been put in place (strict CSP)."""
+    deadline = time.monotonic() + timeout
+    script = f"document.getElementById('{region}').getAttribute('aria-busy')"
+    while time.monotonic() < deadline:
+        if frame.evaluate(script) == "false":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the {region} section did not finish loading")
+
+
+def test_an_admin_creates_a_persona_and_sees_it_listed(
+    live_server: str, page: Page, tmp_path: Path
+) -> None:
+    problems = watch_for_errors(page)
+    page.set_viewport_size({"width": 1280, "height": 2000})  # tall, for whole sections in shots
+    frame = open_console(page, live_server)
+    wait_until_loaded(frame, "personas")
+    personas = frame.locator("#personas")
+
+    personas.get_by_role("button", name="New persona").click()
+    wait_until_loaded(frame, "personas")
+    expect(personas.get_by_role("heading", name="New persona")).to_be_focused()
+
+    # Saving without a name says so next to the field, and moves focus there.
+    personas.get_by_role("button", name="Save persona").click()
+    wait_until_loaded(frame, "personas")
+    name = personas.get_by_label("Name", exact=True)
+    expect(name).to_be_focused()
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(personas.locator("#persona-name-error")).to_have_text("Give the persona a name.")
+    expect(personas.locator("#persona-conditions-error")).to_have_text(
+        "Add at least one condition."
+    )
+
+    name.fill("Busy regulars")
+    field = personas.get_by_label("Field for condition 1 of all")
+    field.select_option(label="Value tier")
+    # Choosing the field offers only its comparisons and picks the first.
+    operator = personas.get_by_label("Comparison for condition 1 of all")
+    expect(operator).to_have_value("is")
+    expect(operator.locator('option[value="gte"]')).to_be_disabled()
+    personas.get_by_label("Value for condition 1 of all").fill("high")
+    personas.get_by_role("button", name="Add a condition to any of these").click()
+    added = personas.get_by_label("Field for condition 1 of any")
+    expect(added).to_be_focused()
+    personas.get_by_role("button", name="Remove condition 1 of any").click()
+    personas.get_by_label("Guidance for agents").fill("Expert user: skip the basics.")
+    screenshot_element(personas, tmp_path, "console-persona-form-desktop.png")
+    personas.get_by_role("button", name="Save persona").click()
+    wait_until_loaded(frame, "personas")
+
+    expect(personas.locator(".rg-status")).to_have_text("Saved Busy regulars.")
+    listed = personas.locator('[data-persona="Busy regulars"]')
+    expect(listed).to_contain_text("Value tier is High")
+    expect(listed.locator('[data-part="matches"]')).to_have_text(
+        re.compile(r"^[1-9]\d* customers? match")
+    )
+    expect(listed).to_contain_text("Expert user: skip the basics.")
+    screenshot_element(personas, tmp_path, "console-personas-desktop.png")
+
+    # Deleting asks first; it also leaves the shared demo as the other tests expect it.
+    page.once("dialog", lambda dialog: dialog.accept())
+    listed.get_by_role("button", name="Delete Busy regulars").click()
+    wait_until_loaded(frame, "personas")
+    expect(personas.locator(".rg-status")).to_have_text("Deleted Busy regulars.")
+    expect(personas.locator('[data-persona="Busy regulars"]')).to_have_count(0)
+    assert not unexpected(problems), problems
+
+
+def test_use_suggestion_fills_the_bars_and_saving_recomputes(live_server: str, page: Page) -> None:
+    problems = watch_for_errors(page)
+    frame = open_console(page, live_server)
+    wait_until_loaded(frame, "tiers")
+    tiers = frame.locator("#tiers")
+    medium_orders = tiers.get_by_label("Orders a year, at least").first
+    suggested = medium_orders.get_attribute("data-suggestion")
+    assert suggested and suggested.isdigit()
+    bars = tiers.locator("input[data-suggestion]")
+    before = [bars.nth(i).input_value() for i in range(bars.count())]
+
+    tiers.get_by_role("button", name="Use suggestion").click()
+    expect(medium_orders).to_have_value(suggested)
+    expect(tiers.get_by_role("button", name="Save thresholds")).to_be_focused()
+    expect(tiers.locator("[data-suggestion-status]")).to_have_text(
+        "Suggested values filled in. Save to apply them."
+    )
+    page.keyboard.press("Enter")
+    wait_until_loaded(frame, "tiers")
+    expect(tiers.locator(".rg-status")).to_have_text("Saved the tier thresholds.")
+    expect(tiers.locator(".rg-note")).to_contain_text("Segments recomputed for")
+    expect(medium_orders).to_have_value(suggested)
+
+    # Put the demo's bars back for the tests that read its banners.
+    for i, value in enumerate(before):
+        bars.nth(i).fill(value)
+    tiers.get_by_role("button", name="Save thresholds").click()
+    wait_until_loaded(frame, "tiers")
+    expect(tiers.locator(".rg-status")).to_have_text("Saved the tier thresholds.")
+    assert not unexpected(problems), problems
+
+
+def test_the_segment_sections_read_well_at_400_px(
+    live_server: str, page: Page, tmp_path: Path
+) -> None:
+    problems = watch_for_errors(page)
+    page.set_viewport_size({"width": 400, "height": 2400})  # tall, for whole sections in shots
+    frame = open_console(page, live_server)
+    for region in ("tiers", "personas", "guidance"):
+        wait_until_loaded(frame, region)
+    personas = frame.locator("#personas")
+    personas.get_by_role("button", name="New persona").click()
+    wait_until_loaded(frame, "personas")
+    personas.get_by_role("button", name="Save persona").click()
+    wait_until_loaded(frame, "personas")
+    overflow = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    assert frame.evaluate(overflow) == 0, "the console overflows sideways"
+    screenshot_element(frame.locator("#tiers"), tmp_path, "console-tiers-400.png")
+    screenshot_element(personas, tmp_path, "console-persona-form-400.png")
+    screenshot_element(frame.locator("#guidance"), tmp_path, "console-guidance-400.png")
+    assert not unexpected(problems), problems
+
+
+def screenshot_element(locator: Locator, folder: Path, name: str) -> Path:
+    """Screenshot one section of the console (the page's full-page shot clips the iframe)."""
+    path = folder / name
+    locator.locator("xpath=..").screenshot(path=str(path))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS / name)
+    return path
