@@ -1,0 +1,103 @@
+"""The short benchmark runs end to end, so it cannot rot; its call counts are exact.
+
+It starts the fake Zendesk and the service under gunicorn on 127.0.0.1, as the full run does,
+with SQLite and short loops. Wall-clock figures are printed for the CI log, never asserted:
+the machine's load decides them. Call counts and byte counts are decided by the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import benchmark
+
+REPO = Path(__file__).resolve().parents[2]
+OWN_ASSETS = ("static/css/sidebar.css", "static/js/sidebar.js")
+PERCENTILES = {"p50_ms", "p95_ms", "p99_ms", "n"}
+
+
+@pytest.fixture(scope="module")
+def results() -> benchmark.JSONObject:
+    figures = benchmark.run(benchmark.Options.quick())
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "benchmark-quick.json").write_text(json.dumps(figures, indent=2))
+    return figures
+
+
+def test_the_figures_are_printed(
+    results: benchmark.JSONObject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with capsys.disabled():
+        print("\nbenchmark --quick (figures, not asserted):")
+        for line in benchmark.summary(results):
+            print("  " + line)
+    assert set(results) >= {"machine", "setup", "sqlite", "elapsed_seconds"}
+
+
+def test_every_figure_is_there(results: benchmark.JSONObject) -> None:
+    figures = results["sqlite"]
+    for config in (figures["sidebar"], figures["naive"]):
+        assert set(config["latency_ms"]["cold"]) >= PERCENTILES
+        assert config["renders_per_second"] > 0
+        assert config["server_cpu_ms_per_render"] > 0
+    assert set(figures["sidebar"]["latency_ms"]["warm"]) >= PERCENTILES
+    assert set(figures["noop"]["latency_ms"]) == PERCENTILES
+    assert figures["noop"]["requests_per_second"] > 0
+    assert set(figures["targets"]) == set(benchmark.TARGETS)
+    assert all(isinstance(target["met"], bool) for target in figures["targets"].values())
+    assert set(figures["ratios"]) >= {"cold_p50_over_upstream_call", "warm_throughput_over_noop"}
+    assert set(figures["sizing"]["agents_within_plan_limit_at_80_percent"]) == set(
+        benchmark.PLAN_LIMITS
+    )
+
+
+def test_nothing_failed(results: benchmark.JSONObject) -> None:
+    figures = results["sqlite"]
+    for config in (figures["sidebar"], figures["naive"]):
+        assert config["saturation_failures"] == {}
+        assert config["upstream_calls_per_view"]["failures"] == {}
+    assert figures["noop"]["saturation_failures"] == {}
+
+
+def test_cold_views_cost_two_calls_in_one_wave_and_warm_views_none(
+    results: benchmark.JSONObject,
+) -> None:
+    sidebar = results["sqlite"]["sidebar"]
+    assert sidebar["latency_ms"]["cold"]["upstream_calls_per_view"] == 2.0
+    assert sidebar["latency_ms"]["warm"]["upstream_calls_per_view"] == 0.0
+    assert sidebar["saturation_upstream_calls_per_render"] == 0.0
+
+
+def test_the_naive_configuration_calls_twice_for_every_view(
+    results: benchmark.JSONObject,
+) -> None:
+    naive = results["sqlite"]["naive"]
+    assert naive["latency_ms"]["cold"]["upstream_calls_per_view"] == 2.0
+    assert naive["saturation_upstream_calls_per_render"] == 2.0
+    # On the trace two views that overlap may share a fetch (the cache joins a fetch in
+    # flight even when it keeps nothing): at most two calls a view, all but a few made.
+    trace = naive["upstream_calls_per_view"]
+    assert set(trace["calls"]) == {"ticket", "requested"}
+    for calls in trace["calls"].values():
+        assert 0.9 * trace["views"] <= calls <= trace["views"]
+
+
+def test_the_cache_saves_calls_on_the_trace(results: benchmark.JSONObject) -> None:
+    trace = results["sqlite"]["sidebar"]["upstream_calls_per_view"]
+    assert trace["views"] == results["setup"]["trace"]["counted_views"]
+    assert 0 < trace["calls_per_view"] < 2.0
+    assert set(trace["calls"]) <= {"ticket", "requested"}
+
+
+def test_the_bytes_of_a_view_are_the_sidebars_own_files(results: benchmark.JSONObject) -> None:
+    sizes = results["sqlite"]["bytes_per_view"]
+    on_disk = sum((REPO / path).stat().st_size for path in OWN_ASSETS)
+    assert sizes["own_css_js_bytes"] == on_disk
+    assert sizes["sdk_excluded"] == [
+        "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+    ]
+    assert sizes["total_body_bytes"] == sum(sizes["body_bytes"].values())
