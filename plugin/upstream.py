@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -203,3 +203,35 @@ class UpstreamCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LockedTTLCache(MutableMapping[K, V]):
+    """A cachetools TTLCache that threads may share (cachetools' own caches are not safe)."""
+
+    def __init__(self, *, maxsize: int, ttl: float) -> None:
+        self._cache: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl)
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key: K) -> V:
+        with self._lock:
+            return self._cache[key]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        with self._lock:
+            self._cache[key] = value
+
+    def __delitem__(self, key: K) -> None:
+        with self._lock:
+            del self._cache[key]
+
+    def __iter__(self) -> Iterator[K]:
+        with self._lock:
+            return iter(list(self._cache))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from plugin.platforms.base import HelpdeskError
-from plugin.upstream import UpstreamCache, UpstreamTimeout
+from plugin.upstream import LockedTTLCache, UpstreamCache, UpstreamTimeout
 
 
 class FakeClock:
@@ -179,3 +179,22 @@ def test_invalidate_forgets_an_entry(cache: UpstreamCache) -> None:
     cache.lookup("k", lambda: 1, fresh_for=600).result(soon())
     cache.invalidate("k")
     assert not cache.lookup("k", lambda: 2, fresh_for=600).from_cache
+
+
+def test_the_locked_cache_is_a_mapping_threads_can_share() -> None:
+    shared: LockedTTLCache[int, int] = LockedTTLCache(maxsize=100, ttl=60)
+
+    def writer(start: int) -> None:
+        for n in range(start, start + 500):
+            shared[n % 150] = n
+            shared.get((n + 7) % 150)
+
+    threads = [threading.Thread(target=writer, args=(k * 1000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(shared) == 100 and len(list(shared)) == 100
+    key = next(iter(shared))
+    del shared[key]
+    assert key not in shared

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from cachetools import TTLCache
 from flask import Flask, current_app
 
 from plugin import db
@@ -17,9 +16,10 @@ from plugin.platforms import Connections, helpdesk_for
 from plugin.platforms.base import Helpdesk
 from plugin.platforms.zendesk import AccountSessions
 from plugin.sources.shopify import ShopifyClient, shopify_client_for
-from plugin.upstream import DEFAULT_MAX_ENTRIES, UpstreamCache, UpstreamPolicy
+from plugin.upstream import DEFAULT_MAX_ENTRIES, LockedTTLCache, UpstreamCache, UpstreamPolicy
 
 EXTENSION_KEY = "regulars.helpdesks"
+CLIENT_CACHE_SECONDS = 300
 
 
 @dataclass
@@ -31,7 +31,11 @@ class Helpdesks:
     policy: UpstreamPolicy
     executor: ThreadPoolExecutor
     # Which shop answers (by cache key) have been stored, so each is stored once per process.
-    shop_synced: TTLCache[Hashable, datetime]
+    shop_synced: LockedTTLCache[Hashable, datetime]
+    # Remote clients by installation and credentials: decrypting them once, not every view.
+    clients: LockedTTLCache[Hashable, Helpdesk] = field(
+        default_factory=lambda: LockedTTLCache(maxsize=1000, ttl=CLIENT_CACHE_SECONDS)
+    )
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections (tests, shutdown)."""
@@ -56,7 +60,7 @@ def init_app(app: Flask, settings: Settings) -> None:
             history_fresh_seconds=settings.history_cache_seconds,
             shop_fresh_seconds=settings.shop_cache_seconds,
         ),
-        shop_synced=TTLCache(maxsize=DEFAULT_MAX_ENTRIES, ttl=settings.stale_keep_seconds),
+        shop_synced=LockedTTLCache(maxsize=DEFAULT_MAX_ENTRIES, ttl=settings.stale_keep_seconds),
         executor=executor,
     )
 
@@ -75,5 +79,22 @@ def shop_client_for(installation: Installation) -> ShopifyClient | None:
 
 
 def client_for(installation: Installation) -> Helpdesk:
-    """Return the client for the installation's helpdesk, sharing the app's sessions."""
-    return helpdesk_for(installation, db.session(), connections=helpdesks().connections)
+    """Return the client for the installation's helpdesk, sharing the app's sessions.
+
+    A remote client holds no request state, so one is kept per installation for a few minutes
+    (new credentials make a new key); the demo's reads this request's database session.
+    """
+    shared = helpdesks()
+    key = (
+        installation.id,
+        installation.platform,
+        installation.account,
+        installation.api_base_url,
+        installation.credentials_encrypted,
+    )
+    client = shared.clients.get(key)
+    if client is None:
+        client = helpdesk_for(installation, db.session(), connections=shared.connections)
+        if client.remote:
+            shared.clients[key] = client
+    return client
