@@ -49,20 +49,27 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     formatting.init_app(app)
     helpdesks.init_app(app, settings)
 
+    from plugin.freshdesk_cli import freshdesk_cli
     from plugin.installations_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
+    from plugin.rules_cli import rules_cli
     from plugin.segments_cli import segments_cli
     from plugin.sources.cli import data_cli
-    from plugin.web import console, console_segments, demo, health, push, sidebar
+    from plugin.web import console, console_segments, demo, freshdesk, health, push, sidebar
+    from plugin.web.suggestions import bp as suggestions_bp
 
     app.register_blueprint(sidebar.bp)
+    app.register_blueprint(suggestions_bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_segments.bp)
     app.register_blueprint(push.bp)
     csrf.exempt(push.bp)  # authenticated by the push token in a header, not by cookies
+    app.register_blueprint(freshdesk.bp)
+    csrf.exempt(freshdesk.bp)  # authenticated by the installation's secret in a header
     # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
     # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
+    csrf.exempt(suggestions_bp)  # the sidebar's bearer session, like the banner's
     csrf.exempt(console.bp)
     csrf.exempt(console_segments.bp)
     app.register_blueprint(health.bp)
@@ -70,7 +77,9 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.cli.add_command(package_cli)
     app.cli.add_command(data_cli)
     app.cli.add_command(segments_cli)
+    app.cli.add_command(rules_cli)
     app.cli.add_command(zendesk_cli)
+    app.cli.add_command(freshdesk_cli)
     app.cli.add_command(installations_cli)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)

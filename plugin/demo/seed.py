@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.demo import signing
+from plugin.demo.exceptions_seed import seed_exceptions
 from plugin.demo.sample_data import SampleData, build_sample_data
 from plugin.models import (
     Customer,
@@ -70,6 +71,7 @@ def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Instal
     _insert_helpdesk(session, installation.id, data)
     insert_sample_customers(session, installation.id, data, now=now)
     recompute_installation(session, installation, now=now)
+    seed_exceptions(session, installation, now=now)
     return installation
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from plugin.packaging import zendesk
+from plugin.packaging import freshdesk, zendesk
 
 
 @click.group("package", cls=AppGroup)
@@ -33,6 +33,31 @@ def package_cli() -> None:
 def zendesk_command(service_url: str, out_path: Path) -> None:
     """Validate the Zendesk app package and write its zip if nothing is wrong."""
     problems = zendesk.build_package(service_url=service_url, out_path=out_path)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if zendesk.has_errors(problems):
+        raise click.exceptions.Exit(1)
+    click.echo(f"Wrote {out_path} ({out_path.stat().st_size} bytes).")
+
+
+@package_cli.command("freshdesk", with_appcontext=False)
+@click.option(
+    "--service-host",
+    default=None,
+    help="Where Freshdesk reaches this service, as a host name (regulars.example.com): the "
+    "default of the app's service host setting. Without it the admin types it at install.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("dist", "regulars-freshdesk.zip"),
+    show_default=True,
+    help="Where to write the zip.",
+)
+def freshdesk_command(service_host: str | None, out_path: Path) -> None:
+    """Validate the Freshdesk app package offline and write its zip if nothing is wrong."""
+    problems = freshdesk.build_package(service_host=service_host, out_path=out_path)
     for problem in problems:
         click.echo(str(problem), err=True)
     if zendesk.has_errors(problems):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from plugin.credentials import CredentialsVault
 from plugin.models import Installation
-from plugin.platforms import demo, zendesk
+from plugin.platforms import demo, freshdesk, zendesk
 from plugin.platforms.base import Helpdesk, HelpdeskError
 
 
@@ -47,6 +47,24 @@ def helpdesk_for(
             budget=connections.accounts.budget(base_url),
             timeout=connections.timeout,
         )
+    if installation.platform == freshdesk.PLATFORM:
+        if not installation.credentials_encrypted:
+            raise HelpdeskError(
+                "this installation has no API key yet; ask an admin to register it",
+                retryable=False,
+            )
+        base_url = freshdesk.base_url_for(installation.account, installation.api_base_url)
+        return freshdesk.FreshdeskClient(
+            session=connections.accounts.session(base_url),
+            base_url=base_url,
+            credentials=freshdesk.FreshdeskCredentials.from_dict(
+                connections.vault.decrypt(installation.credentials_encrypted)
+            ),
+            budget=connections.accounts.budget(
+                base_url, calls_per_minute=freshdesk.DEFAULT_CALLS_PER_MINUTE
+            ),
+            timeout=connections.timeout,
+        )
     raise UnsupportedPlatform(f"no client for platform {installation.platform!r} yet")
 
 
@@ -56,4 +74,6 @@ def is_allowed_origin(installation: Installation, origin: str, *, service_origin
         return origin == service_origin
     if installation.platform == zendesk.PLATFORM:
         return origin == f"https://{installation.account}.zendesk.com"
+    # Freshdesk never frames the service: its app is a packaged page that calls the service
+    # through Freshworks' request proxy, authenticated by the installation's secret instead.
     return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 from flask import Blueprint, current_app, make_response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -12,7 +13,12 @@ from plugin.clock import utcnow
 from plugin.models import Installation
 from plugin.platforms import demo
 from plugin.platforms.base import HelpdeskError, TicketNotFound
-from plugin.recognition import fetch_helpdesk_snapshot, refresh_from_shop, sidebar_view
+from plugin.recognition import (
+    HelpdeskSnapshot,
+    fetch_helpdesk_snapshot,
+    refresh_from_shop,
+    sidebar_view,
+)
 from plugin.tokens import InvalidToken, SidebarSession
 from plugin.upstream import UpstreamTimeout
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
@@ -23,7 +29,7 @@ bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
 
 MAX_ID_LENGTH = 64
 RETRY_AFTER_SECONDS = 2
-PLATFORM_NAMES = {"zendesk": "Zendesk", "demo": "the demo helpdesk"}
+PLATFORM_NAMES = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "demo": "the demo helpdesk"}
 
 
 def unauthorized(reason: str) -> tuple[str, int]:
@@ -67,33 +73,30 @@ def banner() -> ResponseReturnValue:
         return problem("No ticket to show.", 400)
     # The page's idea of the requester only lets the history fetch start early.
     requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
+    return banner_response(installation, ticket_id=ticket_id, requester_hint=requester_hint)
+
+
+def banner_response(
+    installation: Installation,
+    *,
+    ticket_id: str,
+    requester_hint: str | None,
+    deadline: float | None = None,
+) -> ResponseReturnValue:
+    """Read the ticket from the helpdesk and render its banner, or the problem, by the deadline.
+
+    The one way every helpdesk's sidebar renders the banner; `deadline` (time.monotonic) is
+    the sidebar's time budget from now unless the caller has started spending it already.
+    """
     now = utcnow()
     shared = helpdesks()
-    deadline = time.monotonic() + shared.policy.budget_seconds
-    try:
-        snapshot = fetch_helpdesk_snapshot(
-            client_for(installation),
-            cache=shared.cache,
-            installation_id=installation.id,
-            ticket_id=ticket_id,
-            requester_hint=requester_hint,
-            policy=shared.policy,
-            deadline=deadline,
-            now=now,
-        )
-    except TicketNotFound:
-        return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)
-    except UpstreamTimeout:
-        response = make_response(
-            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
-        )
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
-    except HelpdeskError as error:
-        current_app.logger.warning(
-            "helpdesk unavailable for installation %s: %s", installation.id, error
-        )
-        return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+    if deadline is None:
+        deadline = time.monotonic() + shared.policy.budget_seconds
+    snapshot = read_snapshot(
+        installation, ticket_id=ticket_id, requester_hint=requester_hint, deadline=deadline, now=now
+    )
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
     if snapshot.stale_reason or snapshot.history_problem:
         current_app.logger.info(
             "serving stale helpdesk data for installation %s: %s",
@@ -127,6 +130,46 @@ def banner() -> ResponseReturnValue:
         now=now,
         today=now.date(),
     ), 200
+
+
+def read_snapshot(
+    installation: Installation,
+    *,
+    ticket_id: str,
+    requester_hint: str | None,
+    deadline: float,
+    now: datetime,
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    """Read the ticket and its requester through the app's upstream cache, or say the problem.
+
+    Every sidebar card reads the ticket this way, so a card loaded after the banner finds the
+    helpdesk's answers already cached.
+    """
+    shared = helpdesks()
+    try:
+        return fetch_helpdesk_snapshot(
+            client_for(installation),
+            cache=shared.cache,
+            installation_id=installation.id,
+            ticket_id=ticket_id,
+            requester_hint=requester_hint,
+            policy=shared.policy,
+            deadline=deadline,
+            now=now,
+        )
+    except TicketNotFound:
+        return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)
+    except UpstreamTimeout:
+        response = make_response(
+            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    except HelpdeskError as error:
+        current_app.logger.warning(
+            "helpdesk unavailable for installation %s: %s", installation.id, error
+        )
+        return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
 
 
 def problem(message: str, status: int, *, retrying: bool = False) -> tuple[str, int]:

@@ -16,12 +16,25 @@
  *   iframe -> host  {key: 'request:N', message: options}  (answered with zaf.request:N.fail)
  * The desk's "Admin console" nav button does the same for the console (Zendesk's nav_bar
  * location): a token signed for the demo's admin, POSTed into a full-width iframe.
- * Nothing here is used when the app runs inside the real Zendesk.
+ *
+ * In the Freshdesk-style view (/demo/freshdesk) this page plays Freshworks instead: the frame
+ * loads the packaged Freshdesk app's own page, whose client is a stand-in
+ * (static/js/demo-freshworks.js) that asks this host over postMessage, with objects
+ *   iframe -> host  {channel: 'freshworks', id, method, args}
+ *   host -> iframe  {channel: 'freshworks', id, result} | {channel: 'freshworks', id, error}
+ *   host -> iframe  {channel: 'freshworks', event: 'app.activated', data}
+ * for `app.initialized`, `data.get` (ticket, contact, loggedInUser, domainName),
+ * `events.on`, `instance.resize`, `interface.trigger` and `request.invokeTemplate`. Template
+ * calls go to the demo's stand-in for Freshworks' request proxy, which fills in the
+ * installation's secret on the server; the page never sees it.
+ * Nothing here is used when the app runs inside the real Zendesk or Freshdesk.
  */
 (function () {
   'use strict';
 
   const ORIGIN = window.location.origin;
+  const HELPDESK = document.body.dataset.helpdesk === 'freshdesk' ? 'freshdesk' : 'zendesk';
+  const FRESHWORKS = 'freshworks';
   const MIN_HEIGHT = 80;
   const MAX_HEIGHT = 2000;
   const HANDSHAKE_WAIT_MS = 4000; // after the iframe's page has loaded
@@ -29,6 +42,8 @@
   const STATUSES = ['new', 'open', 'pending', 'solved', 'closed'];
   const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
   const CHANNELS = { email: 'Email', chat: 'Chat', voice: 'Phone' };
+  // Freshdesk has no "new" status and calls solved tickets resolved.
+  const STATUS_LABELS = HELPDESK === 'freshdesk' ? { new: 'Open', solved: 'Resolved' } : {};
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
   const byId = (id) => document.getElementById(id);
@@ -117,7 +132,7 @@
   }
 
   // POST to the demo API; resolves to {response, payload}, either null when unreachable.
-  async function postDemoApi(url) {
+  async function postDemoApi(url, body) {
     let response = null;
     let payload = null;
     try {
@@ -126,7 +141,7 @@
         credentials: 'same-origin',
         referrerPolicy: 'same-origin', // Flask-WTF checks the Referer of POSTs over HTTPS
         headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRFToken': csrfToken },
-        body: '{}',
+        body: JSON.stringify(body || {}),
       });
       payload = await response.json().catch(() => null);
     } catch (err) {
@@ -150,14 +165,15 @@
     const { response, payload } = await postDemoApi(url);
     if (seq !== openSeq) return; // a newer click won
     setLoading(false);
-    if (!response || !response.ok || !payload || !payload.token || !payload.ticket) {
+    const launchable = payload && (HELPDESK === 'freshdesk' ? payload.app_url : payload.token);
+    if (!response || !response.ok || !launchable || !payload.ticket) {
       showError(`Could not open this ticket. ${failureReason(response, payload)}`);
       ticketView.hidden = true; // don't leave another ticket (and its app) on show
       unloadApp();
       return;
     }
     renderTicket(payload.ticket);
-    loadApp(payload);
+    if (HELPDESK === 'freshdesk') loadFreshworksApp(payload); else loadApp(payload);
     if (window.matchMedia('(max-width: 900px)').matches) {
       ticketPane.scrollIntoView({ block: 'start' });
     }
@@ -182,7 +198,7 @@
       type: capitalize(ticket.ticket_type || 'ticket'),
       created: ticket.created_label || '',
       subject: ticket.subject || '(no subject)',
-      status: capitalize(ticket.status),
+      status: STATUS_LABELS[ticket.status] || capitalize(ticket.status),
       priority: `${capitalize(ticket.priority || 'normal')} priority`,
       'requester-name': requester.name || 'Unknown requester',
       'requester-email': requester.email || 'No email',
@@ -299,16 +315,20 @@
   /* ---------- The ZAF host protocol ---------- */
 
   function post(msg) {
-    if (app && app.iframe.contentWindow) app.iframe.contentWindow.postMessage(JSON.stringify(msg), ORIGIN);
+    if (!app || !app.iframe.contentWindow) return;
+    // ZAF's messages are JSON strings; the Freshworks stand-in's are objects.
+    const data = app.kind === FRESHWORKS ? Object.assign({ channel: FRESHWORKS }, msg) : JSON.stringify(msg);
+    app.iframe.contentWindow.postMessage(data, ORIGIN);
   }
 
   function appVisible() {
     return !appsBody.hidden && !workspace.hidden && document.visibilityState === 'visible';
   }
 
-  // Emit a framework event, only if the iframe subscribed to it (as Zendesk does).
+  // Emit a framework event, only if the iframe subscribed to it (as Zendesk and Freshworks do).
   function emit(name, data) {
-    if (app && app.registered && app.subs.has(name)) post({ key: `zaf.${name}`, message: data });
+    if (!app || !app.registered || !app.subs.has(name)) return;
+    post(app.kind === FRESHWORKS ? { event: name, data } : { key: `zaf.${name}`, message: data });
   }
 
   function activate() {
@@ -405,6 +425,10 @@
 
   window.addEventListener('message', (event) => {
     if (!app || event.source !== app.iframe.contentWindow || event.origin !== ORIGIN) return;
+    if (app.kind === FRESHWORKS) {
+      if (has(event.data, 'channel') && event.data.channel === FRESHWORKS) answerFreshworks(event.data);
+      return;
+    }
     if (typeof event.data !== 'string') return;
     let msg;
     try { msg = JSON.parse(event.data); } catch (err) { return; }
@@ -415,6 +439,99 @@
       handleEvent(msg);
     }
   });
+
+  /* ---------- Loading the app like Freshdesk (Freshworks platform 2.3) ---------- */
+
+  // Freshdesk loads a packaged app's page from its own servers; the demo serves the built
+  // package's page, with the stand-in client where the page asks for Freshworks' one.
+  function loadFreshworksApp(payload) {
+    unloadApp();
+    byId('app-empty').hidden = true;
+    const iframe = document.createElement('iframe');
+    iframe.title = 'Regulars app';
+    iframe.className = 'app-frame';
+    app = {
+      kind: FRESHWORKS,
+      iframe,
+      data: payload.data || {},
+      invokeUrl: payload.invoke_url,
+      subs: new Set(),
+      registered: false,
+      activated: false,
+    };
+    const current = app;
+    iframe.addEventListener('load', () => {
+      clearTimeout(current.handshakeTimer);
+      current.handshakeTimer = setTimeout(() => {
+        if (!current.registered) {
+          setAppStatus('The page loaded but did not call app.initialized(). See the message in the frame.', 'warn');
+        }
+      }, HANDSHAKE_WAIT_MS);
+    });
+    appSlot.appendChild(iframe);
+    setAppStatus('Loading…', 'loading');
+    iframe.src = payload.app_url;
+  }
+
+  // Freshworks' request proxy answers {status, headers, response (the body as a string)};
+  // an error status rejects with the same, marked as the app's server's (errorSource APP).
+  async function invokeTemplate(name, options) {
+    const opts = options && typeof options === 'object' ? options : {};
+    const { response, payload } = await postDemoApi(app.invokeUrl, {
+      template: name, context: opts.context || {}, body: opts.body || '',
+    });
+    if (!response || !response.ok || !payload) {
+      throw { status: response ? response.status : 502, errorSource: 'PLATFORM', response: failureReason(response, payload) };
+    }
+    const answer = { status: payload.status, headers: payload.headers || {}, response: payload.response };
+    if (answer.status >= 200 && answer.status < 300) return answer;
+    throw Object.assign(answer, { errorSource: 'APP' });
+  }
+
+  function answerFreshworks(msg) {
+    const current = app;
+    const reply = (body) => { if (app === current) post(Object.assign({ id: msg.id }, body)); };
+    const args = Array.isArray(msg.args) ? msg.args : [];
+    switch (msg.method) {
+      case 'app.initialized':
+        clearTimeout(app.handshakeTimer);
+        app.registered = true;
+        setAppStatus('Connected · Freshworks client stand-in', 'ok');
+        reply({ result: true });
+        break;
+      case 'data.get': {
+        const name = String(args[0]);
+        if (has(app.data, name)) reply({ result: { [name]: app.data[name] } });
+        else reply({ error: { status: 404, message: `${name} is not available in the demo helpdesk` } });
+        break;
+      }
+      case 'events.on':
+        app.subs.add(String(args[0]));
+        reply({ result: true });
+        if (args[0] === 'app.activated' && !app.activated) activate();
+        break;
+      case 'instance.resize': {
+        const height = parseHeight(args[0]);
+        if (height !== null) app.iframe.style.height = `${height}px`;
+        reply(height !== null ? { result: true } : { error: { message: 'resize needs {height: "240px"}' } });
+        break;
+      }
+      case 'interface.trigger': {
+        const data = args[1] && typeof args[1] === 'object' ? args[1] : {};
+        if (args[0] === 'showNotify' && data.message) setAppStatus(String(data.message), data.type === 'danger' ? 'warn' : 'ok');
+        reply({ result: true });
+        break;
+      }
+      case 'request.invokeTemplate':
+        invokeTemplate(String(args[0]), args[1]).then(
+          (result) => reply({ result }),
+          (error) => reply({ error }),
+        );
+        break;
+      default:
+        reply({ error: { message: `${msg.method} is not supported by the demo helpdesk` } });
+    }
+  }
 
   /* ---------- Apps panel: show/hide emits app.activated / app.deactivated ---------- */
 

@@ -6,6 +6,7 @@
   var root = document.getElementById('regulars');
   var sessionToken = body.getAttribute('data-session-token');
   var bannerUrl = body.getAttribute('data-banner-url');
+  var suggestionsUrl = body.getAttribute('data-suggestions-url');
 
   function showMessage(text) {
     var card = document.createElement('section');
@@ -57,6 +58,9 @@
           });
         }
         root.setAttribute('aria-busy', 'false');
+        if (response.ok && suggestionsUrl) {
+          return loadSuggestions(ticketId, requesterId);
+        }
         return undefined;
       });
     }).catch(function () {
@@ -64,6 +68,93 @@
       resize();
     });
   }
+
+  // The suggestions card, loaded after the banner (the helpdesk's answers are cached by then).
+  function suggestionsHolder() {
+    var holder = document.getElementById('rg-suggestions');
+    if (!holder) {
+      holder = document.createElement('div');
+      holder.id = 'rg-suggestions';
+      holder.className = 'rg-suggestions-holder';
+      holder.setAttribute('aria-live', 'polite');
+      root.appendChild(holder);
+    }
+    return holder;
+  }
+
+  function showCard(html, focus) {
+    var holder = suggestionsHolder();
+    // Rendered by the service with autoescaping; nothing from the page goes in.
+    holder.innerHTML = html;
+    if (focus) {
+      var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
+      if (target) {
+        target.focus();
+      }
+    }
+    resize();
+  }
+
+  function loadSuggestions(ticketId, requesterId) {
+    var url = suggestionsUrl + '?ticket_id=' + encodeURIComponent(ticketId);
+    if (requesterId) {
+      url += '&requester_id=' + encodeURIComponent(requesterId);
+    }
+    return fetch(url, {
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        showCard(html, false);
+      });
+    }).catch(function () {
+      showCard('<section class="rg-card rg-problem" role="alert"><p>Suggestions could not be loaded.</p></section>', false);
+    });
+  }
+
+  // Apply, dismiss and escalate: each form goes with the bearer session; the answer is the card.
+  root.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-rg-action')) {
+      return;
+    }
+    event.preventDefault();
+    if (form.getAttribute('data-busy') === 'true') {
+      return; // a second click while the first is on its way (the service would not record it twice)
+    }
+    var data = new FormData(form);
+    var submitter = event.submitter;
+    if (submitter && submitter.name) {
+      data.set(submitter.name, submitter.value);
+    }
+    form.setAttribute('data-busy', 'true');
+    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
+      button.disabled = true;
+    });
+    fetch(form.action, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      body: data,
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        showCard(html, true);
+      });
+    }).catch(function () {
+      form.removeAttribute('data-busy');
+      Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
+        button.disabled = false;
+      });
+      var note = document.createElement('p');
+      note.className = 'rg-error';
+      note.setAttribute('role', 'alert');
+      note.textContent = 'Not sent: Regulars could not reach its service. Try again.';
+      form.appendChild(note);
+      resize();
+    });
+  });
 
   function loadCurrentTicket() {
     return Promise.all([client.context(), client.get('ticket.requester.id')]).then(

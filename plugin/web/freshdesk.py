@@ -1,0 +1,171 @@
+"""The Freshdesk app's calls: the banner for a ticket, asked through Freshworks' request proxy.
+
+The packaged page calls one request template per ticket view. Freshworks' proxy adds the
+installation's secret in a header (the browser never sees it); the body carries the ids the
+page knows. The service trusts the secret for who the installation is, and the helpdesk's API,
+not the page, for who the requester is and whether the agent is one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, make_response, request
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.demo.seed import ISSUER as DEMO_DOMAIN
+from plugin.domain.helpdesk import Person
+from plugin.freshdesk_installations import installation_for_secret
+from plugin.models import Installation
+from plugin.platforms import demo, freshdesk
+from plugin.platforms.base import HelpdeskError
+from plugin.upstream import UpstreamTimeout
+from plugin.web.helpdesks import client_for, helpdesks
+from plugin.web.settings import settings
+from plugin.web.sidebar import RETRY_AFTER_SECONDS, banner_response, problem
+
+bp = Blueprint("freshdesk", __name__, url_prefix="/freshdesk")
+
+SECRET_HEADER = "X-Regulars-Secret"  # noqa: S105 - a header's name
+AGENT_ROLES = frozenset({"agent", "admin"})
+MAX_DOMAIN_LENGTH = 255
+_ID = re.compile(r"[0-9]{1,20}")
+
+
+class BadRequest(ValueError):
+    """The page sent a body the service cannot use; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class SidebarRequest:
+    """What the page knows of the ticket view: only the ticket and agent ids are needed."""
+
+    ticket_id: str
+    agent_id: str
+    domain: str
+    requester_hint: str | None
+
+    @classmethod
+    def from_json(cls, body: object) -> SidebarRequest:
+        """Read the body the app's getSidebar template sends; BadRequest names what is wrong."""
+        if not isinstance(body, dict):
+            raise BadRequest("The app sent no ticket to show.")
+        ticket_id = _id(body.get("ticket_id"), "ticket")
+        agent_id = _id(body.get("agent_id"), "agent")
+        domain = body.get("domain")
+        if not isinstance(domain, str) or not 0 < len(domain) <= MAX_DOMAIN_LENGTH:
+            raise BadRequest("The app did not say which Freshdesk account it runs in.")
+        hint = body.get("requester_id")
+        return cls(
+            ticket_id=ticket_id,
+            agent_id=agent_id,
+            domain=domain.strip().lower(),
+            # The page's idea of the requester only lets the history fetch start early.
+            requester_hint=str(hint) if _ID.fullmatch(str(hint)) else None,
+        )
+
+
+def _id(value: object, kind: str) -> str:
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not _ID.fullmatch(text):
+        raise BadRequest(f"The app sent no valid {kind} id.")
+    return text
+
+
+def expected_domain(installation: Installation) -> str | None:
+    """Return the domain the app's page reports in this installation's helpdesk, if it has one.
+
+    The demo helpdesk's Freshdesk-style view reports the demo's own domain, and only while the
+    demo is on.
+    """
+    if installation.platform == freshdesk.PLATFORM:
+        return freshdesk.domain_of(installation.account)
+    if installation.platform == demo.PLATFORM and settings().demo_enabled:
+        return DEMO_DOMAIN
+    return None
+
+
+@bp.post("/sidebar")
+def sidebar() -> ResponseReturnValue:
+    """Render the banner for the ticket an agent has open in Freshdesk."""
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    installation = installation_for_secret(
+        db.session(), request.headers.get(SECRET_HEADER, ""), now=utcnow()
+    )
+    domain = None if installation is None else expected_domain(installation)
+    if installation is None or domain is None:
+        return problem(
+            "Regulars does not recognize this app's installation secret: ask an admin to "
+            "check the app's settings in Freshdesk.",
+            401,
+        )
+    try:
+        view = SidebarRequest.from_json(request.get_json(silent=True, force=True))
+    except BadRequest as bad:
+        return problem(str(bad), 400)
+    if view.domain != domain:
+        current_app.logger.warning(
+            "Freshdesk app of installation %s called from another account's page", installation.id
+        )
+        return problem(
+            "This app's installation secret belongs to another Freshdesk account: ask an admin "
+            "to check the app's settings.",
+            403,
+        )
+    not_an_agent = _refuse_unless_agent(installation, view.agent_id, deadline=deadline)
+    if not_an_agent is not None:
+        return not_an_agent
+    return banner_response(
+        installation,
+        ticket_id=view.ticket_id,
+        requester_hint=view.requester_hint,
+        deadline=deadline,
+    )
+
+
+def _refuse_unless_agent(
+    installation: Installation, agent_id: str, *, deadline: float
+) -> ResponseReturnValue | None:
+    """Check with the helpdesk that the page's agent is one; None when they are.
+
+    An agent's role changes rarely, so the answer is cached as long as ticket histories are.
+    """
+    helpdesk = client_for(installation)
+    shared = helpdesks()
+
+    def load() -> Person:
+        return helpdesk.user(user_id=agent_id)
+
+    try:
+        if helpdesk.remote:
+            agent = (
+                shared.cache.lookup(
+                    (installation.id, "agent", agent_id),
+                    load,
+                    fresh_for=shared.policy.history_fresh_seconds,
+                )
+                .result(deadline)
+                .value
+            )
+        else:
+            agent = load()
+    except UpstreamTimeout:
+        response = make_response(
+            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    except HelpdeskError as error:
+        if error.status != 404:
+            current_app.logger.warning(
+                "could not check an agent of installation %s: %s", installation.id, error
+            )
+            return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+        agent = Person(id=agent_id, name="Unknown user")
+    if agent.role not in AGENT_ROLES:
+        return problem("Regulars is for this helpdesk's agents only.", 403)
+    return None

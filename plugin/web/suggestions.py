@@ -1,0 +1,254 @@
+"""The sidebar's suggestions card, and the actions agents take on it.
+
+`GET /sidebar/suggestions` renders the ticket's ranked suggestions after the banner, reading
+the ticket through the same upstream cache (so a view right after the banner costs no call to
+the helpdesk). `POST /sidebar/actions` records an apply, dismiss or escalate and answers with
+the card rendered again around the result: a form's errors beside its fields, a refusal saying
+why, or what was recorded. A JSON request gets a JSON answer instead. Both need the sidebar's
+bearer session; the ticket, and so the customer, always come from the helpdesk, not the page.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from plugin import db, exceptions_service
+from plugin.clock import utcnow
+from plugin.domain.personas import Condition, Operator
+from plugin.exceptions_service import (
+    ActionKind,
+    ActionRefused,
+    InvalidAction,
+    SuggestionsCard,
+    cents_as_units,
+    exact_money,
+)
+from plugin.models import Action, Installation
+from plugin.recognition import HelpdeskSnapshot
+from plugin.tokens import InvalidToken
+from plugin.web.auth import current_sidebar_session
+from plugin.web.helpdesks import helpdesks
+from plugin.web.sidebar import MAX_ID_LENGTH, problem, read_snapshot
+
+bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
+
+# The fields whose problems the card shows beside their inputs.
+SHOWN = frozenset({"amount", "reason", "text"})
+
+# What the card says an action on this ticket was, before its amount and name.
+DONE_WORDS = {
+    ActionKind.APPLIED: "Applied",
+    ActionKind.DISMISSED: "Dismissed",
+    ActionKind.ESCALATED: "Waiting for approval",
+    ActionKind.APPROVED: "Approved",
+    ActionKind.REFUSED: "Refused",
+}
+
+
+@dataclass(frozen=True)
+class FormState:
+    """The form an agent sent back with problems: which, what they typed, and what is wrong."""
+
+    exception: str
+    kind: str
+    values: Mapping[str, object]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def other_errors(self) -> list[tuple[str, str]]:
+        """The problems no input of the card shows beside itself (a stale or forged form)."""
+        return [(name, message) for name, message in self.errors.items() if name not in SHOWN]
+
+
+@bp.get("/suggestions")
+def card() -> ResponseReturnValue:
+    """Render the suggestions card for the ticket the page is showing."""
+    try:
+        _session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id, requester_hint = _ticket_args(request.args)
+    if ticket_id is None:
+        return problem("No ticket to show.", 400)
+    now = utcnow()
+    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return _render(installation, snapshot, now=now), 200
+
+
+@bp.post("/actions")
+def act() -> ResponseReturnValue:
+    """Record an agent's apply, dismiss or escalate, and render the card around the result."""
+    as_json = request.is_json
+    try:
+        sidebar_session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return _answer(as_json, problem(str(refused), 401), {"error": str(refused)})
+    fields = _fields()
+    if fields is None:
+        return _answer(
+            as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
+        )
+    ticket_id, requester_hint = _ticket_args(fields)
+    if ticket_id is None:
+        return _answer(as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"})
+    now = utcnow()
+    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    session = db.session()
+    try:
+        outcome = exceptions_service.record_action(
+            session,
+            installation,
+            ticket=snapshot.ticket,
+            requester=snapshot.requester,
+            agent_id=sidebar_session.user_id,
+            fields=fields,
+            now=now,
+        )
+    except InvalidAction as invalid:
+        session.rollback()
+        if as_json:
+            return jsonify({"errors": invalid.errors}), 422
+        state = FormState(
+            exception=str(fields.get("exception", "")),
+            kind=str(fields.get("kind", "")),
+            values=fields,
+            errors=invalid.errors,
+        )
+        return _render(installation, snapshot, now=now, form=state), 422
+    except ActionRefused as refusal:
+        session.rollback()
+        if as_json:
+            return jsonify({"refused": str(refusal)}), 409
+        return _render(installation, snapshot, now=now, refusal=str(refusal)), 409
+    action = outcome.action
+    if as_json:
+        return jsonify(
+            {
+                "id": action.id,
+                "kind": action.kind,
+                "exception": action.exception_key,
+                "amount_cents": action.amount_cents,
+                "rule_id": action.rule_id,
+                "rule_version": action.rule_version,
+                "message": outcome.message,
+                "duplicate": outcome.duplicate,
+            }
+        ), 200
+    return _render(installation, snapshot, now=now, result=outcome.message), 200
+
+
+def _answer(
+    as_json: bool, html: tuple[str, int], payload: Mapping[str, object]
+) -> ResponseReturnValue:
+    return (jsonify(payload), html[1]) if as_json else html
+
+
+def _fields() -> dict[str, object] | None:
+    """The action's fields from a JSON object or a form, as texts (amount_cents stays whole)."""
+    if not request.is_json:
+        return dict(request.form.items())
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        return None
+    return {
+        str(key): value if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        for key, value in raw.items()
+    }
+
+
+def _ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
+    ticket_id = args.get("ticket_id")
+    ticket = str(ticket_id).strip() if isinstance(ticket_id, str | int) else ""
+    if not ticket or len(ticket) > MAX_ID_LENGTH:
+        return None, None
+    hint = args.get("requester_id")
+    requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
+    return ticket, requester or None
+
+
+def _snapshot(
+    installation: Installation, ticket_id: str, requester_hint: str | None, now: datetime
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    return read_snapshot(
+        installation, ticket_id=ticket_id, requester_hint=requester_hint, deadline=deadline, now=now
+    )
+
+
+def _render(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    now: datetime,
+    form: FormState | None = None,
+    result: str | None = None,
+    refusal: str | None = None,
+) -> str:
+    card: SuggestionsCard = exceptions_service.suggestions_for(
+        db.session(),
+        installation,
+        ticket=snapshot.ticket,
+        requester=snapshot.requester,
+        now=now,
+    )
+    return render_template(
+        "sidebar/_suggestions.html",
+        card=card,
+        form=form,
+        result=result,
+        refusal=refusal,
+        ticket_id=snapshot.ticket.id,
+        requester_id=snapshot.requester.id,
+        actions_url=url_for("suggestions.act"),
+        currency=installation.currency,
+        amount=exact_money,
+        units=cents_as_units,
+        done_line=lambda action: done_line(action, card),
+        condition_words=lambda conditions: condition_words(conditions, snapshot.ticket.subject),
+        new_key=lambda: secrets.token_urlsafe(18),
+        now=now,
+    )
+
+
+def done_line(action: Action, card: SuggestionsCard) -> str:
+    """One action on this ticket in a few words: "Applied $18 Expedited shipping upgrade"."""
+    entry = card.catalog.get(action.exception_key)
+    name = entry.name if entry else action.exception_key
+    words = DONE_WORDS.get(ActionKind(action.kind), action.kind.capitalize())
+    if action.amount_cents is not None and action.kind != ActionKind.DISMISSED:
+        return f"{words}: {exact_money(action.amount_cents, action.currency)} {name}"
+    return f"{words}: {name}"
+
+
+def condition_words(conditions: Iterable[Condition], subject: str = "") -> str:
+    """The conditions that held, as agents read them: "tier is high · ticket tags include vip".
+
+    Of a list of words the subject may have, only those it has are said.
+    """
+    words = []
+    for condition in conditions:
+        if condition.operator is Operator.CONTAINS_ANY_WORD and isinstance(condition.value, tuple):
+            found = tuple(
+                word
+                for word in condition.value
+                if Condition(condition.field, Operator.CONTAINS_WORD, word).holds(
+                    {condition.field: subject}
+                )
+            )
+            if len(found) == 1:
+                condition = Condition(condition.field, Operator.CONTAINS_WORD, found[0])
+            elif found:
+                condition = Condition(condition.field, condition.operator, found)
+        words.append(condition.describe().replace("_", " "))
+    return " · ".join(words)
