@@ -1,6 +1,7 @@
 from datetime import date, datetime, timedelta
 
-from plugin.web.formatting import ago, money, tenure
+from plugin.domain.exceptions import money
+from plugin.web.formatting import ago, tenure
 
 NOW = datetime(2026, 11, 23, 12, 0)
 
