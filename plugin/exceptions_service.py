@@ -1441,18 +1441,19 @@ def describe_action(action: Action, catalog: Mapping[str, ExceptionType]) -> str
         else ""
     )
     reason = _reason_label(entry, action) if entry else action.reason_code
-    noted = "it will be noted on the ticket."
+    # Delivery to the ticket as a note comes with the action outbox; until then, say only this.
+    noted = "in the action log."
     match action.kind:
         case ActionKind.APPLIED:
-            return f"Applied: {amount}{name} — recorded; {noted}"
+            return f"Applied: {amount}{name} — recorded {noted}"
         case ActionKind.ESCALATED:
             return f"Sent for approval: {amount}{name} — recorded; a supervisor decides."
         case ActionKind.APPROVED:
-            return f"Approved: {amount}{name} — recorded; {noted}"
+            return f"Approved: {amount}{name} — recorded {noted}"
         case ActionKind.REFUSED:
-            return f"Refused: {amount}{name} — recorded; {noted}"
+            return f"Refused: {amount}{name} — recorded {noted}"
         case _:
-            return f"Dismissed: {name} ({reason}) — recorded; {noted}"
+            return f"Dismissed: {name} ({reason}) — recorded {noted}"
 
 
 def _reason_label(entry: ExceptionType, action: Action) -> str | None:

@@ -253,9 +253,7 @@ def test_every_action_records_the_rule_version_that_suggested_it(session: Sessio
     outcome = act(session, inst)
     assert (outcome.action.rule_id, outcome.action.rule_version) == (rule.id, 2)
     assert outcome.action.kind == "applied"
-    assert outcome.message == (
-        "Applied: $9 Waived shipping fee — recorded; it will be noted on the ticket."
-    )
+    assert outcome.message == ("Applied: $9 Waived shipping fee — recorded in the action log.")
 
 
 # Import and export ----------------------------------------------------------------------------
@@ -639,8 +637,7 @@ def test_a_dismissal_records_the_reason_and_text(session: Session) -> None:
     )
     assert action.budget_field is None
     assert outcome.message == (
-        "Dismissed: Waived shipping fee (Customer declined) — recorded; it will be noted on the "
-        "ticket."
+        "Dismissed: Waived shipping fee (Customer declined) — recorded in the action log."
     )
 
 

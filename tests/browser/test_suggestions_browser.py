@@ -87,7 +87,7 @@ def test_an_agent_applies_a_suggestion_and_sees_it_recorded(live_server: str, pa
 
     result = sidebar.locator('[data-result="done"]')
     expect(result).to_have_text(
-        "Applied: $18 Expedited shipping upgrade — recorded; it will be noted on the ticket.",
+        "Applied: $18 Expedited shipping upgrade — recorded in the action log.",
         timeout=10_000,
     )
     expect(sidebar.locator('.rg-done [data-exception="expedited_shipping"]')).to_contain_text(

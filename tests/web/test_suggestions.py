@@ -139,8 +139,8 @@ def test_applying_records_once_and_the_card_shows_it_done(
     assert response.status_code == 200
     card = response.get_data(as_text=True)
     assert (
-        'data-result="done">Applied: $18 Expedited shipping upgrade — recorded; it will be noted '
-        "on the ticket.</p>" in card
+        'data-result="done">Applied: $18 Expedited shipping upgrade — recorded in the action log.'
+        "</p>" in card
     )
     assert 'class="rg-offer" data-exception="expedited_shipping"' not in card
     assert "Applied: $18 Expedited shipping upgrade · just now" in text_of(card)
