@@ -8,15 +8,26 @@ streams so memory stays bounded whatever the base's size, and writes the profile
 - `refresh_customers`: profile some customers against the stored cut points; what a new order
   pushed or imported triggers, so one customer's change is not a full recompute.
 - `profile_for_customer`: the profile the banner shows, computed fresh for one customer.
+
+Profiling is pure Python and the bulk of the work: for a large base (`PARALLEL_MIN_CUSTOMERS`)
+it runs in worker processes, one per CPU, while this process streams histories out of the
+database and writes the rows back, a bounded number of chunks in flight.
 """
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
+import os
+import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -28,15 +39,40 @@ from plugin.domain.segments import SEGMENT_FIELDS, SegmentProfile, build_segment
 from plugin.domain.tiers import TierThresholds
 from plugin.models import (
     Customer,
+    CustomerFact,
     CustomerSegment,
     Installation,
     Order,
     SegmentBaseline,
 )
 from plugin.models import Persona as PersonaRow
+from plugin.sources.orders import (
+    delete_order_facts,
+    fact_rows,
+    insert_rows,
+    one_of,
+)
+from plugin.sources.orders import (
+    order_facts as draw_order_facts,
+)
 
 STREAM_ROWS = 10_000
 WRITE_BATCH = 2_000
+# From this many customers on, profiles are computed in worker processes (on a machine with
+# more than one CPU), PROFILE_CHUNK customers per task.
+PARALLEL_MIN_CUSTOMERS = 20_000
+PROFILE_CHUNK = 500
+
+_SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
+_FACTS = cast(sa.Table, CustomerFact.__table__)
+# Bulk reads select table columns, not ORM attributes: plain rows, without the ORM's loading.
+_CUSTOMERS = cast(sa.Table, Customer.__table__)
+_ORDERS = cast(sa.Table, Order.__table__)
+T = TypeVar("T")
+R = TypeVar("R")
+# A customer's history as read: id, customer_since, (placed_at, cents, discounted, category)...
+RawHistory = tuple[int, date | None, list[tuple[datetime, int, bool, str | None]]]
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -125,13 +161,18 @@ def recompute_installation(
     session.execute(
         sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
     )
-    customers = _write_profiles(
-        session,
-        installation,
-        _histories(session, installation.id, now=now),
-        cut_points=cut_points,
-        now=now,
+    size = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Customer)
+        .where(Customer.installation_id == installation.id)
     )
+    with profiling_pool(size or 0) as pool:
+        customers = _write_profiles(
+            session,
+            _profiler(session, installation, cut_points, now),
+            _raw_histories(session, installation.id, now=now),
+            pool=pool,
+        )
     stored.customers = customers
     session.commit()
     return RecomputeReport(
@@ -143,57 +184,170 @@ def recompute_installation(
 
 
 def refresh_customers(
-    session: Session, installation_id: int, customer_ids: Collection[int], *, now: datetime
+    session: Session,
+    installation_id: int,
+    customer_ids: Collection[int],
+    *,
+    now: datetime,
+    pool: Executor | None = None,
+    order_facts: bool = False,
 ) -> int:
-    """Profile some customers again against the stored cut points; the caller commits."""
+    """Profile some customers again against the stored cut points; the caller commits.
+
+    `pool` (from `profiling_pool`) profiles them in worker processes. With `order_facts`,
+    their order facts are replaced too, drawn from the same read of their orders (what
+    `refresh_order_facts` would store), as a bulk import wants.
+    """
     if not customer_ids:
         return 0
     installation = session.get(Installation, installation_id)
     assert installation is not None
     ids = sorted(customer_ids)
-    total = 0
-    for start in range(0, len(ids), WRITE_BATCH):
-        chunk = ids[start : start + WRITE_BATCH]
-        session.execute(sa.delete(CustomerSegment).where(CustomerSegment.customer_id.in_(chunk)))
-        total += _write_profiles(
-            session,
-            installation,
-            _histories(session, installation.id, now=now, customer_ids=chunk),
-            cut_points=cut_points_of(session, installation.id),
-            now=now,
+    chunks = [ids[start : start + WRITE_BATCH] for start in range(0, len(ids), WRITE_BATCH)]
+    for chunk in chunks:
+        session.execute(
+            sa.delete(CustomerSegment).where(one_of(session, CustomerSegment.customer_id, chunk))
         )
-    return total
+        if order_facts:
+            delete_order_facts(session, installation_id, chunk)
+    # One stream over the chunks, so worker processes are not left waiting between them.
+    histories = itertools.chain.from_iterable(
+        _raw_histories(
+            session, installation.id, now=now, customer_ids=chunk, all_orders=order_facts
+        )
+        for chunk in chunks
+    )
+    profiler = _profiler(session, installation, cut_points_of(session, installation.id), now)
+    if order_facts:
+        profiler = replace(profiler, order_facts=True)
+    return _write_profiles(session, profiler, histories, pool=pool)
+
+
+@contextmanager
+def profiling_pool(customers: int) -> Iterator[Executor | None]:
+    """Worker processes to profile this many customers with, or None when not worth it.
+
+    Forked, so they start at once with the rules already imported and nothing to re-import,
+    and only when this process runs a single thread (a command, not a threaded server), which
+    forking needs to be safe. The workers only run the pure domain rules: they never touch
+    the database connections they inherit.
+    """
+    workers = os.cpu_count() or 1
+    if (
+        customers < PARALLEL_MIN_CUSTOMERS
+        or workers < 2
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        yield None
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
 
 
 def stored_segment(session: Session, customer_id: int) -> CustomerSegment | None:
     return session.get(CustomerSegment, customer_id)
 
 
+@dataclass(frozen=True)
+class _Profiler:
+    """What profiling a customer needs besides their history; picklable, for the workers."""
+
+    installation_id: int
+    thresholds: TierThresholds
+    cut_points: RfmCutPoints
+    personas: tuple[Persona, ...]
+    now: datetime
+    # Also draw the customers' order facts; their histories then hold every order.
+    order_facts: bool = False
+
+    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row]]:
+        """Some customers' customer_segments rows (and customer_facts rows), from histories."""
+        segments: list[Row] = []
+        facts: list[Row] = []
+        now = self.now
+        for customer_id, since, orders in customers:
+            if self.order_facts:
+                drawn = draw_order_facts(
+                    ((at, cents, category) for at, cents, _, category in orders), now=now
+                )
+                facts.extend(fact_rows(self.installation_id, customer_id, drawn, now=now))
+                orders = [order for order in orders if order[0] <= now]
+            profile = build_segment_profile(
+                _history(since, orders),
+                thresholds=self.thresholds,
+                cut_points=self.cut_points,
+                personas=self.personas,
+                now=now,
+            )
+            segments.append(_row(self.installation_id, customer_id, profile, now))
+        return segments, facts
+
+
+def _profiler(
+    session: Session, installation: Installation, cut_points: RfmCutPoints, now: datetime
+) -> _Profiler:
+    return _Profiler(
+        installation_id=installation.id,
+        thresholds=thresholds_of(installation),
+        cut_points=cut_points,
+        personas=tuple(active_personas(session, installation.id)),
+        now=now,
+    )
+
+
 def _write_profiles(
     session: Session,
-    installation: Installation,
-    histories: Iterable[tuple[int, CustomerHistory]],
+    profiler: _Profiler,
+    histories: Iterable[RawHistory],
     *,
-    cut_points: RfmCutPoints,
-    now: datetime,
+    pool: Executor | None = None,
 ) -> int:
-    thresholds = thresholds_of(installation)
-    personas = active_personas(session, installation.id)
-    rows: list[dict[str, Any]] = []
+    """Profile customers chunk by chunk, in `pool` if given, and insert their rows."""
+    chunks = _chunked(histories, PROFILE_CHUNK)
+    if pool is None:
+        results: Iterator[tuple[list[Row], list[Row]]] = map(profiler.rows, chunks)
+    else:
+        in_flight = 3 * (os.cpu_count() or 1)
+        results = _in_order(pool, profiler.rows, chunks, in_flight=in_flight)
+    segments: list[Row] = []
+    facts: list[Row] = []
     written = 0
-    for customer_id, history in histories:
-        profile = build_segment_profile(
-            history, thresholds=thresholds, cut_points=cut_points, personas=personas, now=now
-        )
-        rows.append(_row(installation.id, customer_id, profile, now))
-        if len(rows) >= WRITE_BATCH:
-            session.execute(sa.insert(CustomerSegment), rows)
-            written += len(rows)
-            rows = []
-    if rows:
-        session.execute(sa.insert(CustomerSegment), rows)
-        written += len(rows)
-    return written
+    for chunk_segments, chunk_facts in results:
+        segments.extend(chunk_segments)
+        facts.extend(chunk_facts)
+        if len(segments) >= WRITE_BATCH:
+            insert_rows(session, _SEGMENTS, segments)
+            insert_rows(session, _FACTS, facts)
+            written += len(segments)
+            segments, facts = [], []
+    insert_rows(session, _SEGMENTS, segments)
+    insert_rows(session, _FACTS, facts)
+    return written + len(segments)
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _in_order(
+    pool: Executor, function: Callable[[T], R], items: Iterable[T], *, in_flight: int
+) -> Iterator[R]:
+    """`map` in a pool, in order, with at most `in_flight` tasks queued: memory stays bounded."""
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def _row(
@@ -222,9 +376,11 @@ def _rfm_base(session: Session, installation_id: int, *, now: datetime) -> Itera
     """Every buyer's RFM measures, from per-customer aggregates streamed out of the database."""
     today = now.date()
     rows = session.execute(
-        sa.select(sa.func.max(Order.placed_at), sa.func.count(), sa.func.sum(Order.amount_cents))
-        .where(Order.installation_id == installation_id, Order.placed_at <= now)
-        .group_by(Order.customer_id)
+        sa.select(
+            sa.func.max(_ORDERS.c.placed_at), sa.func.count(), sa.func.sum(_ORDERS.c.amount_cents)
+        )
+        .where(_ORDERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
+        .group_by(_ORDERS.c.customer_id)
         .execution_options(yield_per=STREAM_ROWS)
     )
     for last_at, count, spend in rows:
@@ -242,45 +398,74 @@ def _histories(
     now: datetime,
     customer_ids: Sequence[int] | None = None,
 ) -> Iterator[tuple[int, CustomerHistory]]:
-    """Each customer's order history, customer by customer, streamed in customer id order.
+    """Each customer's order history, customer by customer, streamed in customer id order."""
+    for customer_id, since, orders in _raw_histories(
+        session, installation_id, now=now, customer_ids=customer_ids
+    ):
+        yield customer_id, _history(since, orders)
 
-    Customers without orders come out too, with an empty history. Only one customer's orders
-    are held at a time.
+
+def _history(
+    since: date | None, orders: list[tuple[datetime, int, bool, str | None]]
+) -> CustomerHistory:
+    return CustomerHistory(
+        tuple(
+            OrderRecord(
+                placed_at=placed_at, amount_cents=amount, discounted=discounted, category=category
+            )
+            for placed_at, amount, discounted, category in orders
+        ),
+        since,
+    )
+
+
+def _raw_histories(
+    session: Session,
+    installation_id: int,
+    *,
+    now: datetime,
+    customer_ids: Sequence[int] | None = None,
+    all_orders: bool = False,
+) -> Iterator[RawHistory]:
+    """Each customer's orders as plain tuples, customer by customer, in customer id order.
+
+    The orders placed up to `now`, or with `all_orders` every one. Customers without orders
+    come out too, with no orders. Only one customer's orders are held at a time.
     """
+    session.flush()
     query = (
         sa.select(
-            Customer.id,
-            Customer.customer_since,
-            Order.placed_at,
-            Order.amount_cents,
-            Order.discount_code,
-            Order.category,
+            _CUSTOMERS.c.id,
+            _CUSTOMERS.c.customer_since,
+            _ORDERS.c.placed_at,
+            _ORDERS.c.amount_cents,
+            _ORDERS.c.discount_code,
+            _ORDERS.c.category,
         )
-        .outerjoin(Order, sa.and_(Order.customer_id == Customer.id, Order.placed_at <= now))
-        .where(Customer.installation_id == installation_id)
-        .order_by(Customer.id, Order.placed_at)
+        .outerjoin(
+            _ORDERS,
+            sa.and_(
+                _ORDERS.c.customer_id == _CUSTOMERS.c.id,
+                sa.true() if all_orders else _ORDERS.c.placed_at <= now,
+            ),
+        )
+        .where(_CUSTOMERS.c.installation_id == installation_id)
+        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
         .execution_options(yield_per=STREAM_ROWS)
     )
     if customer_ids is not None:
-        query = query.where(Customer.id.in_(customer_ids))
+        query = query.where(one_of(session, _CUSTOMERS.c.id, customer_ids))
     current: int | None = None
-    since = None
-    orders: list[OrderRecord] = []
+    since: date | None = None
+    orders: list[tuple[datetime, int, bool, str | None]] = []
     for customer_id, customer_since, placed_at, amount, discount_code, category in session.execute(
         query
     ):
         if customer_id != current:
             if current is not None:
-                yield current, CustomerHistory(tuple(orders), since)
+                yield current, since, orders
             current, since, orders = customer_id, customer_since, []
         if placed_at is not None:
-            orders.append(
-                OrderRecord(
-                    placed_at=placed_at,
-                    amount_cents=int(amount),
-                    discounted=discount_code is not None,
-                    category=category,
-                )
-            )
+            orders.append((placed_at, int(amount), discount_code is not None, category))
     if current is not None:
-        yield current, CustomerHistory(tuple(orders), since)
+        yield current, since, orders
