@@ -114,7 +114,15 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("installation_id", "external_id"),
-        Index("ix_orders_customer_placed", "customer_id", "placed_at"),
+        # A customer's history in date order, read from the index alone (no table lookups).
+        Index(
+            "ix_orders_customer_history",
+            "customer_id",
+            "placed_at",
+            "amount_cents",
+            "discount_code",
+            "category",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

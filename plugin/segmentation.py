@@ -225,16 +225,23 @@ def refresh_customers(
 
 @contextmanager
 def profiling_pool(customers: int) -> Iterator[Executor | None]:
-    """Worker processes to profile this many customers with, or None when not worth it.
+    """Worker processes to profile this many customers with, or None when not worth it."""
+    with worker_pool(customers >= PARALLEL_MIN_CUSTOMERS) as pool:
+        yield pool
 
-    Forked, so they start at once with the rules already imported and nothing to re-import,
-    and only when this process runs a single thread (a command, not a threaded server), which
-    forking needs to be safe. The workers only run the pure domain rules: they never touch
-    the database connections they inherit.
+
+@contextmanager
+def worker_pool(wanted: bool = True) -> Iterator[Executor | None]:
+    """Worker processes, one per CPU, for pure-Python work; None if unwanted or unsafe.
+
+    Forked, so they start at once with everything already imported, and only when this
+    process runs a single thread (a command, not a threaded server), which forking needs to
+    be safe. The workers only run pure functions: they never touch the database connections
+    they inherit.
     """
     workers = os.cpu_count() or 1
     if (
-        customers < PARALLEL_MIN_CUSTOMERS
+        not wanted
         or workers < 2
         or threading.active_count() > 1
         or "fork" not in multiprocessing.get_all_start_methods()
@@ -309,8 +316,7 @@ def _write_profiles(
     if pool is None:
         results: Iterator[tuple[list[Row], list[Row]]] = map(profiler.rows, chunks)
     else:
-        in_flight = 3 * (os.cpu_count() or 1)
-        results = _in_order(pool, profiler.rows, chunks, in_flight=in_flight)
+        results = in_order(pool, profiler.rows, chunks)
     segments: list[Row] = []
     facts: list[Row] = []
     written = 0
@@ -333,10 +339,9 @@ def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _in_order(
-    pool: Executor, function: Callable[[T], R], items: Iterable[T], *, in_flight: int
-) -> Iterator[R]:
-    """`map` in a pool, in order, with at most `in_flight` tasks queued: memory stays bounded."""
+def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """`map` in a pool, in order, a few tasks per worker queued: memory stays bounded."""
+    in_flight = 3 * (os.cpu_count() or 1)
     pending: deque[Future[R]] = deque()
     try:
         for item in items:

@@ -13,15 +13,18 @@ Until then only which customers were touched is kept, as one bit per customer id
 from __future__ import annotations
 
 import csv
+import functools
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, TextIO, TypeVar
+from typing import Literal, Protocol, TextIO, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.segmentation import profiling_pool, refresh_customers
+from plugin.segmentation import in_order, profiling_pool, refresh_customers, worker_pool
 from plugin.sources.records import (
     CustomerRecord,
     FieldProblem,
@@ -37,6 +40,8 @@ R = TypeVar("R", CustomerRecord, OrderRecord)
 SOURCE = "csv"
 BATCH_SIZE = 2000
 COMMIT_ROWS = 20_000
+# From a file this big on, rows are validated in worker processes (see worker_pool).
+PARALLEL_MIN_BYTES = 4 * 2**20
 # Touched customers are refreshed this many at a time after the import, each chunk committed.
 REFRESH_CHUNK = 10_000
 COLUMNS: dict[Kind, tuple[frozenset[str], frozenset[str]]] = {
@@ -114,20 +119,22 @@ def import_csv(
 
     progress = _Progress(session, ("customers",) if kind == "customers" else ("orders",))
     try:
-        if kind == "customers":
-            for customers, lines in _batches(reader, customer_record, report, batch_size):
-                stored = store_customers(
-                    session, installation_id, customers, now=now, refresh=False
-                )
-                _count(report, stored, lines)
-                progress.stored(stored, len(customers))
-        else:
-            for orders, lines in _batches(reader, order_record, report, batch_size):
-                stored = store_orders(
-                    session, installation_id, orders, source=SOURCE, now=now, refresh=False
-                )
-                _count(report, stored, lines)
-                progress.stored(stored, len(orders))
+        # A big file's rows are validated in worker processes while this one stores them.
+        with worker_pool(_size(stream) >= PARALLEL_MIN_BYTES) as pool:
+            if kind == "customers":
+                for customers, lines in _batches(reader, customer_record, report, batch_size, pool):
+                    stored = store_customers(
+                        session, installation_id, customers, now=now, refresh=False
+                    )
+                    _count(report, stored, lines)
+                    progress.stored(stored, len(customers))
+            else:
+                for orders, lines in _batches(reader, order_record, report, batch_size, pool):
+                    stored = store_orders(
+                        session, installation_id, orders, source=SOURCE, now=now, refresh=False
+                    )
+                    _count(report, stored, lines)
+                    progress.stored(stored, len(orders))
         progress.commit()
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
@@ -165,6 +172,14 @@ class _Progress:
         self.rows = 0
         self.commits += 1
         analyze_as_they_grow(self.session, self.commits, self.tables)
+
+
+def _size(stream: TextIO) -> int:
+    """The size of the file behind a stream, in bytes; 0 when it is not a file."""
+    try:
+        return os.fstat(stream.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return 0
 
 
 def analyze_as_they_grow(session: Session, commits: int, tables: Sequence[str]) -> None:
@@ -282,16 +297,37 @@ def _batches(
     build: Callable[[dict[str, object]], R],
     report: ImportReport,
     batch_size: int,
+    pool: Executor | None = None,
 ) -> Iterator[tuple[list[R], list[int]]]:
     """Yield batches of valid records with their line numbers; record bad rows in the report.
 
     Rows come from the DictReader's own csv reader, zipped with the header: the same fields
     as the DictReader's rows (a short row lacks the missing ones), for less work per row.
+    With a `pool`, worker processes validate the rows while this process stores batches.
     """
-    batch: list[R] = []
-    lines: list[int] = []
-    fields = list(reader.fieldnames or ())
-    rows = reader.reader
+    fields = tuple(reader.fieldnames or ())
+    chunks = _row_chunks(reader.reader, len(fields), report, batch_size)
+    work = functools.partial(_build_batch, build, fields)
+    results = map(work, chunks) if pool is None else in_order(pool, work, chunks)
+    for records, lines, problems in results:
+        report.problems.extend(problems)
+        if records:
+            yield records, lines
+
+
+class _Rows(Protocol):
+    """A csv reader: rows, and the line the last one ended on."""
+
+    line_num: int
+
+    def __next__(self) -> list[str]: ...
+
+
+def _row_chunks(
+    rows: _Rows, width: int, report: ImportReport, size: int
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """Read the file's rows `size` at a time, with their line numbers; report unreadable ones."""
+    chunk: list[tuple[int, list[str]]] = []
     while True:
         try:
             row = next(rows)
@@ -314,19 +350,33 @@ def _batches(
         if not row:
             continue  # a blank line, which DictReader skips too
         report.rows += 1
-        line = rows.line_num
-        if len(row) > len(fields):
-            report.problems.append(LineProblem(line, "row", "has more fields than the header"))
+        if len(row) > width:
+            report.problems.append(
+                LineProblem(rows.line_num, "row", "has more fields than the header")
+            )
             continue
+        chunk.append((rows.line_num, row))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _build_batch(
+    build: Callable[[dict[str, object]], R],
+    fields: tuple[str, ...],
+    rows: list[tuple[int, list[str]]],
+) -> tuple[list[R], list[int], list[LineProblem]]:
+    """Validate rows into records; a pure function, so a worker process can run it."""
+    records: list[R] = []
+    lines: list[int] = []
+    problems: list[LineProblem] = []
+    for line, row in rows:
         try:
-            record = build(dict(zip(fields, row, strict=False)))
+            records.append(build(dict(zip(fields, row, strict=False))))
         except FieldProblem as problem:
-            report.problems.append(LineProblem(line, problem.field, problem.message))
+            problems.append(LineProblem(line, problem.field, problem.message))
             continue
-        batch.append(record)
         lines.append(line)
-        if len(batch) >= batch_size:
-            yield batch, lines
-            batch, lines = [], []
-    if batch:
-        yield batch, lines
+    return records, lines, problems

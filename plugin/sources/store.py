@@ -103,12 +103,12 @@ def store_orders(
         external_id: _StoredOrder(order_id, dict(zip(_ORDER_VALUES, values, strict=True)))
         for order_id, external_id, *values in session.execute(
             sa.select(
-                Order.id,
-                Order.external_id,
-                *(getattr(Order, name) for name in _ORDER_VALUES),
+                _ORDERS.c.id,
+                _ORDERS.c.external_id,
+                *(_ORDERS.c[name] for name in _ORDER_VALUES),
             ).where(
-                Order.installation_id == installation_id,
-                one_of(session, Order.external_id, {r.external_id for r in records}),
+                _ORDERS.c.installation_id == installation_id,
+                one_of(session, _ORDERS.c.external_id, {r.external_id for r in records}),
             )
         )
     }
@@ -242,7 +242,7 @@ def _write_customers(
         for customer_id, external_id in session.execute(
             sa.select(table.c.id, table.c.external_id).where(
                 table.c.installation_id == installation_id,
-                one_of(session, Customer.external_id, by_external_id),
+                one_of(session, table.c.external_id, by_external_id),
             )
         ):
             by_external_id[external_id].id = customer_id
@@ -286,6 +286,7 @@ class _CustomerIndex:
     def load(
         cls, session: Session, installation_id: int, records: Sequence[CustomerRecord]
     ) -> _CustomerIndex:
+        # Table columns, not ORM attributes: plain rows, without the ORM's loading per row.
         # One query per key, each answered by its own index, and no ORDER BY: asked to sort,
         # SQLite walks the installation's customers in id order instead (all of them).
         found: dict[int, Row[Any]] = {}
@@ -294,10 +295,10 @@ class _CustomerIndex:
             if values:
                 for row in session.execute(
                     sa.select(
-                        Customer.id, *(getattr(Customer, name) for name in _CUSTOMER_VALUES)
+                        _CUSTOMERS.c.id, *(_CUSTOMERS.c[name] for name in _CUSTOMER_VALUES)
                     ).where(
-                        Customer.installation_id == installation_id,
-                        one_of(session, getattr(Customer, key), values),
+                        _CUSTOMERS.c.installation_id == installation_id,
+                        one_of(session, _CUSTOMERS.c[key], values),
                     )
                 ):
                     found[row[0]] = row
@@ -339,9 +340,9 @@ def _customers_for_orders(
     found: dict[tuple[str, str | None], int] = {}
     if ids:
         for customer_id, external_id in session.execute(
-            sa.select(Customer.id, Customer.external_id).where(
-                Customer.installation_id == installation_id,
-                one_of(session, Customer.external_id, ids),
+            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.external_id).where(
+                _CUSTOMERS.c.installation_id == installation_id,
+                one_of(session, _CUSTOMERS.c.external_id, ids),
             )
         ):
             found[("id", external_id)] = customer_id
@@ -349,8 +350,9 @@ def _customers_for_orders(
         # The oldest wins when an email is shared; chosen here, not by an ORDER BY, which
         # SQLite answers by walking the installation's customers in id order.
         for customer_id, email in session.execute(
-            sa.select(Customer.id, Customer.email).where(
-                Customer.installation_id == installation_id, one_of(session, Customer.email, emails)
+            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.email).where(
+                _CUSTOMERS.c.installation_id == installation_id,
+                one_of(session, _CUSTOMERS.c.email, emails),
             )
         ):
             key = ("email", email)

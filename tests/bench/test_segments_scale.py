@@ -192,3 +192,42 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
         sa.text("SELECT count(DISTINCT customer_id) FROM customer_facts WHERE source = 'orders'")
     )
     assert owners == with_facts
+
+
+def test_validating_in_worker_processes_reports_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with segmentation.worker_pool() as pool:
+        if pool is None:
+            pytest.skip("no worker processes here (one CPU, or threads running)")
+    path = tmp_path / "customers.csv"
+    rows = [f"C-{n},Customer {n},c{n}@example.com\n" for n in range(50)]
+    rows[7] = "C-7,Customer 7,not-an-email\n"
+    rows[20] = ",No id,x@example.com\n"
+    rows[33] = "C-33,Too,many@example.com,fields\n"
+    path.write_text("customer_id,name,email\n" + "".join(rows), encoding="utf-8")
+    reports = []
+    for minimum in (2**40, 0):  # in this process, then in workers
+        monkeypatch.setattr("plugin.sources.csv_import.PARALLEL_MIN_BYTES", minimum)
+        url = f"sqlite:///{tmp_path / f'{minimum}.sqlite3'}"
+        upgrade(url)
+        database = Database(url)
+        with database.sessions() as session:
+            installation = Installation(platform="zendesk", account="a", display_name="A")
+            session.add(installation)
+            session.commit()
+            with open(path, encoding="utf-8", newline="") as stream:
+                report = import_csv(
+                    session,
+                    installation.id,
+                    stream,
+                    kind="customers",
+                    now=segments_scale.NOW,
+                    batch_size=8,
+                )
+        database.dispose()
+        reports.append(report)
+    in_process, in_workers = reports
+    assert in_workers == in_process
+    assert (in_process.rows, in_process.created) == (50, 47)
+    assert [problem.line for problem in in_process.problems] == [9, 22, 35]
