@@ -12,7 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, make_response, request
+from flask import Blueprint, current_app, make_response, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
@@ -23,16 +23,20 @@ from plugin.freshdesk_installations import installation_for_secret
 from plugin.models import Installation
 from plugin.platforms import demo, freshdesk
 from plugin.platforms.base import HelpdeskError
+from plugin.recognition import HelpdeskSnapshot
 from plugin.upstream import UpstreamTimeout
 from plugin.web.helpdesks import client_for, helpdesks
 from plugin.web.settings import settings
-from plugin.web.sidebar import RETRY_AFTER_SECONDS, banner_response, problem
+from plugin.web.sidebar import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
+from plugin.web.suggestions import answer_action, render_card
 
 bp = Blueprint("freshdesk", __name__, url_prefix="/freshdesk")
 
 SECRET_HEADER = "X-Regulars-Secret"  # noqa: S105 - a header's name
 AGENT_ROLES = frozenset({"agent", "admin"})
 MAX_DOMAIN_LENGTH = 255
+# More fields than the card's forms have is not a form of the card.
+MAX_ACTION_FIELDS = 20
 _ID = re.compile(r"[0-9]{1,20}")
 
 
@@ -91,8 +95,76 @@ def expected_domain(installation: Installation) -> str | None:
 
 @bp.post("/sidebar")
 def sidebar() -> ResponseReturnValue:
-    """Render the banner for the ticket an agent has open in Freshdesk."""
+    """Render the banner and the suggestions card for the ticket an agent has open in Freshdesk.
+
+    Both come in one answer: Freshworks allows an app few request-template calls a minute.
+    """
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    checked = _checked_view(deadline)
+    if not isinstance(checked, CheckedView):
+        return checked
+    installation, view = checked.installation, checked.view
+    response = make_response(
+        banner_response(
+            installation,
+            ticket_id=view.ticket_id,
+            requester_hint=view.requester_hint,
+            deadline=deadline,
+        )
+    )
+    if response.status_code != 200:
+        return response
+    # The banner has just read the ticket, so this is answered from the upstream cache.
+    snapshot = _snapshot(installation, view, deadline)
+    if isinstance(snapshot, HelpdeskSnapshot):
+        card = render_card(
+            installation,
+            snapshot,
+            now=utcnow(),
+            actions_url=url_for("freshdesk.act"),
+            template="freshdesk/_suggestions_holder.html",
+        )
+        response.set_data(response.get_data(as_text=True) + card)
+    return response
+
+
+@bp.post("/actions")
+def act() -> ResponseReturnValue:
+    """Record an apply, dismiss or escalate from the suggestions card; answer with the card.
+
+    The page sends the view's ids (checked as for the banner) and the card's form as `action`.
+    """
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    checked = _checked_view(deadline)
+    if not isinstance(checked, CheckedView):
+        return checked
+    installation, view = checked.installation, checked.view
+    fields = _action_fields(request.get_json(silent=True, force=True))
+    if fields is None:
+        return problem("The app sent no action to record.", 400)
+    snapshot = _snapshot(installation, view, deadline)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return answer_action(
+        installation,
+        snapshot,
+        agent_id=view.agent_id,
+        fields=fields,
+        now=utcnow(),
+        actions_url=url_for("freshdesk.act"),
+    )
+
+
+@dataclass(frozen=True)
+class CheckedView:
+    """A view whose installation, account and agent the service has checked."""
+
+    installation: Installation
+    view: SidebarRequest
+
+
+def _checked_view(deadline: float) -> CheckedView | ResponseReturnValue:
+    """The installation (by its secret) and the page's view, checked; or the refusal."""
     installation = installation_for_secret(
         db.session(), request.headers.get(SECRET_HEADER, ""), now=utcnow()
     )
@@ -119,12 +191,30 @@ def sidebar() -> ResponseReturnValue:
     not_an_agent = _refuse_unless_agent(installation, view.agent_id, deadline=deadline)
     if not_an_agent is not None:
         return not_an_agent
-    return banner_response(
+    return CheckedView(installation, view)
+
+
+def _snapshot(
+    installation: Installation, view: SidebarRequest, deadline: float
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    return read_snapshot(
         installation,
         ticket_id=view.ticket_id,
         requester_hint=view.requester_hint,
         deadline=deadline,
+        now=utcnow(),
     )
+
+
+def _action_fields(body: object) -> dict[str, object] | None:
+    """The card's form fields from the body's `action` object, as texts and whole numbers."""
+    action = body.get("action") if isinstance(body, dict) else None
+    if not isinstance(action, dict) or len(action) > MAX_ACTION_FIELDS:
+        return None
+    return {
+        str(key): value if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        for key, value in action.items()
+    }
 
 
 def _refuse_unless_agent(

@@ -81,7 +81,7 @@ def card() -> ResponseReturnValue:
     snapshot = _snapshot(installation, ticket_id, requester_hint, now)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
-    return _render(installation, snapshot, now=now), 200
+    return render_card(installation, snapshot, now=now, actions_url=url_for("suggestions.act")), 200
 
 
 @bp.post("/actions")
@@ -104,6 +104,32 @@ def act() -> ResponseReturnValue:
     snapshot = _snapshot(installation, ticket_id, requester_hint, now)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
+    return answer_action(
+        installation,
+        snapshot,
+        agent_id=sidebar_session.user_id,
+        fields=fields,
+        now=now,
+        actions_url=url_for("suggestions.act"),
+        as_json=as_json,
+    )
+
+
+def answer_action(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    agent_id: str | None,
+    fields: Mapping[str, object],
+    now: datetime,
+    actions_url: str,
+    as_json: bool = False,
+) -> ResponseReturnValue:
+    """Record an agent's action on the ticket and answer with the card around the result.
+
+    The one way every helpdesk's sidebar records an action: the ticket, and so the customer,
+    come from `snapshot` (read from the helpdesk), never from the page's fields.
+    """
     session = db.session()
     try:
         outcome = exceptions_service.record_action(
@@ -111,7 +137,7 @@ def act() -> ResponseReturnValue:
             installation,
             ticket=snapshot.ticket,
             requester=snapshot.requester,
-            agent_id=sidebar_session.user_id,
+            agent_id=agent_id,
             fields=fields,
             now=now,
         )
@@ -125,12 +151,16 @@ def act() -> ResponseReturnValue:
             values=fields,
             errors=invalid.errors,
         )
-        return _render(installation, snapshot, now=now, form=state), 422
+        return render_card(
+            installation, snapshot, now=now, actions_url=actions_url, form=state
+        ), 422
     except ActionRefused as refusal:
         session.rollback()
         if as_json:
             return jsonify({"refused": str(refusal)}), 409
-        return _render(installation, snapshot, now=now, refusal=str(refusal)), 409
+        return render_card(
+            installation, snapshot, now=now, actions_url=actions_url, refusal=str(refusal)
+        ), 409
     action = outcome.action
     if as_json:
         return jsonify(
@@ -145,7 +175,9 @@ def act() -> ResponseReturnValue:
                 "duplicate": outcome.duplicate,
             }
         ), 200
-    return _render(installation, snapshot, now=now, result=outcome.message), 200
+    return render_card(
+        installation, snapshot, now=now, actions_url=actions_url, result=outcome.message
+    ), 200
 
 
 def _answer(
@@ -186,15 +218,21 @@ def _snapshot(
     )
 
 
-def _render(
+def render_card(
     installation: Installation,
     snapshot: HelpdeskSnapshot,
     *,
     now: datetime,
+    actions_url: str,
     form: FormState | None = None,
     result: str | None = None,
     refusal: str | None = None,
+    template: str = "sidebar/_suggestions.html",
 ) -> str:
+    """The suggestions card for the ticket; its forms post to `actions_url`.
+
+    `template` may be one that includes the card in what a helpdesk's page expects around it.
+    """
     card: SuggestionsCard = exceptions_service.suggestions_for(
         db.session(),
         installation,
@@ -203,14 +241,14 @@ def _render(
         now=now,
     )
     return render_template(
-        "sidebar/_suggestions.html",
+        template,
         card=card,
         form=form,
         result=result,
         refusal=refusal,
         ticket_id=snapshot.ticket.id,
         requester_id=snapshot.requester.id,
-        actions_url=url_for("suggestions.act"),
+        actions_url=actions_url,
         currency=installation.currency,
         amount=exact_money,
         units=cents_as_units,

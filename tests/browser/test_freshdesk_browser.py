@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, Response, expect
 
 from tests.browser.test_demo_browser import customer_and_ticket
+from tests.browser.test_suggestions_browser import open_ticket_of
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("REGULARS_ARTIFACTS", "test-artifacts"))
@@ -111,3 +112,31 @@ def test_the_packaged_page_reads_well_at_320_px(live_server: str, page: Page) ->
     )
     assert width <= 340
     assert scroll == 0, "the banner overflows sideways at sidebar width"
+
+
+def test_an_agent_dismisses_a_suggestion_through_the_packaged_page(
+    live_server: str, page: Page
+) -> None:
+    problems, answers = watch(page)
+    open_ticket(page, f"{live_server}/demo/freshdesk", open_ticket_of("Tyler Brennan"))
+    app = page.frame_locator(APP_FRAME)
+    offer = app.locator('.rg-offer[data-exception="free_sample"]')
+    expect(offer).to_contain_text("Free sample with the next order")
+
+    offer.locator("summary").click()
+    offer.get_by_label("Why not").select_option("customer_declined")
+    offer.get_by_label("Note (optional)").fill("Prefers the promo code")
+    offer.get_by_role("button", name="Dismiss").click()
+
+    expect(app.locator('[data-result="done"]')).to_contain_text(
+        "Dismissed: Free sample with the next order (Customer declined)", timeout=10_000
+    )
+    expect(app.locator('.rg-done [data-exception="free_sample"]')).to_be_visible()
+    # The view's one call (getSidebar), then the action's (postAction): no other.
+    invoked = [a for a in answers if a.url.endswith(INVOKE_PATH)]
+    assert len(invoked) == 2
+    templates = [(a.request.post_data_json or {}).get("template") for a in invoked]
+    assert templates == ["getSidebar", "postAction"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(APP_FRAME).screenshot(path=str(ARTIFACTS / "demo-freshdesk-dismissed.png"))
+    assert not problems, problems

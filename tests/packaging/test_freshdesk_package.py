@@ -317,11 +317,12 @@ def test_allowed_variation_does_not_report_rule(breaker: Breaker, quiet_rule: st
     assert quiet_rule not in {p.rule for p in package.validate()}
 
 
-def test_the_page_invokes_exactly_the_declared_template() -> None:
+def test_the_page_invokes_exactly_the_declared_templates() -> None:
     files = real_files()
     manifest_doc = json.loads(files[MANIFEST])
-    assert set(manifest_doc["product"]["freshdesk"]["requests"]) == {"getSidebar"}
+    assert set(manifest_doc["product"]["freshdesk"]["requests"]) == {"getSidebar", "postAction"}
     assert b"invokeTemplate('getSidebar'" in files["app/scripts/app.js"]
+    assert b"invokeTemplate('postAction'" in files["app/scripts/app.js"]
 
 
 def test_the_banner_styles_are_the_services_own() -> None:

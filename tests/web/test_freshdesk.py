@@ -33,6 +33,15 @@ from plugin.platforms.freshdesk import FreshdeskCredentials
 from tests.conftest import build_app, dispose_app
 from tests.platforms.test_freshdesk_client import freshdesk_agent
 from tests.web.test_demo import csrf_token
+from tests.web.test_sidebar import demo_token, launch, session_token
+from tests.web.test_suggestions import (
+    DANIEL,
+    MARGARET,
+    actions,
+    form_of,
+    open_ticket_of,
+    text_of,
+)
 
 BASE = "https://acme.freshdesk.com"
 API_KEY = "Hq8vR2mX5tK9wL3pZ7cB"
@@ -59,6 +68,11 @@ def demo_secret(session: Session, demo_installation: Installation) -> str:
     secret = issue_secret(demo_installation)
     session.commit()
     return secret
+
+
+def zendesk_bearer(app: Flask, client: FlaskClient, installation: Installation) -> str:
+    """The sidebar session the Zendesk path's page gets at launch, for the same demo."""
+    return session_token(launch(client, demo_token(app, installation)).get_data(True))
 
 
 def ask(client: FlaskClient, secret: str, body: object) -> Any:
@@ -165,6 +179,107 @@ def test_someone_who_is_not_an_agent_is_refused(
 
 def test_an_unknown_ticket_is_a_404(client: FlaskClient, demo_secret: str) -> None:
     assert ask(client, demo_secret, view(ticket_id="424242")).status_code == 404
+
+
+# --- The suggestions card in the same answer, and the actions on it ----------------------
+
+
+ACTIONS = "/freshdesk/actions"
+
+
+def act(client: FlaskClient, secret: str, ticket_id: str, action: object) -> Any:
+    body = view(ticket_id=ticket_id, requester_id=None) | {"action": action}
+    return client.post(ACTIONS, json=body, headers={"X-Regulars-Secret": secret})
+
+
+def test_the_answer_has_the_same_suggestions_as_the_zendesk_paths_card(
+    app: Flask, client: FlaskClient, demo_secret: str, demo_installation: Installation
+) -> None:
+    ticket_id = open_ticket_of(MARGARET)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    bearer = {"Authorization": f"Bearer {zendesk_bearer(app, client, demo_installation)}"}
+    card = client.get(
+        "/sidebar/suggestions", query_string={"ticket_id": ticket_id}, headers=bearer
+    ).get_data(as_text=True)
+
+    assert html.index('class="rg-banner') < html.index('id="rg-suggestions"')
+    offers = re.compile(r'class="rg-offer" data-exception="([a-z_]+)"')
+    assert (
+        offers.findall(html)
+        == offers.findall(card)
+        == [
+            "expedited_shipping",
+            "waive_shipping_fee",
+            "priority_handling",
+        ]
+    )
+    assert "Goodwill: $38 granted in the last 90 days" in text_of(html)
+    # The card's forms post to the Freshdesk endpoint, which the page sends through postAction.
+    assert f'action="{ACTIONS}"' in html and "/sidebar/actions" not in html
+
+
+def test_applying_through_freshdesk_records_once_for_the_checked_agent(
+    client: FlaskClient, demo_secret: str, session: Session
+) -> None:
+    ticket_id = open_ticket_of(MARGARET)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    before = len(actions(session))
+    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
+
+    response = act(client, demo_secret, ticket_id, fields)
+
+    card = response.get_data(as_text=True)
+    assert response.status_code == 200, card
+    assert "Applied: $18 Expedited shipping upgrade — recorded in the action log." in card
+    assert act(client, demo_secret, ticket_id, fields).status_code == 200  # a double click
+    recorded = actions(session)
+    assert len(recorded) == before + 1
+    action = recorded[-1]
+    assert (action.kind, action.exception_key, action.agent_id, action.ticket_id) == (
+        "applied",
+        "expedited_shipping",
+        AGENT,
+        ticket_id,
+    )
+
+
+def test_a_form_with_errors_comes_back_with_them_and_records_nothing(
+    client: FlaskClient, demo_secret: str, session: Session
+) -> None:
+    ticket_id = open_ticket_of(DANIEL)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    before = len(actions(session))
+    fields = form_of(html, "goodwill_credit") | {"kind": "escalate", "amount": "80", "reason": ""}
+
+    response = act(client, demo_secret, ticket_id, fields)
+
+    assert response.status_code == 422
+    assert "Amount: must be from $5 to $75" in response.get_data(as_text=True)
+    assert len(actions(session)) == before
+
+
+@pytest.mark.parametrize("action", [None, "apply", [], {str(n): "x" for n in range(30)}])
+def test_a_body_without_a_usable_action_is_a_400(
+    client: FlaskClient, demo_secret: str, session: Session, action: object
+) -> None:
+    before = len(actions(session))
+    assert act(client, demo_secret, open_ticket_of(MARGARET), action).status_code == 400
+    assert len(actions(session)) == before
+
+
+def test_an_action_with_an_unknown_secret_or_another_accounts_page_is_refused(
+    client: FlaskClient, demo_secret: str, session: Session
+) -> None:
+    ticket_id = open_ticket_of(MARGARET)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
+    before = len(actions(session))
+
+    assert act(client, "rgf_not-the-secret", ticket_id, fields).status_code == 401
+    body = view(ticket_id=ticket_id, domain="rival.freshdesk.com") | {"action": fields}
+    other = client.post(ACTIONS, json=body, headers={"X-Regulars-Secret": demo_secret})
+    assert other.status_code == 403
+    assert len(actions(session)) == before
 
 
 def test_the_demos_secret_stops_working_when_the_demo_is_off(tmp_path: Path) -> None:

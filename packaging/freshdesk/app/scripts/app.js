@@ -3,7 +3,9 @@
  * Freshworks allows an app 50 request-method calls a minute per account, so the page asks
  * the service once (getSidebar), again only when the agent comes back to the app after a
  * minute, and retries once when the service says it is still fetching (503, Retry-After).
- * The service answers with the banner as server-rendered, autoescaped HTML.
+ * The service answers with the banner and the suggestions card as server-rendered,
+ * autoescaped HTML. Applying, dismissing or escalating a suggestion is one more call
+ * (postAction), answered with the card again around the result.
  */
 (function () {
   'use strict';
@@ -14,6 +16,7 @@
   var MAX_RETRY_WAIT_S = 10;
   var loadedAt = 0;
   var busy = false;
+  var currentView = null; // the ids of the ticket view the page shows, for actions on it
 
   function showMessage(text) {
     var card = document.createElement('section');
@@ -65,6 +68,7 @@
         root.innerHTML = answer.response;
         root.setAttribute('aria-busy', 'false');
         loadedAt = Date.now();
+        currentView = body;
         fit(client);
       },
       function (failure) {
@@ -108,11 +112,70 @@
       .then(function () { busy = false; });
   }
 
+  // The suggestions card's forms: the card's fields go with the view's ids, and the answer
+  // (the card around what was recorded, a refusal, or the form with its errors) replaces it.
+  function showCard(client, html) {
+    var holder = document.getElementById('rg-suggestions');
+    if (!holder) return;
+    holder.innerHTML = html;
+    var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
+    if (target) target.focus();
+    fit(client);
+  }
+
+  function notSent(client, form, text) {
+    form.removeAttribute('data-busy');
+    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
+      button.disabled = false;
+    });
+    var note = document.createElement('p');
+    note.className = 'rg-error';
+    note.setAttribute('role', 'alert');
+    note.textContent = text;
+    form.appendChild(note);
+    fit(client);
+  }
+
+  function act(client, form, submitter) {
+    var action = {};
+    new FormData(form).forEach(function (value, name) { action[name] = String(value); });
+    if (submitter && submitter.name) action[submitter.name] = submitter.value;
+    form.setAttribute('data-busy', 'true');
+    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
+      button.disabled = true;
+    });
+    var body = Object.assign({}, currentView, { action: action });
+    client.request.invokeTemplate('postAction', { body: JSON.stringify(body) }).then(
+      function (answer) { showCard(client, answer.response); },
+      function (failure) {
+        var fromService = failure && typeof failure.response === 'string' &&
+          failure.errorSource !== 'PLATFORM' && failure.response.trim().charAt(0) === '<';
+        if (fromService && failure.status !== 503) {
+          showCard(client, failure.response);
+        } else {
+          notSent(client, form, 'Not sent: Regulars could not reach its service. Try again.');
+        }
+      }
+    );
+  }
+
+  function listenForActions(client) {
+    root.addEventListener('submit', function (event) {
+      var form = event.target;
+      if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-rg-action')) return;
+      event.preventDefault();
+      // A second click while the first is on its way (the service would not record it twice).
+      if (form.getAttribute('data-busy') === 'true' || !currentView) return;
+      act(client, form, event.submitter);
+    });
+  }
+
   if (!window.app || typeof window.app.initialized !== 'function') {
     showMessage('Regulars runs inside Freshdesk: open it from a ticket.');
     return;
   }
   window.app.initialized().then(function (client) {
+    listenForActions(client);
     client.events.on('app.activated', function () { refresh(client); });
   });
 })();
