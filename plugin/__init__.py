@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from plugin import db
+from plugin import db, observability
 from plugin.config import Settings, instance_encryption_key, settings_from_environment
 from plugin.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.credentials import CredentialsVault
@@ -41,10 +41,15 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     app.extensions[VAULT_KEY] = CredentialsVault(
         settings.encryption_keys or (instance_encryption_key(Path(app.instance_path)),)
     )
-    logging.getLogger("plugin").setLevel(settings.log_level)
+    observability.configure_logging(settings.log_format, settings.log_level)
+    if settings.trusted_proxies:
+        # Behind a TLS-terminating proxy: its X-Forwarded-* say the scheme, host and client.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     db.init_app(app, settings.database_url)
     csrf.init_app(app)
+    observability.init_app(app, log_format=settings.log_format)
     security.init_app(app, settings)
     formatting.init_app(app)
     helpdesks.init_app(app, settings)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from plugin.credentials import generate_key, is_valid_key
+from plugin.observability import LogFormat
 
 ZENDESK_CDN_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
 
@@ -33,6 +34,12 @@ class Settings:
     zaf_sdk_url: str = ZENDESK_CDN_SDK
     frame_ancestors: tuple[str, ...] = ("https://*.zendesk.com",)
     log_level: str = "INFO"
+    # text for a terminal; json (one object a line, with an access line per request) to ship.
+    log_format: LogFormat = "text"
+    # /metrics answers only a request with this bearer token; empty turns /metrics off.
+    metrics_token: str = field(default="", repr=False)
+    # Reverse proxies in front of the service whose X-Forwarded-* headers are believed.
+    trusted_proxies: int = 0
     # Fernet keys for stored helpdesk credentials, newest first: the first encrypts, all decrypt.
     # Empty means the key generated into the instance folder (see instance_encryption_key).
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -83,6 +90,22 @@ def _fraction(name: str, raw: str) -> float:
     if not 0 < value <= 1:
         raise ConfigError(f"{name} must be more than 0 and at most 1, not {value}")
     return value
+
+
+def _log_format(raw: str) -> LogFormat:
+    value = raw.strip().lower()
+    if value == "json":
+        return "json"
+    if value == "text":
+        return "text"
+    raise ConfigError(f"REGULARS_LOG_FORMAT must be text or json, not {raw!r}")
+
+
+def _metrics_token(raw: str) -> str:
+    token = raw.strip()
+    if token and len(token) < 24:
+        raise ConfigError("REGULARS_METRICS_TOKEN must be at least 24 characters")
+    return token
 
 
 def normalize_database_url(url: str) -> str:
@@ -174,6 +197,11 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         zaf_sdk_url=env.get("REGULARS_ZAF_SDK_URL", ZENDESK_CDN_SDK),
         frame_ancestors=tuple(ancestors),
         log_level=env.get("REGULARS_LOG_LEVEL", "INFO").upper(),
+        log_format=_log_format(env.get("REGULARS_LOG_FORMAT", "text")),
+        metrics_token=_metrics_token(env.get("REGULARS_METRICS_TOKEN", "")),
+        trusted_proxies=_int(
+            "REGULARS_TRUSTED_PROXIES", env.get("REGULARS_TRUSTED_PROXIES", "0"), minimum=0
+        ),
         encryption_keys=encryption_keys,
         upstream_budget_ms=_int(
             "REGULARS_UPSTREAM_BUDGET_MS",

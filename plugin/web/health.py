@@ -1,10 +1,14 @@
-"""Liveness, the landing page and the favicon."""
+"""Liveness, readiness, metrics, the landing page and the favicon."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, send_from_directory, url_for
+import hmac
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, redirect, request, send_from_directory, url_for
 from werkzeug.wrappers import Response
 
+from plugin import db, observability
 from plugin.web.settings import settings
 
 bp = Blueprint("health", __name__)
@@ -12,7 +16,39 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> dict[str, str]:
+    """Alive: the process answers (a load balancer restarts it when this fails)."""
     return {"status": "ok"}
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[dict[str, str | None], int]:
+    """Ready: the database answers and is at the migration this code expects."""
+    head = db.head_revision()
+    try:
+        engine = db.database().engine
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        current = db.schema_revision(engine)
+    except sa.exc.SQLAlchemyError as error:
+        # The error's class only: its text may name the database's host and user.
+        current_app.logger.warning("not ready: database unreachable (%s)", type(error).__name__)
+        return {"status": "not ready", "problem": "the database is unreachable"}, 503
+    if current != head:
+        problem = f"the database is at migration {current or 'none'}, the code needs {head}"
+        return {"status": "not ready", "problem": problem + ": run flask db upgrade"}, 503
+    return {"status": "ready", "migration": current}, 200
+
+
+@bp.get("/metrics")
+def metrics() -> Response | tuple[str, int]:
+    """Prometheus metrics, for a scraper holding REGULARS_METRICS_TOKEN; off without one."""
+    token = settings().metrics_token
+    if not token:
+        return "Metrics are off: set REGULARS_METRICS_TOKEN to turn them on.", 404
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        return "Send the metrics token as a bearer token.", 401
+    return observability.metrics_page(current_app)
 
 
 @bp.get("/")
