@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,23 @@ CHROMIUM_ARGS = [
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Serve the seeded demo from a real HTTP server in a thread; yield its base URL."""
+@contextmanager
+def seeded_demo(folder: Path) -> Iterator[Flask]:
+    """An app on a new SQLite database in `folder`, with the demo seeded."""
     if not (REPO / "static" / "vendor" / "zaf_sdk.min.js").exists():
         pytest.fail("static/vendor/zaf_sdk.min.js is missing: run scripts/setup.sh")
-    folder = tmp_path_factory.mktemp("live")
     app: Flask = build_app(f"sqlite:///{folder / 'live.sqlite3'}", folder / "instance")
     with db.database(app).sessions() as session:
         seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+    try:
+        yield app
+    finally:
+        dispose_app(app)
+
+
+@contextmanager
+def serving(app: Flask) -> Iterator[str]:
+    """Serve the app from a real HTTP server in a thread on 127.0.0.1; yield its base URL."""
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -48,7 +57,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        dispose_app(app)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Serve the seeded demo from a real HTTP server in a thread; yield its base URL."""
+    with seeded_demo(tmp_path_factory.mktemp("live")) as app, serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

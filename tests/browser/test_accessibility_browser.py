@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Frame, Page, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser.conftest import REPO
 from tests.browser.test_console_browser import open_console, wait_until_checked
@@ -68,8 +69,18 @@ def app_frame(page: Page, path_part: str) -> Frame:
 
 
 def settle(page: Page) -> None:
-    page.wait_for_load_state("networkidle")
-    time.sleep(0.3)  # the last swap's focus and resize
+    """Wait until no region of any frame is busy loading, then for the last swap's resize."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(busy(frame) for frame in page.frames):
+        time.sleep(0.1)
+    time.sleep(0.3)
+
+
+def busy(frame: Frame) -> bool:
+    try:
+        return bool(frame.evaluate("() => !!document.querySelector('[aria-busy=\"true\"]')"))
+    except PlaywrightError:  # a frame navigating away
+        return True
 
 
 def test_the_demo_desk_itself(live_server: str, audited: Page) -> None:
