@@ -13,7 +13,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from plugin import db
+from plugin import cli_support, db
+from plugin.cli_support import MARKS, read_secret, vault
 from plugin.clock import utcnow
 from plugin.credentials import CredentialsError
 from plugin.freshdesk_installations import (
@@ -29,33 +30,21 @@ from plugin.freshdesk_installations import (
 from plugin.installations import (
     TAG,
     USER_FIELD,
-    MappingError,
     RegistrationError,
-    add_mapping,
-    list_mappings,
-    remove_mapping,
 )
-from plugin.installations_cli import MARKS, _read_secret, _vault
 from plugin.models import Installation
 from plugin.platforms.freshdesk import FreshdeskCredentials, base_url_for
 from plugin.platforms.zendesk import new_session
 
 # The name of an environment variable, not a secret.
 API_KEY_VARIABLE = "FRESHDESK_API_KEY"
-DEFAULT_TIMEOUT = 10.0
 # Contact custom fields are stored as the "user_field" kind all helpdesks share.
 KIND_LABELS = {USER_FIELD: "contact field", TAG: "contact tag"}
 
 domain_option = click.option(
     "--domain", required=True, help="The account's Freshdesk domain: acme.freshdesk.com (or acme)."
 )
-timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for each Freshdesk call.",
-)
+timeout_option = cli_support.timeout_option("Freshdesk")
 
 
 @click.group("freshdesk", cls=AppGroup)
@@ -85,7 +74,7 @@ def register_command(
     """
     try:
         credentials = FreshdeskCredentials(
-            api_key=_read_secret(API_KEY_VARIABLE, "Freshdesk API key")
+            api_key=read_secret(API_KEY_VARIABLE, "Freshdesk API key")
         )
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -93,7 +82,7 @@ def register_command(
         try:
             registration = register_freshdesk(
                 session,
-                _vault(),
+                vault(),
                 domain=domain,
                 credentials=credentials,
                 api_base_url=api_base_url,
@@ -182,14 +171,13 @@ def list_command() -> None:
 def map_command(domain: str, contact_field: str | None, tag: str | None, fact_name: str) -> None:
     """Read a contact custom field or tag of the requester as a customer fact."""
     kind, key = _mapping_source(contact_field, tag)
-    with db.database().sessions() as session:
-        installation = _installation(session, domain)
-        try:
-            mapping = add_mapping(session, installation, kind=kind, key=key, fact_name=fact_name)
-        except MappingError as error:
-            raise click.UsageError(str(error)) from None
-        session.commit()
-    click.echo(f"Mapped {KIND_LABELS[kind]} {mapping.key} to the fact {mapping.fact_name}.")
+    cli_support.map_fact(
+        lambda session: _installation(session, domain),
+        kind=kind,
+        key=key,
+        fact_name=fact_name,
+        labels=KIND_LABELS,
+    )
 
 
 @freshdesk_cli.command("unmap")
@@ -199,29 +187,20 @@ def map_command(domain: str, contact_field: str | None, tag: str | None, fact_na
 def unmap_command(domain: str, contact_field: str | None, tag: str | None) -> None:
     """Stop reading a contact field or tag as a fact."""
     kind, key = _mapping_source(contact_field, tag)
-    with db.database().sessions() as session:
-        installation = _installation(session, domain)
-        try:
-            removed = remove_mapping(session, installation, kind=kind, key=key)
-        except MappingError as error:
-            raise click.UsageError(str(error)) from None
-        session.commit()
-    if not removed:
-        raise click.ClickException(f"No mapping of {KIND_LABELS[kind]} {key} to remove.")
-    click.echo(f"Unmapped {KIND_LABELS[kind]} {key}.")
+    cli_support.unmap_fact(
+        lambda session: _installation(session, domain), kind=kind, key=key, labels=KIND_LABELS
+    )
 
 
 @freshdesk_cli.command("mappings")
 @domain_option
 def mappings_command(domain: str) -> None:
     """List which contact fields and tags become which facts."""
-    with db.database().sessions() as session:
-        mappings = list_mappings(session, _installation(session, domain))
-    if not mappings:
-        click.echo("No mappings. Add one with `flask freshdesk map`.")
-    for mapping in mappings:
-        label = KIND_LABELS.get(mapping.kind, mapping.kind)
-        click.echo(f"{label} {mapping.key} -> {mapping.fact_name}")
+    cli_support.echo_mappings(
+        lambda session: _installation(session, domain),
+        labels=KIND_LABELS,
+        map_command="flask freshdesk map",
+    )
 
 
 def _installation(session: Session, domain: str) -> Installation:
@@ -251,7 +230,7 @@ def _run_check(installation: Installation, *, timeout: float) -> None:
     try:
         with new_session() as http_session:
             report = check_freshdesk_connection(
-                installation, _vault(), http_session=http_session, timeout=timeout, now=utcnow()
+                installation, vault(), http_session=http_session, timeout=timeout, now=utcnow()
             )
     except CredentialsError as error:
         raise click.ClickException(str(error)) from None

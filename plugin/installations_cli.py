@@ -6,33 +6,26 @@ API token comes from ZENDESK_API_TOKEN (or ZENDESK_OAUTH_TOKEN with --oauth) or 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from plugin import db
+from plugin import cli_support, db
+from plugin.cli_support import MARKS, read_secret, vault
 from plugin.clock import utcnow
-from plugin.credentials import EXTENSION_KEY as VAULT_KEY
-from plugin.credentials import CredentialsError, CredentialsVault
+from plugin.credentials import CredentialsError
 from plugin.installations import (
     ORGANIZATION_FIELD,
     TAG,
     USER_FIELD,
-    CheckStatus,
     ConnectionReport,
-    MappingError,
     RegistrationError,
-    add_mapping,
     check_connection,
-    list_mappings,
     reencrypt_credentials,
     register_zendesk,
-    remove_mapping,
     zendesk_installation,
     zendesk_installations,
 )
@@ -43,8 +36,6 @@ from plugin.sources.shopify import reencrypt_shopify_credentials
 # Names of environment variables, not secrets.
 API_TOKEN_VARIABLE = "ZENDESK_API_TOKEN"  # noqa: S105
 OAUTH_TOKEN_VARIABLE = "ZENDESK_OAUTH_TOKEN"  # noqa: S105
-DEFAULT_TIMEOUT = 10.0
-MARKS = {CheckStatus.OK: "✓", CheckStatus.FAILED: "✗", CheckStatus.SKIPPED: "-"}
 KIND_LABELS = {USER_FIELD: "user field", ORGANIZATION_FIELD: "organization field", TAG: "tag"}
 
 _Command = TypeVar("_Command", bound=Callable[..., Any])
@@ -52,13 +43,7 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 subdomain_option = click.option(
     "--subdomain", required=True, help="The account's subdomain: acme for acme.zendesk.com."
 )
-timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for each Zendesk call.",
-)
+timeout_option = cli_support.timeout_option("Zendesk")
 
 
 @click.group("zendesk", cls=AppGroup)
@@ -113,7 +98,7 @@ def register_command(
         try:
             installation = register_zendesk(
                 session,
-                _vault(),
+                vault(),
                 subdomain=subdomain,
                 app_id=app_id,
                 credentials=credentials,
@@ -192,14 +177,13 @@ def map_command(
 ) -> None:
     """Read a user field, organization field or tag of the requester as a customer fact."""
     kind, key = _mapping_source(user_field, organization_field, tag)
-    with db.database().sessions() as session:
-        installation = _installation(session, subdomain)
-        try:
-            mapping = add_mapping(session, installation, kind=kind, key=key, fact_name=fact_name)
-        except MappingError as error:
-            raise click.UsageError(str(error)) from None
-        session.commit()
-    click.echo(f"Mapped {KIND_LABELS[kind]} {mapping.key} to the fact {mapping.fact_name}.")
+    cli_support.map_fact(
+        lambda session: _installation(session, subdomain),
+        kind=kind,
+        key=key,
+        fact_name=fact_name,
+        labels=KIND_LABELS,
+    )
 
 
 @zendesk_cli.command("unmap")
@@ -210,28 +194,20 @@ def unmap_command(
 ) -> None:
     """Stop reading a user field, organization field or tag as a fact."""
     kind, key = _mapping_source(user_field, organization_field, tag)
-    with db.database().sessions() as session:
-        installation = _installation(session, subdomain)
-        try:
-            removed = remove_mapping(session, installation, kind=kind, key=key)
-        except MappingError as error:
-            raise click.UsageError(str(error)) from None
-        session.commit()
-    if not removed:
-        raise click.ClickException(f"No mapping of {KIND_LABELS[kind]} {key} to remove.")
-    click.echo(f"Unmapped {KIND_LABELS[kind]} {key}.")
+    cli_support.unmap_fact(
+        lambda session: _installation(session, subdomain), kind=kind, key=key, labels=KIND_LABELS
+    )
 
 
 @zendesk_cli.command("mappings")
 @subdomain_option
 def mappings_command(subdomain: str) -> None:
     """List which fields and tags become which facts."""
-    with db.database().sessions() as session:
-        mappings = list_mappings(session, _installation(session, subdomain))
-    if not mappings:
-        click.echo("No mappings. Add one with `flask zendesk map`.")
-    for mapping in mappings:
-        click.echo(f"{KIND_LABELS[mapping.kind]} {mapping.key} -> {mapping.fact_name}")
+    cli_support.echo_mappings(
+        lambda session: _installation(session, subdomain),
+        labels=KIND_LABELS,
+        map_command="flask zendesk map",
+    )
 
 
 @click.group("installations", cls=AppGroup)
@@ -248,8 +224,8 @@ def rotate_key_command() -> None:
     """
     with db.database().sessions() as session:
         try:
-            count = reencrypt_credentials(session, _vault())
-            shops = reencrypt_shopify_credentials(session, _vault())
+            count = reencrypt_credentials(session, vault())
+            shops = reencrypt_shopify_credentials(session, vault())
         except CredentialsError as error:
             session.rollback()
             raise click.ClickException(f"{error}. Nothing was changed.") from None
@@ -259,11 +235,6 @@ def rotate_key_command() -> None:
         "connection(s) with the first key. "
         "The other keys can now be removed from REGULARS_ENCRYPTION_KEYS."
     )
-
-
-def _vault() -> CredentialsVault:
-    vault: CredentialsVault = current_app.extensions[VAULT_KEY]
-    return vault
 
 
 def _installation(session: Session, subdomain: str) -> Installation:
@@ -280,24 +251,13 @@ def _read_credentials(*, email: str | None, oauth: bool) -> ZendeskCredentials:
         if email:
             raise click.UsageError("--email goes with an API token, not with --oauth.")
         return ZendeskCredentials.from_oauth_token(
-            oauth_token=_read_secret(OAUTH_TOKEN_VARIABLE, "Zendesk OAuth access token")
+            oauth_token=read_secret(OAUTH_TOKEN_VARIABLE, "Zendesk OAuth access token")
         )
     if not email or not email.strip():
         raise click.UsageError("--email is required with an API token (or use --oauth).")
     return ZendeskCredentials.from_api_token(
-        email=email.strip(), api_token=_read_secret(API_TOKEN_VARIABLE, "Zendesk API token")
+        email=email.strip(), api_token=read_secret(API_TOKEN_VARIABLE, "Zendesk API token")
     )
-
-
-def _read_secret(variable: str, label: str) -> str:
-    secret = os.environ.get(variable, "").strip()
-    if secret:
-        return secret
-    # The answer is not echoed.
-    answer: str = click.prompt(f"{label} (or set {variable})", hide_input=True)
-    if not answer.strip():
-        raise click.UsageError(f"No {label} given.")
-    return answer.strip()
 
 
 def _mapping_source(
@@ -316,7 +276,7 @@ def _run_check(session: Session, installation: Installation, *, timeout: float) 
             report = check_connection(
                 session,
                 installation,
-                _vault(),
+                vault(),
                 http_session=http_session,
                 timeout=timeout,
                 now=utcnow(),

@@ -9,16 +9,14 @@ from __future__ import annotations
 import os
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from plugin import db
+from plugin import cli_support, db
+from plugin.cli_support import MARKS, vault
 from plugin.clock import utcnow
-from plugin.credentials import EXTENSION_KEY as VAULT_KEY
-from plugin.credentials import CredentialsError, CredentialsVault
+from plugin.credentials import CredentialsError
 from plugin.installations import RegistrationError, installation_named
-from plugin.installations_cli import MARKS
 from plugin.models import Installation
 from plugin.platforms.zendesk import AccountSessions, new_session
 from plugin.sources.shopify import (
@@ -35,7 +33,6 @@ from plugin.sources.shopify import (
 
 # The name of an environment variable, not a secret.
 ACCESS_TOKEN_VARIABLE = "SHOPIFY_ACCESS_TOKEN"  # noqa: S105
-DEFAULT_TIMEOUT = 10.0
 
 installation_option = click.option(
     "--installation",
@@ -43,13 +40,7 @@ installation_option = click.option(
     required=True,
     help="The installation: its account (acme) or platform:account (zendesk:acme).",
 )
-timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.1),
-    default=DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for each Shopify call.",
-)
+timeout_option = cli_support.timeout_option("Shopify")
 
 
 @click.group("shopify", cls=AppGroup)
@@ -87,7 +78,7 @@ def connect_command(
             connection = connect_shopify(
                 session,
                 installation,
-                _vault(),
+                vault(),
                 shop=shop,
                 access_token=token,
                 api_base_url=api_base_url,
@@ -139,7 +130,7 @@ def sync_command(name: str, email: str, orders: int, timeout: float) -> None:
         installation = _installation(session, name)
         accounts = AccountSessions()
         try:
-            client = shopify_client_for(installation, _vault(), accounts, timeout=timeout)
+            client = shopify_client_for(installation, vault(), accounts, timeout=timeout)
             if client is None:
                 raise click.ClickException(
                     f"{_label(installation)} has no Shopify store connected: connect one with "
@@ -165,11 +156,6 @@ def sync_command(name: str, email: str, orders: int, timeout: float) -> None:
         f"Shopify counts {found.number_of_orders} orders and "
         f"{found.amount_spent_cents / 100:.2f} {found.currency} spent."
     )
-
-
-def _vault() -> CredentialsVault:
-    vault: CredentialsVault = current_app.extensions[VAULT_KEY]
-    return vault
 
 
 def _installation(session: Session, name: str) -> Installation:
@@ -200,7 +186,7 @@ def _run_check(installation: Installation, *, timeout: float) -> None:
     try:
         with new_session() as http_session:
             report = check_shopify(
-                installation, _vault(), http_session=http_session, timeout=timeout
+                installation, vault(), http_session=http_session, timeout=timeout
             )
     except CredentialsError as error:
         raise click.ClickException(str(error)) from None
