@@ -21,6 +21,7 @@ import base64
 import binascii
 import itertools
 import math
+import random
 import signal
 import sys
 import threading
@@ -58,6 +59,7 @@ ROUTES = (
     "installations",
     "update_ticket",
     "tags",
+    "comments",
 )
 
 LOOPBACK = "127.0.0.1"
@@ -326,6 +328,33 @@ class RateLimitStatus:
     retry_after_seconds: int
 
 
+@dataclass(frozen=True)
+class FaultPlan:
+    """Random faults on some routes, for the outbox's fault test (`bench/delivery_fault.py`).
+
+    Each call to a route in `routes` draws once: `server_error_rate` of them answer a 5xx
+    (500, 502, 503 or 504) without doing anything, `rate_limit_rate` a 429 with
+    `Retry-After: retry_after_seconds`, and `hang_rate` hang for `hang_seconds` (past the
+    client's timeout). Of the hanging ticket updates, `hang_after_write_share` hang after the
+    note WAS written, so the client never learns that it was; the others hang and then write
+    nothing.
+    """
+
+    server_error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_after_write_share: float = 0.5
+    hang_seconds: float = 2.0
+    retry_after_seconds: int = 1
+    routes: frozenset[str] = frozenset({"update_ticket", "comments"})
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        rates = (self.server_error_rate, self.rate_limit_rate, self.hang_rate)
+        if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+            raise ValueError("fault rates must be between 0 and 1 and add up to at most 1")
+
+
 class FakeZendeskState:
     """The data, the controls and the counters, shared by every request thread.
 
@@ -355,6 +384,45 @@ class FakeZendeskState:
         self._hang_seconds = DEFAULT_HANG_SECONDS
         self._rate_limit = DEFAULT_RATE_LIMIT
         self.configure(latency_seconds=latency_seconds, rate_limit=rate_limit)
+        # No faults unless a test sets a plan (`set_faults`); `faults` counts those injected.
+        self._fault_plan = FaultPlan()
+        self._fault_random = random.Random()
+        self.faults: Counter[str] = Counter()
+
+    def set_faults(self, plan: FaultPlan) -> None:
+        """Inject random faults from now on, as `plan` says (FaultPlan() for none)."""
+        with self.lock:
+            self._fault_plan = plan
+            self._fault_random = random.Random(plan.seed)
+            self.faults.clear()
+
+    def fault_choice(self, options: Sequence[int]) -> int:
+        """One of `options`, from the fault plan's random sequence."""
+        with self.lock:
+            return self._fault_random.choice(options)
+
+    def draw_fault(self, route: str) -> tuple[str | None, FaultPlan]:
+        """Pick this call's fault, if any: "server_error", "rate_limited", "hang_before",
+        "hang_after" (after writing) or None.
+        """
+        with self.lock:
+            plan = self._fault_plan
+            if route not in plan.routes:
+                return None, plan
+            draw = self._fault_random.random()
+            fault: str | None = None
+            if draw < plan.server_error_rate:
+                fault = "server_error"
+            elif draw < plan.server_error_rate + plan.rate_limit_rate:
+                fault = "rate_limited"
+            elif draw < plan.server_error_rate + plan.rate_limit_rate + plan.hang_rate:
+                after = route == "update_ticket" and (
+                    self._fault_random.random() < plan.hang_after_write_share
+                )
+                fault = "hang_after" if after else "hang_before"
+            if fault is not None:
+                self.faults[fault] += 1
+            return fault, plan
 
     # Controls
 
@@ -597,10 +665,29 @@ def create_app(state: FakeZendeskState) -> Flask:
             )
             response.headers["Retry-After"] = str(status.retry_after_seconds)
             return response
+        return _inject_fault(route)
+
+    def _inject_fault(route: str) -> Response | None:
+        fault, plan = state.draw_fault(route)
+        if fault == "server_error":
+            # Turned away (503), or failed somewhere inside without writing (500, 502, 504).
+            status = state.fault_choice((500, 502, 503, 504))
+            return _error(status, "ServerError", f"Injected fault: {status}")
+        if fault == "rate_limited":
+            response = _error(429, "APIRateLimitExceeded", "Injected fault: 429")
+            response.headers["Retry-After"] = str(plan.retry_after_seconds)
+            return response
+        if fault == "hang_before":
+            state.pause(plan.hang_seconds)
+            return _error(503, "ServiceUnavailable", "Injected fault: hung, wrote nothing")
+        if fault == "hang_after":
+            g.hang_after_seconds = plan.hang_seconds
         return None
 
     @app.after_request
     def _rate_limit_headers(response: Response) -> Response:
+        # An injected hang after the write: the note is stored, the answer comes too late.
+        state.pause(g.get("hang_after_seconds", 0.0))
         status: RateLimitStatus | None = g.get("rate_limit")
         if status is not None:
             response.headers["X-Rate-Limit"] = str(status.limit)
@@ -641,17 +728,21 @@ def create_app(state: FakeZendeskState) -> Flask:
         changes = payload.get("ticket") if isinstance(payload, dict) else None
         if not isinstance(changes, dict):
             return _invalid('expected {"ticket": {"comment": {...}}}')
-        if set(changes) != {"comment"}:
-            return _invalid("this fake applies only ticket.comment")
+        if "comment" not in changes or not set(changes) <= {"comment", "additional_tags"}:
+            return _invalid("this fake applies only ticket.comment and ticket.additional_tags")
         comment = changes["comment"]
         if not isinstance(comment, dict) or not str(comment.get("body") or "").strip():
             return _invalid("the comment needs a body")
+        added = changes.get("additional_tags", [])
+        if not isinstance(added, list) or not all(isinstance(t, str) and t for t in added):
+            return _invalid("additional_tags is a list of tags")
         note = {"body": str(comment["body"]), "public": bool(comment.get("public", True))}
         with state.lock:
             found = data.tickets.get(ticket_id)
             if found is None:
                 return _not_found()
             data.notes.setdefault(ticket_id, []).append(note)
+            found["tags"].extend(t for t in dict.fromkeys(added) if t not in found["tags"])
             now = _timestamp(datetime.now(UTC))
             found["updated_at"] = now
             event = {"id": state.new_id(), "type": "Comment", "author_id": g.user_id, **note}
@@ -677,6 +768,33 @@ def create_app(state: FakeZendeskState) -> Flask:
             found["tags"].extend(tag for tag in dict.fromkeys(tags) if tag not in found["tags"])
             found["updated_at"] = _timestamp(datetime.now(UTC))
             return _json({"tags": list(found["tags"])})
+
+    @app.get("/api/v2/tickets/<int:ticket_id>/comments.json", endpoint="comments")
+    def comments(ticket_id: int) -> Response:
+        """The ticket's comments: the recorded notes, in offset pages, oldest first or not."""
+        try:
+            per_page = min(int(request.args.get("per_page", PAGE_SIZE)), PAGE_SIZE)
+            page = int(request.args.get("page", 1))
+        except ValueError:
+            return _error(400, "InvalidPaginationParameter", "page and per_page are numbers")
+        with state.lock:
+            if ticket_id not in data.tickets:
+                return _not_found()
+            notes = [
+                {"id": number, "type": "Comment", "plain_body": note["body"], **note}
+                for number, note in enumerate(data.notes.get(ticket_id, []), start=1)
+            ]
+        if request.args.get("sort_order") == "desc":
+            notes.reverse()
+        start = (page - 1) * per_page
+        more = start + per_page < len(notes)
+        return _json(
+            {
+                "comments": notes[start : start + per_page],
+                "next_page": _page_url(page + 1, per_page) if more else None,
+                "count": len(notes),
+            }
+        )
 
     @app.get("/api/v2/users/<int:user_id>.json", endpoint="user")
     def user(user_id: int) -> Response:
@@ -711,16 +829,30 @@ def create_app(state: FakeZendeskState) -> Flask:
                 reverse=sort_order == "desc",
             )
             start = (page - 1) * per_page
-            return _json(
-                {
-                    "tickets": [_with_url(t, "tickets") for t in tickets[start : start + per_page]],
-                    "next_page": (
-                        _page_url(page + 1, per_page) if start + per_page < len(tickets) else None
-                    ),
-                    "previous_page": _page_url(page - 1, per_page) if page > 1 else None,
-                    "count": len(tickets),
-                }
-            )
+            shown = tickets[start : start + per_page]
+            body: JSONObject = {
+                "tickets": [_with_url(t, "tickets") for t in shown],
+                "next_page": (
+                    _page_url(page + 1, per_page) if start + per_page < len(tickets) else None
+                ),
+                "previous_page": _page_url(page - 1, per_page) if page > 1 else None,
+                "count": len(tickets),
+            }
+            # Sideloads as Zendesk gives them on ticket lists: the tickets' users and orgs.
+            include = set(request.args.get("include", "").split(","))
+            if "users" in include:
+                ids = (t[role] for t in shown for role in ("requester_id", "assignee_id"))
+                body["users"] = [
+                    _with_url(data.users[i], "users") for i in dict.fromkeys(ids) if i in data.users
+                ]
+            if "organizations" in include:
+                orgs = dict.fromkeys(t["organization_id"] for t in shown)
+                body["organizations"] = [
+                    _with_url(data.organizations[i], "organizations")
+                    for i in orgs
+                    if i in data.organizations
+                ]
+            return _json(body)
 
     @app.get("/api/v2/organizations/<int:organization_id>.json", endpoint="organization")
     def organization(organization_id: int) -> Response:

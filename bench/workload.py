@@ -228,6 +228,27 @@ def simulate_calls(
     return CallEstimate(views=views, ticket_calls=ticket_calls, history_calls=history_calls)
 
 
+def simulate_requester_calls(
+    trace: Trace, *, ttl: float, processes: int = 1, seed: int = 0
+) -> CallEstimate:
+    """The same, for the sidebar's read by requester: one call answers a requester's tickets
+    and the requester, and the page's copy of the ticket stands in for a ticket call; a view
+    costs a call unless its process (or, with one shared cache, any) read the requester less
+    than `ttl` ago."""
+    rng = random.Random(seed)
+    loaded: list[dict[int, float]] = [{} for _ in range(processes)]
+    views = calls = 0
+    for view in trace.views:
+        cache = loaded[rng.randrange(processes)]
+        missed = not view.at - cache.get(view.requester_id, -float("inf")) < ttl
+        if missed:
+            cache[view.requester_id] = view.at
+        if view.counted:
+            views += 1
+            calls += missed
+    return CallEstimate(views=views, ticket_calls=0, history_calls=calls)
+
+
 # --- The account as the fake Zendesk and the service's store see it ----------------------------
 
 

@@ -54,6 +54,10 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     formatting.init_app(app)
     helpdesks.init_app(app, settings)
 
+    from plugin import delivery_cli
+
+    delivery_cli.init_app(app, settings)
+
     from plugin.freshdesk_cli import freshdesk_cli
     from plugin.installations_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
@@ -61,12 +65,24 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     from plugin.segments_cli import segments_cli
     from plugin.sources.cli import data_cli
     from plugin.web import console, console_segments, demo, freshdesk, health, push, sidebar
+    from plugin.web.reviews import bp as reviews_bp
     from plugin.web.suggestions import bp as suggestions_bp
 
     app.register_blueprint(sidebar.bp)
     app.register_blueprint(suggestions_bp)
+    app.register_blueprint(reviews_bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_segments.bp)
+    from plugin.web import console_reports, console_reviews
+
+    for review_bp in (console_reviews.bp, console_reports.bp):
+        app.register_blueprint(review_bp)
+        csrf.exempt(review_bp)  # the console's bearer session, like console_segments
+    from plugin.web import console_access, console_catalog, console_rules
+
+    for console_bp in (console_catalog.bp, console_rules.bp, console_access.bp):
+        app.register_blueprint(console_bp)
+        csrf.exempt(console_bp)  # the console's bearer session, like console_segments
     app.register_blueprint(push.bp)
     csrf.exempt(push.bp)  # authenticated by the push token in a header, not by cookies
     app.register_blueprint(freshdesk.bp)
@@ -75,8 +91,13 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     # bearer token the page holds (no cookies), not by a CSRF token.
     csrf.exempt(sidebar.launch)
     csrf.exempt(suggestions_bp)  # the sidebar's bearer session, like the banner's
+    csrf.exempt(reviews_bp)  # the sidebar's bearer session, like the suggestions card's
     csrf.exempt(console.bp)
     csrf.exempt(console_segments.bp)
+    from plugin.web import console_delivery
+
+    app.register_blueprint(console_delivery.bp)
+    csrf.exempt(console_delivery.bp)  # the console's bearer session, like console_segments
     app.register_blueprint(health.bp)
     app.cli.add_command(demo.demo_cli)
     app.cli.add_command(package_cli)

@@ -51,8 +51,26 @@ class Settings:
     history_cache_seconds: int = 600
     shop_cache_seconds: int = 900
     stale_keep_seconds: int = 86_400
+    # How long a process keeps what the sidebar reads from the database (customer cards,
+    # mappings, guidance); its own writes drop it at once. 0: read on every view.
+    read_cache_seconds: int = 10
+    # A seen ticket's row is written at most this often per process (views are counted).
+    seen_ticket_write_seconds: int = 60
+    # Keep helpdesk answers in the database for the other processes too (see shared_cache).
+    shared_cache: bool = True
     # The share of each helpdesk account's API rate limit this process may spend.
     helpdesk_budget_share: float = 0.8
+    # The action log's outbox (plugin/delivery.py): an in-process worker thread (the demo's;
+    # off unless set, REGULARS_OUTBOX_IN_PROCESS follows REGULARS_DEMO when read from the
+    # environment), failures before an action is parked as dead, the first retry's delay (it
+    # doubles, with jitter, up to the longest wait), how long a worker holds an action it is
+    # sending, and how many it sends at once.
+    outbox_in_process: bool = False
+    outbox_max_failures: int = 8
+    outbox_backoff_ms: int = 2000
+    outbox_backoff_max_seconds: int = 600
+    outbox_lease_seconds: int = 120
+    outbox_concurrency: int = 4
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -224,8 +242,44 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             env.get("REGULARS_HISTORY_CACHE_SECONDS", "600"),
             minimum=0,
         ),
+        read_cache_seconds=_int(
+            "REGULARS_READ_CACHE_SECONDS",
+            env.get("REGULARS_READ_CACHE_SECONDS", "10"),
+            minimum=0,
+        ),
+        seen_ticket_write_seconds=_int(
+            "REGULARS_SEEN_TICKET_WRITE_SECONDS",
+            env.get("REGULARS_SEEN_TICKET_WRITE_SECONDS", "60"),
+            minimum=0,
+        ),
+        shared_cache=_bool("REGULARS_SHARED_CACHE", env.get("REGULARS_SHARED_CACHE", "true")),
         helpdesk_budget_share=_fraction(
             "REGULARS_HELPDESK_BUDGET_SHARE", env.get("REGULARS_HELPDESK_BUDGET_SHARE", "0.8")
+        ),
+        outbox_in_process=_bool(
+            "REGULARS_OUTBOX_IN_PROCESS",
+            env.get("REGULARS_OUTBOX_IN_PROCESS", env.get("REGULARS_DEMO", "true")),
+        ),
+        outbox_max_failures=_int(
+            "REGULARS_OUTBOX_MAX_FAILURES",
+            env.get("REGULARS_OUTBOX_MAX_FAILURES", "8"),
+            minimum=1,
+        ),
+        outbox_backoff_ms=_int(
+            "REGULARS_OUTBOX_BACKOFF_MS", env.get("REGULARS_OUTBOX_BACKOFF_MS", "2000"), minimum=10
+        ),
+        outbox_backoff_max_seconds=_int(
+            "REGULARS_OUTBOX_BACKOFF_MAX_SECONDS",
+            env.get("REGULARS_OUTBOX_BACKOFF_MAX_SECONDS", "600"),
+            minimum=1,
+        ),
+        outbox_lease_seconds=_int(
+            "REGULARS_OUTBOX_LEASE_SECONDS",
+            env.get("REGULARS_OUTBOX_LEASE_SECONDS", "120"),
+            minimum=2,
+        ),
+        outbox_concurrency=_int(
+            "REGULARS_OUTBOX_CONCURRENCY", env.get("REGULARS_OUTBOX_CONCURRENCY", "4"), minimum=1
         ),
         shop_cache_seconds=_int(
             "REGULARS_SHOP_CACHE_SECONDS",

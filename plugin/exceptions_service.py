@@ -5,7 +5,9 @@ No Flask here: the sidebar (`plugin/web/suggestions.py`), the console and `flask
 Every query is scoped to one installation; an id of another installation's rule or action is
 not found. Each change is committed here, whole or not at all.
 
-- Catalog and budgets: `save_exception_type`, `set_budget`, validated by the domain's parsers.
+- Catalog and budgets: `save_exception_type` (and, for the console, `create_exception_type`,
+  `exception_type_row`, `set_exception_enabled`), `set_budget`, validated by the domain's
+  parsers.
 - Rules: `create_rule`, `update_rule` (a new version when the definition changes),
   `rollback_rule` (a new version copying an old one), `rule_history`; every version records
   who wrote it, when and why. `export_rules` / `import_rules` move the lot as JSON.
@@ -229,6 +231,47 @@ def _upsert_entry(
     elif row.definition != definition or row.enabled != enabled:
         row.definition, row.enabled, row.updated_at = definition, enabled, now
     session.flush()
+    return row
+
+
+def exception_type_row(session: Session, installation_id: int, entry_id: int) -> ExceptionTypeRow:
+    """The installation's catalog entry with this id; NotFound for any other installation's."""
+    row = session.scalars(
+        sa.select(ExceptionTypeRow).where(
+            ExceptionTypeRow.id == entry_id, ExceptionTypeRow.installation_id == installation_id
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"There is no catalog entry {entry_id} in this helpdesk.")
+    return row
+
+
+def create_exception_type(
+    session: Session, installation: Installation, raw: object, *, enabled: bool, now: datetime
+) -> ExceptionTypeRow:
+    """Add a catalog entry; InvalidExceptionType (with paths), also for a key already taken."""
+    entry = _parse_entry(raw, installation.currency)
+    taken = session.scalars(
+        sa.select(ExceptionTypeRow.id).where(
+            ExceptionTypeRow.installation_id == installation.id, ExceptionTypeRow.key == entry.key
+        )
+    ).first()
+    if taken is not None:
+        raise InvalidExceptionType(
+            [ConditionError("key", f"an entry {entry.key!r} exists already")]
+        )
+    return save_exception_type(session, installation, raw, enabled=enabled, now=now)
+
+
+def set_exception_enabled(
+    session: Session, installation: Installation, entry_id: int, *, enabled: bool, now: datetime
+) -> ExceptionTypeRow:
+    """Offer a catalog entry again, or stop offering it (rules keep naming it)."""
+    row = exception_type_row(session, installation.id, entry_id)
+    if row.enabled != enabled:
+        row.enabled, row.updated_at = enabled, now
+        session.commit()
+        _forget(session, installation.id)
     return row
 
 
@@ -460,6 +503,11 @@ def create_rule(
     session.commit()
     _forget(session, installation.id)
     return version
+
+
+def check_new_rule_key(session: Session, installation_id: int, key: str) -> None:
+    """Raise InvalidRule (at `key`) for a key of the wrong shape or one a rule has already."""
+    _check_rule_key(session, installation_id, key)
 
 
 def _check_rule_key(session: Session, installation_id: int, key: str) -> None:
@@ -1201,11 +1249,15 @@ def suggestions_for(
 
 
 def ticket_actions(session: Session, installation_id: int, ticket_id: str) -> list[Action]:
-    """What was recorded on a ticket, newest first."""
+    """What was recorded about exceptions on a ticket, newest first (not review actions)."""
     return list(
         session.scalars(
             sa.select(Action)
-            .where(Action.installation_id == installation_id, Action.ticket_id == ticket_id)
+            .where(
+                Action.installation_id == installation_id,
+                Action.ticket_id == ticket_id,
+                Action.kind.in_(tuple(ActionKind)),
+            )
             .order_by(Action.created_at.desc(), Action.id.desc())
         )
     )

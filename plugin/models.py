@@ -17,8 +17,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from plugin.clock import utcnow
 
@@ -72,6 +73,9 @@ class Installation(Base):
     tier_medium_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=25_000)
     tier_high_min_orders: Mapped[int] = mapped_column(Integer, default=12)
     tier_high_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=150_000)
+    # The helpdesk roles (names or ids, as an admin typed them) whose users are supervisors in
+    # the console; None or empty: admins only. See `plugin/console_roles.py`.
+    supervisor_roles: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -176,7 +180,11 @@ class SeenTicket(Base):
     """A helpdesk ticket the sidebar has been opened on, and who it was about."""
 
     __tablename__ = "seen_tickets"
-    __table_args__ = (UniqueConstraint("installation_id", "ticket_id"),)
+    __table_args__ = (
+        UniqueConstraint("installation_id", "ticket_id"),
+        # A rule replay reads the installation's tickets of the last 30 days.
+        Index("ix_seen_tickets_installation_last_seen", "installation_id", "last_seen_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
@@ -185,6 +193,10 @@ class SeenTicket(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     subject: Mapped[str] = mapped_column(String(500))
     channel: Mapped[str | None] = mapped_column(String(32))
+    # The ticket's fields as last seen, for replaying rules; None on rows seen before 0011.
+    ticket_type: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[str | None] = mapped_column(String(20))
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     view_count: Mapped[int] = mapped_column(Integer, default=1)
@@ -442,5 +454,207 @@ class Action(Base):
     budget_field: Mapped[str | None] = mapped_column(String(40))
     budget_value: Mapped[str | None] = mapped_column(String(40))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"))
+    # Review actions (review_checked, review_unchecked, review_completed; see plugin/reviews.py)
+    # name their checklist and item here; their exception_key is "" (no exception involved).
+    review_template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_templates.id", ondelete="SET NULL")
+    )
+    review_item_id: Mapped[int | None] = mapped_column(
+        ForeignKey("review_items.id", ondelete="SET NULL")
+    )
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- Delivery (issue 6): the outbox that sends each action to its ticket, and demo notes. ---
+
+
+class Delivery(Base):
+    """Where one action stands on its way to its ticket as an internal note with tags.
+
+    One row per action, written in the same transaction as the action itself (see
+    `_enqueue_new_actions`), so no writer of the action log has to remember delivery.
+    `status` is pending, in_flight (a worker holds it until `lease_expires_at`), delivered or
+    dead (parked after too many failures, or an error no retry can fix). `outcome_unknown`
+    says a call may have written the note without the worker learning it (a timeout, a worker
+    killed mid-call): the next attempt looks for the note's marker on the ticket first.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        # Per ticket in action order: "is an older action of this ticket still on its way?"
+        Index("ix_deliveries_ticket_order", "installation_id", "ticket_id", "action_id"),
+        # The worker's claim: due pending rows, and in-flight rows whose lease ran out.
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), primary_key=True
+    )
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    # Calls started (claims), and the failures among them that count towards parking it dead.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Names the claim holding the lease, so a worker whose lease ran out cannot finish it.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    # A short cause (server_error, timeout, rate_limited, ...) and a message with no secrets.
+    last_error_kind: Mapped[str | None] = mapped_column(String(20))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    action: Mapped[Action] = relationship()
+
+
+class DeliveryLease(Base):
+    """A named lease one worker holds at a time: on SQLite only one outbox worker runs."""
+
+    __tablename__ = "delivery_leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class DemoNote(Base):
+    """An internal note on a demo ticket, as the outbox delivers it to the demo helpdesk."""
+
+    __tablename__ = "demo_notes"
+    __table_args__ = (
+        Index("ix_demo_notes_ticket", "installation_id", "ticket_id"),
+        UniqueConstraint("installation_id", "ticket_id", "marker"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    # The demo ticket's external id, as helpdesk clients name tickets.
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    marker: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def _enqueue_new_actions(session: Session, _context: object, _instances: object) -> None:
+    """Give every new action its delivery row, in the transaction that writes the action.
+
+    An action whose installation or ticket is not set yet is left to the outbox's sweep
+    (`plugin.delivery.enqueue_missing`), rather than failing the writer's transaction.
+    """
+    for row in list(session.new):
+        if isinstance(row, Action) and row.installation_id is not None and row.ticket_id:
+            session.add(
+                Delivery(
+                    action=row,
+                    installation_id=row.installation_id,
+                    ticket_id=row.ticket_id,
+                    next_attempt_at=utcnow(),
+                )
+            )
+
+
+# --- Account review (issue 6): checklist templates, and each ticket's review progress. ---
+
+
+class ReviewTemplate(Base):
+    """A checklist supervisors write for an audience (`plugin.domain.reviews.ReviewTemplate`)."""
+
+    __tablename__ = "review_templates"
+    __table_args__ = (UniqueConstraint("installation_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    # {"tier": ["high"], "rfm_segment": [...], "lifecycle_stage": [...], "persona": [...]}
+    audience: Mapped[dict[str, list[str]]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ReviewItem(Base):
+    """One item of a checklist template, at its position (1 first)."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (Index("ix_review_items_template", "template_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    template_id: Mapped[int] = mapped_column(ForeignKey("review_templates.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(200))
+    help_text: Mapped[str] = mapped_column(Text, default="")
+    required: Mapped[bool] = mapped_column(default=True)
+
+
+class AccountReview(Base):
+    """A ticket's account review: due from the moment the sidebar first showed it.
+
+    One per ticket, on the template that fitted the customer then, so progress survives the
+    customer changing segment. `completed_at`/`completed_by` are set when the last required
+    item is checked, and cleared if one is unchecked again.
+    """
+
+    __tablename__ = "account_reviews"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "ticket_id"),
+        Index("ix_account_reviews_installation_started", "installation_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    ticket_id: Mapped[str] = mapped_column(String(64))
+    template_id: Mapped[int] = mapped_column(ForeignKey("review_templates.id", ondelete="CASCADE"))
+    requester_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ReviewCheck(Base):
+    """An item checked on a ticket's review: who checked it, and when."""
+
+    __tablename__ = "review_checks"
+    __table_args__ = (UniqueConstraint("review_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    review_id: Mapped[int] = mapped_column(ForeignKey("account_reviews.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("review_items.id", ondelete="CASCADE"))
+    checked_by: Mapped[str | None] = mapped_column(String(64))
+    checked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# --- Shared cache ---
+
+
+class SharedCacheEntry(Base):
+    """A helpdesk answer one process fetched, for the service's other processes (and hosts).
+
+    Keyed by installation and the upstream cache's key ("requester:123"); `fetched_at` says how
+    old it is, so each reader decides whether it is fresh for its purpose.
+    """
+
+    __tablename__ = "shared_cache"
+    __table_args__ = (
+        UniqueConstraint("installation_id", "key"),
+        # Old entries are deleted by age.
+        Index("ix_shared_cache_fetched_at", "fetched_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    installation_id: Mapped[int] = mapped_column(ForeignKey("installations.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[Any] = mapped_column(JSON)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime)

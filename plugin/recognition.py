@@ -2,32 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, MutableMapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Generic, TypeVar
+import logging
+import threading
+from collections.abc import Callable, Hashable, Mapping, MutableMapping
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import customers, installations, segmentation
 from plugin.domain.helpdesk import ContactHistory, Person, Ticket
-from plugin.domain.recognition import Banner, build_banner, guidance_for
-from plugin.models import Installation, Persona, SeenTicket, SegmentGuidance
+from plugin.domain.recognition import Banner, Guidance, OrderStats, build_banner, guidance_for
+from plugin.domain.segments import SegmentProfile
+from plugin.models import Customer, Installation, Persona, SeenTicket, SegmentGuidance
 from plugin.platforms.base import Helpdesk, HelpdeskError, TicketWithRequester
+from plugin.read_cache import ReadCache
 from plugin.segmentation import thresholds_of
 from plugin.sources import shopify
 from plugin.sources.records import normalize_email
 from plugin.sources.shopify import ShopifyClient
-from plugin.upstream import Fetched, Lookup, UpstreamCache, UpstreamPolicy
+from plugin.upstream import Codec, Fetched, Lookup, UpstreamCache, UpstreamPolicy
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class HelpdeskSnapshot:
-    """The ticket, its requester and their history, as fetched or as last cached."""
+    """The ticket, its requester and their history, as fetched or as last cached.
+
+    `ticket_from_page` says the ticket's own fields are the agent's page's (the helpdesk's
+    app framework gave them to the page), not an answer the service read from the helpdesk:
+    good for showing, never for deciding what to record.
+    """
 
     ticket: Ticket
     requester: Person
@@ -35,6 +47,7 @@ class HelpdeskSnapshot:
     fetched_at: datetime
     stale_reason: str | None
     history_problem: str | None
+    ticket_from_page: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,15 @@ class SidebarView:
     # Where the banner's figures come from, for the agent who asks (hover or focus).
     order_sources: tuple[str, ...] = ()
     rfm_base_size: int = 0
+
+
+@runtime_checkable
+class RequesterReads(Protocol):
+    """A helpdesk that answers a requester and their tickets in one call (Zendesk does)."""
+
+    def requester_with_tickets(self, *, requester_id: str) -> tuple[Person, list[Ticket]]:
+        """The requester as the helpdesk has them now, and their tickets, newest first."""
+        ...
 
 
 def fetch_helpdesk_snapshot(
@@ -56,14 +78,38 @@ def fetch_helpdesk_snapshot(
     policy: UpstreamPolicy,
     deadline: float,
     now: datetime,
+    page_ticket: Ticket | None = None,
 ) -> HelpdeskSnapshot:
-    """Read the ticket and the requester's history in one parallel wave, by the deadline.
+    """Read the ticket's requester and their history, by the deadline, in as few calls as can be.
 
-    The page's `requester_hint` only lets the history fetch start alongside the ticket's; the
-    ticket fetched from the helpdesk decides who the requester is. When the hint was wrong the
-    right history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
+    With the page's `requester_hint` and a helpdesk that answers a requester with their
+    tickets in one call, that one call (cached, and shared by the service's processes) is
+    the whole read: the ticket is taken from the requester's tickets when it is among them,
+    else from `page_ticket` (the page's own copy of its fields, shown as such); only when
+    neither has it is the ticket read. Otherwise the ticket and the requester's history are
+    read in one parallel wave: the hint only lets the history fetch start alongside the
+    ticket's, the ticket decides who the requester is, and when the hint was wrong the right
+    history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
     directly, without the cache.
     """
+    if (
+        requester_hint
+        and cache is not None
+        and helpdesk.remote
+        and isinstance(helpdesk, RequesterReads)
+    ):
+        snapshot = _requester_first(
+            helpdesk,
+            cache=cache,
+            key=(installation_id, "requester", requester_hint),
+            ticket_id=ticket_id,
+            requester_id=requester_hint,
+            page_ticket=page_ticket,
+            policy=policy,
+            deadline=deadline,
+        )
+        if snapshot is not None:
+            return snapshot
 
     def lookup(key: tuple[str, str], load: Callable[[], T], fresh_for: float) -> _Read[T]:
         if cache is None or not helpdesk.remote:
@@ -120,6 +166,175 @@ def fetch_helpdesk_snapshot(
         stale_reason=stale[0] if stale else None,
         history_problem=history_problem,
     )
+
+
+def _requester_first(
+    helpdesk: RequesterReads,
+    *,
+    cache: UpstreamCache,
+    key: Hashable,
+    ticket_id: str,
+    requester_id: str,
+    page_ticket: Ticket | None,
+    policy: UpstreamPolicy,
+    deadline: float,
+) -> HelpdeskSnapshot | None:
+    """The snapshot from the requester's one read, or None when it cannot give the ticket.
+
+    None also when the helpdesk does not know the requester (a wrong hint): the caller then
+    reads the ticket, which says who the requester is.
+    """
+    try:
+        fetched = cache.lookup(
+            key,
+            lambda: helpdesk.requester_with_tickets(requester_id=requester_id),
+            fresh_for=policy.history_fresh_seconds,
+            codec=REQUESTER_CODEC,
+        ).result(deadline)
+    except HelpdeskError as error:
+        if error.retryable:
+            raise  # nothing cached and the helpdesk slow or failing: the caller says so
+        return None
+    requester, tickets = fetched.value
+    ticket = next((t for t in tickets if t.id == ticket_id), None)
+    from_page = ticket is None
+    if ticket is None:
+        ticket = page_ticket
+    if ticket is None:
+        return None  # a ticket newer than the cached history, and no fields from the page
+    return HelpdeskSnapshot(
+        ticket=ticket,
+        requester=requester,
+        history=tickets,
+        fetched_at=fetched.fetched_at,
+        stale_reason=fetched.stale_reason,
+        history_problem=None,
+        ticket_from_page=from_page,
+    )
+
+
+def start_requester_read(
+    helpdesk: Helpdesk,
+    *,
+    cache: UpstreamCache | None,
+    installation_id: int,
+    requester_hint: str | None,
+    policy: UpstreamPolicy,
+) -> bool:
+    """Start the requester's one read now, if it is not cached; True if a fetch is in flight.
+
+    The caller then has the helpdesk's latency to do its own database work (see
+    `prepare_customer`); `fetch_helpdesk_snapshot` joins the fetch in flight, no second call.
+    """
+    if not (
+        requester_hint
+        and cache is not None
+        and helpdesk.remote
+        and isinstance(helpdesk, RequesterReads)
+    ):
+        return False
+    lookup = cache.lookup(
+        (installation_id, "requester", requester_hint),
+        lambda: helpdesk.requester_with_tickets(requester_id=requester_hint),
+        fresh_for=policy.history_fresh_seconds,
+        codec=REQUESTER_CODEC,
+    )
+    return not lookup.from_cache
+
+
+# --- The requester's read as the shared cache stores it (JSON) ------------------------------
+
+
+def _person_to_json(person: Person) -> dict[str, object]:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "phone": person.phone,
+        "role": person.role,
+        "role_ids": list(person.role_ids),
+        "tags": list(person.tags),
+        "fields": dict(person.fields),
+        "organization_id": person.organization_id,
+        "organization_fields": dict(person.organization_fields),
+    }
+
+
+def _person_from_json(raw: Mapping[str, object]) -> Person:
+    return Person(
+        id=str(raw["id"]),
+        name=str(raw["name"]),
+        email=_text_or_none(raw.get("email")),
+        phone=_text_or_none(raw.get("phone")),
+        role=_text_or_none(raw.get("role")),
+        role_ids=tuple(str(item) for item in _items(raw.get("role_ids"))),
+        tags=tuple(str(item) for item in _items(raw.get("tags"))),
+        fields=dict(_mapping(raw.get("fields"))),
+        organization_id=_text_or_none(raw.get("organization_id")),
+        organization_fields=dict(_mapping(raw.get("organization_fields"))),
+    )
+
+
+def _ticket_to_json(ticket: Ticket) -> dict[str, object]:
+    return {
+        "id": ticket.id,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "channel": ticket.channel,
+        "priority": ticket.priority,
+        "ticket_type": ticket.ticket_type,
+        "tags": list(ticket.tags),
+        "requester_id": ticket.requester_id,
+        "created_at": ticket.created_at.isoformat(),
+        "updated_at": ticket.updated_at.isoformat(),
+    }
+
+
+def _ticket_from_json(raw: Mapping[str, object]) -> Ticket:
+    return Ticket(
+        id=str(raw["id"]),
+        subject=str(raw["subject"]),
+        status=str(raw["status"]),
+        channel=str(raw["channel"]),
+        priority=_text_or_none(raw.get("priority")),
+        ticket_type=_text_or_none(raw.get("ticket_type")),
+        tags=tuple(str(item) for item in _items(raw.get("tags"))),
+        requester_id=str(raw["requester_id"]),
+        created_at=datetime.fromisoformat(str(raw["created_at"])),
+        updated_at=datetime.fromisoformat(str(raw["updated_at"])),
+    )
+
+
+def _encode_requester(value: tuple[Person, list[Ticket]]) -> object:
+    person, tickets = value
+    return {"requester": _person_to_json(person), "tickets": [_ticket_to_json(t) for t in tickets]}
+
+
+def _decode_requester(raw: object) -> tuple[Person, list[Ticket]]:
+    data = _mapping(raw)
+    return (
+        _person_from_json(_mapping(data.get("requester"))),
+        [_ticket_from_json(_mapping(item)) for item in _items(data.get("tickets"))],
+    )
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _items(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise ValueError("a stored helpdesk answer is not an object")
+    return value
+
+
+REQUESTER_CODEC: Codec[tuple[Person, list[Ticket]]] = Codec(
+    encode=_encode_requester, decode=_decode_requester
+)
 
 
 def refresh_from_shop(
@@ -183,72 +398,356 @@ class _Read(Generic[T]):
         return self._lookup.result(self._deadline)
 
 
+@dataclass(frozen=True)
+class StoredFacts:
+    """What the service's own database says about a requester, as the banner needs it.
+
+    Computed from a dozen queries, so kept a few seconds per process (`ReadCache`): it changes
+    when data comes in or a supervisor edits the installation, and those writes drop it.
+    """
+
+    customer_id: int | None = None
+    customer_name: str | None = None
+    customer_since: date | None = None
+    profile: SegmentProfile | None = None
+    guidance: tuple[Guidance, ...] = ()
+    orders: OrderStats | None = None
+    order_sources: tuple[str, ...] = ()
+    helpdesk_facts: Mapping[str, object] = field(default_factory=dict)
+    rfm_base_size: int = 0
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    """What is stored about a customer that does not depend on the helpdesk's answer."""
+
+    profile: SegmentProfile
+    guidance: tuple[Guidance, ...]
+    orders: OrderStats | None
+    order_sources: tuple[str, ...]
+
+
+def customer_card(
+    session: Session, installation: Installation, customer: Customer, *, now: datetime
+) -> CustomerCard:
+    """The customer's profile, the guidance it calls for, and their orders (a dozen queries)."""
+    profile = segmentation.profile_for_customer(session, installation, customer, now=now)
+    return CustomerCard(
+        profile=profile,
+        guidance=guidance_for(
+            profile,
+            segment_guidance=_segment_guidance(session, installation.id),
+            persona_guidance=_persona_guidance(session, installation.id),
+        ),
+        orders=customers.order_stats(session, customer=customer),
+        order_sources=customers.order_sources(session, customer=customer),
+    )
+
+
+def _card_of(
+    session: Session,
+    installation: Installation,
+    customer: Customer,
+    *,
+    reads: ReadCache | None,
+    now: datetime,
+) -> CustomerCard:
+    def load() -> CustomerCard:
+        return customer_card(session, installation, customer, now=now)
+
+    return reads.get(installation.id, ("card", customer.id), load) if reads else load()
+
+
+def prepare_customer(
+    session: Session,
+    installation: Installation,
+    requester_id: str,
+    *,
+    reads: ReadCache,
+    now: datetime,
+) -> None:
+    """Read the card of the customer the page says the requester is, into `reads`.
+
+    Done while the helpdesk answers a cold view (`start_requester_read`): a customer known by
+    their helpdesk user id is the one `find_customer` picks whatever else the helpdesk says,
+    so after the answer only the facts read off the requester remain to be done.
+    """
+    customer = session.scalars(
+        sa.select(Customer)
+        .where(Customer.installation_id == installation.id)
+        .where(Customer.helpdesk_user_id == requester_id)
+        .order_by(Customer.id)
+        .limit(1)
+    ).first()
+    if customer is not None:
+        _card_of(session, installation, customer, reads=reads, now=now)
+    rfm_base_size(session, installation.id, reads=reads)
+
+
+def rfm_base_size(session: Session, installation_id: int, *, reads: ReadCache | None) -> int:
+    def load() -> int:
+        return segmentation.cut_points_of(session, installation_id).base_size
+
+    return reads.get(installation_id, "rfm_base_size", load) if reads else load()
+
+
+def stored_facts(
+    session: Session,
+    installation: Installation,
+    requester: Person,
+    *,
+    facts_fetched_at: datetime,
+    now: datetime,
+    reads: ReadCache | None = None,
+) -> StoredFacts:
+    """Read the requester's customer, profile and guidance, storing the mapped helpdesk facts.
+
+    Helpdesk fields and tags the installation maps to facts are read off the requester as
+    fetched (no extra call), shown with their source, and stored on a known customer (a
+    value that did not change is not written).
+    """
+    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
+
+    def mappings() -> list[installations.FactMapping]:
+        return installations.list_mappings(session, installation)
+
+    helpdesk_facts = installations.mapped_facts(
+        requester, reads.get(installation.id, "mappings", mappings) if reads else mappings()
+    )
+    base_size = rfm_base_size(session, installation.id, reads=reads)
+    if customer is None:
+        return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
+    customers.record_facts(
+        session,
+        customer=customer,
+        facts=helpdesk_facts,
+        source=installation.platform,
+        now=facts_fetched_at,
+    )
+    session.commit()
+    card = _card_of(session, installation, customer, reads=reads, now=now)
+    return StoredFacts(
+        customer_id=customer.id,
+        customer_name=customer.name,
+        customer_since=customer.customer_since,
+        profile=card.profile,
+        guidance=card.guidance,
+        orders=card.orders,
+        order_sources=card.order_sources,
+        helpdesk_facts=helpdesk_facts,
+        rfm_base_size=base_size,
+    )
+
+
 def sidebar_view(
     session: Session,
     *,
     installation: Installation,
     snapshot: HelpdeskSnapshot,
     now: datetime,
+    reads: ReadCache | None = None,
+    seen: SeenTicketWrites | None = None,
 ) -> SidebarView:
     """Build the sidebar from a helpdesk snapshot and the customer data stored here.
 
-    Helpdesk fields and tags the installation maps to facts are read off the requester as
-    fetched (no extra call), shown with their source, and stored on a known customer.
+    `reads` keeps the stored facts a few seconds (keyed by the requester exactly as fetched,
+    so a changed helpdesk field is mapped and stored at once); `seen` buffers the record of
+    the view. Without them every view reads and writes the database (tests, scripts).
     """
     ticket, requester = snapshot.ticket, snapshot.requester
-    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
-    helpdesk_facts = installations.mapped_facts(
-        requester, installations.list_mappings(session, installation)
-    )
-    if customer is not None:
-        customers.record_facts(
+
+    def load() -> StoredFacts:
+        return stored_facts(
             session,
-            customer=customer,
-            facts=helpdesk_facts,
-            source=installation.platform,
-            now=snapshot.fetched_at,
+            installation,
+            requester,
+            facts_fetched_at=snapshot.fetched_at,
+            now=now,
+            reads=reads,
         )
-    profile = (
-        segmentation.profile_for_customer(session, installation, customer, now=now)
-        if customer is not None
-        else None
-    )
+
+    facts = reads.get(installation.id, ("stored", repr(requester)), load) if reads else load()
     banner = build_banner(
         requester=requester,
-        profile=profile,
-        guidance=(
-            guidance_for(
-                profile,
-                segment_guidance=_segment_guidance(session, installation.id),
-                persona_guidance=_persona_guidance(session, installation.id),
-            )
-            if profile is not None
-            else ()
-        ),
-        customer_name=customer.name if customer else None,
-        customer_since=customer.customer_since if customer else None,
-        orders=customers.order_stats(session, customer=customer) if customer else None,
+        profile=facts.profile,
+        guidance=facts.guidance,
+        customer_name=facts.customer_name,
+        customer_since=facts.customer_since,
+        orders=facts.orders,
         contact=(
             ContactHistory.from_tickets(snapshot.history, excluding=ticket.id)
             if snapshot.history is not None
             else None
         ),
-        helpdesk_facts=helpdesk_facts,
+        helpdesk_facts=dict(facts.helpdesk_facts),
         thresholds=thresholds_of(installation),
         now=now,
     )
-    record_seen_ticket(
-        session,
-        installation_id=installation.id,
-        ticket=ticket,
-        customer_id=customer.id if customer else None,
-        now=now,
-    )
+    if seen is not None:
+        seen.record(
+            session,
+            installation_id=installation.id,
+            ticket=ticket,
+            customer_id=facts.customer_id,
+            now=now,
+        )
+    else:
+        record_seen_ticket(
+            session,
+            installation_id=installation.id,
+            ticket=ticket,
+            customer_id=facts.customer_id,
+            now=now,
+        )
     return SidebarView(
         banner=banner,
         helpdesk=snapshot,
-        order_sources=customers.order_sources(session, customer=customer) if customer else (),
-        rfm_base_size=segmentation.cut_points_of(session, installation.id).base_size,
+        order_sources=facts.order_sources,
+        rfm_base_size=facts.rfm_base_size,
+    )
+
+
+@dataclass
+class _Seen:
+    """What this process last wrote of a seen ticket, and the views since then not written."""
+
+    fields: tuple[object, ...]
+    written_at: datetime
+    unwritten_views: int = 0
+    last_seen_at: datetime | None = None
+
+
+class SeenTicketWrites:
+    """The sidebar's records of seen tickets, written at most once per ticket per interval.
+
+    A view wrote its `SeenTicket` row every time: a transaction per view, most of a warm
+    view's database time. Here a ticket's row is written on its first view in this process,
+    again at once when what is recorded of it changes (requester, customer, subject, fields),
+    and otherwise at most once per `interval_seconds`: the views in between are counted here
+    and added to the row by the next write of any ticket once the interval has passed (or at
+    exit, `flush`). So `last_seen_at` and `view_count` lag by an interval at most; a worker
+    killed outright loses at most that interval's counts, never a ticket.
+
+    Given `sessions` and an `executor`, the writes run there, in a session of their own: the
+    view that makes one does not wait for its commit (a cold view's last database write).
+    """
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float,
+        sessions: sessionmaker[Session] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self._interval = interval_seconds
+        self._sessions = sessions
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._tickets: dict[tuple[int, str], _Seen] = {}
+        self._writing: set[Future[None]] = set()
+
+    def record(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        ticket: Ticket,
+        customer_id: int | None,
+        now: datetime,
+    ) -> None:
+        """Count a view of the ticket; write it, and the views that are due, when it is time."""
+        key = (installation_id, ticket.id)
+        fields = _recorded_fields(ticket, customer_id)
+        with self._lock:
+            seen = self._tickets.get(key)
+            if (
+                seen is not None
+                and seen.fields == fields
+                and (now - seen.written_at).total_seconds() < self._interval
+            ):
+                seen.unwritten_views += 1
+                seen.last_seen_at = now
+                return
+            views = 1 + (seen.unwritten_views if seen is not None else 0)
+            self._tickets[key] = _Seen(fields=fields, written_at=now)
+            due = self._take_due(now)
+
+        def write(session: Session) -> None:
+            record_seen_ticket(
+                session,
+                installation_id=installation_id,
+                ticket=ticket,
+                customer_id=customer_id,
+                now=now,
+                views=views,
+                more_views=due,
+            )
+
+        if self._sessions is None or self._executor is None:
+            write(session)
+            return
+        future = self._executor.submit(self._write_apart, write)
+        with self._lock:
+            self._writing.add(future)
+        future.add_done_callback(self._done)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the writes under way (tests, shutdown)."""
+        with self._lock:
+            writing = list(self._writing)
+        wait(writing, timeout=timeout)
+
+    def flush(self, session: Session) -> None:
+        """Wait for the writes under way, then write every view counted and not yet written."""
+        self.wait()
+        with self._lock:
+            due = self._take_due(None)
+        if due:
+            _add_views(session, due)
+            session.commit()
+
+    def _write_apart(self, write: Callable[[Session], None]) -> None:
+        assert self._sessions is not None
+        try:
+            with self._sessions() as session:
+                write(session)
+        except SQLAlchemyError as error:
+            # Bookkeeping for rule replays: the view was shown; say why its record was not.
+            log.warning("a seen ticket was not recorded: %s", error)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._writing.discard(future)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tickets)
+
+    def _take_due(self, now: datetime | None) -> list[tuple[int, str, int, datetime]]:
+        """Take the unwritten views whose interval has passed (all when `now` is None).
+
+        Tickets past their interval are forgotten, so the buffer holds only the tickets
+        viewed in the last interval.
+        """
+        due = []
+        for key, seen in list(self._tickets.items()):
+            if now is not None and (now - seen.written_at).total_seconds() < self._interval:
+                continue
+            if seen.unwritten_views and seen.last_seen_at is not None:
+                due.append((*key, seen.unwritten_views, seen.last_seen_at))
+            del self._tickets[key]
+        return due
+
+
+def _recorded_fields(ticket: Ticket, customer_id: int | None) -> tuple[object, ...]:
+    return (
+        ticket.requester_id,
+        customer_id,
+        ticket.subject[:500],
+        ticket.channel,
+        ticket.ticket_type,
+        ticket.priority,
+        ticket.tags,
     )
 
 
@@ -259,20 +758,50 @@ def record_seen_ticket(
     ticket: Ticket,
     customer_id: int | None,
     now: datetime,
+    views: int = 1,
+    more_views: list[tuple[int, str, int, datetime]] | None = None,
 ) -> None:
-    """Remember that the sidebar was opened on a ticket, and for whom."""
+    """Remember that the sidebar was opened on a ticket (`views` times), and for whom.
+
+    `more_views` are other tickets' views counted by `SeenTicketWrites` and written in the
+    same transaction: (installation id, ticket id, views, last seen at).
+    """
     try:
-        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now)
+        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
+        if more_views:
+            _add_views(session, more_views)
         session.commit()
     except IntegrityError:
         # Two views of a new ticket at once: the other inserted first, so update its row.
         session.rollback()
-        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now)
+        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
+        if more_views:
+            _add_views(session, more_views)
         session.commit()
 
 
+def _add_views(session: Session, views: list[tuple[int, str, int, datetime]]) -> None:
+    for installation_id, ticket_id, count, last_seen_at in views:
+        session.execute(
+            sa.update(SeenTicket)
+            .where(SeenTicket.installation_id == installation_id, SeenTicket.ticket_id == ticket_id)
+            .values(
+                view_count=SeenTicket.view_count + count,
+                last_seen_at=sa.case(
+                    (SeenTicket.last_seen_at < last_seen_at, last_seen_at),
+                    else_=SeenTicket.last_seen_at,
+                ),
+            )
+        )
+
+
 def _upsert_seen_ticket(
-    session: Session, installation_id: int, ticket: Ticket, customer_id: int | None, now: datetime
+    session: Session,
+    installation_id: int,
+    ticket: Ticket,
+    customer_id: int | None,
+    now: datetime,
+    views: int = 1,
 ) -> None:
     seen = session.scalars(
         sa.select(SeenTicket).where(
@@ -288,17 +817,23 @@ def _upsert_seen_ticket(
                 customer_id=customer_id,
                 subject=ticket.subject[:500],
                 channel=ticket.channel,
+                ticket_type=ticket.ticket_type,
+                priority=ticket.priority,
+                tags=list(ticket.tags),
                 first_seen_at=now,
                 last_seen_at=now,
-                view_count=1,
+                view_count=views,
             )
         )
     else:
         seen.requester_id = ticket.requester_id
         seen.customer_id = customer_id
         seen.subject = ticket.subject[:500]
-        seen.last_seen_at = now
-        seen.view_count += 1
+        seen.ticket_type = ticket.ticket_type
+        seen.priority = ticket.priority
+        seen.tags = list(ticket.tags)
+        seen.last_seen_at = max(seen.last_seen_at, now)
+        seen.view_count += views
     session.flush()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +14,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from plugin.models import Installation
+from plugin.upstream import LockedTTLCache
 
 ACCEPTED_ALGORITHM = "RS256"
 MAX_TOKEN_LENGTH = 8192
 _USER_URL = re.compile(r"/users/([0-9]+)(?:\.json)?$")
+# Verified sidebar session tokens remembered, and for how long at most (each to its expiry).
+VERIFIED_TOKENS_KEPT = 10_000
+VERIFIED_TOKENS_SECONDS = 600
 
 
 class InvalidToken(Exception):
@@ -144,11 +149,18 @@ class SidebarSession:
 
 
 class SidebarSessions:
-    """Short-lived bearer tokens that the sidebar page sends with its own requests."""
+    """Short-lived bearer tokens that the sidebar page sends with its own requests.
+
+    The page sends the same token with every request: a token once verified is remembered
+    (by its exact text, until it expires) so that the next requests skip the signature check.
+    """
 
     def __init__(self, secret_key: str, *, ttl_seconds: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="regulars.sidebar-session")
         self._ttl = ttl_seconds
+        self._verified: LockedTTLCache[str, tuple[SidebarSession, float]] = LockedTTLCache(
+            maxsize=VERIFIED_TOKENS_KEPT, ttl=VERIFIED_TOKENS_SECONDS
+        )
 
     def issue(self, session: SidebarSession) -> str:
         return self._serializer.dumps(
@@ -158,12 +170,19 @@ class SidebarSessions:
     def verify(self, token: str) -> SidebarSession:
         if not token:
             raise InvalidToken("The sidebar session is missing. Reload the app.")
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
         try:
-            data = self._serializer.loads(token, max_age=self._ttl)
+            data, signed_at = self._serializer.loads(
+                token, max_age=self._ttl, return_timestamp=True
+            )
         except SignatureExpired:
             raise InvalidToken("The sidebar session has expired. Reload the app.") from None
         except BadSignature:
             raise InvalidToken("The sidebar session is not valid. Reload the app.") from None
-        return SidebarSession(
+        session = SidebarSession(
             installation_id=int(data["i"]), user_id=data.get("u"), role=data.get("r")
         )
+        self._verified[token] = (session, signed_at.timestamp() + self._ttl)
+        return session

@@ -6,6 +6,11 @@ want it) and the caller waits for it until its deadline. If the fetch fails or t
 passes, the last answer the cache held is served and marked stale; the fetch keeps running and
 refreshes the cache for the next view. Only when nothing was ever cached does the caller get
 the error.
+
+Each process has its own cache, so with several processes (gunicorn workers, hosts) each
+would fetch the same answer again. A read given a `Codec` is also kept in a `SharedStore` (the
+database's shared cache, see `plugin/shared_cache.py`): a process that misses looks there
+before asking the helpdesk, and stores what it fetched for the others.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
 from cachetools import TTLCache
 
@@ -60,6 +65,26 @@ class Fetched(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Codec(Generic[T]):
+    """How an answer is stored in the shared store: as JSON-ready data, and back."""
+
+    encode: Callable[[T], object]
+    decode: Callable[[object], T]
+
+
+class SharedStore(Protocol):
+    """Answers kept where every process of the service can read them (by cache key)."""
+
+    def read(self, key: Hashable) -> tuple[object, datetime] | None:
+        """The stored JSON-ready answer and when it was fetched, or None (also on failure)."""
+        ...
+
+    def write(self, key: Hashable, payload: object, fetched_at: datetime) -> None:
+        """Store an answer (a failure is logged, never raised: the store is an optimisation)."""
+        ...
+
+
+@dataclass(frozen=True)
 class _Entry:
     value: object
     fetched_at: datetime
@@ -75,6 +100,8 @@ class CacheStats:
     joined: int = 0
     stale_served: int = 0
     fetch_errors: int = 0
+    # Misses answered by the shared store, fresh enough: no call to the helpdesk.
+    shared_hits: int = 0
 
 
 class Lookup(Generic[T]):
@@ -132,8 +159,10 @@ class UpstreamCache:
         keep_seconds: float,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedStore | None = None,
     ) -> None:
         self._executor = executor
+        self._shared = shared
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: TTLCache[Hashable, _Entry] = TTLCache(
@@ -143,12 +172,19 @@ class UpstreamCache:
         self.stats = CacheStats()
 
     def lookup(
-        self, key: Hashable, load: Callable[[], T], *, fresh_for: float, refresh: bool = False
+        self,
+        key: Hashable,
+        load: Callable[[], T],
+        *,
+        fresh_for: float,
+        refresh: bool = False,
+        codec: Codec[T] | None = None,
     ) -> Lookup[T]:
         """Answer from the cache if the entry is younger than `fresh_for`, else start a fetch.
 
         `refresh` skips a fresh entry (the caller knows it is out of date) but keeps it as the
-        fallback should the fetch fail.
+        fallback should the fetch fail. With a `codec` the fetch first looks in the shared
+        store for an answer younger than `fresh_for`, and stores what it fetched there.
         """
         with self._lock:
             entry = self._entries.get(key)
@@ -162,7 +198,12 @@ class UpstreamCache:
             future = self._inflight.get(key)
             if future is None:
                 self.stats.misses += 1
-                future = self._executor.submit(self._load, key, load)
+                shared = (
+                    (cast(Codec[object], codec), fresh_for)
+                    if codec is not None and not refresh
+                    else None
+                )
+                future = self._executor.submit(self._load, key, load, shared)
                 self._inflight[key] = future
             else:
                 self.stats.joined += 1
@@ -177,23 +218,58 @@ class UpstreamCache:
         with self._lock:
             self.stats.stale_served += 1
 
-    def _load(self, key: Hashable, load: Callable[[], object]) -> tuple[object, datetime]:
+    def _load(
+        self,
+        key: Hashable,
+        load: Callable[[], object],
+        shared: tuple[Codec[object], float] | None = None,
+    ) -> tuple[object, datetime]:
         # Runs on a worker thread. The lock is taken after `lookup` released it, so the future
         # is always registered before it is removed here.
         try:
-            value = load()
+            stored = self._from_shared(key, *shared) if shared else None
+            if stored is not None:
+                value, fetched_at = stored
+            else:
+                value = load()
+                fetched_at = utcnow()
+                if shared and self._shared is not None:
+                    # On another thread: the caller waiting for this answer need not wait for it.
+                    self._executor.submit(
+                        self._shared.write, key, shared[0].encode(value), fetched_at
+                    )
         except BaseException:
             with self._lock:
                 self._inflight.pop(key, None)
                 self.stats.fetch_errors += 1
             raise
-        fetched_at = utcnow()
+        # An answer from the shared store is as old as its fetch, not as its arrival here.
+        age = max(0.0, (utcnow() - fetched_at).total_seconds())
         with self._lock:
             self._entries[key] = _Entry(
-                value=value, fetched_at=fetched_at, loaded_monotonic=self._clock()
+                value=value, fetched_at=fetched_at, loaded_monotonic=self._clock() - age
             )
             self._inflight.pop(key, None)
+            if stored is not None:
+                self.stats.shared_hits += 1
         return value, fetched_at
+
+    def _from_shared(
+        self, key: Hashable, codec: Codec[object], fresh_for: float
+    ) -> tuple[object, datetime] | None:
+        """A fresh enough answer another process stored, decoded; None if there is none."""
+        if self._shared is None:
+            return None
+        found = self._shared.read(key)
+        if found is None:
+            return None
+        payload, fetched_at = found
+        if (utcnow() - fetched_at).total_seconds() >= fresh_for:
+            return None
+        try:
+            return codec.decode(payload), fetched_at
+        except (KeyError, TypeError, ValueError):
+            return None  # stored by another version of the service: fetch it again
 
     def clear(self) -> None:
         """Forget every entry (benchmarks measuring cold views, tests)."""

@@ -210,3 +210,130 @@ def test_a_local_helpdesk_is_read_directly(cache: UpstreamCache) -> None:
     snapshot(helpdesk, cache)
     assert helpdesk.calls["ticket"] == 2
     assert len(cache) == 0
+
+
+class OneCallHelpdesk(SlowHelpdesk):
+    """A helpdesk that also answers a requester with their tickets in one call (Zendesk)."""
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        super().__init__(latency=latency)
+        self.known = {"100", "200"}
+
+    def requester_with_tickets(self, *, requester_id: str) -> tuple[Person, list[Ticket]]:
+        self._call(f"requester:{requester_id}")
+        if requester_id not in self.known:
+            raise HelpdeskError(f"user {requester_id} was not found", retryable=False)
+        return Person(id=requester_id, name=f"Person {requester_id}"), [
+            ticket(t, requester_id) for t, r in self.requesters.items() if r == requester_id
+        ]
+
+
+def page_ticket(ticket_id: str, requester_id: str) -> Ticket:
+    return ticket(ticket_id, requester_id)
+
+
+def one_call_snapshot(
+    helpdesk: OneCallHelpdesk,
+    cache: UpstreamCache,
+    *,
+    ticket_id: str = "1",
+    hint: str | None = "100",
+    page: Ticket | None = None,
+) -> HelpdeskSnapshot:
+    return fetch_helpdesk_snapshot(
+        helpdesk,  # type: ignore[arg-type]
+        cache=cache,
+        installation_id=1,
+        ticket_id=ticket_id,
+        requester_hint=hint,
+        policy=POLICY,
+        deadline=time.monotonic() + POLICY.budget_seconds,
+        now=utcnow(),
+        page_ticket=page,
+    )
+
+
+def test_with_the_hint_one_call_answers_the_requester_their_history_and_the_ticket(
+    cache: UpstreamCache,
+) -> None:
+    helpdesk = OneCallHelpdesk()
+    result = one_call_snapshot(helpdesk, cache)
+    assert helpdesk.calls == Counter({"requester:100": 1})
+    assert result.ticket.id == "1" and result.requester.id == "100"
+    assert result.history is not None and [t.id for t in result.history] == ["1"]
+    assert not result.ticket_from_page
+    # Reopened, and any other ticket of the same requester: no call.
+    helpdesk.requesters["3"] = "100"
+    one_call_snapshot(helpdesk, cache)
+    assert helpdesk.calls == Counter({"requester:100": 1})
+
+
+def test_a_ticket_newer_than_the_cached_history_is_shown_from_the_page(
+    cache: UpstreamCache,
+) -> None:
+    helpdesk = OneCallHelpdesk()
+    one_call_snapshot(helpdesk, cache)
+    helpdesk.requesters["3"] = "100"  # a new ticket of a requester whose history is cached
+    result = one_call_snapshot(helpdesk, cache, ticket_id="3", page=page_ticket("3", "100"))
+    assert helpdesk.calls == Counter({"requester:100": 1})
+    assert result.ticket.id == "3" and result.ticket_from_page
+
+
+def test_without_the_pages_fields_a_ticket_missing_from_the_history_is_read(
+    cache: UpstreamCache,
+) -> None:
+    helpdesk = OneCallHelpdesk()
+    one_call_snapshot(helpdesk, cache)
+    helpdesk.requesters["3"] = "100"
+    result = one_call_snapshot(helpdesk, cache, ticket_id="3")
+    assert helpdesk.calls["ticket"] == 1
+    assert result.ticket.id == "3" and not result.ticket_from_page
+
+
+def test_a_requester_the_helpdesk_does_not_know_falls_back_to_reading_the_ticket(
+    cache: UpstreamCache,
+) -> None:
+    helpdesk = OneCallHelpdesk()
+    result = one_call_snapshot(helpdesk, cache, hint="999", page=page_ticket("1", "999"))
+    # The ticket decides who the requester is, whatever the page said.
+    assert result.requester.id == "100" and not result.ticket_from_page
+    assert helpdesk.calls["ticket"] == 1
+
+
+def test_the_one_call_serves_stale_when_the_helpdesk_fails_and_says_so(
+    executor: ThreadPoolExecutor,
+) -> None:
+    cache = UpstreamCache(executor=executor, keep_seconds=3600)
+    helpdesk = OneCallHelpdesk()
+    one_call_snapshot(helpdesk, cache)
+    helpdesk.failure = HelpdeskError("429 Too Many Requests", retryable=True, status=429)
+    policy_now_stale = UpstreamPolicy(budget_seconds=2.0, history_fresh_seconds=0)
+    result = fetch_helpdesk_snapshot(
+        helpdesk,  # type: ignore[arg-type]
+        cache=cache,
+        installation_id=1,
+        ticket_id="1",
+        requester_hint="100",
+        policy=policy_now_stale,
+        deadline=time.monotonic() + 2.0,
+        now=utcnow(),
+    )
+    assert result.stale_reason == "429 Too Many Requests"
+    assert result.requester.id == "100"
+
+
+def test_the_one_call_with_nothing_cached_and_a_slow_helpdesk_times_out(
+    cache: UpstreamCache,
+) -> None:
+    helpdesk = OneCallHelpdesk(latency=0.5)
+    with pytest.raises(UpstreamTimeout):
+        fetch_helpdesk_snapshot(
+            helpdesk,  # type: ignore[arg-type]
+            cache=cache,
+            installation_id=1,
+            ticket_id="1",
+            requester_hint="100",
+            policy=POLICY,
+            deadline=time.monotonic() + 0.05,
+            now=utcnow(),
+        )

@@ -139,3 +139,15 @@ def test_sidebar_session_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(time, "time", lambda: real_time() + 120)
     with pytest.raises(InvalidToken, match="expired"):
         sessions.verify(token)
+
+
+def test_a_remembered_sidebar_session_still_expires_on_time() -> None:
+    sessions = SidebarSessions("s" * 40, ttl_seconds=1)
+    token = sessions.issue(SidebarSession(installation_id=7, user_id="42"))
+    assert sessions.verify(token) == SidebarSession(installation_id=7, user_id="42")
+    assert sessions.verify(token) == SidebarSession(installation_id=7, user_id="42")  # kept
+    with pytest.raises(InvalidToken):
+        sessions.verify(token[:-2] + "xx")  # a forged variant is checked, not remembered
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        sessions.verify(token)

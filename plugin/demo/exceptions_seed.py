@@ -352,14 +352,13 @@ def seed_exceptions(session: Session, installation: Installation, *, now: dateti
 
 
 def _ticket_of(session: Session, installation_id: int, requester_id: str, at: datetime) -> str:
-    """The requester's last ticket opened before a past grant: where the grant was recorded."""
-    ticket = session.scalars(
-        sa.select(DemoTicket.external_id)
-        .where(
-            DemoTicket.installation_id == installation_id,
-            DemoTicket.requester_id == requester_id,
-            DemoTicket.created_at <= at,
-        )
-        .order_by(DemoTicket.created_at.desc())
+    """Where a past grant was recorded: the requester's last ticket opened before it, else
+    their first ticket (a real ticket either way, so its note can be delivered)."""
+    of_requester = sa.select(DemoTicket.external_id).where(
+        DemoTicket.installation_id == installation_id, DemoTicket.requester_id == requester_id
+    )
+    before = session.scalars(
+        of_requester.where(DemoTicket.created_at <= at).order_by(DemoTicket.created_at.desc())
     ).first()
-    return ticket or "history"
+    first = session.scalars(of_requester.order_by(DemoTicket.created_at)).first()
+    return before or first or "history"

@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.demo import signing
+from plugin.demo.console_seed import seed_console
 from plugin.demo.exceptions_seed import seed_exceptions
+from plugin.demo.reviews_seed import seed_report_history, seed_reviews
 from plugin.demo.sample_data import SampleData, build_sample_data
 from plugin.models import (
     Customer,
@@ -72,6 +74,9 @@ def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Instal
     insert_sample_customers(session, installation.id, data, now=now)
     recompute_installation(session, installation, now=now)
     seed_exceptions(session, installation, now=now)
+    seed_console(session, installation, now=now)
+    template_id = seed_reviews(session, installation, now=now)
+    seed_report_history(session, installation, template_id=template_id, now=now)
     return installation
 
 

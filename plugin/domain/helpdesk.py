@@ -19,6 +19,9 @@ class Person:
     phone: str | None = None
     # "end-user", "agent" or "admin" where the helpdesk says; decides who may open the console.
     role: str | None = None
+    # The helpdesk's finer roles where it has them (a Zendesk custom role id, Freshdesk role
+    # ids), which an admin may name as supervisors of the console.
+    role_ids: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     # The helpdesk's custom fields on the person and on their organization, keyed by field key.
     fields: Mapping[str, object] = field(default_factory=dict)

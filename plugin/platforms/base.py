@@ -67,3 +67,23 @@ class Helpdesk(Protocol):
     def user(self, *, user_id: str) -> Person:
         """Return a user (requester or agent) with their role, as the helpdesk has them now."""
         ...
+
+
+class TicketWriter(Protocol):
+    """Write the action log's notes to tickets: the outbox's one view of every helpdesk.
+
+    `add_note` adds an internal note (visible to agents only) and tags in as few calls as the
+    helpdesk allows; the note's text ends with `marker`, a string unique to one action, and
+    `has_note` says whether a note carrying it is on the ticket already, so that after a call
+    whose outcome is unknown (a timeout, a worker killed mid-call) the note is not written
+    twice. Both raise HelpdeskError (TicketNotFound for a ticket that is gone); a call that was
+    not sent because the account's call budget is spent raises it with `retry_after` set.
+    """
+
+    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
+        """Add `body` (plain text that already ends with `marker`) as a note, and the tags."""
+        ...
+
+    def has_note(self, *, ticket_id: str, marker: str) -> bool:
+        """Say whether a note on the ticket carries `marker`."""
+        ...

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.models import DemoTicket, DemoUser
+from plugin.models import DemoNote, DemoTicket, DemoUser
 from plugin.platforms.base import TicketNotFound, TicketWithRequester
 
 PLATFORM = "demo"
@@ -55,9 +55,71 @@ class DemoHelpdesk:
         ).first()
         if user is None:
             return Person(id=user_id, name="Unknown user")
+        # The demo's supervisors are agents with a custom role, as on Zendesk Enterprise.
+        role, role_ids = ("agent", (user.role,)) if user.role == "supervisor" else (user.role, ())
         return Person(
-            id=user.external_id, name=user.name, email=user.email, phone=user.phone, role=user.role
+            id=user.external_id,
+            name=user.name,
+            email=user.email,
+            phone=user.phone,
+            role=role,
+            role_ids=role_ids,
         )
+
+    # --- The ticket writer (the action log's outbox) ----------------------------------------
+
+    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
+        """Store the note and add the tags in the caller's transaction, so the outbox commits
+        them together with the delivery's new state: on the demo, exactly once is atomic.
+        """
+        ticket = self._ticket_row(ticket_id)
+        if self.has_note(ticket_id=ticket_id, marker=marker):
+            return
+        self._session.add(
+            DemoNote(
+                installation_id=self._installation_id, ticket_id=ticket_id, body=body, marker=marker
+            )
+        )
+        missing = [tag for tag in dict.fromkeys(tags) if tag not in ticket.tags]
+        if missing:
+            # A new list, so the JSON column is seen as changed.
+            ticket.tags = [*ticket.tags, *missing]
+        self._session.flush()
+
+    def has_note(self, *, ticket_id: str, marker: str) -> bool:
+        self._ticket_row(ticket_id)
+        found = self._session.scalar(
+            sa.select(DemoNote.id).where(
+                DemoNote.installation_id == self._installation_id,
+                DemoNote.ticket_id == ticket_id,
+                DemoNote.marker == marker,
+            )
+        )
+        return found is not None
+
+    def notes(self, *, ticket_id: str) -> list[DemoNote]:
+        """The ticket's notes, oldest first, for the demo desk's ticket view."""
+        return list(
+            self._session.scalars(
+                sa.select(DemoNote)
+                .where(
+                    DemoNote.installation_id == self._installation_id,
+                    DemoNote.ticket_id == ticket_id,
+                )
+                .order_by(DemoNote.created_at, DemoNote.id)
+            )
+        )
+
+    def _ticket_row(self, ticket_id: str) -> DemoTicket:
+        row = self._session.scalars(
+            sa.select(DemoTicket).where(
+                DemoTicket.installation_id == self._installation_id,
+                DemoTicket.external_id == ticket_id,
+            )
+        ).first()
+        if row is None:
+            raise TicketNotFound(ticket_id)
+        return row
 
 
 def _ticket(row: DemoTicket) -> Ticket:

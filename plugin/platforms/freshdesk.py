@@ -64,6 +64,8 @@ DEFAULT_CALLS_PER_MINUTE = 200
 PAGE_SIZE = 100
 # Each page is a budgeted call; a regular's first 300 tickets are history enough for the banner.
 MAX_HISTORY_PAGES = 3
+# A ticket's conversations come oldest first; the outbox's marker check reads up to 1,000.
+MAX_CONVERSATION_PAGES = 10
 # The ticket list shows only the last 30 days' tickets unless asked for older ones.
 HISTORY_SINCE = "2000-01-01T00:00:00Z"
 # The password Freshdesk ignores when the API key is the user name.
@@ -314,6 +316,51 @@ class FreshdeskClient:
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
 
+    # --- The ticket writer (the action log's outbox) ----------------------------------------
+
+    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
+        """Add the tags, then the private note.
+
+        Freshdesk needs separate calls. Tags go first because adding them again is harmless:
+        a retry after a failed note only finds them there, while the note, written last, is
+        what `has_note` looks for to know the whole action arrived.
+        """
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        self._check_budget(f"POST /api/v2/tickets/{ticket_id}/notes")
+        self.add_tags(ticket_id=ticket_id, tags=tags)
+        self.add_private_note(ticket_id=ticket_id, body=body)
+
+    def has_note(self, *, ticket_id: str, marker: str) -> bool:
+        """Look for the marker in the ticket's conversations (notes and replies, oldest first)."""
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        path = f"/api/v2/tickets/{ticket_id}/conversations"
+        for page in range(1, MAX_CONVERSATION_PAGES + 1):
+            self._check_budget(f"GET {path}")
+            try:
+                answer = self._call("GET", path, params={"per_page": PAGE_SIZE, "page": page})
+            except _NotFound:
+                raise TicketNotFound(ticket_id) from None
+            for item in _array(answer.json_body, "conversations"):
+                texts = (item.get("body"), item.get("body_text"))
+                if any(isinstance(text, str) and marker in text for text in texts):
+                    return True
+            if not answer.has_next_page:
+                break
+        return False
+
+    def _check_budget(self, what: str) -> None:
+        """Refuse a write the budget would refuse, saying when calls resume (`retry_after`)."""
+        wait = self._budget.seconds_until_available()
+        if wait > 0:
+            raise HelpdeskError(
+                f"Freshdesk call budget for this account is spent; {what} not sent, "
+                f"calls resume in {wait:.0f} s",
+                retryable=True,
+                retry_after=wait,
+            )
+
     # --- HTTP ------------------------------------------------------------------------------
 
     def _call(
@@ -520,5 +567,6 @@ def _map_agent(raw: Mapping[str, Any]) -> FreshdeskAgent:
         email=_optional_str(contact.get("email")),
         phone=_optional_str(contact.get("phone")) or _optional_str(contact.get("mobile")),
         role="agent",
+        role_ids=tuple(str(r) for r in raw.get("role_ids") or () if isinstance(r, int | str)),
     )
     return FreshdeskAgent(person=person, ticket_scope=scope if isinstance(scope, int) else None)

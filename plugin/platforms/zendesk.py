@@ -41,6 +41,8 @@ DEFAULT_RETRY_AFTER_SECONDS = 60.0
 # Each page is a budgeted call; a regular's first 300 tickets are history enough for the banner.
 MAX_REQUESTED_TICKET_PAGES = 3
 PAGE_SIZE = 100
+# The outbox looks for its marker in the newest 300 comments: its note was added recently.
+MAX_COMMENT_PAGES = 3
 
 _NUMERIC_ID = re.compile(r"[0-9]+")
 _SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -345,6 +347,36 @@ class ZendeskClient:
         )
 
     def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
+        try:
+            return self._requested(requester_id, include=None)[0]
+        except _NotFound:
+            # A requester Zendesk no longer knows has no history, as in the demo helpdesk.
+            return []
+
+    def requester_with_tickets(self, *, requester_id: str) -> tuple[Person, list[Ticket]]:
+        """The requester and their tickets, newest first, in one call (users sideloaded).
+
+        The sidebar's one read for a ticket whose requester the page knows: the ticket is
+        among the tickets. Raises a non-retryable HelpdeskError when Zendesk does not know
+        the user.
+        """
+        user_id = _numeric(requester_id, "user")
+        try:
+            tickets, first_page = self._requested(user_id, include="users,organizations")
+        except _NotFound:
+            raise HelpdeskError(f"user {user_id} was not found", retryable=False) from None
+        sideloaded = {str(user.get("id")): user for user in _list(first_page, "users")}
+        if user_id in sideloaded:
+            requester = _map_person(sideloaded[user_id])
+        else:
+            requester = self.user(user_id=user_id)  # no tickets, so no user sideloaded
+        organizations = {str(org.get("id")): org for org in _list(first_page, "organizations")}
+        return _with_organization(requester, organizations), tickets
+
+    def _requested(
+        self, requester_id: str, *, include: str | None
+    ) -> tuple[list[Ticket], Mapping[str, Any]]:
+        """The requester's tickets, newest first, and the first page (with its sideloads)."""
         user_id = _numeric(requester_id, "user")
         url: str | None = self._url(f"/api/v2/users/{user_id}/tickets/requested.json")
         params: dict[str, str | int] | None = {
@@ -352,20 +384,21 @@ class ZendeskClient:
             "sort_order": "desc",
             "per_page": PAGE_SIZE,
         }
+        if include and params is not None:
+            params["include"] = include
         tickets: list[Ticket] = []
-        for _page in range(MAX_REQUESTED_TICKET_PAGES):
+        first_page: Mapping[str, Any] = {}
+        for page in range(MAX_REQUESTED_TICKET_PAGES):
             if url is None:
                 break
-            try:
-                payload = self._call_url("GET", url, params=params)
-            except _NotFound:
-                # A requester Zendesk no longer knows has no history, as in the demo helpdesk.
-                return []
+            payload = self._call_url("GET", url, params=params)
+            if page == 0:
+                first_page = payload
             tickets.extend(_map_ticket(_as_object(item)) for item in _list(payload, "tickets"))
             url = self._next_page(payload)
             params = None  # next_page already carries the query
         # The interface promises newest first whatever order the pages came in.
-        return sorted(tickets, key=lambda t: t.created_at, reverse=True)
+        return sorted(tickets, key=lambda t: t.created_at, reverse=True), first_page
 
     # --- More reads for the sidebar --------------------------------------------------------
 
@@ -443,6 +476,59 @@ class ZendeskClient:
             )
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
+
+    # --- The ticket writer (the action log's outbox) ----------------------------------------
+
+    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
+        """Add an internal note and tags in one ticket update, so both land or neither does."""
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        self._check_budget(f"PUT /api/v2/tickets/{ticket_id}.json")
+        update: dict[str, object] = {"comment": {"body": body, "public": False}}
+        if tags:
+            update["additional_tags"] = list(dict.fromkeys(tags))
+        try:
+            self._call(
+                "PUT",
+                f"/api/v2/tickets/{ticket_id}.json",
+                json={"ticket": update},
+                expect_body=False,
+            )
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+
+    def has_note(self, *, ticket_id: str, marker: str) -> bool:
+        """Look for the marker in the ticket's newest comments (a few pages, newest first)."""
+        if not _NUMERIC_ID.fullmatch(ticket_id):
+            raise TicketNotFound(ticket_id)
+        url: str | None = self._url(f"/api/v2/tickets/{ticket_id}/comments.json")
+        params: dict[str, str | int] | None = {"sort_order": "desc", "per_page": PAGE_SIZE}
+        for _page in range(MAX_COMMENT_PAGES):
+            if url is None:
+                break
+            self._check_budget(f"GET /api/v2/tickets/{ticket_id}/comments.json")
+            try:
+                payload = self._call_url("GET", url, params=params)
+            except _NotFound:
+                raise TicketNotFound(ticket_id) from None
+            for comment in _list(payload, "comments"):
+                texts = (comment.get("body"), comment.get("plain_body"))
+                if any(isinstance(text, str) and marker in text for text in texts):
+                    return True
+            url = self._next_page(payload)
+            params = None
+        return False
+
+    def _check_budget(self, what: str) -> None:
+        """Refuse a write the budget would refuse, saying when calls resume (`retry_after`)."""
+        wait = self._budget.seconds_until_available()
+        if wait > 0:
+            raise HelpdeskError(
+                f"Zendesk call budget for this account is spent; {what} not sent, "
+                f"calls resume in {wait:.0f} s",
+                retryable=True,
+                retry_after=wait,
+            )
 
     # --- HTTP ------------------------------------------------------------------------------
 
@@ -790,6 +876,7 @@ def _map_person(raw: Mapping[str, Any]) -> Person:
         email=_optional_str(raw.get("email")),
         phone=_optional_str(raw.get("phone")),
         role=_optional_str(raw.get("role")),
+        role_ids=(str(raw["custom_role_id"]),) if raw.get("custom_role_id") is not None else (),
         tags=tuple(str(tag) for tag in tags),
         fields=dict(fields),
         organization_id=_optional_str(raw.get("organization_id")),

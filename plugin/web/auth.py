@@ -98,13 +98,39 @@ def sidebar_sessions() -> SidebarSessions:
     return sessions
 
 
-def current_sidebar_session() -> tuple[SidebarSession, Installation]:
-    """Return the session named by the request's bearer token, and its installation."""
+def current_sidebar_session(*, cached: bool = False) -> tuple[SidebarSession, Installation]:
+    """Return the session named by the request's bearer token, and its installation.
+
+    `cached` (the sidebar's banner) takes the installation's row from the process's read cache
+    (`plugin/read_cache.py`: dropped by any write to it here, a few seconds old at most from
+    other processes): a detached copy shared by the process's requests, to read and never to
+    change or add to a session. Whatever changes an installation or shows its settings for
+    editing (the console) reads the row itself.
+    """
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         raise InvalidToken("The sidebar session is missing. Reload the app.")
     sidebar_session = sidebar_sessions().verify(token.strip())
-    installation = db.session().get(Installation, sidebar_session.installation_id)
+    installation = (
+        cached_installation(sidebar_session.installation_id)
+        if cached
+        else db.session().get(Installation, sidebar_session.installation_id)
+    )
     if installation is None:
         raise InvalidToken("This installation no longer exists.")
     return sidebar_session, installation
+
+
+def cached_installation(installation_id: int) -> Installation | None:
+    """The installation's row from the read cache: a detached, read-only copy."""
+
+    def load() -> Installation | None:
+        # A copy of its own, every column loaded, that no request's session holds.
+        with db.database().sessions() as own:
+            row = own.get(Installation, installation_id)
+            if row is not None:
+                own.expunge(row)
+            return row
+
+    row: Installation | None = helpdesks().reads.get(installation_id, "installation", load)
+    return row

@@ -1,4 +1,8 @@
-"""The admin console, opened from the helpdesk's nav bar: connection status and field mappings."""
+"""The console, opened from the helpdesk's nav bar: connection status and field mappings.
+
+Who gets in and what they may do is decided in `plugin/console_roles.py`; every console
+endpoint (here and in the other console blueprints) goes through `console_installation`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db, installations
 from plugin.clock import utcnow
+from plugin.console_roles import REFUSALS, ConsoleRole, Need, allows, console_role
 from plugin.models import Installation
 from plugin.platforms import zendesk
 from plugin.platforms.base import HelpdeskError
@@ -20,7 +25,6 @@ from plugin.web.settings import settings
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-CONSOLE_ROLES = frozenset({"admin"})
 IMPORT_KINDS: dict[str, Kind] = {"customers": "customers", "orders": "orders"}
 
 
@@ -30,7 +34,7 @@ def refused(reason: str, status: int) -> tuple[str, int]:
 
 @bp.post("")
 def launch() -> ResponseReturnValue:
-    """Verify the helpdesk's signed POST, check the user is an admin there, serve the console."""
+    """Verify the helpdesk's signed POST, ask the helpdesk the user's role, serve the console."""
     try:
         launched, installation = launched_installation()
     except InvalidToken as refusal:
@@ -42,18 +46,23 @@ def launch() -> ResponseReturnValue:
         user = client_for(installation).user(user_id=launched.user_id)
     except HelpdeskError as error:
         return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
-    if user.role not in CONSOLE_ROLES:
+    role = console_role(user, installation.supervisor_roles or ())
+    if role is None:
         return refused(
-            "The Regulars console is for admins of this helpdesk. Ask an admin for access.", 403
+            "The Regulars console is for admins of this helpdesk and the supervisors they "
+            "name. Ask an admin for access.",
+            403,
         )
     token = sidebar_sessions().issue(
-        SidebarSession(installation_id=installation.id, user_id=user.id, role=user.role)
+        SidebarSession(installation_id=installation.id, user_id=user.id, role=role.value)
     )
     return render_template(
         "console/page.html",
         session_token=token,
         installation=installation,
         user=user,
+        role=role,
+        is_admin=role is ConsoleRole.ADMIN,
         mappings=installations.list_mappings(db.session(), installation),
         check_url=url_for("console.check_connection"),
         import_url=url_for("console.import_data"),
@@ -71,25 +80,31 @@ def console_refused(refusal: ConsoleRefused) -> tuple[str, int]:
     return render_template("sidebar/_problem.html", message=str(refusal)), refusal.status
 
 
-def console_installation() -> Installation:
-    """The installation of the console session the request's bearer token names; admins only.
+def console_installation(need: Need = Need.SUPERVISE) -> Installation:
+    """The installation of the console session the request's bearer token names, if the
+    session's role allows what `need` says (supervisors and admins; ADMINISTER: admins only).
 
     The console's own requests carry the session in an Authorization header, never a cookie,
     so another site cannot make a signed-in browser send them (no CSRF).
     """
+    return console_caller(need)[1]
+
+
+def console_caller(need: Need = Need.SUPERVISE) -> tuple[SidebarSession, Installation]:
+    """The console session (who, in which role) and its installation; refused as above."""
     try:
         session, installation = current_sidebar_session()
     except InvalidToken as refusal:
         raise ConsoleRefused(str(refusal), 401) from None
-    if session.role not in CONSOLE_ROLES:
-        raise ConsoleRefused("Admins only.", 403)
-    return installation
+    if not allows(session.role, need):
+        raise ConsoleRefused(REFUSALS[need], 403)
+    return session, installation
 
 
 @bp.post("/connection/check")
 def check_connection() -> ResponseReturnValue:
     """Run the connection check now and render its report (called by the console page)."""
-    installation = console_installation()
+    installation = console_installation(Need.ADMINISTER)
     if installation.platform != zendesk.PLATFORM:
         return render_template("console/_connection.html", report=None), 200
     db_session = db.session()
@@ -110,7 +125,7 @@ def check_connection() -> ResponseReturnValue:
 @bp.post("/import")
 def import_data() -> ResponseReturnValue:
     """Import an uploaded CSV of customers or orders and render the import's report."""
-    installation = console_installation()
+    installation = console_installation(Need.ADMINISTER)
     request.max_content_length = settings().max_upload_bytes
     kind = IMPORT_KINDS.get(request.form.get("kind", ""))
     upload = request.files.get("file")

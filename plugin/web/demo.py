@@ -43,6 +43,7 @@ from plugin.demo.seed import ISSUER, demo_installation, seed_demo
 from plugin.freshdesk_installations import SECRET_PREFIX, adopt_secret
 from plugin.models import DemoTicket, DemoUser, Installation
 from plugin.packaging.freshdesk import package_files
+from plugin.platforms.demo import DemoHelpdesk
 from plugin.web.formatting import ago
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")
@@ -205,6 +206,15 @@ def open_ticket(ticket_id: str) -> Response:
         },
         ticket=_ticket_view(ticket, requester),
     )
+
+
+@bp.post("/api/tickets/<ticket_id>/notes")
+def ticket_notes(ticket_id: str) -> tuple[str, int]:
+    """The ticket's internal notes, as the action log's outbox delivered them (HTML)."""
+    installation, _ticket, _requester = _ticket_and_requester(ticket_id)
+    helpdesk = DemoHelpdesk(db.session(), installation_id=installation.id)
+    notes = helpdesk.notes(ticket_id=ticket_id)
+    return render_template("demo/_notes.html", notes=notes, now=utcnow()), 200
 
 
 @bp.post("/api/freshdesk/tickets/<ticket_id>/open")
@@ -379,17 +389,21 @@ def _ticket_view(ticket: DemoTicket, requester: DemoUser) -> dict[str, Any]:
 
 @bp.post("/api/console/open")
 def open_console() -> Response | tuple[Response, int]:
-    """Sign a launch token for the admin console, as Zendesk's nav bar does, for the demo's admin.
+    """Sign a launch token for the console, as Zendesk's nav bar does, for the demo's admin or
+    (`{"as": "supervisor"}`) its supervisor.
 
-    The desk itself signs in as an agent, who may not open the console; the nav bar button
-    opens it as the demo's admin instead, so the console can be tried out.
+    The desk itself signs in as an agent, who may not open the console; the nav bar buttons
+    open it as the demo's admin or supervisor instead, so the console can be tried out.
     """
     installation = _installation()
     if installation is None:
         return jsonify(error="The demo has no data yet: run `flask demo seed`."), 503
-    admin = _first_user_with_role(installation, "admin")
+    body = request.get_json(silent=True)
+    wanted = body.get("as") if isinstance(body, dict) else None
+    role = "supervisor" if wanted == "supervisor" else "admin"
+    admin = _first_user_with_role(installation, role)
     if admin is None:
-        return jsonify(error="The demo has no admin; run `flask demo seed` again."), 503
+        return jsonify(error=f"The demo has no {role}; run `flask demo seed` again."), 503
     return jsonify(
         token=_launch_token(installation, admin),
         console_path=url_for("console.launch"),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from flask import Blueprint, current_app, make_response, request, url_for
 from flask.typing import ResponseReturnValue
 
-from plugin import db
+from plugin import db, reviews
 from plugin.clock import utcnow
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.domain.helpdesk import Person
@@ -26,6 +26,7 @@ from plugin.platforms.base import HelpdeskError
 from plugin.recognition import HelpdeskSnapshot
 from plugin.upstream import UpstreamTimeout
 from plugin.web.helpdesks import client_for, helpdesks
+from plugin.web.reviews import answer_check, render_review
 from plugin.web.settings import settings
 from plugin.web.sidebar import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
 from plugin.web.suggestions import answer_action, render_card
@@ -95,9 +96,10 @@ def expected_domain(installation: Installation) -> str | None:
 
 @bp.post("/sidebar")
 def sidebar() -> ResponseReturnValue:
-    """Render the banner and the suggestions card for the ticket an agent has open in Freshdesk.
+    """Render the banner, the suggestions card and the account review (when the customer's
+    segment calls for one) for the ticket an agent has open in Freshdesk.
 
-    Both come in one answer: Freshworks allows an app few request-template calls a minute.
+    All come in one answer: Freshworks allows an app few request-template calls a minute.
     """
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     checked = _checked_view(deadline)
@@ -124,6 +126,20 @@ def sidebar() -> ResponseReturnValue:
             actions_url=url_for("freshdesk.act"),
             template="freshdesk/_suggestions_holder.html",
         )
+        review = reviews.review_card(
+            db.session(),
+            installation,
+            ticket_id=snapshot.ticket.id,
+            requester=snapshot.requester,
+            now=utcnow(),
+        )
+        if review is not None:
+            card += render_review(
+                review,
+                requester_id=snapshot.requester.id,
+                check_url=url_for("freshdesk.check_review"),
+                template="freshdesk/_review_holder.html",
+            )
         response.set_data(response.get_data(as_text=True) + card)
     return response
 
@@ -161,6 +177,33 @@ class CheckedView:
 
     installation: Installation
     view: SidebarRequest
+
+
+@bp.post("/review/check")
+def check_review() -> ResponseReturnValue:
+    """Check or uncheck an item of the ticket's account review; answer with the review card.
+
+    The page sends the view's ids (checked as for the banner) and the item's form as `action`.
+    """
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    checked = _checked_view(deadline)
+    if not isinstance(checked, CheckedView):
+        return checked
+    installation, view = checked.installation, checked.view
+    fields = _action_fields(request.get_json(silent=True, force=True))
+    if fields is None:
+        return problem("The app sent no check to record.", 400)
+    snapshot = _snapshot(installation, view, deadline)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return answer_check(
+        installation,
+        snapshot,
+        agent_id=view.agent_id,
+        fields={key: str(value) for key, value in fields.items()},
+        now=utcnow(),
+        check_url=url_for("freshdesk.check_review"),
+    )
 
 
 def _checked_view(deadline: float) -> CheckedView | ResponseReturnValue:

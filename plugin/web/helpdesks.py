@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import Flask, current_app
+from sqlalchemy.exc import SQLAlchemyError
 
-from plugin import db
+from plugin import db, read_cache
 from plugin.config import Settings
 from plugin.models import Installation
 from plugin.platforms import Connections, helpdesk_for
 from plugin.platforms.base import Helpdesk
 from plugin.platforms.zendesk import AccountSessions
+from plugin.read_cache import ReadCache
+from plugin.recognition import SeenTicketWrites
+from plugin.shared_cache import DatabaseSharedStore
 from plugin.sources.shopify import ShopifyClient, shopify_client_for
 from plugin.upstream import DEFAULT_MAX_ENTRIES, LockedTTLCache, UpstreamCache, UpstreamPolicy
 
@@ -32,6 +37,10 @@ class Helpdesks:
     executor: ThreadPoolExecutor
     # Which shop answers (by cache key) have been stored, so each is stored once per process.
     shop_synced: LockedTTLCache[Hashable, datetime]
+    # What the sidebar reads from the database, kept a few seconds (see plugin/read_cache.py).
+    reads: ReadCache
+    # The sidebar's records of seen tickets, written at most once a minute per ticket.
+    seen: SeenTicketWrites
     # Remote clients by installation and credentials: decrypting them once, not every view.
     clients: LockedTTLCache[Hashable, Helpdesk] = field(
         default_factory=lambda: LockedTTLCache(maxsize=1000, ttl=CLIENT_CACHE_SECONDS)
@@ -39,6 +48,7 @@ class Helpdesks:
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections (tests, shutdown)."""
+        self.seen.wait(timeout=5)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.connections.accounts.close()
 
@@ -47,13 +57,28 @@ def init_app(app: Flask, settings: Settings) -> None:
     executor = ThreadPoolExecutor(
         max_workers=settings.upstream_workers, thread_name_prefix="regulars-upstream"
     )
+    read_cache.install_hooks()
+    database = db.database(app)
+    shared = (
+        DatabaseSharedStore(database.sessions, keep_seconds=settings.stale_keep_seconds)
+        if settings.shared_cache
+        else None
+    )
+    seen = SeenTicketWrites(
+        interval_seconds=settings.seen_ticket_write_seconds,
+        sessions=database.sessions,
+        executor=executor,
+    )
+    atexit.register(_flush_seen, database, seen)
     app.extensions[EXTENSION_KEY] = Helpdesks(
         connections=Connections(
             vault=app.extensions["regulars.vault"],
             accounts=AccountSessions(usable_fraction=settings.helpdesk_budget_share),
             timeout=float(settings.upstream_timeout_seconds),
         ),
-        cache=UpstreamCache(executor=executor, keep_seconds=settings.stale_keep_seconds),
+        cache=UpstreamCache(
+            executor=executor, keep_seconds=settings.stale_keep_seconds, shared=shared
+        ),
         policy=UpstreamPolicy(
             budget_seconds=settings.upstream_budget_ms / 1000,
             ticket_fresh_seconds=settings.ticket_cache_seconds,
@@ -62,7 +87,20 @@ def init_app(app: Flask, settings: Settings) -> None:
         ),
         shop_synced=LockedTTLCache(maxsize=DEFAULT_MAX_ENTRIES, ttl=settings.stale_keep_seconds),
         executor=executor,
+        reads=ReadCache(ttl_seconds=settings.read_cache_seconds),
+        seen=seen,
     )
+
+
+def _flush_seen(database: db.Database, seen: SeenTicketWrites) -> None:
+    """At exit, write the views counted and not yet written (best effort)."""
+    if not len(seen):
+        return
+    try:
+        with database.sessions() as session:
+            seen.flush(session)
+    except SQLAlchemyError:
+        pass  # the database is gone first: at most a minute of view counts is lost
 
 
 def helpdesks() -> Helpdesks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
 
 from flask import Blueprint, current_app, make_response, render_template, request, url_for
@@ -10,14 +11,17 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db
 from plugin.clock import utcnow
+from plugin.domain.helpdesk import Ticket
 from plugin.models import Installation
 from plugin.platforms import demo
 from plugin.platforms.base import HelpdeskError, TicketNotFound
 from plugin.recognition import (
     HelpdeskSnapshot,
     fetch_helpdesk_snapshot,
+    prepare_customer,
     refresh_from_shop,
     sidebar_view,
+    start_requester_read,
 )
 from plugin.tokens import InvalidToken, SidebarSession
 from plugin.upstream import UpstreamTimeout
@@ -28,6 +32,7 @@ from plugin.web.settings import settings
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
 
 MAX_ID_LENGTH = 64
+MAX_PAGE_TAGS = 100
 RETRY_AFTER_SECONDS = 2
 PLATFORM_NAMES = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "demo": "the demo helpdesk"}
 
@@ -65,15 +70,46 @@ def sdk_url(installation: Installation) -> str:
 def banner() -> ResponseReturnValue:
     """Render the recognition banner for the ticket the page is showing."""
     try:
-        _session, installation = current_sidebar_session()
+        _session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
     ticket_id = request.args.get("ticket_id", "").strip()
     if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
         return problem("No ticket to show.", 400)
-    # The page's idea of the requester only lets the history fetch start early.
+    # The page's idea of the requester and of the ticket: see fetch_helpdesk_snapshot.
     requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
-    return banner_response(installation, ticket_id=ticket_id, requester_hint=requester_hint)
+    return banner_response(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
+    )
+
+
+def page_ticket(
+    args: Mapping[str, str], *, ticket_id: str, requester_hint: str | None
+) -> Ticket | None:
+    """The ticket's own fields as the agent's page sent them (the helpdesk's app framework).
+
+    Only for showing the sidebar without a call to the helpdesk: a snapshot built on them
+    says so (`ticket_from_page`), and whatever records an action reads the ticket itself.
+    None when the page sent no subject (an older page) or no requester.
+    """
+    if requester_hint is None or "subject" not in args:
+        return None
+    now = utcnow()
+    return Ticket(
+        id=ticket_id,
+        subject=args.get("subject", "")[:500],
+        status=args.get("status", "").strip()[:20] or "open",
+        channel=args.get("channel", "").strip()[:32] or "unknown",
+        priority=args.get("priority", "").strip()[:20] or None,
+        ticket_type=args.get("type", "").strip()[:40] or None,
+        tags=tuple(args.get("tags", "").split()[:MAX_PAGE_TAGS]),
+        requester_id=requester_hint,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def banner_response(
@@ -82,6 +118,7 @@ def banner_response(
     ticket_id: str,
     requester_hint: str | None,
     deadline: float | None = None,
+    page_ticket: Ticket | None = None,
 ) -> ResponseReturnValue:
     """Read the ticket from the helpdesk and render its banner, or the problem, by the deadline.
 
@@ -92,8 +129,26 @@ def banner_response(
     shared = helpdesks()
     if deadline is None:
         deadline = time.monotonic() + shared.policy.budget_seconds
+    if (
+        requester_hint
+        and shared.reads.enabled
+        and start_requester_read(
+            client_for(installation),
+            cache=shared.cache,
+            installation_id=installation.id,
+            requester_hint=requester_hint,
+            policy=shared.policy,
+        )
+    ):
+        # A cold view: the helpdesk is answering; meanwhile read the customer it will be.
+        prepare_customer(db.session(), installation, requester_hint, reads=shared.reads, now=now)
     snapshot = read_snapshot(
-        installation, ticket_id=ticket_id, requester_hint=requester_hint, deadline=deadline, now=now
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        deadline=deadline,
+        now=now,
+        page_ticket=page_ticket,
     )
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
@@ -118,7 +173,14 @@ def banner_response(
         current_app.logger.info(
             "shop data not refreshed for installation %s: %s", installation.id, shop_problem
         )
-    view = sidebar_view(db.session(), installation=installation, snapshot=snapshot, now=now)
+    view = sidebar_view(
+        db.session(),
+        installation=installation,
+        snapshot=snapshot,
+        now=now,
+        reads=shared.reads,
+        seen=shared.seen,
+    )
     return render_template(
         "sidebar/_banner.html",
         banner=view.banner,
@@ -139,11 +201,13 @@ def read_snapshot(
     requester_hint: str | None,
     deadline: float,
     now: datetime,
+    page_ticket: Ticket | None = None,
 ) -> HelpdeskSnapshot | ResponseReturnValue:
     """Read the ticket and its requester through the app's upstream cache, or say the problem.
 
     Every sidebar card reads the ticket this way, so a card loaded after the banner finds the
-    helpdesk's answers already cached.
+    helpdesk's answers already cached. `page_ticket` (the page's own copy of the ticket's
+    fields) may stand in for a ticket call when showing; never pass it when recording.
     """
     shared = helpdesks()
     try:
@@ -156,6 +220,7 @@ def read_snapshot(
             policy=shared.policy,
             deadline=deadline,
             now=now,
+            page_ticket=page_ticket,
         )
     except TicketNotFound:
         return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db, exceptions_service
 from plugin.clock import utcnow
+from plugin.domain.helpdesk import Ticket
 from plugin.domain.personas import Condition, Operator
 from plugin.exceptions_service import (
     ActionKind,
@@ -35,7 +36,7 @@ from plugin.recognition import HelpdeskSnapshot
 from plugin.tokens import InvalidToken
 from plugin.web.auth import current_sidebar_session
 from plugin.web.helpdesks import helpdesks
-from plugin.web.sidebar import MAX_ID_LENGTH, problem, read_snapshot
+from plugin.web.sidebar import MAX_ID_LENGTH, page_ticket, problem, read_snapshot
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
 
@@ -78,7 +79,9 @@ def card() -> ResponseReturnValue:
     if ticket_id is None:
         return problem("No ticket to show.", 400)
     now = utcnow()
-    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    # Showing the card may use the page's copy of the ticket (no helpdesk call); acting may not.
+    shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
+    snapshot = _snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     return render_card(installation, snapshot, now=now, actions_url=url_for("suggestions.act")), 200
@@ -210,11 +213,20 @@ def _ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
 
 
 def _snapshot(
-    installation: Installation, ticket_id: str, requester_hint: str | None, now: datetime
+    installation: Installation,
+    ticket_id: str,
+    requester_hint: str | None,
+    now: datetime,
+    page_ticket: Ticket | None = None,
 ) -> HelpdeskSnapshot | ResponseReturnValue:
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     return read_snapshot(
-        installation, ticket_id=ticket_id, requester_hint=requester_hint, deadline=deadline, now=now
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        deadline=deadline,
+        now=now,
+        page_ticket=page_ticket,
     )
 
 

@@ -51,8 +51,11 @@
     });
   }
 
-  checkButton.addEventListener('click', runCheck);
-  runCheck();
+  // Only admins see the connection; a supervisor's page has no such section.
+  if (checkButton) {
+    checkButton.addEventListener('click', runCheck);
+    runCheck();
+  }
 
   // The CSV import.
   var importForm = document.getElementById('import-form');
@@ -218,15 +221,50 @@
     if (question && !window.confirm(question)) {
       return;
     }
-    swapRegion(regionOf(form), 'POST', form.getAttribute('action'), new FormData(form), form);
+    // A button may send the form elsewhere (formaction) and show the answer in a part of the
+    // page (data-swap-into), as the rule editor's Try and Replay do; its name and value go too.
+    var submitter = event.submitter;
+    var data = new FormData(form);
+    if (submitter && submitter.name) {
+      data.append(submitter.name, submitter.value);
+    }
+    var url = (submitter && submitter.getAttribute('formaction')) || form.getAttribute('action');
+    var into = submitter && submitter.getAttribute('data-swap-into');
+    var target = into ? document.getElementById(into) : regionOf(form);
+    swapRegion(target, 'POST', url, data, form);
   });
+
+  // Downloads (the rules export) need the bearer session too: fetch, then save the file.
+  function download(button) {
+    button.disabled = true;
+    call('GET', button.getAttribute('data-download')).then(function (response) {
+      if (!response.ok) {
+        throw new Error(String(response.status));
+      }
+      return response.blob();
+    }).then(function (blob) {
+      var link = document.createElement('a');
+      link.href = URL.createObjectURL(blob);
+      link.download = button.getAttribute('data-filename') || 'download';
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      window.setTimeout(function () { URL.revokeObjectURL(link.href); }, 1000);
+    }).catch(function () {
+      window.alert('Regulars could not prepare the file. Try again.');
+    }).then(function () {
+      button.disabled = false;
+    });
+  }
 
   document.addEventListener('click', function (event) {
     var button = event.target.closest('button');
     if (!button || !regionOf(button)) {
       return;
     }
-    if (button.hasAttribute('data-get')) {
+    if (button.hasAttribute('data-download')) {
+      download(button);
+    } else if (button.hasAttribute('data-get')) {
       swapRegion(regionOf(button), 'GET', button.getAttribute('data-get'), undefined, null);
     } else if (button.hasAttribute('data-add-condition')) {
       addCondition(button);

@@ -585,14 +585,14 @@
     consoleSlot.replaceChildren();
   }
 
-  async function openConsole() {
+  async function openConsole(as) {
     const seq = ++consoleSeq;
     showConsoleView(true);
     unloadConsole();
     byId('console-error').hidden = true;
     setConsoleLoading(true);
     consoleTitle.focus();
-    const { response, payload } = await postDemoApi(consoleUrl);
+    const { response, payload } = await postDemoApi(consoleUrl, { as: as || 'admin' });
     if (seq !== consoleSeq) return; // reopened, or closed, meanwhile
     setConsoleLoading(false);
     if (!response || !response.ok || !payload || !payload.token) {
@@ -603,8 +603,11 @@
     }
     const user = payload.user || {};
     if (user.name) {
-      byId('console-as').textContent = `Opened as ${user.name} (${user.role || 'admin'}), ` +
-        "the demo's admin: the console is for helpdesk admins only.";
+      byId('console-as').textContent = user.role === 'supervisor'
+        ? `Opened as ${user.name} (supervisor), the demo's supervisor: an agent whose ` +
+          'helpdesk role the admin named as supervisors.'
+        : `Opened as ${user.name} (${user.role || 'admin'}), ` +
+          "the demo's admin: the console is for helpdesk admins and the supervisors they name.";
     }
     const guid = newGuid();
     const iframe = document.createElement('iframe');
@@ -623,7 +626,8 @@
     focusAfter.focus();
   }
 
-  navConsole.addEventListener('click', openConsole);
+  navConsole.addEventListener('click', () => openConsole('admin'));
+  byId('nav-console-supervisor').addEventListener('click', () => openConsole('supervisor'));
   navInbox.addEventListener('click', () => { if (!consoleView.hidden) closeConsole(navInbox); });
   byId('console-back').addEventListener('click', () => closeConsole(navConsole));
 

@@ -7,6 +7,7 @@
   var sessionToken = body.getAttribute('data-session-token');
   var bannerUrl = body.getAttribute('data-banner-url');
   var suggestionsUrl = body.getAttribute('data-suggestions-url');
+  var reviewUrl = body.getAttribute('data-review-url');
 
   function showMessage(text) {
     var card = document.createElement('section');
@@ -39,6 +40,7 @@
       // Only a hint that lets the service fetch history in parallel; the ticket decides.
       url += '&requester_id=' + encodeURIComponent(requesterId);
     }
+    url += pageFields;
     return fetch(url, {
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       credentials: 'omit',
@@ -59,7 +61,8 @@
         }
         root.setAttribute('aria-busy', 'false');
         if (response.ok && suggestionsUrl) {
-          return loadSuggestions(ticketId, requesterId);
+          suggestionsHolder();
+          return Promise.all([loadSuggestions(ticketId, requesterId), loadReview(ticketId, requesterId)]);
         }
         return undefined;
       });
@@ -70,11 +73,12 @@
   }
 
   // The suggestions card, loaded after the banner (the helpdesk's answers are cached by then).
-  function suggestionsHolder() {
-    var holder = document.getElementById('rg-suggestions');
+  function suggestionsHolder(id) {
+    id = id || 'rg-suggestions';
+    var holder = document.getElementById(id);
     if (!holder) {
       holder = document.createElement('div');
-      holder.id = 'rg-suggestions';
+      holder.id = id;
       holder.className = 'rg-suggestions-holder';
       holder.setAttribute('aria-live', 'polite');
       root.appendChild(holder);
@@ -82,8 +86,8 @@
     return holder;
   }
 
-  function showCard(html, focus) {
-    var holder = suggestionsHolder();
+  function showCard(html, focus, id) {
+    var holder = suggestionsHolder(id);
     // Rendered by the service with autoescaping; nothing from the page goes in.
     holder.innerHTML = html;
     if (focus) {
@@ -100,6 +104,7 @@
     if (requesterId) {
       url += '&requester_id=' + encodeURIComponent(requesterId);
     }
+    url += pageFields;
     return fetch(url, {
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       credentials: 'omit',
@@ -113,7 +118,29 @@
     });
   }
 
-  // Apply, dismiss and escalate: each form goes with the bearer session; the answer is the card.
+  // The account review card, when the customer's segment calls for one (204: none).
+  function loadReview(ticketId, requesterId) {
+    if (!reviewUrl) {
+      return undefined;
+    }
+    suggestionsHolder('rg-review');
+    var url = reviewUrl + '?ticket_id=' + encodeURIComponent(ticketId) +
+      (requesterId ? '&requester_id=' + encodeURIComponent(requesterId) : '') + pageFields;
+    return fetch(url, {
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        showCard(response.status === 204 ? '' : html, false, 'rg-review');
+      });
+    }).catch(function () {
+      showCard('<p class="rg-error" role="alert">The account review could not be loaded.</p>', false, 'rg-review');
+    });
+  }
+
+  // Apply, dismiss, escalate and review checks: each form goes with the bearer session; the
+  // answer is its card (data-rg-holder names which).
   root.addEventListener('submit', function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-rg-action')) {
@@ -140,7 +167,7 @@
       cache: 'no-store'
     }).then(function (response) {
       return response.text().then(function (html) {
-        showCard(html, true);
+        showCard(html, true, form.getAttribute('data-rg-holder'));
       });
     }).catch(function () {
       form.removeAttribute('data-busy');
@@ -156,11 +183,34 @@
     });
   });
 
+  // The ticket's fields as the page has them: the service shows the cards from them without
+  // reading the ticket from the helpdesk's API (it reads it itself before recording anything).
+  var FIELDS = { subject: 'ticket.subject', status: 'ticket.status', type: 'ticket.type',
+    priority: 'ticket.priority', tags: 'ticket.tags', channel: 'ticket.via' };
+  var pageFields = '';
+
+  function fieldsQuery(answer) {
+    return Object.keys(FIELDS).map(function (name) {
+      var value = answer[FIELDS[name]];
+      if (Array.isArray(value)) {
+        value = value.join(' ');
+      } else if (value && typeof value === 'object') {
+        value = value.channel;
+      }
+      return value === undefined || value === null || typeof value === 'object' ? ''
+        : '&' + name + '=' + encodeURIComponent(String(value));
+    }).join('');
+  }
+
   function loadCurrentTicket() {
-    return Promise.all([client.context(), client.get('ticket.requester.id')]).then(
+    var paths = ['ticket.requester.id'].concat(Object.keys(FIELDS).map(function (name) {
+      return FIELDS[name];
+    }));
+    return Promise.all([client.context(), client.get(paths)]).then(
       function (answers) {
         var context = answers[0];
         var requester = answers[1] || {};
+        pageFields = fieldsQuery(requester);
         if (!context || !context.ticketId) {
           showMessage('Open a ticket to see who the customer is.');
           resize();

@@ -140,3 +140,24 @@ def test_an_agent_dismisses_a_suggestion_through_the_packaged_page(
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(APP_FRAME).screenshot(path=str(ARTIFACTS / "demo-freshdesk-dismissed.png"))
     assert not problems, problems
+
+
+def test_an_agent_checks_a_review_item_through_the_packaged_page(
+    live_server: str, page: Page
+) -> None:
+    problems, answers = watch(page)
+    open_ticket(page, f"{live_server}/demo/freshdesk", open_ticket_of("Margaret Okafor"))
+    review = page.frame_locator(APP_FRAME).locator(".rg-review")
+    expect(review).to_contain_text("Account review: High-value account review")
+
+    review.locator(".rg-review__box").first.click()
+
+    expect(review.locator('[data-result="done"]')).to_contain_text("Checked:", timeout=10_000)
+    expect(review.locator(".rg-review__box").first).to_have_attribute("aria-checked", "true")
+    templates = [
+        (a.request.post_data_json or {}).get("template")
+        for a in answers
+        if a.url.endswith(INVOKE_PATH)
+    ]
+    assert templates == ["getSidebar", "postReviewCheck"]
+    assert not problems, problems

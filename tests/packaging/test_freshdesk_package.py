@@ -320,9 +320,14 @@ def test_allowed_variation_does_not_report_rule(breaker: Breaker, quiet_rule: st
 def test_the_page_invokes_exactly_the_declared_templates() -> None:
     files = real_files()
     manifest_doc = json.loads(files[MANIFEST])
-    assert set(manifest_doc["product"]["freshdesk"]["requests"]) == {"getSidebar", "postAction"}
+    assert set(manifest_doc["product"]["freshdesk"]["requests"]) == {
+        "getSidebar",
+        "postAction",
+        "postReviewCheck",
+    }
     assert b"invokeTemplate('getSidebar'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postAction'" in files["app/scripts/app.js"]
+    assert b"invokeTemplate('postReviewCheck'" in files["app/scripts/app.js"]
 
 
 def test_the_banner_styles_are_the_services_own() -> None:

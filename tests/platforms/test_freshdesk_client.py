@@ -330,7 +330,7 @@ def test_user_is_the_agent_when_freshdesk_has_one(
     rsps.get(AGENT_URL, json=freshdesk_agent(), match=[basic_auth()])
 
     assert client.user(user_id="235323") == Person(
-        id="235323", name="Grace Hopper", email="grace@example.com", role="agent"
+        id="235323", name="Grace Hopper", email="grace@example.com", role="agent", role_ids=("102",)
     )
 
 

@@ -188,7 +188,7 @@ def test_the_check_refuses_a_sidebar_session(
     token = session_token(sidebar.get_data(as_text=True))
     response = check(client, {"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
-    assert "Admins only." in text_of(response)
+    assert "Only an admin of this helpdesk can do this." in text_of(response)
     assert "nothing to connect" not in text_of(response)
 
 

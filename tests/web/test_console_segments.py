@@ -107,7 +107,7 @@ def test_every_section_needs_a_console_session(
     agent = {"Authorization": f"Bearer {session_token(sidebar.get_data(as_text=True))}"}
     refused = send(client, method, url, agent, data=BUSY_REGULARS)
     assert refused.status_code == 403
-    assert "Admins only." in text_of(refused)
+    assert "Supervisors and admins only." in text_of(refused)
 
 
 @pytest.mark.parametrize(("method", "url"), [r for r in ROUTES if r[0] == "GET"])

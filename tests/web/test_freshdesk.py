@@ -37,6 +37,7 @@ from tests.web.test_sidebar import demo_token, launch, session_token
 from tests.web.test_suggestions import (
     DANIEL,
     MARGARET,
+    TYLER,
     actions,
     form_of,
     open_ticket_of,
@@ -280,6 +281,67 @@ def test_an_action_with_an_unknown_secret_or_another_accounts_page_is_refused(
     other = client.post(ACTIONS, json=body, headers={"X-Regulars-Secret": demo_secret})
     assert other.status_code == 403
     assert len(actions(session)) == before
+
+
+def review_forms(html: str) -> list[dict[str, str]]:
+    forms = re.findall(
+        r'<form method="post" action="/freshdesk/review/check".*?</form>', html, re.S
+    )
+    return [
+        dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', f)) for f in forms
+    ]
+
+
+def test_the_answer_has_the_same_account_review_as_the_zendesk_paths_card(
+    app: Flask, client: FlaskClient, demo_secret: str, demo_installation: Installation
+) -> None:
+    ticket_id = open_ticket_of(MARGARET)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    bearer = {"Authorization": f"Bearer {zendesk_bearer(app, client, demo_installation)}"}
+    card = client.get(
+        "/sidebar/review", query_string={"ticket_id": ticket_id}, headers=bearer
+    ).get_data(as_text=True)
+
+    assert html.index('id="rg-suggestions"') < html.index('id="rg-review"')
+    items = re.compile(r'data-item="(\d+)"')
+    assert items.findall(html) == items.findall(card) and len(items.findall(card)) == 5
+    assert "Account review: High-value account review" in text_of(html)
+    assert len(review_forms(html)) == 5
+
+
+def test_no_review_in_the_answer_for_a_customer_no_template_fits(
+    client: FlaskClient, demo_secret: str
+) -> None:
+    html = ask(client, demo_secret, view(ticket_id=open_ticket_of(TYLER))).get_data(as_text=True)
+    assert 'id="rg-suggestions"' in html and 'id="rg-review"' not in html
+
+
+def test_checking_a_review_item_through_freshdesk_records_it_for_the_checked_agent(
+    client: FlaskClient, demo_secret: str, session: Session
+) -> None:
+    ticket_id = open_ticket_of(MARGARET)
+    html = ask(client, demo_secret, view(ticket_id=ticket_id)).get_data(as_text=True)
+    form = review_forms(html)[0]
+    body = view(ticket_id=ticket_id, requester_id=None) | {"action": form}
+
+    response = client.post(
+        "/freshdesk/review/check", json=body, headers={"X-Regulars-Secret": demo_secret}
+    )
+
+    card = text_of(response.get_data(as_text=True))
+    assert response.status_code == 200, card
+    assert "Checked: Confirm the delivery address" in card
+    session.expire_all()
+    checked = actions(session)[-1]
+    assert (checked.kind, checked.agent_id, checked.ticket_id) == (
+        "review_checked",
+        AGENT,
+        ticket_id,
+    )
+    refused = client.post(
+        "/freshdesk/review/check", json=body, headers={"X-Regulars-Secret": "rgf_wrong"}
+    )
+    assert refused.status_code == 401
 
 
 def test_the_demos_secret_stops_working_when_the_demo_is_off(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
  * the service once (getSidebar), again only when the agent comes back to the app after a
  * minute, and retries once when the service says it is still fetching (503, Retry-After).
  * The service answers with the banner and the suggestions card as server-rendered,
- * autoescaped HTML. Applying, dismissing or escalating a suggestion is one more call
- * (postAction), answered with the card again around the result.
+ * autoescaped HTML, with the account review when the customer's segment calls for one.
+ * Applying, dismissing or escalating a suggestion is one more call (postAction), checking a
+ * review item one more (postReviewCheck), each answered with its card around the result.
  */
 (function () {
   'use strict';
@@ -114,8 +115,8 @@
 
   // The suggestions card's forms: the card's fields go with the view's ids, and the answer
   // (the card around what was recorded, a refusal, or the form with its errors) replaces it.
-  function showCard(client, html) {
-    var holder = document.getElementById('rg-suggestions');
+  function showCard(client, html, holderId) {
+    var holder = document.getElementById(holderId);
     if (!holder) return;
     holder.innerHTML = html;
     var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
@@ -145,13 +146,18 @@
       button.disabled = true;
     });
     var body = Object.assign({}, currentView, { action: action });
-    client.request.invokeTemplate('postAction', { body: JSON.stringify(body) }).then(
-      function (answer) { showCard(client, answer.response); },
+    // The review card's checks go to their own endpoint; the suggestions' actions to theirs.
+    var holderId = form.getAttribute('data-rg-holder') || 'rg-suggestions';
+    var request = holderId === 'rg-review'
+      ? client.request.invokeTemplate('postReviewCheck', { body: JSON.stringify(body) })
+      : client.request.invokeTemplate('postAction', { body: JSON.stringify(body) });
+    request.then(
+      function (answer) { showCard(client, answer.response, holderId); },
       function (failure) {
         var fromService = failure && typeof failure.response === 'string' &&
           failure.errorSource !== 'PLATFORM' && failure.response.trim().charAt(0) === '<';
         if (fromService && failure.status !== 503) {
-          showCard(client, failure.response);
+          showCard(client, failure.response, holderId);
         } else {
           notSent(client, form, 'Not sent: Regulars could not reach its service. Try again.');
         }
