@@ -12,17 +12,20 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import click
+import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from plugin import db, delivery
+from plugin import db, delivery, observability
 from plugin.clock import utcnow
 from plugin.config import Settings
 from plugin.installations import RegistrationError, installation_named
+from plugin.models import Delivery
 from plugin.web.helpdesks import EXTENSION_KEY as HELPDESKS_KEY
 from plugin.web.helpdesks import Helpdesks
 from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
@@ -135,6 +138,7 @@ def _installation_id(session: Session, name: str | None) -> int | None:
 def init_app(app: Flask, settings: Settings) -> None:
     """Register the commands; start the in-process worker on the first request if asked."""
     app.cli.add_command(outbox_cli)
+    observability.add_gauge_source(outbox_gauges)
     if not settings.outbox_in_process:
         return
     lock = threading.Lock()
@@ -146,6 +150,31 @@ def init_app(app: Flask, settings: Settings) -> None:
         with lock:
             if IN_PROCESS_KEY not in app.extensions:
                 app.extensions[IN_PROCESS_KEY] = start_in_process(app)
+
+
+def outbox_gauges(app: Flask) -> Iterator[observability.Gauge]:
+    """The outbox's depth, its oldest undelivered action's age, and the dead, for /metrics."""
+    now = utcnow()
+    with db.database(app).sessions() as session:
+        counts = delivery.counts(session, now=now)
+        oldest = session.scalar(
+            sa.select(sa.func.min(Delivery.created_at)).where(
+                Delivery.status.in_(
+                    [delivery.DeliveryStatus.PENDING.value, delivery.DeliveryStatus.IN_FLIGHT.value]
+                )
+            )
+        )
+    yield (
+        "regulars_outbox_depth",
+        "Actions not delivered to their ticket yet (pending or being sent)",
+        counts.pending + counts.in_flight,
+    )
+    yield (
+        "regulars_outbox_oldest_age_seconds",
+        "How long the oldest undelivered action has waited (0 when none waits)",
+        (now - oldest).total_seconds() if oldest else 0.0,
+    )
+    yield ("regulars_outbox_dead", "Actions parked as dead, waiting for an admin", counts.dead)
 
 
 def start_in_process(app: Flask) -> delivery.OutboxWorker:

@@ -59,12 +59,14 @@ UPSTREAM_CALLS = Counter(
 )
 CACHE_LOOKUPS = Counter(
     "regulars_upstream_cache_lookups_total",
-    "Reads of helpdesk and shop answers through the upstream cache: fresh (no call), "
-    "refreshed (a call was made and answered in time), stale (an older answer was served)",
+    "Reads of helpdesk and shop answers through the upstream cache: hit (fresh in this "
+    "process), miss (a fetch started), joined (a fetch in flight answers it), shared_hit "
+    "(the fetch found a fresh answer another process stored: no call), stale (an older "
+    "answer was served past the time budget)",
     ["result"],
 )
 UpstreamOutcome = Literal["ok", "rate_limited", "error", "transport"]
-CacheResult = Literal["fresh", "refreshed", "stale"]
+CacheResult = Literal["hit", "miss", "joined", "shared_hit", "stale"]
 
 
 def count_upstream_call(platform: str, status: int | None) -> None:

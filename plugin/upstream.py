@@ -27,6 +27,7 @@ from typing import Generic, Protocol, TypeVar, cast
 from cachetools import TTLCache
 
 from plugin.clock import utcnow
+from plugin.observability import count_cache_lookup
 from plugin.platforms.base import HelpdeskError
 
 T = TypeVar("T")
@@ -194,10 +195,12 @@ class UpstreamCache:
                 and self._clock() - entry.loaded_monotonic < fresh_for
             ):
                 self.stats.hits += 1
+                count_cache_lookup("hit")
                 return Lookup(cache=self, entry=entry, future=None)
             future = self._inflight.get(key)
             if future is None:
                 self.stats.misses += 1
+                count_cache_lookup("miss")
                 shared = (
                     (cast(Codec[object], codec), fresh_for)
                     if codec is not None and not refresh
@@ -207,6 +210,7 @@ class UpstreamCache:
                 self._inflight[key] = future
             else:
                 self.stats.joined += 1
+                count_cache_lookup("joined")
         return Lookup(cache=self, entry=entry, future=future)  # type: ignore[arg-type]
 
     def invalidate(self, key: Hashable) -> None:
@@ -217,6 +221,7 @@ class UpstreamCache:
     def count_stale(self) -> None:
         with self._lock:
             self.stats.stale_served += 1
+        count_cache_lookup("stale")
 
     def _load(
         self,
@@ -252,6 +257,7 @@ class UpstreamCache:
             self._inflight.pop(key, None)
             if stored is not None:
                 self.stats.shared_hits += 1
+                count_cache_lookup("shared_hit")
         return value, fetched_at
 
     def _from_shared(

@@ -10,11 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from requests.auth import HTTPBasicAuth
 
 from plugin import create_app, db, observability
 from plugin.config import ConfigError, load_settings
+from plugin.platforms import zendesk
 from tests.conftest import build_app, dispose_app, make_settings
 
 TOKEN = "metrics-token-0123456789abcdef"
@@ -204,3 +208,36 @@ def test_bad_settings_are_refused_with_what_to_write(
 def test_the_metrics_token_is_not_in_the_settings_repr(tmp_path: Path) -> None:
     settings = load_settings({"REGULARS_METRICS_TOKEN": TOKEN}, tmp_path)
     assert settings.metrics_token == TOKEN and TOKEN not in repr(settings)
+
+
+def count_of(platform: str, outcome: str) -> float:
+    return float(observability.UPSTREAM_CALLS.labels(platform, outcome)._value.get())
+
+
+@responses.activate
+def test_calls_to_zendesk_are_counted_by_outcome() -> None:
+    url = "https://acme.zendesk.com/api/v2/users/me.json"
+    responses.get(url, json={"user": {}})
+    responses.get(url, status=429, headers={"Retry-After": "3"})
+    responses.get(url, body=requests.ConnectionError("refused"))
+    before = {o: count_of("zendesk", o) for o in ("ok", "rate_limited", "transport")}
+
+    with requests.Session() as session:
+        for _ in range(2):
+            zendesk._send(session, "GET", url, auth=HTTPBasicAuth("a", "b"), timeout=1)
+        with pytest.raises(zendesk.ZendeskError):
+            zendesk._send(session, "GET", url, auth=HTTPBasicAuth("a", "b"), timeout=1)
+
+    assert {o: count_of("zendesk", o) - before[o] for o in before} == {
+        "ok": 1,
+        "rate_limited": 1,
+        "transport": 1,
+    }
+
+
+def test_the_outbox_and_the_cache_are_in_the_metrics(json_app: Flask) -> None:
+    answer = json_app.test_client().get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    text = answer.get_data(as_text=True)
+    assert "regulars_outbox_depth 0" in text
+    assert "regulars_outbox_oldest_age_seconds 0.0" in text
+    assert "# TYPE regulars_upstream_cache_lookups_total counter" in text

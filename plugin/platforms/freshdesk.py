@@ -43,6 +43,7 @@ from requests.auth import AuthBase
 from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.observability import count_upstream_call
 from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester
 
 # Shared with the Zendesk client: how a call failed in transit, how Retry-After reads and how a
@@ -456,14 +457,18 @@ def _send(
     """Send one request; a failure to get any answer becomes a FreshdeskError saying how."""
     what = _what(method, url)
     try:
-        return session.request(method, url, params=params, json=json, auth=auth, timeout=timeout)
+        response = session.request(
+            method, url, params=params, json=json, auth=auth, timeout=timeout
+        )
     except (InvalidURL, InvalidSchema, MissingSchema) as error:
+        count_upstream_call(PLATFORM, None)
         raise FreshdeskError(
             f"Freshdesk request {what} is malformed: {type(error).__name__}",
             retryable=False,
             transport="invalid_url",
         ) from error
     except requests.RequestException as error:
+        count_upstream_call(PLATFORM, None)
         transport = transport_failure(error)
         host = urlsplit(url).hostname or url
         raise FreshdeskError(
@@ -472,6 +477,8 @@ def _send(
             retryable=True,
             transport=transport,
         ) from error
+    count_upstream_call(PLATFORM, response.status_code)
+    return response
 
 
 def _numeric(value: str, kind: str) -> str:

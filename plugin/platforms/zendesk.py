@@ -26,6 +26,7 @@ from urllib3.exceptions import NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.observability import count_upstream_call
 from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester, Transport
 
 PLATFORM = "zendesk"
@@ -732,17 +733,19 @@ def _send(
     """Send one request; a failure to get any answer becomes a ZendeskError saying how."""
     what = _what(method, url)
     try:
-        return session.request(
+        response = session.request(
             method, url, params=params, json=json, headers=headers, auth=auth, timeout=timeout
         )
     except (InvalidURL, InvalidSchema, MissingSchema) as error:
         # A misconfigured base URL: no retry will fix it.
+        count_upstream_call(PLATFORM, None)
         raise ZendeskError(
             f"Zendesk request {what} is malformed: {type(error).__name__}",
             retryable=False,
             transport="invalid_url",
         ) from error
     except requests.RequestException as error:
+        count_upstream_call(PLATFORM, None)
         transport = transport_failure(error)
         host = urlsplit(url).hostname or url
         raise ZendeskError(
@@ -751,6 +754,8 @@ def _send(
             retryable=True,
             transport=transport,
         ) from error
+    count_upstream_call(PLATFORM, response.status_code)
+    return response
 
 
 TRANSPORT_FAILURES: dict[Transport, str] = {

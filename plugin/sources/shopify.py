@@ -94,6 +94,7 @@ from plugin.installations import (
     validate_api_base_url,
 )
 from plugin.models import Customer, Installation, Order
+from plugin.observability import count_upstream_call
 from plugin.platforms.base import HelpdeskError, Transport
 
 # The transport diagnosis is the Zendesk client's: one reading of requests' exceptions.
@@ -395,14 +396,18 @@ class ShopifyClient:
 
     def _send(self, what: str, body: Mapping[str, object]) -> requests.Response:
         try:
-            return self._session.post(self._url, json=body, auth=self._auth, timeout=self._timeout)
+            response = self._session.post(
+                self._url, json=body, auth=self._auth, timeout=self._timeout
+            )
         except (InvalidURL, InvalidSchema, MissingSchema) as error:
+            count_upstream_call("shopify", None)
             raise ShopifyError(
                 f"the Shopify API URL for {self.shop} is malformed ({type(error).__name__})",
                 retryable=False,
                 transport="invalid_url",
             ) from error
         except requests.RequestException as error:
+            count_upstream_call("shopify", None)
             transport = transport_failure(error)
             host = urlsplit(self._url).hostname or self.shop
             reason = TRANSPORT_FAILURES[transport].format(host=host)
@@ -411,6 +416,8 @@ class ShopifyClient:
                 retryable=True,
                 transport=transport,
             ) from error
+        count_upstream_call("shopify", response.status_code)
+        return response
 
     def _raise_for_status(
         self, response: requests.Response, payload: Mapping[str, Any] | None, what: str
