@@ -295,11 +295,8 @@ def test_several_workers_never_deliver_one_action_twice(
         assert ticket_notes == sorted(ticket_notes)  # each ticket's notes in action order
 
 
-def test_on_sqlite_one_worker_holds_the_outbox_at_a_time(
-    sessions: sessionmaker[Session], database_url: str
-) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL runs workers side by side")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL: side by side
+def test_on_sqlite_one_worker_holds_the_outbox_at_a_time(sessions: sessionmaker[Session]) -> None:
     now = [T0]
     first, second = (
         OutboxWorker(
