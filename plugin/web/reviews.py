@@ -11,7 +11,6 @@ agent from the session, never from the page.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -25,8 +24,7 @@ from plugin.recognition import HelpdeskSnapshot
 from plugin.reviews import InvalidCheck, ReviewCard, ReviewNotFound
 from plugin.tokens import InvalidToken
 from plugin.web.auth import current_sidebar_session
-from plugin.web.helpdesks import helpdesks
-from plugin.web.sidebar import MAX_ID_LENGTH, problem, read_snapshot
+from plugin.web.sidebar import card_snapshot, json_or_html, problem, ticket_args
 
 bp = Blueprint("reviews", __name__, url_prefix="/sidebar")
 
@@ -42,7 +40,7 @@ def card() -> ResponseReturnValue:
     if ticket_id is None:
         return problem("No ticket to show.", 400)
     now = utcnow()
-    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     review = reviews.review_card(
@@ -64,13 +62,15 @@ def check() -> ResponseReturnValue:
     try:
         sidebar_session, installation = current_sidebar_session()
     except InvalidToken as refused:
-        return _answer(as_json, problem(str(refused), 401), {"error": str(refused)})
+        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
     fields = _fields()
     ticket_id, requester_hint = ticket_args(fields)
     if ticket_id is None:
-        return _answer(as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"})
+        return json_or_html(
+            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
+        )
     now = utcnow()
-    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     return answer_check(
@@ -113,7 +113,7 @@ def answer_check(
     except ReviewNotFound:
         session.rollback()
         message = "This ticket has no account review. Reload the app."
-        return _answer(as_json, problem(message, 404), {"error": message})
+        return json_or_html(as_json, problem(message, 404), {"error": message})
     except InvalidCheck as invalid:
         session.rollback()
         if as_json:
@@ -175,12 +175,6 @@ def _check_url() -> str:
     return url_for("reviews.check")
 
 
-def _answer(
-    as_json: bool, html: tuple[str, int], payload: Mapping[str, object]
-) -> ResponseReturnValue:
-    return (jsonify(payload), html[1]) if as_json else html
-
-
 def _fields() -> dict[str, object]:
     """The check's fields from a JSON object or a form, as texts."""
     if not request.is_json:
@@ -193,23 +187,3 @@ def _fields() -> dict[str, object]:
         for key, value in raw.items()
         if isinstance(value, str | int | bool)
     }
-
-
-def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
-    """The ticket id and the requester hint the page sent; None for a missing or long id."""
-    ticket_id = args.get("ticket_id")
-    ticket = str(ticket_id).strip() if isinstance(ticket_id, str | int) else ""
-    if not ticket or len(ticket) > MAX_ID_LENGTH:
-        return None, None
-    hint = args.get("requester_id")
-    requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
-    return ticket, requester or None
-
-
-def _snapshot(
-    installation: Installation, ticket_id: str, requester_hint: str | None, now: datetime
-) -> HelpdeskSnapshot | ResponseReturnValue:
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
-    return read_snapshot(
-        installation, ticket_id=ticket_id, requester_hint=requester_hint, deadline=deadline, now=now
-    )

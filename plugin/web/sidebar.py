@@ -6,7 +6,15 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-from flask import Blueprint, current_app, make_response, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from plugin import db
@@ -235,6 +243,43 @@ def read_snapshot(
             "helpdesk unavailable for installation %s: %s", installation.id, error
         )
         return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+
+
+def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """The ticket id and the requester hint a card's request sent; None for a missing or long id."""
+    ticket_id = args.get("ticket_id")
+    ticket = str(ticket_id).strip() if isinstance(ticket_id, str | int) else ""
+    if not ticket or len(ticket) > MAX_ID_LENGTH:
+        return None, None
+    hint = args.get("requester_id")
+    requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
+    return ticket, requester or None
+
+
+def card_snapshot(
+    installation: Installation,
+    ticket_id: str,
+    requester_hint: str | None,
+    now: datetime,
+    page_ticket: Ticket | None = None,
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    """The snapshot a card after the banner reads, within the sidebar's time budget from now."""
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    return read_snapshot(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        deadline=deadline,
+        now=now,
+        page_ticket=page_ticket,
+    )
+
+
+def json_or_html(
+    as_json: bool, html: tuple[str, int], payload: Mapping[str, object]
+) -> ResponseReturnValue:
+    """A card endpoint's answer: the JSON payload to a JSON request, else the HTML partial."""
+    return (jsonify(payload), html[1]) if as_json else html
 
 
 def problem(message: str, status: int, *, retrying: bool = False) -> tuple[str, int]:

@@ -11,7 +11,6 @@ bearer session; the ticket, and so the customer, always come from the helpdesk, 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,6 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db, exceptions_service
 from plugin.clock import utcnow
-from plugin.domain.helpdesk import Ticket
 from plugin.domain.personas import Condition, Operator
 from plugin.exceptions_service import (
     ActionKind,
@@ -35,8 +33,7 @@ from plugin.models import Action, Installation
 from plugin.recognition import HelpdeskSnapshot
 from plugin.tokens import InvalidToken
 from plugin.web.auth import current_sidebar_session
-from plugin.web.helpdesks import helpdesks
-from plugin.web.sidebar import MAX_ID_LENGTH, page_ticket, problem, read_snapshot
+from plugin.web.sidebar import card_snapshot, json_or_html, page_ticket, problem, ticket_args
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
 
@@ -75,13 +72,13 @@ def card() -> ResponseReturnValue:
         _session, installation = current_sidebar_session()
     except InvalidToken as refused:
         return problem(str(refused), 401)
-    ticket_id, requester_hint = _ticket_args(request.args)
+    ticket_id, requester_hint = ticket_args(request.args)
     if ticket_id is None:
         return problem("No ticket to show.", 400)
     now = utcnow()
     # Showing the card may use the page's copy of the ticket (no helpdesk call); acting may not.
     shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
-    snapshot = _snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     return render_card(installation, snapshot, now=now, actions_url=url_for("suggestions.act")), 200
@@ -94,17 +91,19 @@ def act() -> ResponseReturnValue:
     try:
         sidebar_session, installation = current_sidebar_session()
     except InvalidToken as refused:
-        return _answer(as_json, problem(str(refused), 401), {"error": str(refused)})
+        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
     fields = _fields()
     if fields is None:
-        return _answer(
+        return json_or_html(
             as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
         )
-    ticket_id, requester_hint = _ticket_args(fields)
+    ticket_id, requester_hint = ticket_args(fields)
     if ticket_id is None:
-        return _answer(as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"})
+        return json_or_html(
+            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
+        )
     now = utcnow()
-    snapshot = _snapshot(installation, ticket_id, requester_hint, now)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     return answer_action(
@@ -183,12 +182,6 @@ def answer_action(
     ), 200
 
 
-def _answer(
-    as_json: bool, html: tuple[str, int], payload: Mapping[str, object]
-) -> ResponseReturnValue:
-    return (jsonify(payload), html[1]) if as_json else html
-
-
 def _fields() -> dict[str, object] | None:
     """The action's fields from a JSON object or a form, as texts (amount_cents stays whole)."""
     if not request.is_json:
@@ -200,34 +193,6 @@ def _fields() -> dict[str, object] | None:
         str(key): value if isinstance(value, str | int) and not isinstance(value, bool) else ""
         for key, value in raw.items()
     }
-
-
-def _ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
-    ticket_id = args.get("ticket_id")
-    ticket = str(ticket_id).strip() if isinstance(ticket_id, str | int) else ""
-    if not ticket or len(ticket) > MAX_ID_LENGTH:
-        return None, None
-    hint = args.get("requester_id")
-    requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
-    return ticket, requester or None
-
-
-def _snapshot(
-    installation: Installation,
-    ticket_id: str,
-    requester_hint: str | None,
-    now: datetime,
-    page_ticket: Ticket | None = None,
-) -> HelpdeskSnapshot | ResponseReturnValue:
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
-    return read_snapshot(
-        installation,
-        ticket_id=ticket_id,
-        requester_hint=requester_hint,
-        deadline=deadline,
-        now=now,
-        page_ticket=page_ticket,
-    )
 
 
 def render_card(
