@@ -71,6 +71,7 @@ from plugin.domain.exceptions import (
     parse_budget,
     parse_exception_type,
 )
+from plugin.domain.field_errors import FieldErrors
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.personas import ConditionError, FieldKind, FieldSpec, InvalidConditions
 from plugin.domain.rules import (
@@ -143,12 +144,8 @@ class ActionRefused(ValueError):
     """The action is well formed but the rules, a cap or a budget forbid it now; says why."""
 
 
-class InvalidAction(ValueError):
+class InvalidAction(FieldErrors):
     """An action with fields that do not validate: the message for each field, by its name."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = dict(errors)
 
 
 class InvalidImport(InvalidConditions):

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from plugin import exceptions_service, reviews
 from plugin.domain.exceptions import SegmentRef, money
+from plugin.domain.field_errors import FieldErrors
 from plugin.exceptions_service import ActionKind
 from plugin.models import (
     AccountReview,
@@ -56,12 +57,8 @@ NO_RULE = "(no rule)"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-class InvalidPeriod(ValueError):
+class InvalidPeriod(FieldErrors):
     """A date range that does not validate: a message per field (`from`, `to`)."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = dict(errors)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin import customers, segmentation
+from plugin.domain.field_errors import FieldErrors
 from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import (
     Audience,
@@ -88,12 +89,8 @@ class ReviewNotFound(LookupError):
     """No review on this ticket, or no such item on it."""
 
 
-class InvalidCheck(ValueError):
+class InvalidCheck(FieldErrors):
     """A check request that does not validate: a message per field."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = dict(errors)
 
 
 # Templates ---------------------------------------------------------------------------------

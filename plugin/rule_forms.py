@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from plugin.domain.exceptions import BUDGET_FIELDS, CostKind, SegmentRef
+from plugin.domain.field_errors import FieldErrors
 from plugin.domain.personas import (
     OPERATORS,
     Condition,
@@ -108,12 +109,8 @@ def _choice_label(name: str, choice: str) -> str:
     return choice if name in (PERSONAS_FIELD, "ticket_priority") else segment_label(choice)
 
 
-class InvalidForm(ValueError):
+class InvalidForm(FieldErrors):
     """A form with problems: one message per input, keyed as the form names its inputs."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
-        self.errors = dict(errors)
 
 
 def _sentence(message: str) -> str:

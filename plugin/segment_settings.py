@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin.domain.behaviour import Behaviour
+from plugin.domain.field_errors import FieldErrors
 from plugin.domain.lifecycle import LifecycleStage
 from plugin.domain.order_history import TRAILING_YEAR
 from plugin.domain.personas import (
@@ -76,12 +77,8 @@ class BaseSize:
 RECOMPUTE_WHILE_WAITING = BaseSize(customers=10_000, orders=100_000)
 
 
-class InvalidForm(ValueError):
+class InvalidForm(FieldErrors):
     """A form that does not validate: one message per field, keyed by the field's name."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{key}: {message}" for key, message in errors.items()))
-        self.errors = dict(errors)
 
 
 class PersonaNotFound(LookupError):

@@ -22,6 +22,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from plugin.domain.field_errors import FieldErrors
 from plugin.domain.lifecycle import LifecycleStage
 from plugin.domain.recognition import segment_label
 from plugin.domain.rfm import RfmSegment
@@ -52,12 +53,8 @@ FIXED_VALUES: dict[AudienceKind, tuple[str, ...]] = {
 }
 
 
-class InvalidTemplate(ValueError):
+class InvalidTemplate(FieldErrors):
     """A template that does not validate: a message per field, keyed by the form's names."""
-
-    def __init__(self, errors: Mapping[str, str]) -> None:
-        super().__init__("; ".join(f"{name}: {message}" for name, message in errors.items()))
-        self.errors = dict(errors)
 
 
 @dataclass(frozen=True)
