@@ -150,24 +150,35 @@ def act() -> ResponseReturnValue:
 
     The page sends the view's ids (checked as for the banner) and the card's form as `action`.
     """
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
-    checked = _checked_view(deadline)
-    if not isinstance(checked, CheckedView):
-        return checked
-    installation, view = checked.installation, checked.view
-    fields = _action_fields(request.get_json(silent=True, force=True))
-    if fields is None:
-        return problem("The app sent no action to record.", 400)
-    snapshot = _snapshot(installation, view, deadline)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
+    card = _card_request("The app sent no action to record.")
+    if not isinstance(card, CardRequest):
+        return card
     return answer_action(
-        installation,
-        snapshot,
-        agent_id=view.agent_id,
-        fields=fields,
+        card.installation,
+        card.snapshot,
+        agent_id=card.agent_id,
+        fields=card.fields,
         now=utcnow(),
         actions_url=url_for("freshdesk.act"),
+    )
+
+
+@bp.post("/review/check")
+def check_review() -> ResponseReturnValue:
+    """Check or uncheck an item of the ticket's account review; answer with the review card.
+
+    The page sends the view's ids (checked as for the banner) and the item's form as `action`.
+    """
+    card = _card_request("The app sent no check to record.")
+    if not isinstance(card, CardRequest):
+        return card
+    return answer_check(
+        card.installation,
+        card.snapshot,
+        agent_id=card.agent_id,
+        fields={key: str(value) for key, value in card.fields.items()},
+        now=utcnow(),
+        check_url=url_for("freshdesk.check_review"),
     )
 
 
@@ -179,31 +190,29 @@ class CheckedView:
     view: SidebarRequest
 
 
-@bp.post("/review/check")
-def check_review() -> ResponseReturnValue:
-    """Check or uncheck an item of the ticket's account review; answer with the review card.
+@dataclass(frozen=True)
+class CardRequest:
+    """A checked view, the card's form it sent, and the ticket as the helpdesk has it."""
 
-    The page sends the view's ids (checked as for the banner) and the item's form as `action`.
-    """
+    installation: Installation
+    agent_id: str
+    fields: dict[str, object]
+    snapshot: HelpdeskSnapshot
+
+
+def _card_request(no_fields: str) -> CardRequest | ResponseReturnValue:
+    """Check the view of a card's form (as for the banner), read its fields and the ticket."""
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     checked = _checked_view(deadline)
     if not isinstance(checked, CheckedView):
         return checked
-    installation, view = checked.installation, checked.view
     fields = _action_fields(request.get_json(silent=True, force=True))
     if fields is None:
-        return problem("The app sent no check to record.", 400)
-    snapshot = _snapshot(installation, view, deadline)
+        return problem(no_fields, 400)
+    snapshot = _snapshot(checked.installation, checked.view, deadline)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
-    return answer_check(
-        installation,
-        snapshot,
-        agent_id=view.agent_id,
-        fields={key: str(value) for key, value in fields.items()},
-        now=utcnow(),
-        check_url=url_for("freshdesk.check_review"),
-    )
+    return CardRequest(checked.installation, checked.view.agent_id, fields, snapshot)
 
 
 def _checked_view(deadline: float) -> CheckedView | ResponseReturnValue:
