@@ -3,9 +3,10 @@
 It serves the demo's sample customers (as contacts), agents and tickets with the ids the demo
 uses, in the JSON shapes of Freshdesk's REST API v2: a ticket, a requester's tickets in pages
 (with the `Link` header, and only the last 30 days unless `updated_since` asks for more, as
-Freshdesk does), contacts with custom fields and tags, agents and `agents/me`, and the two
-writes the service makes (private notes, tags), which it records. Calls need an agent's API key
-as basic auth and count against a per-minute rate limit reported in Freshdesk's headers.
+Freshdesk does), contacts with custom fields and tags, agents and `agents/me`, agent groups,
+and the writes the service makes (private notes; tags, priority and group), which it records.
+Calls need an agent's API key as basic auth and count against a per-minute rate limit
+reported in Freshdesk's headers.
 
 Run-time controls make Freshdesk slow (`latency_seconds`), down (503), rate limited (429) or
 hanging, and per-route counters tell how many calls a scenario cost. Tests use
@@ -40,11 +41,12 @@ from werkzeug.serving import BaseWSGIServer, make_server
 # The Zendesk fake's vocabulary for modes and rate limits, and its quiet request handler.
 from bench.fake_zendesk import LOOPBACK, MODES, Mode, RateLimitStatus, _QuietRequestHandler
 from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, build_sample_data
+from plugin.platforms.demo import GROUPS
 
 JSONObject = dict[str, Any]
 
 # The counters' keys: one name per API route.
-ROUTES = ("ticket", "tickets", "update_ticket", "notes", "contact", "agent", "me")
+ROUTES = ("ticket", "tickets", "update_ticket", "notes", "contact", "agent", "me", "groups")
 ADMIN_EMAIL = "diane.foster@example.com"
 DEFAULT_API_KEY = "fake-freshdesk-api-key"  # a made-up credential for tests
 # Calls per minute, as on Freshdesk's Enterprise plan.
@@ -73,6 +75,8 @@ _CONTACT_EXTRAS: dict[str, tuple[JSONObject, tuple[str, ...]]] = {
     "t.kowalczyk@example.com": ({"lifetime_value": 4321.0, "plan": "business"}, ("b2b",)),
 }
 _ACCOUNT_AGE = timedelta(days=4 * 365)
+# The agent groups, as the demo helpdesk names them, from this id up.
+FIRST_GROUP_ID = 30001
 
 
 @dataclass
@@ -80,7 +84,8 @@ class FakeFreshdeskData:
     """Everything the fake serves, as Freshdesk-shaped JSON objects keyed by id.
 
     `api_keys` maps an API key to the agent it belongs to. Writes are recorded: notes in
-    `notes` by ticket id, tags in the ticket's `tags`.
+    `notes` by ticket id, tags, priority and group in the ticket's `tags`, `priority` and
+    `group_id`. `groups` are the agent groups.
     """
 
     contacts: dict[int, JSONObject]
@@ -88,6 +93,7 @@ class FakeFreshdeskData:
     tickets: dict[int, JSONObject]
     api_keys: dict[str, int] = field(default_factory=dict)
     notes: dict[int, list[JSONObject]] = field(default_factory=dict)
+    groups: dict[int, JSONObject] = field(default_factory=dict)
 
 
 def from_sample_data(
@@ -107,8 +113,17 @@ def from_sample_data(
     owner = next((a for a in agents.values() if a["contact"]["email"] == admin_email), None)
     if owner is None:
         raise ValueError(f"no sample agent has the email {admin_email!r}")
+    stamp = _timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
+    groups = {
+        group_id: {"id": group_id, "name": name, "description": None, "created_at": stamp}
+        for group_id, name in enumerate(GROUPS, start=FIRST_GROUP_ID)
+    }
     return FakeFreshdeskData(
-        contacts=contacts, agents=agents, tickets=tickets, api_keys={api_key: owner["id"]}
+        contacts=contacts,
+        agents=agents,
+        tickets=tickets,
+        api_keys={api_key: owner["id"]},
+        groups=groups,
     )
 
 
@@ -415,16 +430,24 @@ def create_app(state: FakeFreshdeskState) -> Flask:
     @app.put("/api/v2/tickets/<int:ticket_id>", endpoint="update_ticket")
     def update_ticket(ticket_id: int) -> Response:
         changes = request.get_json(silent=True)
-        if not isinstance(changes, dict) or set(changes) != {"tags"}:
-            return _invalid("tags", "this fake updates only a ticket's tags")
-        tags = changes["tags"]
+        updatable = {"tags", "priority", "group_id"}
+        if not isinstance(changes, dict) or not changes or not set(changes) <= updatable:
+            return _invalid("tags", "this fake updates only a ticket's tags, priority and group")
+        tags = changes.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
             return _invalid("tags", "It should be a/an Array of String")
+        if changes.get("priority", 1) not in PRIORITY_NUMBERS.values():
+            return _invalid("priority", "It should be one of these values: 1,2,3,4")
         with state.lock:
             found = data.tickets.get(ticket_id)
             if found is None:
                 return _json({}, 404)
-            found["tags"] = list(dict.fromkeys(tags))
+            if changes.get("group_id", FIRST_GROUP_ID) not in data.groups:
+                return _invalid("group_id", "There is no group matching the given group_id")
+            if "tags" in changes:
+                found["tags"] = list(dict.fromkeys(tags))
+            found["priority"] = changes.get("priority", found["priority"])
+            found["group_id"] = changes.get("group_id", found["group_id"])
             found["updated_at"] = _timestamp(datetime.now(UTC))
             return _json(found)
 
@@ -449,6 +472,26 @@ def create_app(state: FakeFreshdeskState) -> Flask:
             }
             data.notes.setdefault(ticket_id, []).append(note)
             return _json(note, 201)
+
+    @app.get("/api/v2/groups", endpoint="groups")
+    def groups() -> Response:
+        """The account's agent groups, a page at a time with the `Link` header."""
+        try:
+            per_page = int(request.args.get("per_page", DEFAULT_PAGE_SIZE))
+            page = int(request.args.get("page", 1))
+        except ValueError:
+            return _invalid("page", "It should be a/an Positive Integer")
+        if not 1 <= per_page <= MAX_PAGE_SIZE or page < 1:
+            return _invalid("per_page", f"It should be between 1 and {MAX_PAGE_SIZE}")
+        with state.lock:
+            every = [group for _, group in sorted(data.groups.items())]
+        start = (page - 1) * per_page
+        response = _json(every[start : start + per_page])
+        if start + per_page < len(every):
+            query = request.args.to_dict() | {"page": str(page + 1)}
+            next_url = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
+            response.headers["Link"] = f'<{next_url}>; rel="next"'
+        return response
 
     @app.get("/api/v2/contacts/<int:contact_id>", endpoint="contact")
     def contact(contact_id: int) -> Response:

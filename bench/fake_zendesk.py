@@ -2,10 +2,11 @@
 
 It serves the demo's sample customers, agents and tickets with the ids the demo uses, in the
 JSON shapes of Zendesk's REST API v2: tickets with sideloaded users and organizations, users,
-a requester's tickets in offset pages, organizations, user fields, the app's public key and
-installations, and the two writes the service makes (internal notes and tags), which it
-records. Calls need Zendesk's credentials (an API token as basic auth, or an OAuth bearer
-token) and count against a per-minute rate limit reported in Zendesk's headers.
+a requester's tickets in offset pages, organizations, user fields, agent groups, the app's
+public key and installations, and the writes the service makes (internal notes, tags, and a
+rule's ticket handling: priority and group), which it records. Calls need Zendesk's
+credentials (an API token as basic auth, or an OAuth bearer token) and count against a
+per-minute rate limit reported in Zendesk's headers.
 
 Run-time controls make Zendesk slow (`latency_seconds`), down (503), rate limited (429) or
 hanging, and per-route counters tell how many calls a scenario cost. In-process tests use
@@ -42,6 +43,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, build_sample_data
+from plugin.domain.rules import TICKET_PRIORITIES
+from plugin.platforms.demo import GROUPS
 
 JSONObject = dict[str, Any]
 Mode = Literal["normal", "down", "rate_limited", "hang"]
@@ -60,6 +63,7 @@ ROUTES = (
     "update_ticket",
     "tags",
     "comments",
+    "groups",
 )
 
 LOOPBACK = "127.0.0.1"
@@ -120,6 +124,8 @@ _ORGANIZATIONS = (
 )
 # How long before `today` the agents' accounts and the organizations were created.
 _ACCOUNT_AGE = timedelta(days=4 * 365)
+# The agent groups, as the demo helpdesk names them, from this id up.
+FIRST_GROUP_ID = 20001
 
 
 # --- Data --------------------------------------------------------------------------------
@@ -133,7 +139,8 @@ class FakeZendeskData:
     their `url`, which is added per request from the host the client called. `api_tokens`
     maps an agent's email (lower case) to its API token; `oauth_tokens` maps an OAuth access
     token to the id of the user it acts for. Writes are recorded: internal notes (any comment,
-    with its `public` flag) in `notes` by ticket id, added tags in the ticket's `tags`.
+    with its `public` flag) in `notes` by ticket id, added tags in the ticket's `tags`, a
+    priority or group in the ticket's `priority` and `group_id`. `groups` are the agent groups.
     """
 
     users: dict[int, JSONObject]
@@ -145,6 +152,7 @@ class FakeZendeskData:
     api_tokens: dict[str, str] = field(default_factory=dict)
     oauth_tokens: dict[str, int] = field(default_factory=dict)
     notes: dict[int, list[JSONObject]] = field(default_factory=dict)
+    groups: dict[int, JSONObject] = field(default_factory=dict)
 
     def user_by_email(self, email: str) -> JSONObject | None:
         """Return the user with this email (ignoring case), or None."""
@@ -184,6 +192,19 @@ def from_sample_data(
         users[user["id"]] = user
     organizations = {spec.id: _organization(spec, today) for spec in _ORGANIZATIONS}
     tickets = {int(ticket.external_id): _ticket(ticket, users) for ticket in sample.tickets}
+    stamp = _timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
+    groups = {
+        group_id: {
+            "id": group_id,
+            "name": name,
+            "description": "",
+            "default": group_id == FIRST_GROUP_ID,
+            "deleted": False,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for group_id, name in enumerate(GROUPS, start=FIRST_GROUP_ID)
+    }
     data = FakeZendeskData(
         users=users,
         organizations=organizations,
@@ -191,6 +212,7 @@ def from_sample_data(
         app_id=app_id,
         installation_id=installation_id,
         public_key_pem=public_key_pem,
+        groups=groups,
     )
     owner = data.user_by_email(admin_email)
     if owner is None:
@@ -728,21 +750,31 @@ def create_app(state: FakeZendeskState) -> Flask:
         changes = payload.get("ticket") if isinstance(payload, dict) else None
         if not isinstance(changes, dict):
             return _invalid('expected {"ticket": {"comment": {...}}}')
-        if "comment" not in changes or not set(changes) <= {"comment", "additional_tags"}:
-            return _invalid("this fake applies only ticket.comment and ticket.additional_tags")
+        allowed = {"comment", "additional_tags", "priority", "group_id"}
+        if "comment" not in changes or not set(changes) <= allowed:
+            return _invalid("this fake applies only a comment, additional_tags, priority, group_id")
         comment = changes["comment"]
         if not isinstance(comment, dict) or not str(comment.get("body") or "").strip():
             return _invalid("the comment needs a body")
         added = changes.get("additional_tags", [])
         if not isinstance(added, list) or not all(isinstance(t, str) and t for t in added):
             return _invalid("additional_tags is a list of tags")
+        if changes.get("priority", "low") not in TICKET_PRIORITIES:
+            return _invalid("priority is one of " + ", ".join(TICKET_PRIORITIES))
+        group_id = changes.get("group_id")
+        if group_id is not None and (isinstance(group_id, bool) or not isinstance(group_id, int)):
+            return _invalid("group_id is a group's id")
         note = {"body": str(comment["body"]), "public": bool(comment.get("public", True))}
         with state.lock:
             found = data.tickets.get(ticket_id)
             if found is None:
                 return _not_found()
+            if group_id is not None and group_id not in data.groups:
+                return _invalid(f"there is no group {group_id}")
             data.notes.setdefault(ticket_id, []).append(note)
             found["tags"].extend(t for t in dict.fromkeys(added) if t not in found["tags"])
+            found["priority"] = changes.get("priority", found["priority"])
+            found["group_id"] = changes.get("group_id", found["group_id"])
             now = _timestamp(datetime.now(UTC))
             found["updated_at"] = now
             event = {"id": state.new_id(), "type": "Comment", "author_id": g.user_id, **note}
@@ -793,6 +825,29 @@ def create_app(state: FakeZendeskState) -> Flask:
                 "comments": notes[start : start + per_page],
                 "next_page": _page_url(page + 1, per_page) if more else None,
                 "count": len(notes),
+            }
+        )
+
+    @app.get("/api/v2/groups.json", endpoint="groups")
+    def groups() -> Response:
+        """The account's agent groups, in offset pages."""
+        try:
+            per_page = min(int(request.args.get("per_page", PAGE_SIZE)), PAGE_SIZE)
+            page = int(request.args.get("page", 1))
+        except ValueError:
+            return _error(400, "InvalidPaginationParameter", "page and per_page are numbers")
+        if per_page < 1 or page < 1:
+            return _error(400, "InvalidPaginationParameter", "page and per_page start at 1")
+        with state.lock:
+            every = [_with_url(group, "groups") for _, group in sorted(data.groups.items())]
+        start = (page - 1) * per_page
+        more = start + per_page < len(every)
+        return _json(
+            {
+                "groups": every[start : start + per_page],
+                "next_page": _page_url(page + 1, per_page) if more else None,
+                "previous_page": _page_url(page - 1, per_page) if page > 1 else None,
+                "count": len(every),
             }
         )
 

@@ -8,7 +8,8 @@ and `enqueue_missing` sweeps up any action written some other way. Workers then:
    state with a lease and a token; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several
    workers claim side by side without ever taking the same row, and on SQLite one worker at a
    time holds the outbox's lease (`DeliveryLease`);
-2. send the note through the helpdesk's `TicketWriter`. When an earlier attempt's outcome is
+2. send the note through the helpdesk's `TicketWriter`, with the change a handled action
+   makes to the ticket (a priority raised, a group, a tag). When an earlier attempt's outcome is
    unknown (it timed out, or its worker died and the lease ran out), the worker first looks
    for the action's marker on the ticket and counts the action delivered if it is there;
 3. record the outcome, only if their claim still holds: delivered; retry later (5xx and
@@ -285,7 +286,11 @@ def attempt(session: Session, held: Claim, *, writers: WriterFactory) -> Outcome
                 return Outcome(DeliveryStatus.DELIVERED, found_on_ticket=True)
             checked = True
         writer.add_note(
-            ticket_id=action.ticket_id, body=note.body, tags=note.tags, marker=note.marker
+            ticket_id=action.ticket_id,
+            body=note.body,
+            tags=note.tags,
+            marker=note.marker,
+            change=note.change,
         )
     except HelpdeskError as error:
         outcome = classify(error)

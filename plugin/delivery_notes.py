@@ -5,9 +5,11 @@ for the agents who open the ticket later: what was done, why, by whom, for how m
 Its last line carries the action's marker, a string made from the action's idempotency key,
 which the outbox looks for on the ticket before sending again after an unknown outcome.
 
-Exception kinds (applied, dismissed, escalated, approved, refused) are described by the
-exceptions service's own `describe_action`. Other kinds register a sentence with
-`register_note_sentence`; a kind nobody registered still gets a readable generic sentence.
+Exception kinds (applied, dismissed, escalated, approved, refused, and handled: a rule's
+ticket handling) are described by the exceptions service's own `describe_action`. Other kinds
+register a sentence with `register_note_sentence`; a kind nobody registered still gets a
+readable generic sentence. A handled action's note also carries the change to make to the
+ticket: a priority to raise it to or a group to route it to, or one more tag.
 """
 
 from __future__ import annotations
@@ -20,9 +22,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import ExceptionType
-from plugin.exceptions_service import ActionKind, describe_action, exact_money, rule_book
+from plugin.domain.rules import ActionKind as HandlingKind
+from plugin.exceptions_service import (
+    ActionKind,
+    describe_action,
+    exact_money,
+    handling_of,
+    rule_book,
+)
 from plugin.models import Action, DemoUser, Installation, Rule
 from plugin.platforms import demo
+from plugin.platforms.base import TicketChange
 
 # Every delivered note's ticket gets this tag, and one per kind: regulars_applied, ...
 TAG = "regulars"
@@ -44,6 +54,8 @@ class Note:
     body: str
     tags: list[str]
     marker: str
+    # What a handled action changes on the ticket besides its tags; None for other actions.
+    change: TicketChange | None = None
 
 
 def register_note_sentence(kinds: Iterable[str], sentence: NoteSentence) -> None:
@@ -99,7 +111,17 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
         lines.append(f"Suggested by rule: {rule}")
     lines.append(f"When: {action.created_at:%Y-%m-%d %H:%M} UTC")
     lines.append(f"Ref: {marker_for(action)}")
-    return Note(body="\n".join(lines), tags=tags_for(action), marker=marker_for(action))
+    tags, change = tags_for(action), None
+    handling = handling_of(action)
+    if handling is not None:
+        match handling.kind:
+            case HandlingKind.RAISE_PRIORITY:
+                change = TicketChange(priority=handling.value)
+            case HandlingKind.ROUTE_TO_GROUP:
+                change = TicketChange(group=handling.value)
+            case _:
+                tags.append(handling.value)
+    return Note(body="\n".join(lines), tags=tags, marker=marker_for(action), change=change)
 
 
 def _generic_sentence(action: Action) -> str:

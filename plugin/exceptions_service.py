@@ -17,7 +17,9 @@ not found. Each change is committed here, whole or not at all.
   (`rule_book`).
 - Actions: `record_action` checks an agent's apply, dismiss or escalate against the rules as
   they stand at that moment, and writes it once (idempotency key); `resolve_escalation`
-  approves or refuses an escalated one.
+  approves or refuses an escalated one. An agent's apply of a rule's ticket handling (raise
+  the priority, add a tag, route to a group) is recorded the same way, as a handled action
+  that the outbox applies to the ticket with its note.
 
 Decisions worth knowing:
 
@@ -31,7 +33,10 @@ Decisions worth knowing:
   mid-month does not move money between budgets, and a customer in two segments (a high-value
   deal seeker) is not counted twice.
 - Goodwill and caps count the applied and approved actions of the customer (or, for someone
-  who is not a customer yet, of the helpdesk requester).
+  who is not a customer yet, of the helpdesk requester). Handled actions grant nothing: they
+  count toward no goodwill, cap, budget or cost.
+- Ticket handling is applied once per ticket: once handled, the card shows it done (with how
+  its delivery stands) instead of offering it again, even before the ticket shows the change.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -82,14 +87,17 @@ from plugin.domain.rules import (
     InvalidRule,
     RuleContext,
     Suggestion,
+    TicketAction,
     Withheld,
     parse_rule,
     rule_fields,
 )
+from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.domain.rules import Rule as DomainRule
 from plugin.models import (
     Action,
     Customer,
+    Delivery,
     FieldMapping,
     Installation,
     Order,
@@ -119,10 +127,13 @@ class ActionKind(StrEnum):
     ESCALATED = "escalated"  # waiting for a supervisor's approval
     APPROVED = "approved"
     REFUSED = "refused"
+    HANDLED = "handled"  # a rule's ticket handling applied to the ticket: no grant
 
 
 # The actions that granted something: what goodwill, caps and budgets count.
 GRANT_KINDS = (ActionKind.APPLIED, ActionKind.APPROVED)
+# What agents and approvers did about suggested exceptions: what reports tally.
+EXCEPTION_KINDS = tuple(kind for kind in ActionKind if kind is not ActionKind.HANDLED)
 
 
 class AgentRequest(StrEnum):
@@ -131,6 +142,7 @@ class AgentRequest(StrEnum):
     APPLY = "apply"
     DISMISS = "dismiss"
     ESCALATE = "escalate"
+    HANDLE = "handle"  # apply a rule's ticket handling
 
 
 # Errors ------------------------------------------------------------------------------------
@@ -1175,6 +1187,8 @@ class SuggestionsCard:
     order_value: OrderValue | None
     is_customer: bool
     currency: str
+    # How the ticket handling done on this ticket stands on its way there, by action id.
+    deliveries: Mapping[int, Delivery] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1208,7 +1222,12 @@ def suggestions_for(
     """The ticket's ranked suggestions, less those an agent already acted on for this ticket."""
     found = _evaluate(session, installation, ticket=ticket, requester=requester, now=now)
     done = ticket_actions(session, installation.id, ticket.id)
-    settled = {action.exception_key for action in done}
+    settled = {action.exception_key for action in done if action.kind != ActionKind.HANDLED}
+    handled: dict[TicketAction, int] = {}
+    for action in done:
+        handling = handling_of(action)
+        if handling is not None:
+            handled.setdefault(handling, action.id)
     order = found.context.order_value
     offers = tuple(
         Offer(
@@ -1227,7 +1246,7 @@ def suggestions_for(
     )
     return SuggestionsCard(
         offers=offers,
-        actions=found.evaluation.actions,
+        actions=tuple(a for a in found.evaluation.actions if a.action not in handled),
         withheld=tuple(w for w in found.evaluation.withheld if w.exception.key not in settled),
         running_out=tuple(
             dict.fromkeys(
@@ -1242,11 +1261,41 @@ def suggestions_for(
         order_value=found.context.order_value,
         is_customer=found.context.customer is not None,
         currency=installation.currency,
+        deliveries=_deliveries(session, installation.id, handled.values()),
     )
 
 
+def handling_of(action: Action) -> TicketAction | None:
+    """The ticket handling a handled action applies; None for any other action."""
+    if (
+        action.kind != ActionKind.HANDLED
+        or action.handling not in tuple(HandlingKind)
+        or not action.handling_value
+    ):
+        return None
+    return TicketAction(HandlingKind(action.handling), action.handling_value)
+
+
+def _deliveries(
+    session: Session, installation_id: int, action_ids: Iterable[int]
+) -> dict[int, Delivery]:
+    """The delivery rows of these actions, by action id (no query for none)."""
+    ids = sorted(action_ids)
+    if not ids:
+        return {}
+    return {
+        row.action_id: row
+        for row in session.scalars(
+            sa.select(Delivery).where(
+                Delivery.installation_id == installation_id, Delivery.action_id.in_(ids)
+            )
+        )
+    }
+
+
 def ticket_actions(session: Session, installation_id: int, ticket_id: str) -> list[Action]:
-    """What was recorded about exceptions on a ticket, newest first (not review actions)."""
+    """What was recorded about exceptions and ticket handling on a ticket, newest first (not
+    review actions)."""
     return list(
         session.scalars(
             sa.select(Action)
@@ -1287,7 +1336,9 @@ def record_action(
     `fields` are as the card's forms send them: `kind` (apply, dismiss, escalate), `exception`
     (the catalog key), `amount` (in currency units; only an editable amount may be given, and
     the estimate is used when it is absent) or `amount_cents`, `reason` (a code of the entry's
-    apply or dismiss reasons), `text` and `idempotency_key`.
+    apply or dismiss reasons), `text` and `idempotency_key`. Kind `handle` applies a rule's
+    ticket handling instead: `handling` (raise_priority, add_tag, route_to_group) and
+    `handling_value`, recorded only while the rules suggest it for the ticket.
 
     The rules are evaluated again now: what a cap or budget forbids at this moment is refused
     (ActionRefused, saying why), and an amount above the rule's approval threshold is recorded
@@ -1301,6 +1352,17 @@ def record_action(
     earlier = _recorded(session, installation.id, key)
     if earlier is not None:
         return _outcome(earlier, book.catalog, duplicate=True)
+    if _text(fields.get("kind")) == AgentRequest.HANDLE:
+        return _record_handling(
+            session,
+            installation,
+            ticket=ticket,
+            requester=requester,
+            agent_id=agent_id,
+            fields=fields,
+            key=key,
+            now=now,
+        )
     request, entry, amount, reason, text = _validated(fields, book)
     customer = customers.find_customer(session, installation_id=installation.id, person=requester)
     if request is not AgentRequest.DISMISS:
@@ -1357,6 +1419,77 @@ def record_action(
         created_at=now,
     )
     return _commit_once(session, action, found.book.catalog)
+
+
+def _record_handling(
+    session: Session,
+    installation: Installation,
+    *,
+    ticket: Ticket,
+    requester: Person,
+    agent_id: str | None,
+    fields: Mapping[str, object],
+    key: str,
+    now: datetime,
+) -> ActionOutcome:
+    """Record an agent's apply of a rule's ticket handling, once per ticket, if the rules
+    suggest it for the ticket now; a stale or forged request is refused (ActionRefused).
+
+    Nothing is granted: the outbox applies it to the ticket with the action's note.
+    """
+    wanted = _handling(fields)
+    found = _evaluate(session, installation, ticket=ticket, requester=requester, now=now)
+    suggested = next((s for s in found.evaluation.actions if s.action == wanted), None)
+    if suggested is None:
+        raise ActionRefused(
+            f"{wanted.describe()} is not suggested for this ticket now, so nothing was recorded."
+        )
+    # Suggested until the ticket shows the change, but applied once: the outbox is on it.
+    applied = session.scalars(
+        sa.select(Action.id).where(
+            Action.installation_id == installation.id,
+            Action.ticket_id == ticket.id,
+            Action.kind == ActionKind.HANDLED,
+            Action.handling == wanted.kind.value,
+            Action.handling_value == wanted.value,
+        )
+    ).first()
+    if applied is not None:
+        raise ActionRefused(f"{wanted.describe()}: done on this ticket already.")
+    customer = found.context.customer
+    action = Action(
+        installation_id=installation.id,
+        ticket_id=ticket.id,
+        requester_id=requester.id,
+        customer_id=customer.id if customer else None,
+        agent_id=agent_id,
+        kind=ActionKind.HANDLED.value,
+        exception_key="",
+        amount_cents=None,
+        currency=installation.currency,
+        reason_code=None,
+        text="",
+        rule_id=found.book.rule_ids.get(suggested.rule.id),
+        rule_version=suggested.rule.version,
+        handling=wanted.kind.value,
+        handling_value=wanted.value,
+        idempotency_key=key,
+        created_at=now,
+    )
+    return _commit_once(session, action, found.book.catalog)
+
+
+def _handling(fields: Mapping[str, object]) -> TicketAction:
+    """The ticket handling a request names; InvalidAction when it names none."""
+    kind, value = _text(fields.get("handling")), _text(fields.get("handling_value"))
+    errors: dict[str, str] = {}
+    if kind not in tuple(HandlingKind):
+        errors["handling"] = "expected one of " + ", ".join(HandlingKind)
+    if not value:
+        errors["handling_value"] = "name the priority, tag or group"
+    if errors:
+        raise InvalidAction(errors)
+    return TicketAction(HandlingKind(kind), value)
 
 
 def _lock_for_grant(session: Session, installation_id: int) -> None:
@@ -1477,11 +1610,19 @@ def _commit_once(
 def _outcome(
     action: Action, catalog: Mapping[str, ExceptionType], *, duplicate: bool = False
 ) -> ActionOutcome:
+    handling = handling_of(action)
+    if handling is not None:
+        # The agent is told where it stands: recorded, not yet on the ticket.
+        message = f"{handling.describe()}: recorded, and on its way to the ticket."
+        return ActionOutcome(action, message, duplicate)
     return ActionOutcome(action, describe_action(action, catalog), duplicate)
 
 
 def describe_action(action: Action, catalog: Mapping[str, ExceptionType]) -> str:
     """Say what was recorded: "Applied: $15 Waived shipping fee — recorded; ..."."""
+    handling = handling_of(action)
+    if handling is not None:
+        return f"Ticket handling: {handling.describe()}."
     entry = catalog.get(action.exception_key)
     name = entry.name if entry else action.exception_key
     amount = (

@@ -326,6 +326,8 @@ class DemoTicket(Base):
     priority: Mapped[str] = mapped_column(String(20))
     ticket_type: Mapped[str] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The group the ticket is routed to, by name (`plugin.platforms.demo.GROUPS`); None: none.
+    group_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
 
@@ -418,6 +420,8 @@ class Action(Base):
     and approved actions are the grants that goodwill, caps and budgets count. An approval or
     refusal names the escalation it decides (`escalation_id`, at most one decision each).
     The grant is charged to the segment budget its rule named (`budget_field`/`budget_value`).
+    A rule's ticket handling an agent applied is of kind handled: no grant, no exception (its
+    exception_key is ""), and what to do to the ticket in `handling`/`handling_value`.
     """
 
     __tablename__ = "actions"
@@ -462,6 +466,10 @@ class Action(Base):
     review_item_id: Mapped[int | None] = mapped_column(
         ForeignKey("review_items.id", ondelete="SET NULL")
     )
+    # Handled actions: raise_priority, add_tag or route_to_group (plugin.domain.rules'
+    # ActionKind), and its value: a priority, a tag or a group's name.
+    handling: Mapped[str | None] = mapped_column(String(20))
+    handling_value: Mapped[str | None] = mapped_column(String(100))
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 

@@ -23,7 +23,7 @@ from plugin.clock import utcnow
 from plugin.delivery import Claim, OutboxPolicy, OutboxWorker
 from plugin.delivery_notes import build_note, marker_for, register_note_sentence
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
-from plugin.platforms.base import HelpdeskError, TicketNotFound
+from plugin.platforms.base import HelpdeskError, TicketChange, TicketNotFound
 from plugin.platforms.demo import DemoHelpdesk
 
 # Later than any action's queueing: the tests' "now".
@@ -42,7 +42,15 @@ class ScriptedWriter:
     # Write the note and then fail as if the answer timed out.
     write_then_timeout: bool = False
 
-    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
+    def add_note(
+        self,
+        *,
+        ticket_id: str,
+        body: str,
+        tags: list[str],
+        marker: str,
+        change: TicketChange | None = None,
+    ) -> None:
         with self.lock:
             if self.write_then_timeout:
                 self.write_then_timeout = False

@@ -146,6 +146,13 @@ def _priority_rank(priority: str | None) -> int:
     return TICKET_PRIORITIES.index(priority) if priority in TICKET_PRIORITIES else -1
 
 
+def raised_priority(current: str | None, wanted: str) -> str | None:
+    """The priority to give a ticket at `current` to raise it to `wanted`; None when it is as
+    high already, since raising a priority never lowers it.
+    """
+    return wanted if _priority_rank(current) < _priority_rank(wanted) else None
+
+
 @dataclass(frozen=True)
 class Cap:
     """At most `times` grants of an exception to one customer in any `days` days."""

@@ -46,6 +46,7 @@ def helpdesk_for(
             ),
             budget=connections.accounts.budget(base_url),
             timeout=connections.timeout,
+            groups=connections.accounts.groups(base_url),
         )
     if installation.platform == freshdesk.PLATFORM:
         if not installation.credentials_encrypted:
@@ -64,6 +65,7 @@ def helpdesk_for(
                 base_url, calls_per_minute=freshdesk.DEFAULT_CALLS_PER_MINUTE
             ),
             timeout=connections.timeout,
+            groups=connections.accounts.groups(base_url),
         )
     raise UnsupportedPlatform(f"no client for platform {installation.platform!r} yet")
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from cachetools import TTLCache
+
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.rules import raised_priority
+
+# How long an account's group names are trusted: groups are rarely added or renamed.
+GROUPS_TTL_SECONDS = 600.0
 
 # How a call that never got an answer failed.
 Transport = Literal[
@@ -43,6 +52,84 @@ class TicketNotFound(HelpdeskError):
         self.ticket_id = ticket_id
 
 
+class UnknownGroup(HelpdeskError):
+    """A rule routes to a group the helpdesk does not have: no retry will find it."""
+
+    def __init__(self, helpdesk: str, group: str) -> None:
+        super().__init__(
+            f"{helpdesk} has no group named “{group}”: create it there, or change the rule "
+            "that routes to it",
+            retryable=False,
+        )
+        self.group = group
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """A rule's ticket handling, applied to the ticket together with its note.
+
+    `priority` (in Zendesk's words: low, normal, high, urgent) is one to raise the ticket to,
+    never to lower it; `group` is a group's name, which each helpdesk turns into its own id.
+    Tags to add travel with the note's own tags.
+    """
+
+    priority: str | None = None
+    group: str | None = None
+
+    def priority_update(self, current: str | None) -> tuple[str | None, str | None]:
+        """The priority to set on a ticket now at `current` (None: leave it), and the line
+        the note gets to say what became of the raise (None when there is no raise).
+        """
+        if self.priority is None:
+            return None, None
+        raised = raised_priority(current, self.priority)
+        if raised is None:
+            return None, f"Priority: already {current}, left as it was."
+        return raised, f"Priority: {current or 'none'} → {raised}."
+
+
+def with_line(body: str, marker: str, line: str | None) -> str:
+    """The note with `line` added before the line that carries its marker, which stays last."""
+    if not line:
+        return body
+    head, sep, tail = body.rpartition("\n")
+    if sep and marker in tail:
+        return f"{head}\n{line}\n{tail}"
+    return f"{body}\n{line}"
+
+
+class GroupDirectory:
+    """One helpdesk account's groups, name to id, listed at most once per `ttl_seconds`.
+
+    Routing names a group; helpdesk APIs want its id, and listing the groups costs calls. A
+    name the remembered list lacks lists them again once (the group may be new). Names match
+    without regard to case.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = GROUPS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._groups: TTLCache[str, Mapping[str, str]] = TTLCache(
+            maxsize=1, ttl=ttl_seconds, timer=clock
+        )
+        self._lock = threading.Lock()
+
+    def id_for(self, name: str, *, load: Callable[[], Mapping[str, str]]) -> str | None:
+        """The id of the group called `name`, or None; `load` lists the account's groups."""
+        wanted = name.casefold()
+        with self._lock:
+            known = self._groups.get("groups")
+        if known is not None and wanted in known:
+            return known[wanted]
+        listed = {group.casefold(): group_id for group, group_id in load().items()}
+        with self._lock:
+            self._groups["groups"] = listed
+        return listed.get(wanted)
+
+
 @dataclass(frozen=True)
 class TicketWithRequester:
     ticket: Ticket
@@ -73,15 +160,28 @@ class TicketWriter(Protocol):
     """Write the action log's notes to tickets: the outbox's one view of every helpdesk.
 
     `add_note` adds an internal note (visible to agents only) and tags in as few calls as the
-    helpdesk allows; the note's text ends with `marker`, a string unique to one action, and
-    `has_note` says whether a note carrying it is on the ticket already, so that after a call
-    whose outcome is unknown (a timeout, a worker killed mid-call) the note is not written
-    twice. Both raise HelpdeskError (TicketNotFound for a ticket that is gone); a call that was
-    not sent because the account's call budget is spent raises it with `retry_after` set.
+    helpdesk allows, with a rule's ticket handling (`change`) when there is one; the note's
+    text ends with `marker`, a string unique to one action, and `has_note` says whether a note
+    carrying it is on the ticket already, so that after a call whose outcome is unknown (a
+    timeout, a worker killed mid-call) the note is not written twice. Tags, priority and group
+    are set, not added to, so writing them again is harmless. Both raise HelpdeskError
+    (TicketNotFound for a ticket that is gone, UnknownGroup for a group the helpdesk lacks); a
+    call that was not sent because the account's call budget is spent raises it with
+    `retry_after` set.
     """
 
-    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
-        """Add `body` (plain text that already ends with `marker`) as a note, and the tags."""
+    def add_note(
+        self,
+        *,
+        ticket_id: str,
+        body: str,
+        tags: list[str],
+        marker: str,
+        change: TicketChange | None = None,
+    ) -> None:
+        """Add `body` (plain text that already ends with `marker`) as a note, the tags, and
+        the change: a priority raised (never lowered: the note then says it was left), a group.
+        """
         ...
 
     def has_note(self, *, ticket_id: str, marker: str) -> bool:

@@ -7,9 +7,17 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import DemoNote, DemoTicket, DemoUser
-from plugin.platforms.base import TicketNotFound, TicketWithRequester
+from plugin.platforms.base import (
+    TicketChange,
+    TicketNotFound,
+    TicketWithRequester,
+    UnknownGroup,
+    with_line,
+)
 
 PLATFORM = "demo"
+# The demo account's agent groups, which its rules may route tickets to.
+GROUPS = ("Support", "Experienced agents", "Billing")
 
 
 class DemoHelpdesk:
@@ -68,13 +76,32 @@ class DemoHelpdesk:
 
     # --- The ticket writer (the action log's outbox) ----------------------------------------
 
-    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
-        """Store the note and add the tags in the caller's transaction, so the outbox commits
-        them together with the delivery's new state: on the demo, exactly once is atomic.
+    def add_note(
+        self,
+        *,
+        ticket_id: str,
+        body: str,
+        tags: list[str],
+        marker: str,
+        change: TicketChange | None = None,
+    ) -> None:
+        """Store the note, add the tags and apply the change in the caller's transaction, so
+        the outbox commits them together with the delivery's new state: on the demo, exactly
+        once is atomic.
         """
         ticket = self._ticket_row(ticket_id)
         if self.has_note(ticket_id=ticket_id, marker=marker):
             return
+        if change is not None and change.group is not None:
+            group = next((g for g in GROUPS if g.casefold() == change.group.casefold()), None)
+            if group is None:
+                raise UnknownGroup("The demo helpdesk", change.group)
+            ticket.group_name = group
+        if change is not None:
+            priority, line = change.priority_update(ticket.priority)
+            body = with_line(body, marker, line)
+            if priority is not None:
+                ticket.priority = priority
         self._session.add(
             DemoNote(
                 installation_id=self._installation_id, ticket_id=ticket_id, body=body, marker=marker

@@ -21,6 +21,8 @@ request-method sample apps Freshworks publishes (github.com/freshworks-developer
   the fake Freshdesk answers either way the real one might).
 - `POST tickets/{id}/notes` with `{"body": html, "private": true}` adds a private note.
   `PUT tickets/{id}` with `{"tags": [...]}` replaces the ticket's tags: adding reads them first.
+  The same update sets `priority` (a number, as above) and `group_id`; `GET groups` lists the
+  account's groups (`id`, `name`), in pages with the `Link` header.
 - Freshdesk's own word for priority 2 is "medium"; tickets are mapped to the vocabulary the rest
   of Regulars uses (Zendesk's: "normal", channel "voice" for phone, "web" for the portal), so
   rules read the same whichever helpdesk a ticket came from.
@@ -44,7 +46,15 @@ from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.observability import count_upstream_call
-from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester
+from plugin.platforms.base import (
+    GroupDirectory,
+    HelpdeskError,
+    TicketChange,
+    TicketNotFound,
+    TicketWithRequester,
+    UnknownGroup,
+    with_line,
+)
 
 # Shared with the Zendesk client: how a call failed in transit, how Retry-After reads and how a
 # call is named in messages do not depend on which helpdesk answered.
@@ -76,6 +86,9 @@ STATUSES = {2: "open", 3: "pending", 4: "resolved", 5: "closed"}
 # Custom statuses keep a ticket unresolved (waiting on a customer, a third party...).
 CUSTOM_STATUS = "hold"
 PRIORITIES = {1: "low", 2: "normal", 3: "high", 4: "urgent"}
+PRIORITY_NUMBERS = {word: number for number, word in PRIORITIES.items()}
+# Routing reads the account's groups, 100 a page: a thousand groups is a very large account.
+MAX_GROUP_PAGES = 10
 CHANNELS = {
     1: "email",
     2: "web",
@@ -208,12 +221,15 @@ class FreshdeskClient:
         credentials: FreshdeskCredentials,
         budget: CallBudget,
         timeout: float = 5.0,
+        groups: GroupDirectory | None = None,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._auth = _FreshdeskAuth(credentials)
         self._budget = budget
         self._timeout = timeout
+        # Shared by the clients of one account (`AccountSessions.groups`); else this one's own.
+        self._groups = groups or GroupDirectory()
 
     def __repr__(self) -> str:
         return f"<FreshdeskClient {self._base_url}>"
@@ -319,18 +335,75 @@ class FreshdeskClient:
 
     # --- The ticket writer (the action log's outbox) ----------------------------------------
 
-    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
-        """Add the tags, then the private note.
+    def add_note(
+        self,
+        *,
+        ticket_id: str,
+        body: str,
+        tags: list[str],
+        marker: str,
+        change: TicketChange | None = None,
+    ) -> None:
+        """Update the ticket (tags, and a rule's ticket handling), then add the private note.
 
-        Freshdesk needs separate calls. Tags go first because adding them again is harmless:
-        a retry after a failed note only finds them there, while the note, written last, is
-        what `has_note` looks for to know the whole action arrived.
+        Freshdesk needs separate calls. The update goes first because making it again is
+        harmless (it sets tags, priority and group): a retry after a failed note only finds
+        them there, while the note, written last, is what `has_note` looks for to know the
+        whole action arrived. A priority is only ever raised; routing looks the group's id up
+        by its name (the account's groups, remembered a while).
         """
         if not _NUMERIC_ID.fullmatch(ticket_id):
             raise TicketNotFound(ticket_id)
         self._check_budget(f"POST /api/v2/tickets/{ticket_id}/notes")
-        self.add_tags(ticket_id=ticket_id, tags=tags)
+        if change is None or (change.priority is None and change.group is None):
+            self.add_tags(ticket_id=ticket_id, tags=tags)
+        else:
+            line = self._update_ticket(ticket_id, tags=tags, change=change)
+            body = with_line(body, marker, line)
         self.add_private_note(ticket_id=ticket_id, body=body)
+
+    def _update_ticket(
+        self, ticket_id: str, *, tags: list[str], change: TicketChange
+    ) -> str | None:
+        """Add the tags and apply the change in one update; return the note's priority line."""
+        group_id = None
+        if change.group is not None:
+            group_id = self._groups.id_for(change.group, load=self._list_groups)
+            if group_id is None:
+                raise UnknownGroup("Freshdesk", change.group)
+        path = f"/api/v2/tickets/{ticket_id}"
+        try:
+            current = _map_ticket(_object(self._call("GET", path).json_body, "ticket"))
+            update: dict[str, object] = {}
+            missing = [tag for tag in dict.fromkeys(tags) if tag not in current.tags]
+            if missing:
+                update["tags"] = [*current.tags, *missing]
+            priority, line = change.priority_update(current.priority)
+            if priority is not None:
+                update["priority"] = PRIORITY_NUMBERS[priority]
+            if group_id is not None:
+                update["group_id"] = int(group_id)
+            if update:
+                self._call("PUT", path, json=update)
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+        return line
+
+    def _list_groups(self) -> dict[str, str]:
+        """The account's groups, name to id, a few pages at most."""
+        groups: dict[str, str] = {}
+        for page in range(1, MAX_GROUP_PAGES + 1):
+            self._check_budget("GET /api/v2/groups")
+            answer = self._call(
+                "GET", "/api/v2/groups", params={"per_page": PAGE_SIZE, "page": page}
+            )
+            for group in _array(answer.json_body, "groups"):
+                group_id, name = str(group.get("id")), group.get("name")
+                if _NUMERIC_ID.fullmatch(group_id) and name:
+                    groups.setdefault(str(name), group_id)
+            if not answer.has_next_page:
+                break
+        return groups
 
     def has_note(self, *, ticket_id: str, marker: str) -> bool:
         """Look for the marker in the ticket's conversations (notes and replies, oldest first)."""

@@ -27,7 +27,16 @@ from urllib3.util.retry import Retry
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.observability import count_upstream_call
-from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWithRequester, Transport
+from plugin.platforms.base import (
+    GroupDirectory,
+    HelpdeskError,
+    TicketChange,
+    TicketNotFound,
+    TicketWithRequester,
+    Transport,
+    UnknownGroup,
+    with_line,
+)
 
 PLATFORM = "zendesk"
 USER_AGENT = "Regulars/0.1"
@@ -44,6 +53,8 @@ MAX_REQUESTED_TICKET_PAGES = 3
 PAGE_SIZE = 100
 # The outbox looks for its marker in the newest 300 comments: its note was added recently.
 MAX_COMMENT_PAGES = 3
+# Routing reads the account's groups, 100 a page: a thousand groups is a very large account.
+MAX_GROUP_PAGES = 10
 
 _NUMERIC_ID = re.compile(r"[0-9]+")
 _SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -225,6 +236,7 @@ class AccountSessions:
         self._lock = threading.Lock()
         self._sessions: dict[str, requests.Session] = {}
         self._budgets: dict[str, CallBudget] = {}
+        self._groups: dict[str, GroupDirectory] = {}
 
     def session(self, base_url: str) -> requests.Session:
         """Return the account's session, creating it on first use."""
@@ -246,12 +258,21 @@ class AccountSessions:
                 )
             return self._budgets[key]
 
+    def groups(self, base_url: str) -> GroupDirectory:
+        """Return the account's group names, remembered between the clients made for it."""
+        key = _account_key(base_url)
+        with self._lock:
+            if key not in self._groups:
+                self._groups[key] = GroupDirectory()
+            return self._groups[key]
+
     def close(self) -> None:
         """Close every pooled connection, for shutdown and tests."""
         with self._lock:
             sessions = list(self._sessions.values())
             self._sessions.clear()
             self._budgets.clear()
+            self._groups.clear()
         for session in sessions:
             session.close()
 
@@ -312,12 +333,15 @@ class ZendeskClient:
         credentials: ZendeskCredentials,
         budget: CallBudget,
         timeout: float = 5.0,
+        groups: GroupDirectory | None = None,
     ) -> None:
         self._session = session
         self._base_url = base_url.rstrip("/")
         self._auth = _ZendeskAuth(credentials)
         self._budget = budget
         self._timeout = timeout
+        # Shared by the clients of one account (`AccountSessions.groups`); else this one's own.
+        self._groups = groups or GroupDirectory()
 
     def __repr__(self) -> str:
         return f"<ZendeskClient {self._base_url}>"
@@ -480,12 +504,36 @@ class ZendeskClient:
 
     # --- The ticket writer (the action log's outbox) ----------------------------------------
 
-    def add_note(self, *, ticket_id: str, body: str, tags: list[str], marker: str) -> None:
-        """Add an internal note and tags in one ticket update, so both land or neither does."""
+    def add_note(
+        self,
+        *,
+        ticket_id: str,
+        body: str,
+        tags: list[str],
+        marker: str,
+        change: TicketChange | None = None,
+    ) -> None:
+        """Add an internal note, tags and a rule's ticket handling in one ticket update, so
+        all of it lands or none does.
+
+        Raising the priority reads the ticket first (a raise never lowers it); routing looks
+        the group's id up by its name (the account's groups, remembered a while).
+        """
         if not _NUMERIC_ID.fullmatch(ticket_id):
             raise TicketNotFound(ticket_id)
         self._check_budget(f"PUT /api/v2/tickets/{ticket_id}.json")
-        update: dict[str, object] = {"comment": {"body": body, "public": False}}
+        update: dict[str, object] = {}
+        if change is not None and change.priority is not None:
+            priority, line = change.priority_update(self._priority(ticket_id))
+            body = with_line(body, marker, line)
+            if priority is not None:
+                update["priority"] = priority
+        if change is not None and change.group is not None:
+            group_id = self._groups.id_for(change.group, load=self._list_groups)
+            if group_id is None:
+                raise UnknownGroup("Zendesk", change.group)
+            update["group_id"] = int(group_id)
+        update["comment"] = {"body": body, "public": False}
         if tags:
             update["additional_tags"] = list(dict.fromkeys(tags))
         try:
@@ -519,6 +567,32 @@ class ZendeskClient:
             url = self._next_page(payload)
             params = None
         return False
+
+    def _priority(self, ticket_id: str) -> str | None:
+        """The ticket's priority as Zendesk has it now."""
+        try:
+            payload = self._call("GET", f"/api/v2/tickets/{ticket_id}.json")
+        except _NotFound:
+            raise TicketNotFound(ticket_id) from None
+        return _map_ticket(_object(payload, "ticket")).priority
+
+    def _list_groups(self) -> dict[str, str]:
+        """The account's groups, name to id (deleted ones left out), a few pages at most."""
+        url: str | None = self._url("/api/v2/groups.json")
+        params: dict[str, str | int] | None = {"per_page": PAGE_SIZE}
+        groups: dict[str, str] = {}
+        for _page in range(MAX_GROUP_PAGES):
+            if url is None:
+                break
+            self._check_budget("GET /api/v2/groups.json")
+            payload = self._call_url("GET", url, params=params)
+            for group in _list(payload, "groups"):
+                group_id, name = str(group.get("id")), group.get("name")
+                if _NUMERIC_ID.fullmatch(group_id) and name and not group.get("deleted"):
+                    groups.setdefault(str(name), group_id)
+            url = self._next_page(payload)
+            params = None
+        return groups
 
     def _check_budget(self, what: str) -> None:
         """Refuse a write the budget would refuse, saying when calls resume (`retry_after`)."""

@@ -210,11 +210,13 @@ def open_ticket(ticket_id: str) -> Response:
 
 @bp.post("/api/tickets/<ticket_id>/notes")
 def ticket_notes(ticket_id: str) -> tuple[str, int]:
-    """The ticket's internal notes, as the action log's outbox delivered them (HTML)."""
-    installation, _ticket, _requester = _ticket_and_requester(ticket_id)
+    """The ticket's internal notes, as the action log's outbox delivered them, and the fields
+    those deliveries may have changed (priority, group, tags), for the desk to show (HTML).
+    """
+    installation, ticket, _requester = _ticket_and_requester(ticket_id)
     helpdesk = DemoHelpdesk(db.session(), installation_id=installation.id)
     notes = helpdesk.notes(ticket_id=ticket_id)
-    return render_template("demo/_notes.html", notes=notes, now=utcnow()), 200
+    return render_template("demo/_notes.html", notes=notes, ticket=ticket, now=utcnow()), 200
 
 
 @bp.post("/api/freshdesk/tickets/<ticket_id>/open")
@@ -378,6 +380,7 @@ def _ticket_view(ticket: DemoTicket, requester: DemoUser) -> dict[str, Any]:
         "priority": ticket.priority,
         "ticket_type": ticket.ticket_type,
         "tags": ticket.tags,
+        "group": ticket.group_name,
         "created_label": ago(ticket.created_at, utcnow()),
         "requester": {
             "name": requester.name,

@@ -2,10 +2,11 @@
 
 `GET /sidebar/suggestions` renders the ticket's ranked suggestions after the banner, reading
 the ticket through the same upstream cache (so a view right after the banner costs no call to
-the helpdesk). `POST /sidebar/actions` records an apply, dismiss or escalate and answers with
-the card rendered again around the result: a form's errors beside its fields, a refusal saying
-why, or what was recorded. A JSON request gets a JSON answer instead. Both need the sidebar's
-bearer session; the ticket, and so the customer, always come from the helpdesk, not the page.
+the helpdesk). `POST /sidebar/actions` records an apply, dismiss or escalate (or the apply of
+a rule's ticket handling) and answers with the card rendered again around the result: a
+form's errors beside its fields, a refusal saying why, or what was recorded. A JSON request
+gets a JSON answer instead. Both need the sidebar's bearer session; the ticket, and so the
+customer, always come from the helpdesk, not the page.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db, exceptions_service
 from plugin.clock import utcnow
+from plugin.delivery import DeliveryStatus
 from plugin.domain.personas import Condition, Operator
 from plugin.exceptions_service import (
     ActionKind,
@@ -28,8 +30,9 @@ from plugin.exceptions_service import (
     SuggestionsCard,
     cents_as_units,
     exact_money,
+    handling_of,
 )
-from plugin.models import Action, Installation
+from plugin.models import Action, Delivery, Installation
 from plugin.recognition import HelpdeskSnapshot
 from plugin.tokens import InvalidToken
 from plugin.web.auth import current_sidebar_session
@@ -237,13 +240,30 @@ def render_card(
 
 
 def done_line(action: Action, card: SuggestionsCard) -> str:
-    """One action on this ticket in a few words: "Applied $18 Expedited shipping upgrade"."""
+    """One action on this ticket in a few words: "Applied $18 Expedited shipping upgrade"; for
+    ticket handling, how it stands: "Raise priority to urgent: on its way to the ticket".
+    """
+    handling = handling_of(action)
+    if handling is not None:
+        return f"{handling.describe()}: {delivery_words(card.deliveries.get(action.id))}"
     entry = card.catalog.get(action.exception_key)
     name = entry.name if entry else action.exception_key
     words = DONE_WORDS.get(ActionKind(action.kind), action.kind.capitalize())
     if action.amount_cents is not None and action.kind != ActionKind.DISMISSED:
         return f"{words}: {exact_money(action.amount_cents, action.currency)} {name}"
     return f"{words}: {name}"
+
+
+def delivery_words(delivery: Delivery | None) -> str:
+    """Where a change to the ticket stands, as the agent needs to know it."""
+    if delivery is None or delivery.status in (
+        DeliveryStatus.PENDING.value,
+        DeliveryStatus.IN_FLIGHT.value,
+    ):
+        return "on its way to the ticket"
+    if delivery.status == DeliveryStatus.DELIVERED.value:
+        return "done on the ticket"
+    return f"not applied ({delivery.last_error or 'the helpdesk refused it'})"
 
 
 def condition_words(conditions: Iterable[Condition], subject: str = "") -> str:

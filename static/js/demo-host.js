@@ -206,6 +206,7 @@
       'requester-initial': (requester.name || '?').charAt(0).toUpperCase(),
       'channel-label': channelLabel,
       description: ticket.description || '',
+      group: ticket.group || 'Unassigned',
     };
     Object.keys(text).forEach((field) => {
       ticketView.querySelectorAll(`[data-field="${field}"]`).forEach((el) => { el.textContent = text[field]; });

@@ -1,4 +1,5 @@
-/* Demo desk: show the open ticket's internal notes, and the ones the outbox delivers later. */
+/* Demo desk: show the open ticket's internal notes, and the ones the outbox delivers later,
+   with the priority, group and tags a rule's ticket handling changed. */
 (function () {
   'use strict';
 
@@ -42,8 +43,33 @@
       if (html !== null && id === openTicketId() && html !== shownHtml) {
         shownHtml = html;
         slot.innerHTML = html;
+        showFields(slot.querySelector('[data-ticket-now]'));
       }
     }).catch(function () { /* the next refresh tries again */ });
+  }
+
+  function showFields(now) {
+    if (!now) {
+      return;
+    }
+    var priority = now.getAttribute('data-priority');
+    var row = document.querySelector('.ticket-item[data-ticket-id="' + openTicketId() + '"] .priority');
+    [view.querySelector('[data-field="priority"]'), row].forEach(function (badge) {
+      if (badge) {
+        badge.textContent = priority.charAt(0).toUpperCase() + priority.slice(1) + ' priority';
+        badge.className = 'priority priority-' + priority;
+      }
+    });
+    view.querySelector('[data-field="group"]').textContent = now.getAttribute('data-group') || 'Unassigned';
+    var tags = (now.getAttribute('data-tags') || '').split(' ').filter(Boolean);
+    var list = view.querySelector('[data-field="tags"]');
+    if (tags.length) {
+      list.replaceChildren.apply(list, tags.map(function (tag) {
+        var li = document.createElement('li');
+        li.textContent = tag;
+        return li;
+      }));
+    }
   }
 
   function onTicketChange() {
