@@ -981,6 +981,11 @@ def _fingerprint(session: Session, installation: Installation) -> tuple[object, 
 
     row = session.execute(
         sa.select(
+            # The revision decides (see `plugin.models._count_rule_book_changes`); the counts
+            # and latest changes also catch a write made outside the ORM (a manual fix in SQL).
+            sa.select(Installation.rule_book_revision)
+            .where(Installation.id == iid)
+            .scalar_subquery(),
             scalar(sa.func.max(RuleVersion.id), RuleVersion),
             scalar(sa.func.count(Rule.id), Rule),
             scalar(sa.func.max(Rule.updated_at), Rule),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -76,6 +77,9 @@ class Installation(Base):
     # The helpdesk roles (names or ids, as an admin typed them) whose users are supervisors in
     # the console; None or empty: admins only. See `plugin/console_roles.py`.
     supervisor_roles: Mapped[list[str] | None] = mapped_column(JSON)
+    # Counts every committed change to what the compiled rule book is built from (rules and
+    # their versions, the catalog, personas, fact mappings): see `_count_rule_book_changes`.
+    rule_book_revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def __repr__(self) -> str:
@@ -567,6 +571,30 @@ def _enqueue_new_actions(session: Session, _context: object, _instances: object)
             )
 
 
+@event.listens_for(Session, "before_flush")
+def _count_rule_book_changes(session: Session, _context: object, _instances: object) -> None:
+    """Raise the installation's `rule_book_revision` in the transaction that changes its rules.
+
+    The UPDATE takes the installation row's lock until commit, so two such transactions commit
+    in the order of their revisions: a process that reads revision N sees every change up to N.
+    (Timestamps and maximum ids cannot promise that: a change that got the lower id may commit
+    last.) Core on the flush's connection, so no ORM event runs again.
+    """
+    changed = {
+        row.installation_id
+        for row in (*session.new, *session.dirty, *session.deleted)
+        if isinstance(row, RULE_BOOK_INPUTS) and row.installation_id is not None
+    }
+    if not changed:
+        return
+    installations = sa.table("installations", sa.column("id"), sa.column("rule_book_revision"))
+    session.connection().execute(
+        sa.update(installations)
+        .where(installations.c.id.in_(sorted(changed)))
+        .values(rule_book_revision=installations.c.rule_book_revision + 1)
+    )
+
+
 # --- Account review (issue 6): checklist templates, and each ticket's review progress. ---
 
 
@@ -666,3 +694,7 @@ class SharedCacheEntry(Base):
     key: Mapped[str] = mapped_column(String(200))
     value: Mapped[Any] = mapped_column(JSON)
     fetched_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# What a compiled rule book (`plugin.exceptions_service.rule_book`) is built from.
+RULE_BOOK_INPUTS = (Rule, RuleVersion, ExceptionType, Persona, FieldMapping)
