@@ -64,6 +64,7 @@ ROUTES = (
     "tags",
     "comments",
     "groups",
+    "custom_role",
 )
 
 LOOPBACK = "127.0.0.1"
@@ -128,6 +129,10 @@ _ACCOUNT_AGE = timedelta(days=4 * 365)
 FIRST_GROUP_ID = 20001
 
 
+# Lena Ortiz, an agent with the Enterprise custom role "Team lead".
+TEAM_LEAD_USER_ID = 80002
+TEAM_LEAD_ROLE_ID = 360001
+
 # --- Data --------------------------------------------------------------------------------
 
 
@@ -140,7 +145,8 @@ class FakeZendeskData:
     maps an agent's email (lower case) to its API token; `oauth_tokens` maps an OAuth access
     token to the id of the user it acts for. Writes are recorded: internal notes (any comment,
     with its `public` flag) in `notes` by ticket id, added tags in the ticket's `tags`, a
-    priority or group in the ticket's `priority` and `group_id`. `groups` are the agent groups.
+    priority or group in the ticket's `priority` and `group_id`. `groups` are the agent groups,
+    `custom_roles` the Enterprise agent roles (Lena Ortiz, 80002, is a "Team lead").
     """
 
     users: dict[int, JSONObject]
@@ -153,6 +159,7 @@ class FakeZendeskData:
     oauth_tokens: dict[str, int] = field(default_factory=dict)
     notes: dict[int, list[JSONObject]] = field(default_factory=dict)
     groups: dict[int, JSONObject] = field(default_factory=dict)
+    custom_roles: dict[int, JSONObject] = field(default_factory=dict)
 
     def user_by_email(self, email: str) -> JSONObject | None:
         """Return the user with this email (ignoring case), or None."""
@@ -213,7 +220,18 @@ def from_sample_data(
         installation_id=installation_id,
         public_key_pem=public_key_pem,
         groups=groups,
+        custom_roles={
+            TEAM_LEAD_ROLE_ID: {
+                "id": TEAM_LEAD_ROLE_ID,
+                "name": "Team lead",
+                "description": "Agents who lead a team",
+                "role_type": 0,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        },
     )
+    users[TEAM_LEAD_USER_ID]["custom_role_id"] = TEAM_LEAD_ROLE_ID
     owner = data.user_by_email(admin_email)
     if owner is None:
         raise ValueError(f"no sample user has the email {admin_email!r}")
@@ -827,6 +845,12 @@ def create_app(state: FakeZendeskState) -> Flask:
                 "count": len(notes),
             }
         )
+
+    @app.get("/api/v2/custom_roles/<int:role_id>.json", endpoint="custom_role")
+    def custom_role(role_id: int) -> Response:
+        with state.lock:
+            found = data.custom_roles.get(role_id)
+            return _not_found() if found is None else _json({"custom_role": dict(found)})
 
     @app.get("/api/v2/groups.json", endpoint="groups")
     def groups() -> Response:

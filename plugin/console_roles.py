@@ -2,8 +2,9 @@
 
 The helpdesk decides, never the page: at launch the console asks the helpdesk for the signed
 user and gives them a console role from what it answers. An admin of the helpdesk is an admin
-here; a user whose role (Zendesk's "agent", a Zendesk custom role id, a Freshdesk role id) is
-among the installation's `supervisor_roles` is a supervisor; anyone else is refused. The role
+here; a user whose role (Zendesk's "agent", a Zendesk custom role or a Freshdesk role, by id
+or by name) is among the installation's `supervisor_roles` is a supervisor; anyone else is
+refused. Names cost the helpdesk a call at launch, made only when ids do not decide. The role
 rides in the console session, and every console endpoint asks `allows` before it does anything.
 
 No Flask here: `plugin/web/console.py` applies it to requests.
@@ -67,6 +68,14 @@ def console_role(person: Person, supervisor_roles: Iterable[str]) -> ConsoleRole
     if person.role != "end-user" and named & held:
         return ConsoleRole.SUPERVISOR
     return None
+
+
+def names_roles(supervisor_roles: Iterable[str]) -> bool:
+    """Whether an admin named a supervisor role by name, which only the helpdesk can resolve."""
+    return any(
+        not role.isdigit() and role.casefold() not in {"agent", *HELPDESK_ADMIN_ROLES}
+        for role in supervisor_roles
+    )
 
 
 def allows(role: str | None, need: Need) -> bool:

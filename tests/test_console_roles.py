@@ -10,6 +10,7 @@ from plugin.console_roles import (
     Need,
     allows,
     console_role,
+    names_roles,
     parse_supervisor_roles,
 )
 from plugin.domain.helpdesk import Person
@@ -56,3 +57,13 @@ def test_supervisor_roles_are_read_from_what_the_admin_typed() -> None:
         parse_supervisor_roles("end-user")
     with pytest.raises(InvalidRoles, match="at most 20"):
         parse_supervisor_roles(",".join(str(n) for n in range(21)))
+
+
+@pytest.mark.parametrize(
+    ("named", "by_name"),
+    [((), False), (("360001", "agent", "Admin"), False), (("360001", "Team lead"), True)],
+)
+def test_only_roles_typed_by_name_need_the_helpdesk_to_name_them(
+    named: tuple[str, ...], by_name: bool
+) -> None:
+    assert names_roles(named) is by_name

@@ -155,6 +155,13 @@ class Helpdesk(Protocol):
         """Return a user (requester or agent) with their role, as the helpdesk has them now."""
         ...
 
+    def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Return the names of these roles (a custom role id's name), skipping unknown ones.
+
+        The console calls it only when an admin named supervisor roles by name, not by id.
+        """
+        ...
+
 
 class TicketWriter(Protocol):
     """Write the action log's notes to tickets: the outbox's one view of every helpdesk.

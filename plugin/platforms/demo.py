@@ -74,6 +74,10 @@ class DemoHelpdesk:
             role_ids=role_ids,
         )
 
+    def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """The demo's custom roles are named by their names already."""
+        return role_ids
+
     # --- The ticket writer (the action log's outbox) ----------------------------------------
 
     def add_note(

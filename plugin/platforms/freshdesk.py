@@ -285,6 +285,22 @@ class FreshdeskClient:
             # Not an agent: a contact, or nobody (the 404 then says so, status and all).
             return self.contact(contact_id=user_id)
 
+    def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Name an agent's roles: GET /api/v2/roles/{id} for each."""
+        names = []
+        for role_id in role_ids:
+            try:
+                role = _object(
+                    self._call("GET", f"/api/v2/roles/{_numeric(role_id, 'role')}").json_body,
+                    "role",
+                )
+            except _NotFound:
+                continue
+            name = role.get("name")
+            if isinstance(name, str) and name:
+                names.append(name)
+        return tuple(names)
+
     # --- More reads ------------------------------------------------------------------------
 
     def contact(self, *, contact_id: str) -> Person:

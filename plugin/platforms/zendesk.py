@@ -430,6 +430,21 @@ class ZendeskClient:
     def user(self, *, user_id: str) -> Person:
         return _map_person(self._user_object(user_id))
 
+    def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Name custom roles (Enterprise): GET /api/v2/custom_roles/{id}.json for each."""
+        names = []
+        for role_id in role_ids:
+            try:
+                payload = self._call(
+                    "GET", f"/api/v2/custom_roles/{_numeric(role_id, 'role')}.json"
+                )
+            except _NotFound:
+                continue
+            name = _object(payload, "custom_role").get("name")
+            if isinstance(name, str) and name:
+                names.append(name)
+        return tuple(names)
+
     def user_fields(self, *, user_id: str) -> dict[str, object]:
         """Return the user's custom fields and tags, keyed as Zendesk names them."""
         user = self._user_object(user_id)

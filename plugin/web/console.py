@@ -7,13 +7,14 @@ endpoint (here and in the other console blueprints) goes through `console_instal
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 from flask import Blueprint, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db, installations
 from plugin.clock import utcnow
-from plugin.console_roles import REFUSALS, ConsoleRole, Need, allows, console_role
+from plugin.console_roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
 from plugin.models import Installation
 from plugin.platforms import zendesk
 from plugin.platforms.base import HelpdeskError
@@ -46,7 +47,15 @@ def launch() -> ResponseReturnValue:
         user = client_for(installation).user(user_id=launched.user_id)
     except HelpdeskError as error:
         return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
-    role = console_role(user, installation.supervisor_roles or ())
+    supervisors = installation.supervisor_roles or ()
+    role = console_role(user, supervisors)
+    if role is None and user.role_ids and names_roles(supervisors):
+        # Roles typed by name ("Team lead"): ask the helpdesk what the user's roles are called.
+        try:
+            named = client_for(installation).role_names(role_ids=user.role_ids)
+        except HelpdeskError as error:
+            return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
+        role = console_role(replace(user, role_ids=(*user.role_ids, *named)), supervisors)
     if role is None:
         return refused(
             "The Regulars console is for admins of this helpdesk and the supervisors they "

@@ -259,6 +259,31 @@ def test_the_console_lets_admins_in_and_runs_the_check(world: World) -> None:
     assert "Everything works." in html and html.count('class="rg-check rg-check--ok"') == 4
 
 
+def _name_supervisor_roles(world: World, roles: list[str]) -> None:
+    with db.database(world.app).sessions() as session:
+        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        assert installation is not None
+        installation.supervisor_roles = roles
+        session.commit()
+
+
+def test_a_custom_role_named_by_its_name_makes_a_supervisor(world: World) -> None:
+    team_lead = str(fake_zendesk.TEAM_LEAD_USER_ID)
+    assert world.launch("/console", user=team_lead).status_code == 403  # nobody named yet
+    _name_supervisor_roles(world, ["team lead"])
+    world.zendesk.reset_counts()
+    page = world.launch("/console", user=team_lead)
+    assert page.status_code == 200 and "(supervisor)" in page.get_data(as_text=True)
+    assert world.zendesk.calls["custom_role"] == 1  # Zendesk named the user's custom role
+    # An agent without a custom role costs no such call, and stays out.
+    assert world.launch("/console", user=AGENT).status_code == 403
+    assert world.zendesk.calls["custom_role"] == 1
+    # Named by id, the role decides without asking Zendesk its name.
+    _name_supervisor_roles(world, [str(fake_zendesk.TEAM_LEAD_ROLE_ID)])
+    assert world.launch("/console", user=team_lead).status_code == 200
+    assert world.zendesk.calls["custom_role"] == 1
+
+
 def test_credentials_are_never_in_a_page(world: World) -> None:
     session_token = world.session_token("/console", user=ADMIN)
     pages = [

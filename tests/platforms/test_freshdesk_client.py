@@ -585,3 +585,13 @@ def test_freshdesk_client_has_the_helpdesk_methods_with_the_same_signatures() ->
         expected = inspect.signature(getattr(Helpdesk, name))
         actual = inspect.signature(getattr(type(helpdesk), name))
         assert list(actual.parameters.values()) == list(expected.parameters.values()), name
+
+
+def test_role_names_name_each_role_and_skip_one_freshdesk_lacks(
+    client: FreshdeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(f"{BASE}/api/v2/roles/103", json={"id": 103, "name": "Supervisor", "default": True})
+    rsps.get(f"{BASE}/api/v2/roles/104", json={"code": "access_denied"}, status=404)
+    assert client.role_names(role_ids=("103", "104")) == ("Supervisor",)
+    with pytest.raises(HelpdeskError, match="not a Freshdesk id"):
+        client.role_names(role_ids=("../agents",))

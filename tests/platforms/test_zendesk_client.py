@@ -1112,7 +1112,7 @@ def test_zendesk_client_has_the_helpdesk_methods_with_the_same_signatures() -> N
         for name, member in vars(Helpdesk).items()
         if inspect.isfunction(member) and not name.startswith("_")
     }
-    assert protocol_methods == {"ticket", "requester_tickets", "user"}
+    assert protocol_methods == {"ticket", "requester_tickets", "user", "role_names"}
     for name in protocol_methods:
         expected = inspect.signature(getattr(Helpdesk, name))
         actual = inspect.signature(getattr(type(helpdesk), name))
@@ -1264,3 +1264,16 @@ def test_every_helpdesk_answers_the_same_ticket_requester_and_history(
     assert any_helpdesk.user(user_id="7") == CONTRACT_REQUESTER
     with pytest.raises(TicketNotFound):
         any_helpdesk.ticket(ticket_id="404")
+
+
+def test_role_names_ask_zendesk_for_each_custom_role(
+    client: ZendeskClient, rsps: responses.RequestsMock
+) -> None:
+    rsps.get(
+        f"{BASE}/api/v2/custom_roles/360001.json",
+        json={"custom_role": {"id": 360001, "name": "Team lead", "role_type": 0}},
+    )
+    rsps.get(
+        f"{BASE}/api/v2/custom_roles/360002.json", json={"error": "RecordNotFound"}, status=404
+    )
+    assert client.role_names(role_ids=("360001", "360002")) == ("Team lead",)
