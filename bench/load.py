@@ -47,10 +47,16 @@ class Client:
         return self._send("GET", target, None, dict(headers))
 
     def post_form(
-        self, path: str, *, query: Mapping[str, str], form: Mapping[str, str]
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        form: Mapping[str, str],
+        headers: Mapping[str, str] = {},
     ) -> Response:
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        return self._send("POST", f"{path}?{urlencode(query)}", urlencode(form).encode(), headers)
+        sent = {"Content-Type": "application/x-www-form-urlencoded", **headers}
+        target = f"{path}?{urlencode(query)}" if query else path
+        return self._send("POST", target, urlencode(form).encode(), sent)
 
     def post_json(self, path: str, body: object) -> Response:
         payload = json.dumps(body).encode()
@@ -105,6 +111,13 @@ def percentiles(samples_seconds: list[float]) -> dict[str, float]:
         return round(ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] * 1000, 1)
 
     return {"p50_ms": rank(50), "p95_ms": rank(95), "p99_ms": rank(99), "n": len(ordered)}
+
+
+def latency_summary(samples_seconds: list[float]) -> dict[str, float]:
+    """`percentiles` and the slowest answer, in milliseconds."""
+    if not samples_seconds:
+        return {"n": 0}
+    return percentiles(samples_seconds) | {"max_ms": round(max(samples_seconds) * 1000, 1)}
 
 
 @dataclass

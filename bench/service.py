@@ -9,6 +9,7 @@ key shared by its workers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,15 +31,19 @@ from bench.load import Client, Response
 from plugin import create_app, db
 from plugin.clock import utcnow
 from plugin.config import load_settings
+from plugin.demo.exceptions_seed import demo_rules_file
+from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import SampleCustomer, build_sample_data
 from plugin.demo.seed import insert_sample_customers
 from plugin.installations import zendesk_installation
+from plugin.reviews import save_template
 
 REPO = Path(__file__).resolve().parent.parent
 SUBDOMAIN = "bench"
 ORIGIN = f"https://{SUBDOMAIN}.zendesk.com"
 AUDIENCE = f"{ORIGIN}/api/v2/apps/installations/{fake_zendesk.DEFAULT_INSTALLATION_ID}.json"
 STARTUP_SECONDS = 30.0
+PRODUCTION_CONFIG = REPO / "packaging" / "gunicorn.conf.py"
 _SESSION_TOKEN = re.compile(r'data-session-token="([^"]+)"')
 
 
@@ -53,6 +58,9 @@ class Gunicorn:
     workers: int = 2
     threads: int = 8
     keepalive_seconds: int = 5
+    # Also read packaging/gunicorn.conf.py, as production does (JSON logs, each worker's
+    # share of the rate limits, metrics added up over the workers, request timeouts).
+    production_config: bool = False
 
     def describe(self) -> dict[str, object]:
         return {
@@ -60,7 +68,7 @@ class Gunicorn:
             "workers": self.workers,
             "threads": self.threads,
             "keepalive_seconds": self.keepalive_seconds,
-        }
+        } | ({"config": str(PRODUCTION_CONFIG.relative_to(REPO))} if self.production_config else {})
 
 
 def free_port() -> int:
@@ -138,6 +146,76 @@ def prepare_database(
         db.database(app).dispose()
 
 
+def seed_rules_and_reviews(env: Mapping[str, str]) -> None:
+    """Give the registered installation what the suggestions and review cards need.
+
+    The demo's catalog, budgets and rules through `flask rules import`, value tiers set from
+    the customers' own spread (`flask segments suggest-tiers --apply`) and every customer's
+    segment through `flask segments recompute`, as a supervisor and the nightly job would;
+    and the demo's account review checklist for high-value customers.
+    """
+    instance = Path(env["REGULARS_INSTANCE_PATH"])
+    instance.mkdir(parents=True, exist_ok=True)
+    rules = instance / "bench-rules.json"
+    rules.write_text(json.dumps(demo_rules_file()))
+    _flask(env, "rules", "import", str(rules), "--installation", SUBDOMAIN, "--author", "bench")
+    _flask(env, "segments", "suggest-tiers", "--installation", SUBDOMAIN, "--apply")
+    _flask(env, "segments", "recompute", "--installation", SUBDOMAIN)
+    app = create_app(load_settings(env, instance), instance_path=str(instance))
+    try:
+        with db.database(app).sessions() as session:
+            installation = zendesk_installation(session, SUBDOMAIN)
+            if installation is None:
+                raise BenchError("the registered installation is not in the database")
+            save_template(session, installation, HIGH_VALUE_REVIEW, now=utcnow())
+    finally:
+        app.extensions["regulars.helpdesks"].close()
+        db.database(app).dispose()
+
+
+@contextmanager
+def fake_account_process(
+    workdir: Path,
+    *,
+    public_key_pem: bytes,
+    records: Mapping[str, object],
+    latency_ms: float,
+    rate_limit: int,
+) -> Iterator[int]:
+    """Run bench.fake_account (the fake Zendesk plus `records`) as its own process; its port."""
+    key_file = workdir / "app_public_key.pem"
+    key_file.write_bytes(public_key_pem)
+    account_file = workdir / "account.json"
+    account_file.write_text(json.dumps(records))
+    command = [
+        sys.executable,
+        "-m",
+        "bench.fake_account",
+        "--public-key-file",
+        str(key_file),
+        "--account-file",
+        str(account_file),
+        "--latency-ms",
+        str(latency_ms),
+        "--rate-limit",
+        str(rate_limit),
+    ]
+    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", url)
+            if match is None:
+                raise BenchError(f"the fake Zendesk did not start (it printed {url!r})")
+            yield int(match.group(1))
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @dataclass
 class RunningService:
     port: int
@@ -177,10 +255,21 @@ class RunningService:
 def gunicorn(env: Mapping[str, str], config: Gunicorn, log_file: Path) -> Iterator[RunningService]:
     """Serve `plugin:create_app()` under gunicorn on 127.0.0.1 until the block ends."""
     port = free_port()
+    env = dict(env)
+    production = ["-c", str(PRODUCTION_CONFIG)] if config.production_config else []
+    if config.production_config:
+        # What the configuration file reads; the command line below still has the last word.
+        env |= {
+            "REGULARS_BIND": f"127.0.0.1:{port}",
+            "REGULARS_WORKERS": str(config.workers),
+            "REGULARS_THREADS": str(config.threads),
+            "PROMETHEUS_MULTIPROC_DIR": str(log_file.parent / f"metrics-{port}"),
+        }
     command = [
         sys.executable,
         "-m",
         "gunicorn",
+        *production,
         "plugin:create_app()",
         "--bind",
         f"127.0.0.1:{port}",
@@ -196,9 +285,7 @@ def gunicorn(env: Mapping[str, str], config: Gunicorn, log_file: Path) -> Iterat
         "warning",
     ]
     with log_file.open("ab") as log:
-        process = subprocess.Popen(
-            command, env=dict(env), cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     service = RunningService(port=port, process=process)
     try:
         _wait_until_serving(service, config.workers, log_file)

@@ -32,6 +32,11 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
+def upstream_group(installation_id: int, upstream: str) -> tuple[int, str]:
+    """What the upstream cache keeps trouble for: one installation's helpdesk, or its shop."""
+    return (installation_id, upstream)
+
+
 @dataclass(frozen=True)
 class HelpdeskSnapshot:
     """The ticket, its requester and their history, as fetched or as last cached.
@@ -102,6 +107,7 @@ def fetch_helpdesk_snapshot(
             helpdesk,
             cache=cache,
             key=(installation_id, "requester", requester_hint),
+            group=upstream_group(installation_id, "helpdesk"),
             ticket_id=ticket_id,
             requester_id=requester_hint,
             page_ticket=page_ticket,
@@ -111,11 +117,14 @@ def fetch_helpdesk_snapshot(
         if snapshot is not None:
             return snapshot
 
+    helpdesk_group = upstream_group(installation_id, "helpdesk")
+
     def lookup(key: tuple[str, str], load: Callable[[], T], fresh_for: float) -> _Read[T]:
         if cache is None or not helpdesk.remote:
             return _Read.direct(load, now)
         return _Read(
-            cache.lookup((installation_id, *key), load, fresh_for=fresh_for), deadline=deadline
+            cache.lookup((installation_id, *key), load, fresh_for=fresh_for, group=helpdesk_group),
+            deadline=deadline,
         )
 
     def load_ticket() -> TicketWithRequester:
@@ -144,6 +153,7 @@ def fetch_helpdesk_snapshot(
                 load_ticket,
                 fresh_for=policy.ticket_fresh_seconds,
                 refresh=True,
+                group=helpdesk_group,
             ),
             deadline=deadline,
         ).result()
@@ -173,6 +183,7 @@ def _requester_first(
     *,
     cache: UpstreamCache,
     key: Hashable,
+    group: Hashable,
     ticket_id: str,
     requester_id: str,
     page_ticket: Ticket | None,
@@ -190,6 +201,7 @@ def _requester_first(
             lambda: helpdesk.requester_with_tickets(requester_id=requester_id),
             fresh_for=policy.history_fresh_seconds,
             codec=REQUESTER_CODEC,
+            group=group,
         ).result(deadline)
     except HelpdeskError as error:
         if error.retryable:
@@ -238,6 +250,7 @@ def start_requester_read(
         lambda: helpdesk.requester_with_tickets(requester_id=requester_hint),
         fresh_for=policy.history_fresh_seconds,
         codec=REQUESTER_CODEC,
+        group=upstream_group(installation_id, "helpdesk"),
     )
     return not lookup.from_cache
 
@@ -360,7 +373,10 @@ def refresh_from_shop(
     email = normalize_email(requester.email)
     key = (installation.id, "shop", email)
     lookup = cache.lookup(
-        key, lambda: client.customer_by_email(email), fresh_for=policy.shop_fresh_seconds
+        key,
+        lambda: client.customer_by_email(email),
+        fresh_for=policy.shop_fresh_seconds,
+        group=upstream_group(installation.id, "shop"),
     )
     try:
         fetched = lookup.result(deadline)

@@ -10,7 +10,18 @@ the error.
 Each process has its own cache, so with several processes (gunicorn workers, hosts) each
 would fetch the same answer again. A read given a `Codec` is also kept in a `SharedStore` (the
 database's shared cache, see `plugin/shared_cache.py`): a process that misses looks there
-before asking the helpdesk, and stores what it fetched for the others.
+before asking the helpdesk, and stores what it fetched for the others. When the helpdesk fails
+and this process never held the answer, the shared store's last one, however old (up to
+`keep_seconds`), is served stale: an answer another process fetched is as good a fallback as
+one of its own.
+
+Reads name the upstream they go to (`group`: an installation's helpdesk, its shop). Once a
+read of a group has failed, or kept a caller waiting its whole budget, the group is in
+trouble until one of its fetches succeeds (or `trouble_seconds` pass): a caller that has a
+stale answer to show gets it at once instead of waiting on the helpdesk again. Without this,
+a hanging helpdesk holds every such request for the whole budget, and under load the
+request threads run out long before the budget does. A caller with nothing cached still waits
+its budget, as before.
 """
 
 from __future__ import annotations
@@ -33,6 +44,8 @@ from plugin.platforms.base import HelpdeskError
 T = TypeVar("T")
 
 DEFAULT_MAX_ENTRIES = 20_000
+# How long a failure or a spent budget marks a group in trouble, unless a fetch succeeds first.
+DEFAULT_TROUBLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -114,10 +127,16 @@ class Lookup(Generic[T]):
         cache: UpstreamCache,
         entry: _Entry | None,
         future: Future[tuple[T, datetime]] | None,
+        key: Hashable = None,
+        codec: Codec[T] | None = None,
+        group: Hashable = None,
     ) -> None:
         self._cache = cache
         self._entry = entry
         self._future = future
+        self._key = key
+        self._codec = codec
+        self._group = group
 
     @property
     def from_cache(self) -> bool:
@@ -129,17 +148,38 @@ class Lookup(Generic[T]):
         if self._future is None:
             assert entry is not None
             return Fetched(value=entry.value, fetched_at=entry.fetched_at)  # type: ignore[arg-type]
+        waiting_until = deadline
+        if self._cache.in_trouble(self._group):
+            # The upstream has just failed or made someone wait their whole budget: with a
+            # stale answer to show, show it now; the fetch goes on for the next caller.
+            entry = entry or self._from_shared()
+            if entry is not None:
+                waiting_until = time.monotonic()
         try:
-            value, fetched_at = self._future.result(timeout=max(0.0, deadline - time.monotonic()))
+            value, fetched_at = self._future.result(
+                timeout=max(0.0, waiting_until - time.monotonic())
+            )
         except FutureTimeout:
+            if waiting_until == deadline:
+                self._cache.mark_trouble(self._group)
+            entry = entry or self._from_shared()
             if entry is None:
                 raise UpstreamTimeout() from None
             return self._stale(entry, "the helpdesk is slow to answer")
         except HelpdeskError as error:
-            if entry is None or not error.retryable:
+            if not error.retryable:
+                raise
+            entry = entry or self._from_shared()
+            if entry is None:
                 raise
             return self._stale(entry, str(error))
         return Fetched(value=value, fetched_at=fetched_at)
+
+    def _from_shared(self) -> _Entry | None:
+        """The shared store's last answer, when this process had none to fall back on."""
+        if self._codec is None:
+            return None
+        return self._cache.last_shared(self._key, cast(Codec[object], self._codec))
 
     def _stale(self, entry: _Entry, reason: str) -> Fetched[T]:
         self._cache.count_stale()
@@ -161,10 +201,15 @@ class UpstreamCache:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedStore | None = None,
+        trouble_seconds: float = DEFAULT_TROUBLE_SECONDS,
     ) -> None:
         self._executor = executor
         self._shared = shared
         self._clock = clock
+        self._keep_seconds = keep_seconds
+        self._trouble_seconds = trouble_seconds
+        # Groups in trouble: when their last failure or spent budget was (self._clock).
+        self._trouble: dict[Hashable, float] = {}
         self._lock = threading.Lock()
         self._entries: TTLCache[Hashable, _Entry] = TTLCache(
             maxsize=max_entries, ttl=keep_seconds, timer=clock
@@ -180,12 +225,14 @@ class UpstreamCache:
         fresh_for: float,
         refresh: bool = False,
         codec: Codec[T] | None = None,
+        group: Hashable = None,
     ) -> Lookup[T]:
         """Answer from the cache if the entry is younger than `fresh_for`, else start a fetch.
 
         `refresh` skips a fresh entry (the caller knows it is out of date) but keeps it as the
         fallback should the fetch fail. With a `codec` the fetch first looks in the shared
         store for an answer younger than `fresh_for`, and stores what it fetched there.
+        `group` names the upstream the read goes to (None: no trouble is kept for it).
         """
         with self._lock:
             entry = self._entries.get(key)
@@ -206,17 +253,40 @@ class UpstreamCache:
                     if codec is not None and not refresh
                     else None
                 )
-                future = self._executor.submit(self._load, key, load, shared)
+                future = self._executor.submit(self._load, key, load, shared, group)
                 self._inflight[key] = future
             else:
                 self.stats.joined += 1
                 count_cache_lookup("joined")
-        return Lookup(cache=self, entry=entry, future=future)  # type: ignore[arg-type]
+        return Lookup(
+            cache=self,
+            entry=entry,
+            future=future,  # type: ignore[arg-type]
+            key=key,
+            codec=codec,
+            group=group,
+        )
 
     def invalidate(self, key: Hashable) -> None:
         """Forget an entry, e.g. after Regulars itself changed the thing upstream."""
         with self._lock:
             self._entries.pop(key, None)
+
+    def in_trouble(self, group: Hashable) -> bool:
+        """Has this upstream failed, or spent someone's budget, lately and not answered since?"""
+        if group is None:
+            return False
+        with self._lock:
+            since = self._trouble.get(group)
+            if since is not None and self._clock() - since >= self._trouble_seconds:
+                del self._trouble[group]
+                since = None
+        return since is not None
+
+    def mark_trouble(self, group: Hashable) -> None:
+        if group is not None:
+            with self._lock:
+                self._trouble[group] = self._clock()
 
     def count_stale(self) -> None:
         with self._lock:
@@ -228,6 +298,7 @@ class UpstreamCache:
         key: Hashable,
         load: Callable[[], object],
         shared: tuple[Codec[object], float] | None = None,
+        group: Hashable = None,
     ) -> tuple[object, datetime]:
         # Runs on a worker thread. The lock is taken after `lookup` released it, so the future
         # is always registered before it is removed here.
@@ -236,7 +307,12 @@ class UpstreamCache:
             if stored is not None:
                 value, fetched_at = stored
             else:
-                value = load()
+                try:
+                    value = load()
+                except HelpdeskError as error:
+                    if error.retryable:
+                        self.mark_trouble(group)
+                    raise
                 fetched_at = utcnow()
                 if shared and self._shared is not None:
                     # On another thread: the caller waiting for this answer need not wait for it.
@@ -255,10 +331,34 @@ class UpstreamCache:
                 value=value, fetched_at=fetched_at, loaded_monotonic=self._clock() - age
             )
             self._inflight.pop(key, None)
+            if stored is None and group is not None:
+                self._trouble.pop(group, None)  # the upstream answered: out of trouble
             if stored is not None:
                 self.stats.shared_hits += 1
                 count_cache_lookup("shared_hit")
         return value, fetched_at
+
+    def last_shared(self, key: Hashable, codec: Codec[object]) -> _Entry | None:
+        """The shared store's answer for `key` at any age within `keep_seconds`, to serve stale
+        when the helpdesk fails and this process holds nothing; kept here as the fallback of
+        the next lookups (and refreshed by their fetches). None if there is none."""
+        if self._shared is None:
+            return None
+        found = self._shared.read(key)
+        if found is None:
+            return None
+        payload, fetched_at = found
+        age = max(0.0, (utcnow() - fetched_at).total_seconds())
+        if age >= self._keep_seconds:
+            return None
+        try:
+            value = codec.decode(payload)
+        except (KeyError, TypeError, ValueError):
+            return None  # stored by another version of the service
+        entry = _Entry(value=value, fetched_at=fetched_at, loaded_monotonic=self._clock() - age)
+        with self._lock:
+            # A fetch that succeeded meanwhile has stored something newer: keep it.
+            return self._entries.setdefault(key, entry)
 
     def _from_shared(
         self, key: Hashable, codec: Codec[object], fresh_for: float

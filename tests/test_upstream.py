@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import pytest
 
+from plugin.clock import utcnow
 from plugin.platforms.base import HelpdeskError
-from plugin.upstream import LockedTTLCache, UpstreamCache, UpstreamTimeout
+from plugin.upstream import Codec, LockedTTLCache, UpstreamCache, UpstreamTimeout
 
 
 class FakeClock:
@@ -164,6 +166,163 @@ def test_a_slow_fetch_with_nothing_cached_times_out(cache: UpstreamCache) -> Non
     with pytest.raises(UpstreamTimeout):
         cache.lookup("k", slow, fresh_for=60).result(time.monotonic() + 0.05)
     release.set()
+
+
+class MemoryStore:
+    """A shared store in memory: what other processes of the service fetched."""
+
+    def __init__(self) -> None:
+        self.rows: dict[Hashable, tuple[object, datetime]] = {}
+        self.reads = 0
+
+    def read(self, key: Hashable) -> tuple[object, datetime] | None:
+        self.reads += 1
+        return self.rows.get(key)
+
+    def write(self, key: Hashable, payload: object, fetched_at: datetime) -> None:
+        self.rows[key] = (payload, fetched_at)
+
+
+def _decode(raw: object) -> str:
+    assert isinstance(raw, dict)
+    return str(raw["v"])
+
+
+TEXT = Codec[str](encode=lambda value: {"v": value}, decode=_decode)
+
+
+def _down() -> str:
+    raise HelpdeskError("Zendesk answered GET /x with 503", retryable=True)
+
+
+def test_a_failure_serves_what_another_process_fetched_marked_stale(
+    executor: ThreadPoolExecutor, clock: FakeClock
+) -> None:
+    # Another worker fetched it half an hour ago; this one never did, and the helpdesk is down.
+    store = MemoryStore()
+    store.write("k", {"v": "theirs"}, utcnow() - timedelta(minutes=30))
+    cache = UpstreamCache(executor=executor, keep_seconds=3600, clock=clock, shared=store)
+    fetched = cache.lookup("k", _down, fresh_for=60, codec=TEXT).result(soon())
+    assert fetched.value == "theirs" and fetched.is_stale
+    assert cache.stats.stale_served == 1
+    # Kept as this process's fallback, still stale: the next lookup tries the helpdesk again,
+    # and when it fails the answer is served without reading the store.
+    reads = store.reads
+    again = cache.lookup("k", _down, fresh_for=60, codec=TEXT)
+    assert not again.from_cache
+    assert again.result(soon()).value == "theirs"
+    assert store.reads == reads + 1  # the fetch's own look for a fresh answer, no more
+
+
+def test_a_slow_fetch_serves_what_another_process_fetched_at_the_deadline(
+    executor: ThreadPoolExecutor, clock: FakeClock
+) -> None:
+    store = MemoryStore()
+    store.write("k", {"v": "theirs"}, utcnow() - timedelta(minutes=30))
+    cache = UpstreamCache(executor=executor, keep_seconds=3600, clock=clock, shared=store)
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        return "new"
+
+    fetched = cache.lookup("k", slow, fresh_for=60, codec=TEXT).result(time.monotonic() + 0.05)
+    release.set()
+    assert fetched.value == "theirs" and fetched.is_stale
+
+
+def test_the_shared_fallback_is_no_older_than_kept_nor_hides_a_final_failure(
+    executor: ThreadPoolExecutor, clock: FakeClock
+) -> None:
+    store = MemoryStore()
+    cache = UpstreamCache(executor=executor, keep_seconds=3600, clock=clock, shared=store)
+    store.write("old", {"v": "too old"}, utcnow() - timedelta(hours=2))
+    with pytest.raises(HelpdeskError, match="503"):
+        cache.lookup("old", _down, fresh_for=60, codec=TEXT).result(soon())
+    store.write("gone", {"v": "theirs"}, utcnow() - timedelta(minutes=5))
+
+    def refused() -> str:
+        raise HelpdeskError("credentials refused (401)", retryable=False)
+
+    with pytest.raises(HelpdeskError, match="401"):
+        cache.lookup("gone", refused, fresh_for=60, codec=TEXT).result(soon())
+
+
+def _cache_with_old(cache: UpstreamCache, clock: FakeClock, *keys: str) -> None:
+    """Cache an answer for each key in group "helpdesk", then let them go past their TTL."""
+    for key in keys:
+        cache.lookup(key, lambda: "cached", fresh_for=60, group="helpdesk").result(soon())
+    clock.now += 61
+
+
+def test_after_a_failure_a_stale_answer_is_served_without_waiting_on_the_helpdesk(
+    cache: UpstreamCache, clock: FakeClock
+) -> None:
+    _cache_with_old(cache, clock, "a", "b")
+    # One read fails: the helpdesk is in trouble.
+    assert cache.lookup("a", _down, fresh_for=60, group="helpdesk").result(soon()).is_stale
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        return "new"
+
+    started = time.monotonic()
+    fetched = cache.lookup("b", slow, fresh_for=60, group="helpdesk").result(soon())
+    assert time.monotonic() - started < 1  # not the 5 s budget
+    assert fetched.value == "cached" and fetched.is_stale
+    # The fetch went on; once it answers, the trouble is over and callers wait again.
+    release.set()
+    deadline = soon()
+    while cache.in_trouble("helpdesk") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not cache.in_trouble("helpdesk")
+    assert cache.lookup("b", slow, fresh_for=60, group="helpdesk").result(soon()).value == "new"
+
+
+def test_a_spent_budget_puts_the_helpdesk_in_trouble_for_a_while(
+    cache: UpstreamCache, clock: FakeClock
+) -> None:
+    _cache_with_old(cache, clock, "a")
+    release = threading.Event()
+
+    def slow() -> str:
+        release.wait(5)
+        return "late"
+
+    lookup = cache.lookup("a", slow, fresh_for=60, group="helpdesk")
+    assert lookup.result(time.monotonic() + 0.05).is_stale
+    assert cache.in_trouble("helpdesk") and not cache.in_trouble("shop")
+    clock.now += 10  # DEFAULT_TROUBLE_SECONDS
+    assert not cache.in_trouble("helpdesk")
+    release.set()
+
+
+def test_in_trouble_a_caller_with_nothing_cached_still_waits_its_budget(
+    cache: UpstreamCache, clock: FakeClock
+) -> None:
+    cache.mark_trouble("helpdesk")
+
+    def slowish() -> str:
+        time.sleep(0.1)
+        return "answer"
+
+    assert cache.lookup("new", slowish, fresh_for=60, group="helpdesk").result(soon()).value == (
+        "answer"
+    )
+
+
+def test_trouble_is_kept_per_group(cache: UpstreamCache, clock: FakeClock) -> None:
+    cache.lookup("shop-key", lambda: "cached", fresh_for=60, group="shop").result(soon())
+    clock.now += 61
+    cache.mark_trouble("helpdesk")
+
+    def slowish() -> str:
+        time.sleep(0.1)
+        return "fresh"
+
+    fetched = cache.lookup("shop-key", slowish, fresh_for=60, group="shop").result(soon())
+    assert fetched.value == "fresh" and not fetched.is_stale
 
 
 def test_entries_are_kept_only_as_long_as_allowed(
