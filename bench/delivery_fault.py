@@ -61,6 +61,8 @@ ACCOUNT = "faulty"
 CLIENT_TIMEOUT_SECONDS = 1
 HANG_SECONDS = 1.5
 LEASE_SECONDS = 4
+# A timed-out note is looked for again only once the longest hang is over.
+SETTLE_SECONDS = 2
 # With 45% of calls failing, eight failures in a row happen; the test is about exactly once,
 # not about parking, so the limit is out of reach.
 MAX_FAILURES = 40
@@ -299,6 +301,7 @@ def _worker_env(url: str, key: str, instance: Path) -> dict[str, str]:
         "REGULARS_OUTBOX_IN_PROCESS": "false",
         "REGULARS_UPSTREAM_TIMEOUT": str(CLIENT_TIMEOUT_SECONDS),
         "REGULARS_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+        "REGULARS_OUTBOX_SETTLE_SECONDS": str(SETTLE_SECONDS),
         "REGULARS_OUTBOX_BACKOFF_MS": str(BACKOFF_MS),
         "REGULARS_OUTBOX_BACKOFF_MAX_SECONDS": str(BACKOFF_MAX_SECONDS),
         "REGULARS_OUTBOX_MAX_FAILURES": str(MAX_FAILURES),

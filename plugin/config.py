@@ -70,6 +70,8 @@ class Settings:
     outbox_backoff_ms: int = 2000
     outbox_backoff_max_seconds: int = 600
     outbox_lease_seconds: int = 120
+    # After an unknown outcome, the wait before the marker check (a late write lands first).
+    outbox_settle_seconds: int = 60
     outbox_concurrency: int = 4
 
     def flask_config(self) -> dict[str, Any]:
@@ -277,6 +279,11 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             "REGULARS_OUTBOX_LEASE_SECONDS",
             env.get("REGULARS_OUTBOX_LEASE_SECONDS", "120"),
             minimum=2,
+        ),
+        outbox_settle_seconds=_int(
+            "REGULARS_OUTBOX_SETTLE_SECONDS",
+            env.get("REGULARS_OUTBOX_SETTLE_SECONDS", "60"),
+            minimum=0,
         ),
         outbox_concurrency=_int(
             "REGULARS_OUTBOX_CONCURRENCY", env.get("REGULARS_OUTBOX_CONCURRENCY", "4"), minimum=1

@@ -79,6 +79,10 @@ class OutboxPolicy:
     # Retries wait at most this long, however many failures came before.
     max_backoff_seconds: float = 600.0
     lease_seconds: float = 120.0
+    # After a call whose outcome is unknown (a timeout), the least wait before the marker
+    # check: a helpdesk slow to answer may still be writing the note, and a check made before
+    # it lands would send it twice.
+    settle_seconds: float = 60.0
     concurrency: int = 4
     batch_size: int = 20
     poll_seconds: float = 1.0
@@ -401,6 +405,8 @@ def record(
             status, wait = DeliveryStatus.DEAD, 0.0
         elif outcome.counts_as_failure:
             status, wait = DeliveryStatus.PENDING, policy.backoff(failures, rng)
+            if outcome.outcome_unknown:
+                wait = max(wait, policy.settle_seconds)
         else:
             status = DeliveryStatus.PENDING
             wait = outcome.retry_in_seconds + rng.uniform(0, RATE_LIMIT_JITTER_SECONDS)
@@ -768,5 +774,6 @@ def policy_from(settings: Settings) -> OutboxPolicy:
         backoff_seconds=settings.outbox_backoff_ms / 1000,
         max_backoff_seconds=float(settings.outbox_backoff_max_seconds),
         lease_seconds=float(settings.outbox_lease_seconds),
+        settle_seconds=float(settings.outbox_settle_seconds),
         concurrency=settings.outbox_concurrency,
     )

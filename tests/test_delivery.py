@@ -180,7 +180,8 @@ def test_a_failing_action_holds_back_its_ticket_until_it_is_dead(session: Sessio
 def test_retries_back_off_with_jitter(session: Session) -> None:
     inst = installation(session)
     a1 = action(session, inst, "1001", 1)
-    writer = ScriptedWriter(errors=[HelpdeskError("502", retryable=True, status=502)] * 2)
+    # A 503 turns the call away unhandled: nothing can have been written, so no settling.
+    writer = ScriptedWriter(errors=[HelpdeskError("503", retryable=True, status=503)] * 2)
     (held,) = claim(session)
     run(session, held, writer)
     wait = (state(session, a1.id).next_attempt_at - T0).total_seconds()
@@ -191,6 +192,27 @@ def test_retries_back_off_with_jitter(session: Session) -> None:
     run(session, held, writer, later)
     second = (state(session, a1.id).next_attempt_at - later).total_seconds()
     assert POLICY.backoff_seconds <= second <= 2 * POLICY.backoff_seconds
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        HelpdeskError("timed out", retryable=True, transport="timeout"),
+        HelpdeskError("502", retryable=True, status=502),
+    ],
+    ids=["timeout", "502"],
+)
+def test_after_an_unknown_outcome_the_marker_check_waits_for_a_late_write_to_land(
+    session: Session, error: HelpdeskError
+) -> None:
+    inst = installation(session)
+    a1 = action(session, inst, "1001", 1)
+    writer = ScriptedWriter(errors=[error])
+    (held,) = claim(session)
+    run(session, held, writer)
+    row = state(session, a1.id)
+    assert row.outcome_unknown
+    assert (row.next_attempt_at - T0).total_seconds() >= POLICY.settle_seconds > 0
 
 
 def test_a_429_waits_out_retry_after_without_counting_a_failure(session: Session) -> None:
