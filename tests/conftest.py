@@ -1,4 +1,6 @@
-"""Fixtures: an app on a fresh database per test, and a throwaway PostgreSQL cluster."""
+"""Fixtures: an app on a fresh database per test, a throwaway PostgreSQL cluster, and the
+helpdesk clients' HTTP fixtures (a strict `responses` mock, a hand-moved clock, a session).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import responses
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
@@ -16,6 +20,8 @@ from plugin.clock import utcnow
 from plugin.config import Settings
 from plugin.demo.seed import seed_demo
 from plugin.models import Base, Installation
+from plugin.platforms.zendesk import new_session
+from tests.clock import FakeClock
 from tests.postgres_cluster import create_database, drop_database, throwaway_cluster
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -110,3 +116,22 @@ def session(app: Flask) -> Iterator[Session]:
 def demo_installation(app: Flask, session: Session) -> Installation:
     """The demo installation with its sample data loaded."""
     return seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    """Mocked HTTP answers; every one registered must be asked for."""
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """The pooled session the helpdesk clients use."""
+    with new_session() as pooled:
+        yield pooled

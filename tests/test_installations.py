@@ -46,7 +46,7 @@ from plugin.installations import (
 )
 from plugin.models import FieldMapping, Installation
 from plugin.platforms.base import HelpdeskError
-from plugin.platforms.zendesk import ZendeskCredentials, new_session
+from plugin.platforms.zendesk import ZendeskCredentials
 from tests.tokens import new_key, public_pem
 
 SUBDOMAIN = "acme"
@@ -72,18 +72,6 @@ AUDIENCE = f"https://acme.zendesk.com/api/v2/apps/installations/{INSTALLATION_ID
 @pytest.fixture
 def vault() -> CredentialsVault:
     return CredentialsVault([generate_key()])
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with new_session() as pooled:
-        yield pooled
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,12 +38,6 @@ REGISTER = ["zendesk", "register", "--subdomain", "acme", "--app-id", APP_ID]
 ME_URL = f"{BASE}/api/v2/users/me.json"
 INSTALLATIONS_URL = f"{BASE}/api/v2/apps/installations.json"
 PUBLIC_KEY_URL = f"{BASE}/api/v2/apps/{APP_ID}/public_key.pem"
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def vault_of(app: Flask) -> CredentialsVault:

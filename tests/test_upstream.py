@@ -13,14 +13,7 @@ import pytest
 from plugin.clock import utcnow
 from plugin.platforms.base import HelpdeskError
 from plugin.upstream import Codec, LockedTTLCache, UpstreamCache, UpstreamTimeout
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import FakeClock
 
 
 @pytest.fixture
@@ -28,11 +21,6 @@ def executor() -> Iterator[ThreadPoolExecutor]:
     pool = ThreadPoolExecutor(max_workers=4)
     yield pool
     pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +21,8 @@ from plugin.platforms.freshdesk import (
     FreshdeskCredentials,
     FreshdeskError,
 )
-from plugin.platforms.zendesk import CallBudget, new_session
-from tests.platforms.test_zendesk_client import FakeClock
+from plugin.platforms.zendesk import CallBudget
+from tests.clock import FakeClock
 
 BASE = "https://regulars-test.freshdesk.com"
 API_KEY = "Q4wX7uZb9pLmN2sT8vY1"
@@ -163,31 +162,14 @@ EXPECTED_REQUESTER = Person(
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session() as pooled:
-        yield pooled
-
-
-@pytest.fixture
 def budget(clock: FakeClock) -> CallBudget:
     return CallBudget(calls_per_minute=200, clock=clock)
 
 
 @pytest.fixture
-def client(session: requests.Session, budget: CallBudget) -> FreshdeskClient:
+def client(http: requests.Session, budget: CallBudget) -> FreshdeskClient:
     return FreshdeskClient(
-        session=session, base_url=BASE + "/", credentials=CREDENTIALS, budget=budget
+        session=http, base_url=BASE + "/", credentials=CREDENTIALS, budget=budget
     )
 
 
@@ -511,14 +493,14 @@ def test_budget_follows_the_limit_freshdesk_reports(
 
 
 def test_no_error_or_log_line_carries_the_api_key(
-    session: requests.Session,
+    http: requests.Session,
     rsps: responses.RequestsMock,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     budget = CallBudget(calls_per_minute=4, usable_fraction=1.0, clock=clock)
-    client = FreshdeskClient(session=session, base_url=BASE, credentials=CREDENTIALS, budget=budget)
+    client = FreshdeskClient(session=http, base_url=BASE, credentials=CREDENTIALS, budget=budget)
     rsps.get(TICKET_URL, status=401, json={"code": "invalid_credentials"})
     rsps.get(TICKET_URL, body=requests.exceptions.ReadTimeout(f"read timed out {BASIC}"))
     rsps.get(TICKET_URL, status=429, headers={"Retry-After": "5"}, json={"code": "limit"})

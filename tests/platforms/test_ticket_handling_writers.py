@@ -5,7 +5,6 @@ group lookup; priorities only raised, groups looked up once and named when missi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -14,18 +13,13 @@ from responses import matchers
 
 from plugin.platforms.base import GroupDirectory, TicketChange, TicketNotFound, UnknownGroup
 from plugin.platforms.freshdesk import FreshdeskClient
-from plugin.platforms.zendesk import AccountSessions, CallBudget, ZendeskClient, new_session
+from plugin.platforms.zendesk import AccountSessions, CallBudget, ZendeskClient
+from tests.clock import FakeClock
 from tests.platforms.test_freshdesk_client import BASE as FD_BASE
 from tests.platforms.test_freshdesk_client import BASIC as FD_BASIC
 from tests.platforms.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
 from tests.platforms.test_freshdesk_client import freshdesk_ticket
-from tests.platforms.test_zendesk_client import (
-    API_CREDENTIALS,
-    BASE,
-    BASIC,
-    FakeClock,
-    zendesk_ticket,
-)
+from tests.platforms.test_zendesk_client import API_CREDENTIALS, BASE, BASIC, zendesk_ticket
 
 MARKER = "regulars-action-handle-1234"
 BODY = f"Regulars · Ticket handling: Raise priority to urgent.\nBy: agent user 80001\nRef: {MARKER}"
@@ -39,23 +33,6 @@ FD_GROUPS = f"{FD_BASE}/api/v2/groups"
 def with_priority_line(line: str) -> str:
     head, tail = BODY.rsplit("\n", 1)
     return f"{head}\n{line}\n{tail}"
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with new_session() as pooled:
-        yield pooled
 
 
 @pytest.fixture

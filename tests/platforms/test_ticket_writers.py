@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import requests
@@ -15,12 +14,13 @@ from responses import matchers
 
 from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWriter
 from plugin.platforms.freshdesk import FreshdeskClient
-from plugin.platforms.zendesk import CallBudget, ZendeskClient, new_session
+from plugin.platforms.zendesk import CallBudget, ZendeskClient
+from tests.clock import FakeClock
 from tests.platforms.test_freshdesk_client import BASE as FD_BASE
 from tests.platforms.test_freshdesk_client import BASIC as FD_BASIC
 from tests.platforms.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
 from tests.platforms.test_freshdesk_client import freshdesk_ticket
-from tests.platforms.test_zendesk_client import API_CREDENTIALS, API_TOKEN, BASE, BASIC, FakeClock
+from tests.platforms.test_zendesk_client import API_CREDENTIALS, API_TOKEN, BASE, BASIC
 
 MARKER = "regulars-action-abc12345"
 BODY = f"Regulars · Applied: $15 Waived shipping fee\nBy: agent user 80001\nRef: {MARKER}"
@@ -28,25 +28,8 @@ TAGS = ["regulars", "regulars_applied"]
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def budget(clock: FakeClock) -> CallBudget:
     return CallBudget(calls_per_minute=200, clock=clock)
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with new_session() as pooled:
-        yield pooled
 
 
 @pytest.fixture

@@ -36,9 +36,9 @@ from plugin.platforms.zendesk import (
     ZendeskError,
     base_url_for,
     fetch_public_key,
-    new_session,
     valid_subdomain,
 )
+from tests.clock import FakeClock
 from tests.tokens import new_key, public_pem
 
 BASE = "https://regulars-test.zendesk.com"
@@ -57,19 +57,6 @@ TICKET_URL = f"{BASE}/api/v2/tickets/35436.json"
 USER_URL = f"{BASE}/api/v2/users/20978392.json"
 REQUESTED_URL = f"{BASE}/api/v2/users/20978392/tickets/requested.json"
 FIRST_PAGE = {"sort_by": "created_at", "sort_order": "desc", "per_page": "100"}
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def zendesk_ticket(ticket_id: int = 35436, **changes: Any) -> dict[str, Any]:
@@ -158,31 +145,14 @@ def zendesk_organization(org_id: int = 509974, **changes: Any) -> dict[str, Any]
 
 
 @pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    with new_session() as pooled:
-        yield pooled
-
-
-@pytest.fixture
 def budget(clock: FakeClock) -> CallBudget:
     return CallBudget(calls_per_minute=200, clock=clock)
 
 
 @pytest.fixture
-def client(session: requests.Session, budget: CallBudget) -> ZendeskClient:
+def client(http: requests.Session, budget: CallBudget) -> ZendeskClient:
     return ZendeskClient(
-        session=session, base_url=BASE + "/", credentials=API_CREDENTIALS, budget=budget
+        session=http, base_url=BASE + "/", credentials=API_CREDENTIALS, budget=budget
     )
 
 
@@ -308,10 +278,10 @@ def test_ticket_maps_nulls_and_offset_timestamps(
 
 
 def test_oauth_credentials_are_sent_as_a_bearer_token(
-    session: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
+    http: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
 ) -> None:
     client = ZendeskClient(
-        session=session, base_url=BASE, credentials=OAUTH_CREDENTIALS, budget=budget
+        session=http, base_url=BASE, credentials=OAUTH_CREDENTIALS, budget=budget
     )
     rsps.get(
         USER_URL,
@@ -323,10 +293,10 @@ def test_oauth_credentials_are_sent_as_a_bearer_token(
 
 
 def test_every_call_carries_the_timeout_and_user_agent(
-    session: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
+    http: requests.Session, budget: CallBudget, rsps: responses.RequestsMock
 ) -> None:
     client = ZendeskClient(
-        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget, timeout=2.5
+        session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=budget, timeout=2.5
     )
     rsps.get(TICKET_URL, json={"ticket": zendesk_ticket()})
     rsps.get(USER_URL, json={"user": zendesk_user()})
@@ -628,9 +598,9 @@ def test_transport_failures_say_how_the_call_failed(
     assert raised.value.transport == transport
 
 
-def test_a_malformed_base_url_is_not_retryable(session: requests.Session) -> None:
+def test_a_malformed_base_url_is_not_retryable(http: requests.Session) -> None:
     client = ZendeskClient(
-        session=session,
+        session=http,
         base_url="https://exa mple.com:port",
         credentials=API_CREDENTIALS,
         budget=CallBudget(),
@@ -710,12 +680,10 @@ def test_429_without_seconds_pauses_for_a_whole_window(
 
 
 def test_spent_budget_refuses_the_next_call_without_sending_it(
-    session: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
+    http: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
 ) -> None:
     budget = CallBudget(calls_per_minute=3, usable_fraction=1.0, clock=clock)
-    client = ZendeskClient(
-        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
-    )
+    client = ZendeskClient(session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=budget)
     for _ in range(4):
         rsps.get(USER_URL, json={"user": zendesk_user()})
 
@@ -732,12 +700,10 @@ def test_spent_budget_refuses_the_next_call_without_sending_it(
 
 
 def test_budget_follows_the_limit_zendesk_reports(
-    session: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
+    http: requests.Session, rsps: responses.RequestsMock, clock: FakeClock
 ) -> None:
     budget = CallBudget(clock=clock)
-    client = ZendeskClient(
-        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
-    )
+    client = ZendeskClient(session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=budget)
     rsps.get(
         USER_URL,
         json={"user": zendesk_user()},
@@ -881,7 +847,7 @@ def test_app_installations_without_ids_are_unreadable(
 
 
 def test_fetch_public_key_is_anonymous_and_returns_the_key_as_pem(
-    session: requests.Session,
+    http: requests.Session,
     rsps: responses.RequestsMock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -893,7 +859,7 @@ def test_fetch_public_key_is_anonymous_and_returns_the_key_as_pem(
     pem = public_pem(new_key())
     rsps.get(PUBLIC_KEY_URL, body=pem, content_type="application/x-pem-file")
 
-    assert fetch_public_key(session, BASE + "/", "867530", timeout=3.0) == pem
+    assert fetch_public_key(http, BASE + "/", "867530", timeout=3.0) == pem
 
     request = rsps.calls[0].request
     assert "Authorization" not in request.headers
@@ -901,7 +867,7 @@ def test_fetch_public_key_is_anonymous_and_returns_the_key_as_pem(
 
 
 def test_fetch_public_key_reads_pkcs1_pem_and_returns_it_in_one_form(
-    session: requests.Session, rsps: responses.RequestsMock
+    http: requests.Session, rsps: responses.RequestsMock
 ) -> None:
     key = new_key()
     pkcs1 = key.public_key().public_bytes(
@@ -909,7 +875,7 @@ def test_fetch_public_key_reads_pkcs1_pem_and_returns_it_in_one_form(
     )
     rsps.get(PUBLIC_KEY_URL, body=b"\n" + pkcs1 + b"\n")
 
-    assert fetch_public_key(session, BASE, "867530", timeout=3.0) == public_pem(key)
+    assert fetch_public_key(http, BASE, "867530", timeout=3.0) == public_pem(key)
 
 
 def ec_public_pem() -> str:
@@ -943,7 +909,7 @@ def ec_public_pem() -> str:
     ],
 )
 def test_fetch_public_key_failures_say_whether_to_retry(
-    session: requests.Session,
+    http: requests.Session,
     rsps: responses.RequestsMock,
     answer: dict[str, Any],
     message: str,
@@ -952,27 +918,27 @@ def test_fetch_public_key_failures_say_whether_to_retry(
     rsps.get(PUBLIC_KEY_URL, **answer)
 
     with pytest.raises(HelpdeskError, match=message) as raised:
-        fetch_public_key(session, BASE, "867530", timeout=3.0)
+        fetch_public_key(http, BASE, "867530", timeout=3.0)
 
     assert raised.value.retryable is retryable
 
 
 def test_fetch_public_key_429_tells_how_long_to_wait(
-    session: requests.Session, rsps: responses.RequestsMock
+    http: requests.Session, rsps: responses.RequestsMock
 ) -> None:
     rsps.get(PUBLIC_KEY_URL, status=429, headers={"Retry-After": "17"})
 
     with pytest.raises(ZendeskError) as raised:
-        fetch_public_key(session, BASE, "867530", timeout=3.0)
+        fetch_public_key(http, BASE, "867530", timeout=3.0)
 
     assert (raised.value.status, raised.value.retry_after) == (429, 17.0)
 
 
 def test_fetch_public_key_refuses_a_non_numeric_app_id_without_a_call(
-    session: requests.Session, rsps: responses.RequestsMock
+    http: requests.Session, rsps: responses.RequestsMock
 ) -> None:
     with pytest.raises(HelpdeskError, match="not a Zendesk id"):
-        fetch_public_key(session, BASE, "1/../../users", timeout=3.0)
+        fetch_public_key(http, BASE, "1/../../users", timeout=3.0)
 
     assert len(rsps.calls) == 0
 
@@ -1050,16 +1016,14 @@ def test_credentials_need_exactly_one_way_to_authenticate(fields: dict[str, str]
 
 
 def test_no_error_or_log_line_carries_a_secret(
-    session: requests.Session,
+    http: requests.Session,
     rsps: responses.RequestsMock,
     clock: FakeClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     budget = CallBudget(calls_per_minute=5, usable_fraction=1.0, clock=clock)
-    client = ZendeskClient(
-        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=budget
-    )
+    client = ZendeskClient(session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=budget)
     rsps.get(TICKET_URL, status=401, json={"error": "Couldn't authenticate you"})
     rsps.get(TICKET_URL, status=500, json={"error": "Internal"})
     rsps.get(TICKET_URL, body=requests.exceptions.ReadTimeout(f"read timed out {BASIC}"))
@@ -1079,14 +1043,14 @@ def test_no_error_or_log_line_carries_a_secret(
 
 
 def test_new_session_pools_connections_and_leaves_retrying_to_the_client(
-    session: requests.Session,
+    http: requests.Session,
 ) -> None:
-    adapter = session.get_adapter(BASE)
+    adapter = http.get_adapter(BASE)
 
     assert isinstance(adapter, requests.adapters.HTTPAdapter)
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == 10
     assert adapter.max_retries.total == 0
-    assert session.headers["User-Agent"] == "Regulars/0.1"
+    assert http.headers["User-Agent"] == "Regulars/0.1"
 
 
 def test_account_sessions_share_one_session_and_budget_per_account() -> None:
@@ -1166,7 +1130,7 @@ def as_zendesk_ticket(ticket: Ticket) -> dict[str, Any]:
     )
 
 
-def zendesk_helpdesk(rsps: responses.RequestsMock, session: requests.Session) -> Helpdesk:
+def zendesk_helpdesk(rsps: responses.RequestsMock, http: requests.Session) -> Helpdesk:
     person = CONTRACT_REQUESTER
     # Only what the demo helpdesk knows of a person: no tags, custom fields or organization.
     user = zendesk_user(
@@ -1191,7 +1155,7 @@ def zendesk_helpdesk(rsps: responses.RequestsMock, session: requests.Session) ->
         json={"tickets": [as_zendesk_ticket(t) for t in reversed(CONTRACT_TICKETS)]},
     )
     return ZendeskClient(
-        session=session, base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
+        session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
     )
 
 
@@ -1246,10 +1210,10 @@ def demo_helpdesk(db_session: Session) -> Helpdesk:
 
 @pytest.fixture(params=["zendesk", "demo"])
 def any_helpdesk(
-    request: pytest.FixtureRequest, rsps: responses.RequestsMock, session: requests.Session
+    request: pytest.FixtureRequest, rsps: responses.RequestsMock, http: requests.Session
 ) -> Helpdesk:
     if request.param == "zendesk":
-        return zendesk_helpdesk(rsps, session)
+        return zendesk_helpdesk(rsps, http)
     return demo_helpdesk(request.getfixturevalue("demo_session"))
 
 

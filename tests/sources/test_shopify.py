@@ -41,6 +41,7 @@ from plugin.sources.shopify import (
     shopify_connection,
     sync_customer,
 )
+from tests.clock import FakeClock
 
 SHOP = "regulars-test.myshopify.com"
 URL = f"https://{SHOP}/admin/api/{API_VERSION}/graphql.json"
@@ -48,19 +49,6 @@ TOKEN = "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"
 EMAIL = "priya@example.com"
 NOW = datetime(2026, 11, 24, 12, 0)
 LATER = datetime(2026, 11, 25, 9, 0)
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # --- Shopify's answers, shaped as the GraphQL Admin API documents them -----------------------
@@ -163,17 +151,6 @@ def check_answer(
         },
         "extensions": cost(requested=2),
     }
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -357,12 +356,6 @@ def test_the_demos_secret_stops_working_when_the_demo_is_off(tmp_path: Path) -> 
 
 
 # --- A Freshdesk installation: the agent is checked with Freshdesk, once a while --------------
-
-
-@pytest.fixture
-def rsps() -> Iterator[responses.RequestsMock]:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 def vault_of(app: Flask) -> CredentialsVault:
