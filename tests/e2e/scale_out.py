@@ -14,7 +14,6 @@ PostgreSQL", describes the deployment.
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
 import signal
@@ -25,7 +24,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
@@ -34,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from bench import fake_zendesk
 from bench.fake_zendesk import FakeZendeskServer
+from bench.load import Client, Response
 from bench.service import ORIGIN, SUBDOMAIN, free_port, launch_token, service_environment
 from plugin import create_app, db
 from plugin.clock import utcnow
@@ -70,66 +69,7 @@ class ScaleOutError(RuntimeError):
     """The deployment could not start or answer as expected; the message says what."""
 
 
-# --- HTTP ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    text: str
-
-
-class Http:
-    """One keep-alive connection to a service process on 127.0.0.1, reconnecting as needed."""
-
-    def __init__(self, port: int, *, timeout: float = 15.0) -> None:
-        self.port = port
-        self._timeout = timeout
-        self._connection: http.client.HTTPConnection | None = None
-
-    def get(self, path: str, query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
-        return self._send("GET", f"{path}?{urlencode(query)}", None, dict(headers))
-
-    def post(
-        self,
-        path: str,
-        form: Mapping[str, str],
-        *,
-        query: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        target = f"{path}?{urlencode(query)}" if query else path
-        sent = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
-        return self._send("POST", target, urlencode(form).encode(), sent)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    def _send(
-        self, method: str, target: str, body: bytes | None, headers: dict[str, str]
-    ) -> Answer:
-        for attempt in (1, 2):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(
-                    "127.0.0.1", self.port, timeout=self._timeout
-                )
-            try:
-                self._connection.request(method, target, body=body, headers=headers)
-                answer = self._connection.getresponse()
-                text = answer.read().decode("utf-8", errors="replace")
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                # The server closed an idle keep-alive connection: once more on a new one.
-                self.close()
-                if attempt == 2:
-                    raise
-                continue
-            if answer.getheader("Connection", "").lower() == "close":
-                self.close()
-            return Answer(answer.status, text)
-        raise AssertionError("unreachable")
-
+# --- HTTP: bench.load.Client, one keep-alive connection to a service process ---------
 
 # --- Processes ----------------------------------------------------------------------------
 
@@ -210,7 +150,7 @@ def _start_service(name: str, env: Mapping[str, str], folder: Path) -> Service:
 
 def _wait_until_ready(service: Service) -> None:
     """Until /readyz answers 200: the database is reachable and at the expected migration."""
-    probe = Http(service.port, timeout=2)
+    probe = Client(service.port, timeout=2)
 
     def ready() -> bool:
         if service.process.poll() is not None:
@@ -218,7 +158,7 @@ def _wait_until_ready(service: Service) -> None:
                 f"service {service.name} exited:\n{service.log.read_text()[-3000:]}"
             )
         try:
-            return probe.get("/readyz", {}, {}).status == 200
+            return probe.get("/readyz").status == 200
         except OSError:
             probe.close()
             return False
@@ -333,14 +273,14 @@ class Deployment:
     services: dict[str, Service]
     workers: Workers
     folder: Path
-    clients: dict[str, Http] = field(default_factory=dict)
+    clients: dict[str, Client] = field(default_factory=dict)
 
     # Sessions
 
-    def http(self, service: str) -> Http:
+    def http(self, service: str) -> Client:
         """The test's own keep-alive connection to a service (one thread at a time)."""
         if service not in self.clients:
-            self.clients[service] = Http(self.services[service].port)
+            self.clients[service] = Client(self.services[service].port)
         return self.clients[service]
 
     def sidebar_session(self, service: str, user_id: str) -> Agent:
@@ -353,11 +293,11 @@ class Deployment:
 
     def _launch(self, service: str, path: str, user_id: str) -> dict[str, str]:
         # A connection of its own, as a browser's launch is: safe from any thread.
-        client = Http(self.services[service].port)
+        client = Client(self.services[service].port)
         try:
-            page = client.post(
+            page = client.post_form(
                 path,
-                {"token": launch_token(self.key, user_id)},
+                form={"token": launch_token(self.key, user_id)},
                 query={"origin": ORIGIN, "app_guid": "scale-out"},
             )
         finally:
@@ -377,11 +317,11 @@ class Deployment:
         with self.fake.app_state.lock:
             return sorted(self.fake.app_state.data.tickets)
 
-    def card(self, service: str, agent: Agent, ticket_id: int) -> Answer:
+    def card(self, service: str, agent: Agent, ticket_id: int) -> Response:
         return self.http(service).get(
             "/sidebar/suggestions",
-            {"ticket_id": str(ticket_id), "requester_id": self.requester_of(ticket_id)},
-            agent.bearer,
+            query={"ticket_id": str(ticket_id), "requester_id": self.requester_of(ticket_id)},
+            headers=agent.bearer,
         )
 
     def offers(self, service: str, agent: Agent, ticket_id: int) -> list[tuple[str, str]]:
@@ -391,9 +331,9 @@ class Deployment:
             raise ScaleOutError(f"card of ticket {ticket_id}: HTTP {answer.status}")
         return _OFFER.findall(answer.text)
 
-    def act(self, client: Http, agent: Agent, form: Mapping[str, str]) -> Answer:
+    def act(self, client: Client, agent: Agent, form: Mapping[str, str]) -> Response:
         """POST the card's form, as its Apply or Dismiss button does."""
-        return client.post("/sidebar/actions", form, headers=agent.bearer)
+        return client.post_form("/sidebar/actions", form=form, headers=agent.bearer)
 
     def action_form(
         self, ticket_id: int, exception: str, kind: str, reason: str, key: str
@@ -413,9 +353,9 @@ class Deployment:
         """Turn a rule on or off through a service process's console, as a supervisor does."""
         with self.engine.connect() as connection:
             rule_id = connection.execute(sa.select(Rule.id).where(Rule.key == key)).scalar_one()
-        answer = self.http(service).post(
+        answer = self.http(service).post_form(
             f"/console/rules/{rule_id}/enabled",
-            {"enabled": "true" if on else "false"},
+            form={"enabled": "true" if on else "false"},
             headers=console,
         )
         if answer.status != 200 or ("is on" if on else "is off") not in answer.text:

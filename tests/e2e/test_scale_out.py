@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 
 from bench.fake_zendesk import FaultPlan
+from bench.load import Client
 from plugin.demo.exceptions_seed import demo_rules_file
 from tests.e2e import scale_out
-from tests.e2e.scale_out import Agent, Deployment, Http
+from tests.e2e.scale_out import Agent, Deployment
 from tests.postgres_cluster import create_database, drop_database
 
 pytestmark = pytest.mark.postgres
@@ -121,7 +122,7 @@ def agents_act_through_both_processes(
     def lane(index: int) -> list[tuple[str, int]]:
         to, launched, user = lanes[index]
         agent = world.sidebar_session(launched, user)
-        client = Http(world.services[to].port)
+        client = Client(world.services[to].port)
         try:
             return [
                 (form["idempotency_key"], world.act(client, agent, form).status)
