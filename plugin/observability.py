@@ -62,11 +62,12 @@ CACHE_LOOKUPS = Counter(
     "Reads of helpdesk and shop answers through the upstream cache: hit (fresh in this "
     "process), miss (a fetch started), joined (a fetch in flight answers it), shared_hit "
     "(the fetch found a fresh answer another process stored: no call), stale (an older "
-    "answer was served past the time budget)",
+    "answer was served past the time budget), held_back (no fetch started: the helpdesk "
+    "is failing and one fetch to it is out already)",
     ["result"],
 )
 UpstreamOutcome = Literal["ok", "rate_limited", "error", "transport"]
-CacheResult = Literal["hit", "miss", "joined", "shared_hit", "stale"]
+CacheResult = Literal["hit", "miss", "joined", "shared_hit", "stale", "held_back"]
 
 
 def count_upstream_call(platform: str, status: int | None) -> None:

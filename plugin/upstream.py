@@ -20,14 +20,17 @@ read of a group has failed, or kept a caller waiting its whole budget, the group
 trouble until one of its fetches succeeds (or `trouble_seconds` pass): a caller that has a
 stale answer to show gets it at once instead of waiting on the helpdesk again. Without this,
 a hanging helpdesk holds every such request for the whole budget, and under load the
-request threads run out long before the budget does. A caller with nothing cached still waits
-its budget, as before.
+request threads run out long before the budget does. And while a group is in trouble, one
+fetch at a time goes to it (the probe): a read that would start a second one is answered with
+what the cache has, stale, or if nothing with "the helpdesk is not answering" at once, so a
+down helpdesk is not sent a call per view while it is down.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, MutableMapping
 from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -116,6 +119,8 @@ class CacheStats:
     fetch_errors: int = 0
     # Misses answered by the shared store, fresh enough: no call to the helpdesk.
     shared_hits: int = 0
+    # Reads that started no fetch: their group was in trouble with its probe out.
+    held_back: int = 0
 
 
 class Lookup(Generic[T]):
@@ -130,21 +135,29 @@ class Lookup(Generic[T]):
         key: Hashable = None,
         codec: Codec[T] | None = None,
         group: Hashable = None,
+        held_back: bool = False,
     ) -> None:
         self._cache = cache
         self._entry = entry
         self._future = future
+        # No fetch was started: the group is in trouble and its probe is out.
+        self._held_back = held_back
         self._key = key
         self._codec = codec
         self._group = group
 
     @property
     def from_cache(self) -> bool:
-        return self._future is None
+        return self._future is None and not self._held_back
 
     def result(self, deadline: float) -> Fetched[T]:
         """Wait until the monotonic `deadline` at most; fall back to the cached answer."""
         entry = self._entry
+        if self._held_back:
+            entry = entry or self._from_shared()
+            if entry is None:
+                raise UpstreamTimeout()
+            return self._stale(entry, "the helpdesk is not answering")
         if self._future is None:
             assert entry is not None
             return Fetched(value=entry.value, fetched_at=entry.fetched_at)  # type: ignore[arg-type]
@@ -215,6 +228,8 @@ class UpstreamCache:
             maxsize=max_entries, ttl=keep_seconds, timer=clock
         )
         self._inflight: dict[Hashable, Future[tuple[object, datetime]]] = {}
+        # Fetches in flight per group, so that a group in trouble gets one at a time.
+        self._group_inflight: Counter[Hashable] = Counter()
         self.stats = CacheStats()
 
     def lookup(
@@ -245,6 +260,12 @@ class UpstreamCache:
                 count_cache_lookup("hit")
                 return Lookup(cache=self, entry=entry, future=None)
             future = self._inflight.get(key)
+            if future is None and self._group_inflight[group] and self._troubled(group):
+                self.stats.held_back += 1
+                count_cache_lookup("held_back")
+                return Lookup(
+                    cache=self, entry=entry, future=None, key=key, codec=codec, held_back=True
+                )
             if future is None:
                 self.stats.misses += 1
                 count_cache_lookup("miss")
@@ -255,6 +276,8 @@ class UpstreamCache:
                 )
                 future = self._executor.submit(self._load, key, load, shared, group)
                 self._inflight[key] = future
+                if group is not None:
+                    self._group_inflight[group] += 1
             else:
                 self.stats.joined += 1
                 count_cache_lookup("joined")
@@ -274,13 +297,17 @@ class UpstreamCache:
 
     def in_trouble(self, group: Hashable) -> bool:
         """Has this upstream failed, or spent someone's budget, lately and not answered since?"""
+        with self._lock:
+            return self._troubled(group)
+
+    def _troubled(self, group: Hashable) -> bool:
+        # Under self._lock.
         if group is None:
             return False
-        with self._lock:
-            since = self._trouble.get(group)
-            if since is not None and self._clock() - since >= self._trouble_seconds:
-                del self._trouble[group]
-                since = None
+        since = self._trouble.get(group)
+        if since is not None and self._clock() - since >= self._trouble_seconds:
+            del self._trouble[group]
+            since = None
         return since is not None
 
     def mark_trouble(self, group: Hashable) -> None:
@@ -322,6 +349,7 @@ class UpstreamCache:
         except BaseException:
             with self._lock:
                 self._inflight.pop(key, None)
+                self._group_done(group)
                 self.stats.fetch_errors += 1
             raise
         # An answer from the shared store is as old as its fetch, not as its arrival here.
@@ -331,12 +359,20 @@ class UpstreamCache:
                 value=value, fetched_at=fetched_at, loaded_monotonic=self._clock() - age
             )
             self._inflight.pop(key, None)
+            self._group_done(group)
             if stored is None and group is not None:
                 self._trouble.pop(group, None)  # the upstream answered: out of trouble
             if stored is not None:
                 self.stats.shared_hits += 1
                 count_cache_lookup("shared_hit")
         return value, fetched_at
+
+    def _group_done(self, group: Hashable) -> None:
+        # Under self._lock: one of the group's fetches is over.
+        if group is not None:
+            self._group_inflight[group] -= 1
+            if self._group_inflight[group] <= 0:
+                del self._group_inflight[group]
 
     def last_shared(self, key: Hashable, codec: Codec[object]) -> _Entry | None:
         """The shared store's answer for `key` at any age within `keep_seconds`, to serve stale

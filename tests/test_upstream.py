@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -298,6 +298,45 @@ def test_in_trouble_a_caller_with_nothing_cached_still_waits_its_budget(
     assert cache.lookup("new", slowish, fresh_for=60, group="helpdesk").result(soon()).value == (
         "answer"
     )
+
+
+def test_in_trouble_one_fetch_at_a_time_goes_to_the_helpdesk(
+    cache: UpstreamCache, clock: FakeClock
+) -> None:
+    _cache_with_old(cache, clock, "seen")
+    cache.mark_trouble("helpdesk")
+    release = threading.Event()
+    calls: list[str] = []
+
+    def hanging(name: str) -> Callable[[], str]:
+        def load() -> str:
+            calls.append(name)
+            release.wait(5)
+            return name
+
+        return load
+
+    # The probe: the first read in trouble starts a fetch (and serves nothing cached: it waits).
+    probe = cache.lookup("probe", hanging("probe"), fresh_for=60, group="helpdesk")
+    # While it is out, other reads start none: stale if cached, else "not answering", at once.
+    started = time.monotonic()
+    stale = cache.lookup("seen", hanging("seen"), fresh_for=60, group="helpdesk").result(soon())
+    assert stale.value == "cached" and stale.is_stale
+    with pytest.raises(UpstreamTimeout):
+        cache.lookup("never", hanging("never"), fresh_for=60, group="helpdesk").result(soon())
+    assert time.monotonic() - started < 1
+    assert cache.stats.held_back == 2
+    # Another upstream is not held back by this one's trouble.
+    assert cache.lookup("s", lambda: "shop", fresh_for=60, group="shop").result(soon()).value == (
+        "shop"
+    )
+    # The probe answers: out of trouble, and reads fetch again.
+    release.set()
+    assert probe.result(soon()).value == "probe"
+    assert cache.lookup("never", lambda: "now", fresh_for=60, group="helpdesk").result(
+        soon()
+    ).value == ("now")
+    assert calls == ["probe"]
 
 
 def test_trouble_is_kept_per_group(cache: UpstreamCache, clock: FakeClock) -> None:
