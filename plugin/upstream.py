@@ -21,9 +21,9 @@ trouble until one of its fetches succeeds (or `trouble_seconds` pass): a caller 
 stale answer to show gets it at once instead of waiting on the helpdesk again. Without this,
 a hanging helpdesk holds every such request for the whole budget, and under load the
 request threads run out long before the budget does. And while a group is in trouble, one
-fetch at a time goes to it (the probe): a read that would start a second one is answered with
-what the cache has, stale, or if nothing with "the helpdesk is not answering" at once, so a
-down helpdesk is not sent a call per view while it is down.
+fetch at a time goes to it, at most one a `probe_seconds` (the probe): a read that would
+start another is answered with what the cache has, stale, or if nothing with "the helpdesk is
+not answering" at once, so a down helpdesk is not sent a call per view while it is down.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ T = TypeVar("T")
 DEFAULT_MAX_ENTRIES = 20_000
 # How long a failure or a spent budget marks a group in trouble, unless a fetch succeeds first.
 DEFAULT_TROUBLE_SECONDS = 10.0
+# In trouble, the least time between two fetches started to the group (per process).
+DEFAULT_PROBE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -215,12 +217,16 @@ class UpstreamCache:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedStore | None = None,
         trouble_seconds: float = DEFAULT_TROUBLE_SECONDS,
+        probe_seconds: float = DEFAULT_PROBE_SECONDS,
     ) -> None:
         self._executor = executor
         self._shared = shared
         self._clock = clock
         self._keep_seconds = keep_seconds
         self._trouble_seconds = trouble_seconds
+        self._probe_seconds = probe_seconds
+        # When each group's latest fetch started (self._clock), to space the probes.
+        self._last_fetch: dict[Hashable, float] = {}
         # Groups in trouble: when their last failure or spent budget was (self._clock).
         self._trouble: dict[Hashable, float] = {}
         self._lock = threading.Lock()
@@ -260,7 +266,7 @@ class UpstreamCache:
                 count_cache_lookup("hit")
                 return Lookup(cache=self, entry=entry, future=None)
             future = self._inflight.get(key)
-            if future is None and self._group_inflight[group] and self._troubled(group):
+            if future is None and self._held_back(group):
                 self.stats.held_back += 1
                 count_cache_lookup("held_back")
                 return Lookup(
@@ -278,6 +284,7 @@ class UpstreamCache:
                 self._inflight[key] = future
                 if group is not None:
                     self._group_inflight[group] += 1
+                    self._last_fetch[group] = self._clock()
             else:
                 self.stats.joined += 1
                 count_cache_lookup("joined")
@@ -299,6 +306,14 @@ class UpstreamCache:
         """Has this upstream failed, or spent someone's budget, lately and not answered since?"""
         with self._lock:
             return self._troubled(group)
+
+    def _held_back(self, group: Hashable) -> bool:
+        # Under self._lock: in trouble, with a probe out or one started too lately.
+        if not self._troubled(group):
+            return False
+        last = self._last_fetch.get(group)
+        recent = last is not None and self._clock() - last < self._probe_seconds
+        return bool(self._group_inflight[group]) or recent
 
     def _troubled(self, group: Hashable) -> bool:
         # Under self._lock.

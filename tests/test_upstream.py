@@ -256,10 +256,15 @@ def test_after_a_failure_a_stale_answer_is_served_without_waiting_on_the_helpdes
         return "new"
 
     started = time.monotonic()
+    # Right after the failure no new call goes out: the cached answer, stale, at once.
+    held = cache.lookup("b", slow, fresh_for=60, group="helpdesk").result(soon())
+    assert held.value == "cached" and held.is_stale and cache.stats.held_back == 1
+    # A probe interval later, one read probes the helpdesk, and still answers stale at once.
+    clock.now += 1  # DEFAULT_PROBE_SECONDS
     fetched = cache.lookup("b", slow, fresh_for=60, group="helpdesk").result(soon())
     assert time.monotonic() - started < 1  # not the 5 s budget
-    assert fetched.value == "cached" and fetched.is_stale
-    # The fetch went on; once it answers, the trouble is over and callers wait again.
+    assert fetched.value == "cached" and fetched.is_stale and cache.stats.held_back == 1
+    # The probe went on; once it answers, the trouble is over and callers wait again.
     release.set()
     deadline = soon()
     while cache.in_trouble("helpdesk") and time.monotonic() < deadline:
