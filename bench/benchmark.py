@@ -36,7 +36,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -55,10 +54,10 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from bench import fake_zendesk, workload
 from bench.load import Client, LoopResult, Request, Response, closed_loop, percentiles
 from bench.service import (
-    REPO,
     BenchError,
     Gunicorn,
     RunningService,
+    fake_account_process,
     gunicorn,
     launch,
     launch_token,
@@ -247,40 +246,17 @@ def setup_description(options: Options, trace: workload.Trace) -> JSONObject:
 def fake_zendesk_process(
     workdir: Path, key: RSAPrivateKey, trace: workload.Trace, latency_ms: float
 ) -> Iterator[int]:
-    """Run bench.fake_account as its own process; yield its port."""
-    key_file = workdir / "app_public_key.pem"
-    key_file.write_bytes(
-        key.public_key().public_bytes(
+    """Run bench.fake_account with the trace's account as its own process; yield its port."""
+    with fake_account_process(
+        workdir,
+        public_key_pem=key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    account_file = workdir / "account.json"
-    account_file.write_text(
-        json.dumps(workload.zendesk_records(trace.account, today=utcnow().date()))
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "bench.fake_account",
-        "--public-key-file",
-        str(key_file),
-        "--account-file",
-        str(account_file),
-        "--latency-ms",
-        str(latency_ms),
-        "--rate-limit",
-        str(FAKE_RATE_LIMIT),
-    ]
-    with subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True) as process:
-        try:
-            assert process.stdout is not None
-            url = process.stdout.readline().strip()
-            match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)", url)
-            if match is None:
-                raise BenchError(f"the fake Zendesk did not start (it printed {url!r})")
-            yield int(match.group(1))
-        finally:
-            process.terminate()
+        ),
+        records=workload.zendesk_records(trace.account, today=utcnow().date()),
+        latency_ms=latency_ms,
+        rate_limit=FAKE_RATE_LIMIT,
+    ) as port:
+        yield port
 
 
 @contextmanager
