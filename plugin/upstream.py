@@ -20,10 +20,12 @@ read of a group has failed, or kept a caller waiting its whole budget, the group
 trouble until one of its fetches succeeds (or `trouble_seconds` pass): a caller that has a
 stale answer to show gets it at once instead of waiting on the helpdesk again. Without this,
 a hanging helpdesk holds every such request for the whole budget, and under load the
-request threads run out long before the budget does. And while a group is in trouble, one
-fetch at a time goes to it, at most one a `probe_seconds` (the probe): a read that would
-start another is answered with what the cache has, stale, or if nothing with "the helpdesk is
-not answering" at once, so a down helpdesk is not sent a call per view while it is down.
+request threads run out long before the budget does. And once a group has failed
+`HOLD_BACK_AFTER` times in a row, one fetch at a time goes to it, at most one a
+`probe_seconds` (the probe): a read that would start another is answered with what the cache
+has, stale, or if nothing with "the helpdesk is not answering" at once, so a down helpdesk is
+not sent a call per view while it is down. A fetch that succeeds, here or (seen through the
+shared store) in another process after the failures, ends the trouble.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_TROUBLE_SECONDS = 10.0
 # In trouble, the least time between two fetches started to the group (per process).
 DEFAULT_PROBE_SECONDS = 1.0
+# Failures in a row (or spent budgets) before reads are held back to one probe at a time: one
+# failed call among many is a blip, not a helpdesk that is down.
+HOLD_BACK_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,10 @@ class UpstreamCache:
         self._last_fetch: dict[Hashable, float] = {}
         # Groups in trouble: when their last failure or spent budget was (self._clock).
         self._trouble: dict[Hashable, float] = {}
+        # Per group in trouble: failures in a row, and when the latest was (wall clock, to
+        # compare with the fetch time of an answer another process stored).
+        self._failures: dict[Hashable, int] = {}
+        self._failed_at: dict[Hashable, datetime] = {}
         self._lock = threading.Lock()
         self._entries: TTLCache[Hashable, _Entry] = TTLCache(
             maxsize=max_entries, ttl=keep_seconds, timer=clock
@@ -313,7 +322,8 @@ class UpstreamCache:
             return False
         last = self._last_fetch.get(group)
         recent = last is not None and self._clock() - last < self._probe_seconds
-        return bool(self._group_inflight[group]) or recent
+        in_a_row = self._failures.get(group, 0) >= HOLD_BACK_AFTER
+        return in_a_row and (bool(self._group_inflight[group]) or recent)
 
     def _troubled(self, group: Hashable) -> bool:
         # Under self._lock.
@@ -321,7 +331,7 @@ class UpstreamCache:
             return False
         since = self._trouble.get(group)
         if since is not None and self._clock() - since >= self._trouble_seconds:
-            del self._trouble[group]
+            self._end_trouble(group)
             since = None
         return since is not None
 
@@ -329,6 +339,14 @@ class UpstreamCache:
         if group is not None:
             with self._lock:
                 self._trouble[group] = self._clock()
+                self._failures[group] = self._failures.get(group, 0) + 1
+                self._failed_at[group] = utcnow()
+
+    def _end_trouble(self, group: Hashable) -> None:
+        # Under self._lock.
+        self._trouble.pop(group, None)
+        self._failures.pop(group, None)
+        self._failed_at.pop(group, None)
 
     def count_stale(self) -> None:
         with self._lock:
@@ -375,8 +393,10 @@ class UpstreamCache:
             )
             self._inflight.pop(key, None)
             self._group_done(group)
-            if stored is None and group is not None:
-                self._trouble.pop(group, None)  # the upstream answered: out of trouble
+            failed_at = self._failed_at.get(group)
+            if group is not None and (stored is None or (failed_at and fetched_at > failed_at)):
+                # The upstream answered, here or another process after the failures.
+                self._end_trouble(group)
             if stored is not None:
                 self.stats.shared_hits += 1
                 count_cache_lookup("shared_hit")
