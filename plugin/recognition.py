@@ -97,6 +97,7 @@ def fetch_helpdesk_snapshot(
     history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
     directly, without the cache.
     """
+    helpdesk_group = upstream_group(installation_id, "helpdesk")
     if (
         requester_hint
         and cache is not None
@@ -107,7 +108,7 @@ def fetch_helpdesk_snapshot(
             helpdesk,
             cache=cache,
             key=(installation_id, "requester", requester_hint),
-            group=upstream_group(installation_id, "helpdesk"),
+            group=helpdesk_group,
             ticket_id=ticket_id,
             requester_id=requester_hint,
             page_ticket=page_ticket,
@@ -116,8 +117,6 @@ def fetch_helpdesk_snapshot(
         )
         if snapshot is not None:
             return snapshot
-
-    helpdesk_group = upstream_group(installation_id, "helpdesk")
 
     def lookup(key: tuple[str, str], load: Callable[[], T], fresh_for: float) -> _Read[T]:
         if cache is None or not helpdesk.remote:
