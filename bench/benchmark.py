@@ -62,6 +62,7 @@ from bench.service import (
     launch,
     launch_token,
     prepare_database,
+    report,
     service_environment,
 )
 from plugin.clock import utcnow
@@ -810,18 +811,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 threads=args.threads or options.gunicorn.threads,
             ),
         )
-    command = " ".join(["python -m bench.benchmark", *(argv if argv is not None else sys.argv[1:])])
-    try:
-        results = {"command": command} | run(options)
-    except BenchError as error:
-        print(f"benchmark failed: {error}", file=sys.stderr)
-        return 1
-    text = json.dumps(results, indent=2)
-    print(text)
-    print("\n".join(summary(results)), file=sys.stderr)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0
+    results = report("benchmark", argv, lambda: run(options), summary, args.output)
+    return 1 if results is None else 0
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ from bench.service import (
     gunicorn,
     launch_token,
     prepare_database,
+    report,
     seed_rules_and_reviews,
     service_environment,
 )
@@ -1144,20 +1145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if options.outage_end > options.seconds:
         parser.error("the outage must end before the run does")
-    command = " ".join(
-        ["python -m bench.load_faults", *(argv if argv is not None else sys.argv[1:])]
-    )
-    try:
-        results = {"command": command} | run(options)
-    except BenchError as error:
-        print(f"load_faults failed: {error}", file=sys.stderr)
-        return 1
-    text = json.dumps(results, indent=2)
-    print(text)
-    print("\n".join(summary(results)), file=sys.stderr)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0 if results["passed"] else 1
+    results = report("load_faults", argv, lambda: run(options), summary, args.output)
+    return 0 if results is not None and results["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
@@ -358,3 +359,28 @@ def launch(client: Client, token: str) -> tuple[Response, str]:
     if page.status != 200 or match is None:
         raise BenchError(f"the sidebar launch failed: HTTP {page.status}\n{page.text[:500]}")
     return page, match.group(1)
+
+
+def report(
+    name: str,
+    argv: Sequence[str] | None,
+    run: Callable[[], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], list[str]],
+    output: Path | None,
+) -> dict[str, Any] | None:
+    """Run a bench command: its JSON on stdout (and in `output`), its summary on stderr.
+
+    None, with the reason on stderr, when the run could not set up or measure something.
+    """
+    command = " ".join([f"python -m bench.{name}", *(argv if argv is not None else sys.argv[1:])])
+    try:
+        results = {"command": command} | run()
+    except BenchError as error:
+        print(f"{name} failed: {error}", file=sys.stderr)
+        return None
+    text = json.dumps(results, indent=2)
+    print(text)
+    print("\n".join(summary(results)), file=sys.stderr)
+    if output:
+        output.write_text(text + "\n")
+    return results
