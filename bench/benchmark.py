@@ -66,7 +66,7 @@ from bench.service import (
     service_environment,
 )
 from plugin.clock import utcnow
-from plugin.platforms.zendesk import ZendeskCredentials
+from plugin.helpdesks.zendesk import ZendeskCredentials
 
 JSONObject = dict[str, Any]
 # Zendesk's per-account limits (calls a minute), for the sizing figures.

@@ -48,11 +48,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench import fake_zendesk
 from bench.fake_zendesk import FakeZendeskServer, FaultPlan
-from plugin.credentials import CredentialsVault
 from plugin.db import create_engine
-from plugin.delivery_notes import marker_for
+from plugin.delivery.notes import marker_for
+from plugin.helpdesks.credentials import CredentialsVault
+from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Action, Base, Delivery, Installation
-from plugin.platforms.zendesk import ZendeskCredentials
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "faulty"

@@ -41,7 +41,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 # The Zendesk fake's vocabulary for modes and rate limits, and its quiet request handler.
 from bench.fake_zendesk import LOOPBACK, MODES, Mode, RateLimitStatus, _QuietRequestHandler
 from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, build_sample_data
-from plugin.platforms.demo import GROUPS
+from plugin.helpdesks.demo import GROUPS
 
 JSONObject = dict[str, Any]
 

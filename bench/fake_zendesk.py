@@ -44,7 +44,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, build_sample_data
 from plugin.domain.rules import TICKET_PRIORITIES
-from plugin.platforms.demo import GROUPS
+from plugin.helpdesks.demo import GROUPS
 
 JSONObject = dict[str, Any]
 Mode = Literal["normal", "down", "rate_limited", "hang"]

@@ -88,9 +88,9 @@ from bench.service import (
     service_environment,
 )
 from plugin.db import create_engine
-from plugin.delivery_notes import marker_for
+from plugin.delivery.notes import marker_for
+from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Action, Delivery
-from plugin.platforms.zendesk import ZendeskCredentials
 
 JSONObject = dict[str, Any]
 KINDS = ("launch", "banner", "suggestions", "review", "action", "review_check")

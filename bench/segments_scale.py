@@ -56,6 +56,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.csv_import import Kind, import_csv
+from plugin.customers.records import order_record
+from plugin.customers.segmentation import recompute_installation
+from plugin.customers.store import store_orders
 from plugin.db import Database, upgrade
 from plugin.models import (
     Base,
@@ -66,10 +70,6 @@ from plugin.models import (
     Order,
     SegmentBaseline,
 )
-from plugin.segmentation import recompute_installation
-from plugin.sources.csv_import import Kind, import_csv
-from plugin.sources.records import order_record
-from plugin.sources.store import store_orders
 
 NOW = datetime(2026, 11, 24, 12, 0)
 SPAN_DAYS = 3 * 365

@@ -31,13 +31,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bench import fake_zendesk
-from plugin import create_app, db, installations
+from plugin import create_app, db
 from plugin.clock import utcnow
 from plugin.config import Settings
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
+from plugin.helpdesks import installations
+from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Base, SharedCacheEntry
-from plugin.platforms.zendesk import ZendeskCredentials
 
 SUBDOMAIN = "bench"
 ORIGIN = f"https://{SUBDOMAIN}.zendesk.com"

@@ -11,10 +11,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from plugin import db, observability
 from plugin.config import Settings, instance_encryption_key, settings_from_environment
-from plugin.credentials import EXTENSION_KEY as VAULT_KEY
-from plugin.credentials import CredentialsVault
-from plugin.tokens import SidebarSessions
-from plugin.web import formatting, helpdesks, security
+from plugin.helpdesks import runtime as helpdesks
+from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
+from plugin.helpdesks.credentials import CredentialsVault
+from plugin.helpdesks.tokens import SidebarSessions
+from plugin.web import formatting, security
 from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
 
 csrf = CSRFProtect()
@@ -54,59 +55,72 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     formatting.init_app(app)
     helpdesks.init_app(app, settings)
 
-    from plugin import delivery_cli
+    _register_features(app, settings)
+    return app
 
-    delivery_cli.init_app(app, settings)
 
-    from plugin.freshdesk_cli import freshdesk_cli
-    from plugin.installations_cli import installations_cli, zendesk_cli
+def _register_features(app: Flask, settings: Settings) -> None:
+    """Register each feature's blueprints and commands.
+
+    Only the helpdesk's signed launch and the demo's own forms are cookie-borne: everything
+    else is authenticated by a bearer session the page holds (sidebar cards, console), by the
+    installation's secret (Freshdesk's request proxy) or by a push token, never by a cookie,
+    so CSRF tokens do not apply to them.
+    """
+    from plugin.console import access_views as console_access
+    from plugin.console import views as console
+    from plugin.customers import console_views as console_segments
+    from plugin.customers import push_views as push
+    from plugin.customers.cli import data_cli
+    from plugin.customers.segments_cli import segments_cli
+    from plugin.delivery import cli as delivery_cli
+    from plugin.delivery import views as console_delivery
+    from plugin.demo import views as demo
+    from plugin.goodwill import catalog_views, rules_views
+    from plugin.goodwill import views as suggestions
+    from plugin.goodwill.cli import rules_cli
+    from plugin.helpdesks.freshdesk_cli import freshdesk_cli
+    from plugin.helpdesks.zendesk_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
-    from plugin.rules_cli import rules_cli
-    from plugin.segments_cli import segments_cli
-    from plugin.sources.cli import data_cli
-    from plugin.web import console, console_segments, demo, freshdesk, health, push, sidebar
-    from plugin.web.reviews import bp as reviews_bp
-    from plugin.web.suggestions import bp as suggestions_bp
+    from plugin.reports import views as console_reports
+    from plugin.reviews import console_views as console_reviews
+    from plugin.reviews import views as reviews
+    from plugin.sidebar import freshdesk_views as freshdesk
+    from plugin.sidebar import views as sidebar
+    from plugin.web import health
 
     app.register_blueprint(sidebar.bp)
-    app.register_blueprint(suggestions_bp)
-    app.register_blueprint(reviews_bp)
-    app.register_blueprint(console.bp)
-    app.register_blueprint(console_segments.bp)
-    from plugin.web import console_reports, console_reviews
-
-    for review_bp in (console_reviews.bp, console_reports.bp):
-        app.register_blueprint(review_bp)
-        csrf.exempt(review_bp)  # the console's bearer session, like console_segments
-    from plugin.web import console_access, console_catalog, console_rules
-
-    for console_bp in (console_catalog.bp, console_rules.bp, console_access.bp):
-        app.register_blueprint(console_bp)
-        csrf.exempt(console_bp)  # the console's bearer session, like console_segments
-    app.register_blueprint(push.bp)
-    csrf.exempt(push.bp)  # authenticated by the push token in a header, not by cookies
-    app.register_blueprint(freshdesk.bp)
-    csrf.exempt(freshdesk.bp)  # authenticated by the installation's secret in a header
-    # The helpdesk's signed POSTs are authenticated by their JWT, and the console's calls by a
-    # bearer token the page holds (no cookies), not by a CSRF token.
-    csrf.exempt(sidebar.launch)
-    csrf.exempt(suggestions_bp)  # the sidebar's bearer session, like the banner's
-    csrf.exempt(reviews_bp)  # the sidebar's bearer session, like the suggestions card's
-    csrf.exempt(console.bp)
-    csrf.exempt(console_segments.bp)
-    from plugin.web import console_delivery
-
-    app.register_blueprint(console_delivery.bp)
-    csrf.exempt(console_delivery.bp)  # the console's bearer session, like console_segments
+    csrf.exempt(sidebar.launch)  # authenticated by the helpdesk's signed JWT
+    bearer_or_secret = (
+        suggestions.bp,
+        reviews.bp,
+        console.bp,
+        console_access.bp,
+        console_segments.bp,
+        catalog_views.bp,
+        rules_views.bp,
+        console_reviews.bp,
+        console_reports.bp,
+        console_delivery.bp,
+        push.bp,
+        freshdesk.bp,
+    )
+    for bp in bearer_or_secret:
+        app.register_blueprint(bp)
+        csrf.exempt(bp)
     app.register_blueprint(health.bp)
-    app.cli.add_command(demo.demo_cli)
-    app.cli.add_command(package_cli)
-    app.cli.add_command(data_cli)
-    app.cli.add_command(segments_cli)
-    app.cli.add_command(rules_cli)
-    app.cli.add_command(zendesk_cli)
-    app.cli.add_command(freshdesk_cli)
-    app.cli.add_command(installations_cli)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)
-    return app
+
+    delivery_cli.init_app(app, settings)
+    for command in (
+        demo.demo_cli,
+        package_cli,
+        data_cli,
+        segments_cli,
+        rules_cli,
+        zendesk_cli,
+        freshdesk_cli,
+        installations_cli,
+    ):
+        app.cli.add_command(command)

@@ -15,9 +15,9 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.credentials import EXTENSION_KEY as VAULT_KEY
-from plugin.credentials import CredentialsVault
-from plugin.installations import (
+from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
+from plugin.helpdesks.credentials import CredentialsVault
+from plugin.helpdesks.installations import (
     CheckStatus,
     MappingError,
     add_mapping,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plugin.credentials import generate_key, is_valid_key
+from plugin.helpdesks.credentials import generate_key, is_valid_key
 from plugin.observability import LogFormat
 
 ZENDESK_CDN_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
@@ -60,7 +60,7 @@ class Settings:
     shared_cache: bool = True
     # The share of each helpdesk account's API rate limit this process may spend.
     helpdesk_budget_share: float = 0.8
-    # The action log's outbox (plugin/delivery.py): an in-process worker thread (the demo's;
+    # The action log's outbox (plugin/delivery/outbox.py): an in-process worker thread (the demo's;
     # off unless set, REGULARS_OUTBOX_IN_PROCESS follows REGULARS_DEMO when read from the
     # environment), failures before an action is parked as dead, the first retry's delay (it
     # doubles, with jitter, up to the longest wait), how long a worker holds an action it is

@@ -75,7 +75,7 @@ class Installation(Base):
     tier_high_min_orders: Mapped[int] = mapped_column(Integer, default=12)
     tier_high_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=150_000)
     # The helpdesk roles (names or ids, as an admin typed them) whose users are supervisors in
-    # the console; None or empty: admins only. See `plugin/console_roles.py`.
+    # the console; None or empty: admins only. See `plugin/console/roles.py`.
     supervisor_roles: Mapped[list[str] | None] = mapped_column(JSON)
     # Counts every committed change to what the compiled rule book is built from (rules and
     # their versions, the catalog, personas, fact mappings): see `_count_rule_book_changes`.
@@ -330,7 +330,7 @@ class DemoTicket(Base):
     priority: Mapped[str] = mapped_column(String(20))
     ticket_type: Mapped[str] = mapped_column(String(20))
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # The group the ticket is routed to, by name (`plugin.platforms.demo.GROUPS`); None: none.
+    # The group the ticket is routed to, by name (`plugin.helpdesks.demo.GROUPS`); None: none.
     group_name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
@@ -462,7 +462,7 @@ class Action(Base):
     budget_field: Mapped[str | None] = mapped_column(String(40))
     budget_value: Mapped[str | None] = mapped_column(String(40))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("actions.id", ondelete="CASCADE"))
-    # Review actions (review_checked, review_unchecked, review_completed; see plugin/reviews.py)
+    # Review actions (review_checked, review_unchecked, review_completed; plugin/reviews/)
     # name their checklist and item here; their exception_key is "" (no exception involved).
     review_template_id: Mapped[int | None] = mapped_column(
         ForeignKey("review_templates.id", ondelete="SET NULL")
@@ -557,7 +557,7 @@ def _enqueue_new_actions(session: Session, _context: object, _instances: object)
     """Give every new action its delivery row, in the transaction that writes the action.
 
     An action whose installation or ticket is not set yet is left to the outbox's sweep
-    (`plugin.delivery.enqueue_missing`), rather than failing the writer's transaction.
+    (`plugin.delivery.outbox.enqueue_missing`), rather than failing the writer's transaction.
     """
     for row in list(session.new):
         if isinstance(row, Action) and row.installation_id is not None and row.ticket_id:
@@ -696,5 +696,5 @@ class SharedCacheEntry(Base):
     fetched_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-# What a compiled rule book (`plugin.exceptions_service.rule_book`) is built from.
+# What a compiled rule book (`plugin.goodwill.service.rule_book`) is built from.
 RULE_BOOK_INPUTS = (Rule, RuleVersion, ExceptionType, Persona, FieldMapping)

@@ -19,8 +19,8 @@ from plugin import create_app, db
 from plugin.clock import utcnow
 from plugin.config import Settings
 from plugin.demo.seed import seed_demo
+from plugin.helpdesks.zendesk import new_session
 from plugin.models import Base, Installation
-from plugin.platforms.zendesk import new_session
 from tests.clock import FakeClock
 from tests.postgres_cluster import create_database, drop_database, throwaway_cluster
 

@@ -33,10 +33,14 @@ from werkzeug.datastructures import MultiDict
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.delivery import DeliveryStatus
+from plugin.customers import push_tokens
+from plugin.customers.console_views import persona_form_from
+from plugin.customers.segment_settings import save_guidance, save_persona
+from plugin.customers.segmentation import recompute_installation
+from plugin.delivery.outbox import DeliveryStatus
 from plugin.demo.seed import seed_demo, token_audience
-from plugin.exceptions_service import ActionKind
-from plugin.freshdesk_installations import issue_secret
+from plugin.goodwill.service import ActionKind
+from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.models import (
     Action,
     Base,
@@ -58,10 +62,6 @@ from plugin.models import (
     SegmentGuidance,
     SharedCacheEntry,
 )
-from plugin.segment_settings import save_guidance, save_persona
-from plugin.segmentation import recompute_installation
-from plugin.sources import push_tokens
-from plugin.web.console_segments import persona_form_from
 from tests import tokens
 from tests.web.test_console_segments import BUSY_REGULARS
 from tests.web.test_suggestions import MARGARET, open_ticket_of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from plugin.console_roles import (
+from plugin.console.roles import (
     ConsoleRole,
     InvalidRoles,
     Need,

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 from plugin.config import ConfigError, load_settings
-from plugin.credentials import (
+from plugin.helpdesks.credentials import (
     EXTENSION_KEY,
     CredentialsError,
     CredentialsVault,

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
-from plugin import db, delivery
+from plugin import db
 from plugin.clock import utcnow
-from plugin.delivery import Claim, OutboxPolicy, OutboxWorker
-from plugin.delivery_notes import build_note, marker_for, register_note_sentence
+from plugin.delivery import outbox as delivery
+from plugin.delivery.notes import build_note, marker_for, register_note_sentence
+from plugin.delivery.outbox import Claim, OutboxPolicy, OutboxWorker
+from plugin.helpdesks.demo import DemoHelpdesk
+from plugin.helpdesks.interface import HelpdeskError, TicketChange, TicketNotFound
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
-from plugin.platforms.base import HelpdeskError, TicketChange, TicketNotFound
-from plugin.platforms.demo import DemoHelpdesk
 
 # Later than any action's queueing: the tests' "now".
 T0 = utcnow().replace(microsecond=0) + timedelta(hours=1)

@@ -15,17 +15,12 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, exceptions_service
+from plugin import db
 from plugin.demo.exceptions_seed import CATALOG, demo_rules_file
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.rules import InvalidRule
-from plugin.exceptions_service import (
-    ActionRefused,
-    Author,
-    InvalidAction,
-    InvalidImport,
-    NotFound,
-)
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import ActionRefused, Author, InvalidAction, InvalidImport, NotFound
 from plugin.models import Action, Customer, Installation, Order, Persona, RuleVersion
 
 NOW = datetime(2026, 11, 23, 12, 0)

@@ -19,9 +19,9 @@ from urllib3.connection import HTTPSConnection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from plugin import db
-from plugin.credentials import CredentialsError, CredentialsVault, generate_key
 from plugin.domain.helpdesk import Person
-from plugin.installations import (
+from plugin.helpdesks.credentials import CredentialsError, CredentialsVault, generate_key
+from plugin.helpdesks.installations import (
     CHECK_API,
     CHECK_APP_INSTALLATION,
     CHECK_CREDENTIALS,
@@ -44,9 +44,9 @@ from plugin.installations import (
     zendesk_installation,
     zendesk_installations,
 )
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import FieldMapping, Installation
-from plugin.platforms.base import HelpdeskError
-from plugin.platforms.zendesk import ZendeskCredentials
 from tests.tokens import new_key, public_pem
 
 SUBDOMAIN = "acme"

@@ -13,15 +13,15 @@ from responses import matchers
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.credentials import EXTENSION_KEY, CredentialsVault, generate_key
-from plugin.installations import (
+from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault, generate_key
+from plugin.helpdesks.installations import (
     add_mapping,
     register_zendesk,
     zendesk_credentials,
     zendesk_installation,
 )
+from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Installation
-from plugin.platforms.zendesk import ZendeskCredentials
 from tests.conftest import build_app, dispose_app
 from tests.tokens import new_key, public_pem
 

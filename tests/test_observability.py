@@ -18,7 +18,7 @@ from requests.auth import HTTPBasicAuth
 
 from plugin import create_app, db, observability
 from plugin.config import ConfigError, load_settings
-from plugin.platforms import zendesk
+from plugin.helpdesks import zendesk
 from tests.conftest import build_app, dispose_app, make_settings
 
 TOKEN = "metrics-token-0123456789abcdef"

@@ -1,7 +1,7 @@
 """Which page may frame the app, per platform."""
 
+from plugin.helpdesks import is_allowed_origin
 from plugin.models import Installation
-from plugin.platforms import is_allowed_origin
 
 SERVICE = "http://127.0.0.1:5000"
 

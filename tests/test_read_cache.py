@@ -16,10 +16,10 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import Installation, Persona, SeenTicket, SharedCacheEntry
-from plugin.read_cache import Generations, ReadCache
-from plugin.recognition import REQUESTER_CODEC, SeenTicketWrites
-from plugin.shared_cache import DatabaseSharedStore
-from plugin.upstream import UpstreamCache
+from plugin.sidebar.read_cache import Generations, ReadCache
+from plugin.sidebar.recognition import REQUESTER_CODEC, SeenTicketWrites
+from plugin.sidebar.shared_cache import DatabaseSharedStore
+from plugin.sidebar.upstream import UpstreamCache
 
 WHEN = datetime(2026, 11, 1, 9, 0)
 

@@ -11,9 +11,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, exceptions_service, reports
+from plugin import db
 from plugin.demo.exceptions_seed import demo_rules_file
-from plugin.exceptions_service import Author
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import Author
 from plugin.models import (
     AccountReview,
     Action,
@@ -23,7 +24,8 @@ from plugin.models import (
     ReviewTemplate,
     Rule,
 )
-from plugin.reports import InvalidPeriod, Period
+from plugin.reports import service as reports
+from plugin.reports.service import InvalidPeriod, Period
 
 NOW = datetime(2026, 11, 20, 12, 0)
 NOVEMBER = Period(date(2026, 11, 1), date(2026, 11, 30))

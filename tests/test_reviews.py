@@ -13,14 +13,17 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, delivery_notes, exceptions_service, reviews
+from plugin import db
+from plugin.delivery import notes as delivery_notes
 from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import InvalidTemplate, ItemRow
+from plugin.goodwill import service as exceptions_service
 from plugin.models import AccountReview, Action, Installation, ReviewTemplate
-from plugin.reviews import InvalidCheck, ReviewNotFound, TemplateNotFound
+from plugin.reviews import service as reviews
+from plugin.reviews.service import InvalidCheck, ReviewNotFound, TemplateNotFound
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 

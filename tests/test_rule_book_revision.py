@@ -17,9 +17,9 @@ from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import db
-from plugin import exceptions_service as es
 from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
+from plugin.goodwill import service as es
 from plugin.models import Installation
 from tests.conftest import build_app, dispose_app
 

@@ -13,21 +13,16 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, exceptions_service, rule_replay
+from plugin import db
 from plugin.demo.seed import seed_demo
-from plugin.domain.exceptions import (
-    Budget,
-    ExceptionType,
-    FixedCost,
-    Grant,
-    ReasonCode,
-    SegmentRef,
-)
+from plugin.domain.exceptions import Budget, ExceptionType, FixedCost, Grant, ReasonCode, SegmentRef
 from plugin.domain.helpdesk import Ticket
 from plugin.domain.rules import RULE_FIELDS, CompiledRules, parse_rule
 from plugin.domain.rules import Rule as DomainRule
+from plugin.goodwill import replay as rule_replay
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.replay import Charge, ReplayTicket, replay
 from plugin.models import Customer, Installation, SeenTicket
-from plugin.rule_replay import Charge, ReplayTicket, replay
 
 NOW = datetime(2026, 11, 20, 12, 0)
 SAMPLE = ExceptionType(

@@ -12,11 +12,8 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
-from plugin.domain.segments import SEGMENT_FIELDS, suggest_tier_thresholds
-from plugin.domain.tiers import TierThresholds
-from plugin.models import CustomerFact, CustomerSegment, Installation, Persona, SegmentGuidance
-from plugin.segment_settings import (
+from plugin.customers import orders
+from plugin.customers.segment_settings import (
     FIELD_LABELS,
     BaseSize,
     ConditionRow,
@@ -39,7 +36,10 @@ from plugin.segment_settings import (
     tier_counts,
     tier_thresholds_from,
 )
-from plugin.sources import orders
+from plugin.demo.seed import seed_demo
+from plugin.domain.segments import SEGMENT_FIELDS, suggest_tier_thresholds
+from plugin.domain.tiers import TierThresholds
+from plugin.models import CustomerFact, CustomerSegment, Installation, Persona, SegmentGuidance
 
 HIGH_TIER = ConditionRow("tier", "is", "high")
 

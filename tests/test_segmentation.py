@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
+from plugin.customers.records import order_record
+from plugin.customers.segmentation import recompute_installation, refresh_customers
+from plugin.customers.store import store_orders
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import seed_demo
 from plugin.models import Customer, CustomerSegment, Installation, Persona, SegmentBaseline
-from plugin.segmentation import recompute_installation, refresh_customers
-from plugin.sources.records import order_record
-from plugin.sources.store import store_orders
 
 
 @pytest.fixture

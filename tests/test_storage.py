@@ -15,12 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.customers import find_customer, order_stats
+from plugin.customers.lookup import find_customer, order_stats
+from plugin.customers.orders import refresh_order_facts
 from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import Base, Customer, CustomerFact, Installation, Order, SeenTicket
-from plugin.recognition import record_seen_ticket
-from plugin.sources.orders import refresh_order_facts
+from plugin.sidebar.recognition import record_seen_ticket
 
 NOW = datetime(2026, 11, 23, 12, 0)
 

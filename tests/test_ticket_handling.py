@@ -14,15 +14,18 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, delivery, exceptions_service, reports
+from plugin import db
 from plugin.clock import utcnow
-from plugin.delivery import OutboxPolicy
-from plugin.delivery_notes import build_note, marker_for
+from plugin.delivery import outbox as delivery
+from plugin.delivery.notes import build_note, marker_for
+from plugin.delivery.outbox import OutboxPolicy
 from plugin.domain.rules import raised_priority
-from plugin.exceptions_service import ActionRefused, InvalidAction
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import ActionRefused, InvalidAction
+from plugin.helpdesks.demo import DemoHelpdesk
+from plugin.helpdesks.interface import GroupDirectory, TicketChange, with_line
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
-from plugin.platforms.base import GroupDirectory, TicketChange, with_line
-from plugin.platforms.demo import DemoHelpdesk
+from plugin.reports import service as reports
 from tests.test_exceptions_service import (
     HIGH_SPENDER,
     NOW,

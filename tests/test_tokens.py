@@ -7,8 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from plugin.helpdesks.tokens import (
+    InvalidToken,
+    Launch,
+    SidebarSession,
+    SidebarSessions,
+    verify_launch_token,
+)
 from plugin.models import Installation
-from plugin.tokens import InvalidToken, Launch, SidebarSession, SidebarSessions, verify_launch_token
 from tests import tokens
 
 AUDIENCE = "https://acme.zendesk.com/api/v2/apps/installations/42.json"

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from plugin.clock import utcnow
-from plugin.platforms.base import HelpdeskError
-from plugin.upstream import (
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.sidebar.upstream import (
     HOLD_BACK_AFTER,
     Codec,
     LockedTTLCache,

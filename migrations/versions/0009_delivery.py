@@ -5,7 +5,7 @@ Revises: 0008
 Create Date: 2026-11-24 09:05:00.000000
 
 Actions written before this revision get their delivery rows from the worker's sweep
-(`plugin.delivery.enqueue_missing`), so the migration itself copies no data.
+(`plugin.delivery.outbox.enqueue_missing`), so the migration itself copies no data.
 """
 
 from collections.abc import Sequence

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.goodwill.replay import REPLAY_DAYS
 from plugin.models import Customer, DemoTicket, DemoUser, Installation, SeenTicket
-from plugin.rule_replay import REPLAY_DAYS
 
 SUPERVISOR_ROLE = "supervisor"
 SUPERVISOR = {

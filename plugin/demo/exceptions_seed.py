@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin import exceptions_service
-from plugin.exceptions_service import ActionKind, Author, month_start
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import ActionKind, Author, month_start
 from plugin.models import (
     Action,
     Customer,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from plugin.demo.exceptions_seed import SEED_AGENT
 from plugin.domain.reviews import ItemRow, TemplateForm
-from plugin.exceptions_service import ActionKind
+from plugin.goodwill.service import ActionKind
 from plugin.models import (
     AccountReview,
     Action,
@@ -36,7 +36,7 @@ from plugin.models import (
     ReviewTemplate,
     Rule,
 )
-from plugin.reviews import ReviewActionKind, save_template
+from plugin.reviews.service import ReviewActionKind, save_template
 
 AGENTS = ("80001", "80002", "80003")
 CLOSED = ("closed", "solved")

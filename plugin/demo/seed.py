@@ -8,11 +8,14 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.orders import refresh_order_facts
+from plugin.customers.segmentation import recompute_installation
 from plugin.demo import signing
 from plugin.demo.console_seed import seed_console
 from plugin.demo.exceptions_seed import seed_exceptions
 from plugin.demo.reviews_seed import seed_report_history, seed_reviews
 from plugin.demo.sample_data import SampleData, build_sample_data
+from plugin.helpdesks import demo
 from plugin.models import (
     Customer,
     CustomerFact,
@@ -24,9 +27,6 @@ from plugin.models import (
     SeenTicket,
     SegmentBaseline,
 )
-from plugin.platforms import demo
-from plugin.segmentation import recompute_installation
-from plugin.sources.orders import refresh_order_facts
 
 ACCOUNT = "demo"
 APP_INSTALLATION_ID = "1"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
-# The same window as the stored order facts (plugin/sources/orders.py): placed after now - 365d.
+# The same window as the stored order facts (plugin/customers/orders.py): placed after now - 365d.
 TRAILING_YEAR = timedelta(days=365)
 TOP_CATEGORY_COUNT = 3
 

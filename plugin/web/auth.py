@@ -7,13 +7,19 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, request
 
-from plugin import db, installations
+from plugin import db
 from plugin.clock import utcnow
+from plugin.helpdesks import installations, is_allowed_origin, zendesk
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.runtime import helpdesks
+from plugin.helpdesks.tokens import (
+    InvalidToken,
+    Launch,
+    SidebarSession,
+    SidebarSessions,
+    verify_launch_token,
+)
 from plugin.models import Installation
-from plugin.platforms import is_allowed_origin, zendesk
-from plugin.platforms.base import HelpdeskError
-from plugin.tokens import InvalidToken, Launch, SidebarSession, SidebarSessions, verify_launch_token
-from plugin.web.helpdesks import helpdesks
 from plugin.web.settings import settings
 
 KEY_REFRESH_INTERVAL = timedelta(seconds=60)
@@ -102,7 +108,7 @@ def current_sidebar_session(*, cached: bool = False) -> tuple[SidebarSession, In
     """Return the session named by the request's bearer token, and its installation.
 
     `cached` (the sidebar's banner) takes the installation's row from the process's read cache
-    (`plugin/read_cache.py`: dropped by any write to it here, a few seconds old at most from
+    (`plugin/sidebar/read_cache.py`: dropped by any write to it here, a few seconds old at most from
     other processes): a detached copy shared by the process's requests, to read and never to
     change or add to a session. Whatever changes an installation or shows its settings for
     editing (the console) reads the row itself.

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bench import segments_scale
-from plugin import segmentation
+from plugin.customers import segmentation
+from plugin.customers.csv_import import CustomerIds, import_csv
+from plugin.customers.orders import refresh_order_facts
 from plugin.db import Database, upgrade
 from plugin.models import CustomerFact, CustomerSegment, Installation
-from plugin.sources.csv_import import CustomerIds, import_csv
-from plugin.sources.orders import refresh_order_facts
 
 CUSTOMERS = 2_000
 ORDERS = 20_000
@@ -161,10 +161,10 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
     session.commit()
     with open(data.customers_csv, encoding="utf-8", newline="") as stream:
         import_csv(session, installation.id, stream, kind="customers", now=segments_scale.NOW)
-    monkeypatch.setattr("plugin.sources.csv_import.COMMIT_ROWS", 1_000)
+    monkeypatch.setattr("plugin.customers.csv_import.COMMIT_ROWS", 1_000)
     text = Path(data.orders_csv).read_text(encoding="utf-8")
     calls = 0
-    real_store = __import__("plugin.sources.store", fromlist=["store_orders"]).store_orders
+    real_store = __import__("plugin.customers.store", fromlist=["store_orders"]).store_orders
 
     def failing_store(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
@@ -173,7 +173,7 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
             raise RuntimeError("the database went away")
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr("plugin.sources.csv_import.store_orders", failing_store)
+    monkeypatch.setattr("plugin.customers.csv_import.store_orders", failing_store)
     with pytest.raises(RuntimeError):
         import_csv(
             session,
@@ -208,7 +208,7 @@ def test_validating_in_worker_processes_reports_the_same(
     path.write_text("customer_id,name,email\n" + "".join(rows), encoding="utf-8")
     reports = []
     for minimum in (2**40, 0):  # in this process, then in workers
-        monkeypatch.setattr("plugin.sources.csv_import.PARALLEL_MIN_BYTES", minimum)
+        monkeypatch.setattr("plugin.customers.csv_import.PARALLEL_MIN_BYTES", minimum)
         url = f"sqlite:///{tmp_path / f'{minimum}.sqlite3'}"
         upgrade(url)
         database = Database(url)

@@ -42,7 +42,7 @@ def demo_with_worker(tmp_path: Path) -> Iterator[tuple[Flask, str]]:
         with serving(app) as url:
             yield app, url
     finally:
-        from plugin.delivery_cli import stop_in_process
+        from plugin.delivery.cli import stop_in_process
 
         stop_in_process(app)
         dispose_app(app)

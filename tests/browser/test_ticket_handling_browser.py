@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.delivery_cli import stop_in_process
+from plugin.delivery.cli import stop_in_process
 from plugin.demo.seed import seed_demo
 from tests.browser.conftest import serving
 from tests.browser.test_console_browser import watch_for_errors

@@ -20,14 +20,15 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Frame, Page, expect
 
-from plugin import db, exceptions_service
+from plugin import db
 from plugin.clock import utcnow
+from plugin.customers.segment_settings import ConditionRow, PersonaForm, save_guidance, save_persona
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import demo_installation
-from plugin.exceptions_service import Author
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import Author
 from plugin.models import Customer, DemoTicket, DemoUser
-from plugin.segment_settings import ConditionRow, PersonaForm, save_guidance, save_persona
 from tests.browser.conftest import seeded_demo, serving
 from tests.browser.test_accessibility_browser import settle
 from tests.browser.test_console_browser import open_console, wait_until_checked

@@ -38,11 +38,11 @@ from plugin import create_app, db
 from plugin.clock import utcnow
 from plugin.config import load_settings
 from plugin.db import create_engine
-from plugin.delivery_notes import marker_for
+from plugin.delivery.notes import marker_for
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.installations import zendesk_installation
+from plugin.helpdesks.installations import zendesk_installation
 from plugin.models import Action, Delivery, Rule
 from tests import tokens
 

@@ -21,14 +21,14 @@ from flask.testing import FlaskClient
 from bench import fake_freshdesk, fake_zendesk
 from plugin import db
 from plugin.clock import utcnow
+from plugin.customers.segmentation import recompute_installation
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.freshdesk_installations import freshdesk_installation
-from plugin.installations import zendesk_installation
-from plugin.platforms import helpdesk_for
-from plugin.platforms.freshdesk import FreshdeskClient
-from plugin.segmentation import recompute_installation
-from plugin.web.helpdesks import helpdesks
+from plugin.helpdesks import helpdesk_for
+from plugin.helpdesks.freshdesk import FreshdeskClient
+from plugin.helpdesks.freshdesk_installations import freshdesk_installation
+from plugin.helpdesks.installations import zendesk_installation
+from plugin.helpdesks.runtime import helpdesks
 from tests import tokens
 from tests.conftest import build_app, dispose_app
 

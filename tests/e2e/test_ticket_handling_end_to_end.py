@@ -10,13 +10,14 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db, exceptions_service
+from plugin import db
 from plugin.clock import utcnow
-from plugin.delivery_cli import worker_for
+from plugin.delivery.cli import worker_for
 from plugin.demo.exceptions_seed import demo_rules_file
-from plugin.exceptions_service import Author
-from plugin.freshdesk_installations import freshdesk_installation
-from plugin.installations import zendesk_installation
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import Author
+from plugin.helpdesks.freshdesk_installations import freshdesk_installation
+from plugin.helpdesks.installations import zendesk_installation
 from plugin.models import Installation
 from tests.e2e import test_freshdesk_end_to_end as freshdesk_e2e
 from tests.e2e import test_zendesk_end_to_end as zendesk_e2e

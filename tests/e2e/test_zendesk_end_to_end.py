@@ -20,12 +20,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from bench import fake_zendesk
-from plugin import db, installations
+from plugin import db
 from plugin.clock import utcnow
+from plugin.customers.shopify import connect_shopify
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
+from plugin.helpdesks import installations
 from plugin.models import Installation
-from plugin.sources.shopify import connect_shopify
 from tests import tokens
 from tests.conftest import build_app, dispose_app
 from tests.sources import test_shopify as shop

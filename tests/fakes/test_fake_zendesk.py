@@ -25,7 +25,7 @@ from bench.fake_zendesk import (
     FakeZendeskServer,
     from_sample_data,
 )
-from plugin.platforms.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
+from plugin.helpdesks.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
 from tests.tokens import new_key, public_pem
 
 TODAY = date(2026, 3, 2)

@@ -13,15 +13,15 @@ import responses
 from responses import matchers
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.platforms import freshdesk
-from plugin.platforms.base import Helpdesk, HelpdeskError, TicketNotFound
-from plugin.platforms.freshdesk import (
+from plugin.helpdesks import freshdesk
+from plugin.helpdesks.freshdesk import (
     CredentialsRejected,
     FreshdeskClient,
     FreshdeskCredentials,
     FreshdeskError,
 )
-from plugin.platforms.zendesk import CallBudget
+from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketNotFound
+from plugin.helpdesks.zendesk import CallBudget
 from tests.clock import FakeClock
 
 BASE = "https://regulars-test.freshdesk.com"

@@ -12,9 +12,9 @@ import requests
 import responses
 from responses import matchers
 
-from plugin.platforms.base import HelpdeskError, TicketNotFound, TicketWriter
-from plugin.platforms.freshdesk import FreshdeskClient
-from plugin.platforms.zendesk import CallBudget, ZendeskClient
+from plugin.helpdesks.freshdesk import FreshdeskClient
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
+from plugin.helpdesks.zendesk import CallBudget, ZendeskClient
 from tests.clock import FakeClock
 from tests.platforms.test_freshdesk_client import BASE as FD_BASE
 from tests.platforms.test_freshdesk_client import BASIC as FD_BASIC

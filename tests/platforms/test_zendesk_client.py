@@ -24,10 +24,9 @@ from urllib3.connection import HTTPSConnection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.models import Base, DemoTicket, DemoUser, Installation
-from plugin.platforms.base import Helpdesk, HelpdeskError, TicketNotFound
-from plugin.platforms.demo import DemoHelpdesk
-from plugin.platforms.zendesk import (
+from plugin.helpdesks.demo import DemoHelpdesk
+from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketNotFound
+from plugin.helpdesks.zendesk import (
     AccountSessions,
     CallBudget,
     CredentialsRejected,
@@ -38,6 +37,7 @@ from plugin.platforms.zendesk import (
     fetch_public_key,
     valid_subdomain,
 )
+from plugin.models import Base, DemoTicket, DemoUser, Installation
 from tests.clock import FakeClock
 from tests.tokens import new_key, public_pem
 

@@ -8,8 +8,8 @@ import pytest
 
 from bench import fake_zendesk
 from plugin.clock import utcnow
-from plugin.platforms.base import HelpdeskError
-from plugin.platforms.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
 
 
 @pytest.fixture

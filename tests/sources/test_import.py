@@ -15,10 +15,10 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
+from plugin.customers.csv_import import ImportFileError, import_csv
+from plugin.customers.records import customer_record, order_record
+from plugin.customers.store import store_customers, store_orders
 from plugin.models import Customer, CustomerFact, Installation, Order
-from plugin.sources.csv_import import ImportFileError, import_csv
-from plugin.sources.records import customer_record, order_record
-from plugin.sources.store import store_customers, store_orders
 
 NOW = datetime(2026, 11, 24, 12, 0)
 

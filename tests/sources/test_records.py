@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from plugin.sources.records import FieldProblem, customer_record, order_record
+from plugin.customers.records import FieldProblem, customer_record, order_record
 
 CUSTOMER = {"customer_id": "C-1", "name": "Priya Raman"}
 ORDER = {"order_id": "O-1", "customer_id": "C-1", "placed_at": "2026-03-01", "amount": "12.50"}

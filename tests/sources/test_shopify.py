@@ -19,12 +19,8 @@ from responses import matchers
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.credentials import EXTENSION_KEY, CredentialsError, CredentialsVault, generate_key
-from plugin.installations import CheckStatus, RegistrationError
-from plugin.models import Customer, CustomerFact, Installation, Order
-from plugin.platforms.zendesk import AccountSessions, CallBudget, new_session
-from plugin.sources.csv_import import import_csv
-from plugin.sources.shopify import (
+from plugin.customers.csv_import import import_csv
+from plugin.customers.shopify import (
     API_VERSION,
     CHECK_QUERY,
     CUSTOMER_QUERY,
@@ -41,6 +37,15 @@ from plugin.sources.shopify import (
     shopify_connection,
     sync_customer,
 )
+from plugin.helpdesks.credentials import (
+    EXTENSION_KEY,
+    CredentialsError,
+    CredentialsVault,
+    generate_key,
+)
+from plugin.helpdesks.installations import CheckStatus, RegistrationError
+from plugin.helpdesks.zendesk import AccountSessions, CallBudget, new_session
+from plugin.models import Customer, CustomerFact, Installation, Order
 from tests.clock import FakeClock
 
 SHOP = "regulars-test.myshopify.com"

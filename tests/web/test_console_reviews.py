@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from plugin import db, reviews
+from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import Installation, ReviewItem, ReviewTemplate
+from plugin.reviews import service as reviews
 from tests.web.test_console import QUERY, console_session, launch_token, session_token
 from tests.web.test_console_segments import field_error
 

@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from plugin import exceptions_service
 from plugin.clock import utcnow
-from plugin.exceptions_service import ActionKind, Author
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import ActionKind, Author
 from plugin.models import (
     Action,
     ExceptionType,

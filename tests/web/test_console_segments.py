@@ -11,10 +11,10 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from plugin import segment_settings
 from plugin.clock import utcnow
+from plugin.customers import segment_settings
+from plugin.customers.segment_settings import BaseSize
 from plugin.models import CustomerSegment, Installation, Persona, SegmentGuidance
-from plugin.segment_settings import BaseSize
 from tests.web.test_console import (
     QUERY,
     console_session,

@@ -7,8 +7,8 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from plugin.helpdesks.tokens import verify_launch_token
 from plugin.models import Installation
-from plugin.tokens import verify_launch_token
 
 
 def csrf_token(client: FlaskClient) -> str:

@@ -42,7 +42,7 @@ from plugin.clock import utcnow
 from plugin.demo import signing
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
-from plugin.platforms.freshdesk import domain_of
+from plugin.helpdesks.freshdesk import domain_of
 from tests import tokens
 from tests.conftest import build_app, dispose_app
 from tests.isolation_world import (

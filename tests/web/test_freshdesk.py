@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.credentials import EXTENSION_KEY, CredentialsVault
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.demo.seed import seed_demo
-from plugin.freshdesk_installations import (
+from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault
+from plugin.helpdesks.freshdesk import FreshdeskCredentials
+from plugin.helpdesks.freshdesk_installations import (
     freshdesk_installation,
     installation_for_secret,
     issue_secret,
@@ -28,7 +29,6 @@ from plugin.freshdesk_installations import (
     rotate_secret,
 )
 from plugin.models import Installation
-from plugin.platforms.freshdesk import FreshdeskCredentials
 from tests.conftest import build_app, dispose_app
 from tests.platforms.test_freshdesk_client import freshdesk_agent
 from tests.web.test_demo import csrf_token

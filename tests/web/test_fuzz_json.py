@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
-from plugin.freshdesk_installations import issue_secret
+from plugin.customers import push_tokens
+from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.models import Installation
-from plugin.sources import push_tokens
 from tests.web.test_freshdesk import view
 from tests.web.test_sidebar import demo_token, launch, session_token
 from tests.web.test_suggestions import MARGARET, open_ticket_of

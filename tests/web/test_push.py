@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
+from plugin.customers import push_tokens
 from plugin.models import Customer, Installation, Order
-from plugin.sources import push_tokens
 
 
 @pytest.fixture

@@ -12,10 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from plugin import db, reviews
+from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import AccountReview, Action, Installation, ReviewCheck
+from plugin.reviews import service as reviews
 from tests.web.test_sidebar import demo_token, launch, session_token
 from tests.web.test_suggestions import MARGARET, TYLER, open_ticket_of, text_of
 

@@ -12,11 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from plugin import db, exceptions_service
+from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
-from plugin.exceptions_service import Author
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import Author
 from plugin.models import Action, Installation
 from tests.e2e.test_zendesk_end_to_end import HIGH_VALUE_REQUESTER, HIGH_VALUE_TICKET, make_world
 from tests.web.test_sidebar import demo_token, launch, session_token

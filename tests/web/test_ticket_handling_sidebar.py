@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from plugin.delivery_cli import worker_for
+from plugin.delivery.cli import worker_for
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
 from tests.web.test_demo import csrf_token
 from tests.web.test_sidebar import demo_token, launch, session_token

@@ -1,0 +1,156 @@
+"""The console, opened from the helpdesk's nav bar: connection status and field mappings.
+
+Who gets in and what they may do is decided in `plugin/console/roles.py`; every console
+endpoint (here and in the other console blueprints) goes through `console_installation`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+from flask import Blueprint, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.console.roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
+from plugin.customers.csv_import import ImportFileError, Kind, import_csv
+from plugin.helpdesks import installations, zendesk
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.runtime import client_for, helpdesks
+from plugin.helpdesks.tokens import InvalidToken, SidebarSession
+from plugin.models import Installation
+from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.settings import settings
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+IMPORT_KINDS: dict[str, Kind] = {"customers": "customers", "orders": "orders"}
+
+
+def refused(reason: str, status: int) -> tuple[str, int]:
+    return render_template("errors/unauthorized.html", reason=reason), status
+
+
+@bp.post("")
+def launch() -> ResponseReturnValue:
+    """Verify the helpdesk's signed POST, ask the helpdesk the user's role, serve the console."""
+    try:
+        launched, installation = launched_installation()
+    except InvalidToken as refusal:
+        return refused(str(refusal), 401)
+    if launched.user_id is None:
+        return refused("The launch token does not say who you are; reopen the console.", 401)
+    try:
+        # The helpdesk, not the token or the page, says what the user may do.
+        user = client_for(installation).user(user_id=launched.user_id)
+    except HelpdeskError as error:
+        return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
+    supervisors = installation.supervisor_roles or ()
+    role = console_role(user, supervisors)
+    if role is None and user.role_ids and names_roles(supervisors):
+        # Roles typed by name ("Team lead"): ask the helpdesk what the user's roles are called.
+        try:
+            named = client_for(installation).role_names(role_ids=user.role_ids)
+        except HelpdeskError as error:
+            return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
+        role = console_role(replace(user, role_ids=(*user.role_ids, *named)), supervisors)
+    if role is None:
+        return refused(
+            "The Regulars console is for admins of this helpdesk and the supervisors they "
+            "name. Ask an admin for access.",
+            403,
+        )
+    token = sidebar_sessions().issue(
+        SidebarSession(installation_id=installation.id, user_id=user.id, role=role.value)
+    )
+    return render_template(
+        "console/page.html",
+        session_token=token,
+        installation=installation,
+        user=user,
+        role=role,
+        is_admin=role is ConsoleRole.ADMIN,
+        mappings=installations.list_mappings(db.session(), installation),
+        check_url=url_for("console.check_connection"),
+        import_url=url_for("console.import_data"),
+    ), 200
+
+
+class ConsoleRefused(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@bp.errorhandler(ConsoleRefused)
+def console_refused(refusal: ConsoleRefused) -> tuple[str, int]:
+    return render_template("sidebar/_problem.html", message=str(refusal)), refusal.status
+
+
+def console_installation(need: Need = Need.SUPERVISE) -> Installation:
+    """The installation of the console session the request's bearer token names, if the
+    session's role allows what `need` says (supervisors and admins; ADMINISTER: admins only).
+
+    The console's own requests carry the session in an Authorization header, never a cookie,
+    so another site cannot make a signed-in browser send them (no CSRF).
+    """
+    return console_caller(need)[1]
+
+
+def console_caller(need: Need = Need.SUPERVISE) -> tuple[SidebarSession, Installation]:
+    """The console session (who, in which role) and its installation; refused as above."""
+    try:
+        session, installation = current_sidebar_session()
+    except InvalidToken as refusal:
+        raise ConsoleRefused(str(refusal), 401) from None
+    if not allows(session.role, need):
+        raise ConsoleRefused(REFUSALS[need], 403)
+    return session, installation
+
+
+@bp.post("/connection/check")
+def check_connection() -> ResponseReturnValue:
+    """Run the connection check now and render its report (called by the console page)."""
+    installation = console_installation(Need.ADMINISTER)
+    if installation.platform != zendesk.PLATFORM:
+        return render_template("console/_connection.html", report=None), 200
+    db_session = db.session()
+    connections = helpdesks().connections
+    base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
+    report = installations.check_connection(
+        db_session,
+        installation,
+        connections.vault,
+        http_session=connections.accounts.session(base_url),
+        timeout=connections.timeout,
+        now=utcnow(),
+    )
+    db_session.commit()
+    return render_template("console/_connection.html", report=report), 200
+
+
+@bp.post("/import")
+def import_data() -> ResponseReturnValue:
+    """Import an uploaded CSV of customers or orders and render the import's report."""
+    installation = console_installation(Need.ADMINISTER)
+    request.max_content_length = settings().max_upload_bytes
+    kind = IMPORT_KINDS.get(request.form.get("kind", ""))
+    upload = request.files.get("file")
+    if kind is None:
+        return _import_problem("Choose whether the file holds customers or orders.")
+    if upload is None or not upload.filename:
+        return _import_problem("Choose a CSV file to import.")
+    stream = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", newline="")
+    try:
+        report = import_csv(db.session(), installation.id, stream, kind=kind, now=utcnow())
+    except ImportFileError as error:
+        return _import_problem(f"{upload.filename}: {error}; nothing was imported.")
+    return render_template(
+        "console/_import_report.html", report=report, filename=upload.filename
+    ), 200
+
+
+def _import_problem(message: str) -> tuple[str, int]:
+    return render_template("console/_import_report.html", error=message), 400

@@ -1,0 +1,115 @@
+"""Find an installation's customer for a helpdesk requester and read their stored facts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.customers import orders
+from plugin.customers.records import normalize_email, normalize_phone
+from plugin.domain.helpdesk import Person
+from plugin.domain.recognition import OrderStats
+from plugin.models import Customer, CustomerFact, Order
+
+
+def find_customer(session: Session, *, installation_id: int, person: Person) -> Customer | None:
+    """Match a requester by helpdesk user id, then email, then phone number."""
+    candidates: list[sa.ColumnElement[bool]] = [Customer.helpdesk_user_id == person.id]
+    if person.email:
+        candidates.append(Customer.email == normalize_email(person.email))
+    if person.phone:
+        # A voice ticket's requester is often known only by the number they call from.
+        candidates.append(Customer.phone == normalize_phone(person.phone))
+    for condition in candidates:
+        customer = session.scalars(
+            sa.select(Customer)
+            .where(Customer.installation_id == installation_id, condition)
+            .order_by(Customer.id)
+            .limit(1)
+        ).first()
+        if customer is not None:
+            return customer
+    return None
+
+
+def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
+    """Return the customer's order facts, or None when no source has provided them."""
+    facts = session.scalars(
+        sa.select(CustomerFact).where(
+            CustomerFact.installation_id == customer.installation_id,
+            CustomerFact.customer_id == customer.id,
+            CustomerFact.source == orders.SOURCE,
+        )
+    ).all()
+    values = {fact.name: fact.value for fact in facts}
+    if not set(orders.FACT_NAMES) <= values.keys():
+        return None
+    return OrderStats(
+        order_count=int(values["order_count"]),
+        total_spend_cents=int(values["total_spend_cents"]),
+        orders_12m=int(values["orders_12m"]),
+        spend_12m_cents=int(values["spend_12m_cents"]),
+        first_order_at=_parse_time(values["first_order_at"]),
+        last_order_at=_parse_time(values["last_order_at"]),
+        top_categories=tuple(values["top_categories"]),
+        source=orders.SOURCE,
+        as_of=min(fact.fetched_at for fact in facts),
+    )
+
+
+def order_sources(session: Session, *, customer: Customer) -> tuple[str, ...]:
+    """Where the customer's orders came from: "csv", "push", "shopify", ..."""
+    return tuple(
+        session.scalars(
+            sa.select(Order.source)
+            .where(Order.installation_id == customer.installation_id)
+            .where(Order.customer_id == customer.id)
+            .distinct()
+            .order_by(Order.source)
+        )
+    )
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def record_facts(
+    session: Session, *, customer: Customer, facts: dict[str, object], source: str, now: datetime
+) -> None:
+    """Store facts read from a source on the customer; a value that did not change is not written.
+
+    `fetched_at` says when the source last gave each value. A fact the source no longer gives
+    (an emptied field) is removed, so the stored facts are what the source says now.
+    """
+    stored = {
+        fact.name: fact
+        for fact in session.scalars(
+            sa.select(CustomerFact).where(
+                CustomerFact.installation_id == customer.installation_id,
+                CustomerFact.customer_id == customer.id,
+                CustomerFact.source == source,
+            )
+        )
+    }
+    for name, value in facts.items():
+        fact = stored.pop(name, None)
+        if fact is None:
+            session.add(
+                CustomerFact(
+                    installation_id=customer.installation_id,
+                    customer_id=customer.id,
+                    name=name,
+                    value=value,
+                    source=source,
+                    fetched_at=now,
+                )
+            )
+        elif fact.value != value:
+            fact.value = value
+            fact.fetched_at = now
+    for gone in stored.values():
+        session.delete(gone)
+    session.flush()

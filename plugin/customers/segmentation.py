@@ -1,0 +1,469 @@
+"""Compute and store customers' segments: the whole base at once, or a few customers at a time.
+
+The rules are in `plugin/domain/`; this module reads order histories from the database, in
+streams so memory stays bounded whatever the base's size, and writes the profiles back.
+
+- `recompute_installation`: measure the base (RFM cut points, one streamed pass over per-
+  customer aggregates), then profile every customer (a second streamed pass over orders).
+- `refresh_customers`: profile some customers against the stored cut points; what a new order
+  pushed or imported triggers, so one customer's change is not a full recompute.
+- `profile_for_customer`: the profile the banner shows, computed fresh for one customer.
+
+Profiling is pure Python and the bulk of the work: for a large base (`PARALLEL_MIN_CUSTOMERS`)
+it runs in worker processes, one per CPU, while this process streams histories out of the
+database and writes the rows back, a bounded number of chunks in flight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.customers.orders import delete_order_facts, fact_rows, insert_rows, one_of
+from plugin.customers.orders import order_facts as draw_order_facts
+from plugin.domain.order_history import CustomerHistory, OrderRecord
+from plugin.domain.personas import InvalidConditions, Persona, parse_conditions
+from plugin.domain.rfm import FIXED_BANDS, RfmCutPoints, RfmValues
+from plugin.domain.segments import SEGMENT_FIELDS, SegmentProfile, build_segment_profile
+from plugin.domain.tiers import TierThresholds
+from plugin.models import (
+    Customer,
+    CustomerFact,
+    CustomerSegment,
+    Installation,
+    Order,
+    SegmentBaseline,
+)
+from plugin.models import Persona as PersonaRow
+
+STREAM_ROWS = 10_000
+WRITE_BATCH = 2_000
+# From this many customers on, profiles are computed in worker processes (on a machine with
+# more than one CPU), PROFILE_CHUNK customers per task.
+PARALLEL_MIN_CUSTOMERS = 20_000
+PROFILE_CHUNK = 500
+
+_SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
+_FACTS = cast(sa.Table, CustomerFact.__table__)
+# Bulk reads select table columns, not ORM attributes: plain rows, without the ORM's loading.
+_CUSTOMERS = cast(sa.Table, Customer.__table__)
+_ORDERS = cast(sa.Table, Order.__table__)
+T = TypeVar("T")
+R = TypeVar("R")
+# A customer's history as read: id, customer_since, (placed_at, cents, discounted, category)...
+RawHistory = tuple[int, date | None, list[tuple[datetime, int, bool, str | None]]]
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecomputeReport:
+    customers: int
+    buyers: int
+    cut_points: RfmCutPoints
+    seconds: float
+
+
+def thresholds_of(installation: Installation) -> TierThresholds:
+    return TierThresholds(
+        medium_min_orders=installation.tier_medium_min_orders,
+        medium_min_spend_cents=installation.tier_medium_min_spend_cents,
+        high_min_orders=installation.tier_high_min_orders,
+        high_min_spend_cents=installation.tier_high_min_spend_cents,
+    )
+
+
+def active_personas(session: Session, installation_id: int) -> list[Persona]:
+    """The installation's enabled personas, parsed; one that no longer parses is skipped."""
+    personas = []
+    for row in session.scalars(
+        sa.select(PersonaRow)
+        .where(PersonaRow.installation_id == installation_id, PersonaRow.enabled.is_(True))
+        .order_by(PersonaRow.priority, PersonaRow.name)
+    ):
+        try:
+            conditions = parse_conditions(row.conditions, SEGMENT_FIELDS)
+        except InvalidConditions:
+            continue  # saved before a field was retired; the console shows it as broken
+        personas.append(Persona(name=row.name, conditions=conditions, priority=row.priority))
+    return personas
+
+
+def cut_points_of(session: Session, installation_id: int) -> RfmCutPoints:
+    """The installation's stored RFM cut points; the fixed bands until a recompute has run."""
+    baseline = session.get(SegmentBaseline, installation_id)
+    if baseline is None:
+        return FIXED_BANDS
+    raw = baseline.rfm_cut_points
+    return RfmCutPoints(
+        recency_days=_four(raw["recency_days"]),
+        frequency=_four(raw["frequency"]),
+        monetary_cents=_four(raw["monetary_cents"]),
+        base_size=int(raw["base_size"]),
+    )
+
+
+def _four(values: Sequence[int]) -> tuple[int, int, int, int]:
+    first, second, third, fourth = (int(value) for value in values)
+    return first, second, third, fourth
+
+
+def profile_for_customer(
+    session: Session, installation: Installation, customer: Customer, *, now: datetime
+) -> SegmentProfile:
+    """The customer's profile as of now, against the base's stored cut points."""
+    histories = dict(_histories(session, installation.id, now=now, customer_ids=[customer.id]))
+    return build_segment_profile(
+        histories.get(customer.id, CustomerHistory(customer_since=customer.customer_since)),
+        thresholds=thresholds_of(installation),
+        cut_points=cut_points_of(session, installation.id),
+        personas=active_personas(session, installation.id),
+        now=now,
+    )
+
+
+def recompute_installation(
+    session: Session, installation: Installation, *, now: datetime
+) -> RecomputeReport:
+    """Measure the base and profile every customer; one transaction, committed at the end."""
+    started = time.perf_counter()
+    cut_points = RfmCutPoints.from_base(_rfm_base(session, installation.id, now=now))
+    stored = session.get(SegmentBaseline, installation.id)
+    if stored is None:
+        stored = SegmentBaseline(installation_id=installation.id, customers=0)
+        session.add(stored)
+    stored.rfm_cut_points = {
+        "recency_days": list(cut_points.recency_days),
+        "frequency": list(cut_points.frequency),
+        "monetary_cents": list(cut_points.monetary_cents),
+        "base_size": cut_points.base_size,
+    }
+    stored.computed_at = now
+    session.execute(
+        sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
+    )
+    size = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Customer)
+        .where(Customer.installation_id == installation.id)
+    )
+    with profiling_pool(size or 0) as pool:
+        customers = _write_profiles(
+            session,
+            _profiler(session, installation, cut_points, now),
+            _raw_histories(session, installation.id, now=now),
+            pool=pool,
+        )
+    stored.customers = customers
+    session.commit()
+    return RecomputeReport(
+        customers=customers,
+        buyers=cut_points.base_size,
+        cut_points=cut_points,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def refresh_customers(
+    session: Session,
+    installation_id: int,
+    customer_ids: Collection[int],
+    *,
+    now: datetime,
+    pool: Executor | None = None,
+    order_facts: bool = False,
+) -> int:
+    """Profile some customers again against the stored cut points; the caller commits.
+
+    `pool` (from `profiling_pool`) profiles them in worker processes. With `order_facts`,
+    their order facts are replaced too, drawn from the same read of their orders (what
+    `refresh_order_facts` would store), as a bulk import wants.
+    """
+    if not customer_ids:
+        return 0
+    installation = session.get(Installation, installation_id)
+    assert installation is not None
+    ids = sorted(customer_ids)
+    chunks = [ids[start : start + WRITE_BATCH] for start in range(0, len(ids), WRITE_BATCH)]
+    for chunk in chunks:
+        session.execute(
+            sa.delete(CustomerSegment).where(one_of(session, CustomerSegment.customer_id, chunk))
+        )
+        if order_facts:
+            delete_order_facts(session, installation_id, chunk)
+    # One stream over the chunks, so worker processes are not left waiting between them.
+    histories = itertools.chain.from_iterable(
+        _raw_histories(
+            session, installation.id, now=now, customer_ids=chunk, all_orders=order_facts
+        )
+        for chunk in chunks
+    )
+    profiler = _profiler(session, installation, cut_points_of(session, installation.id), now)
+    if order_facts:
+        profiler = replace(profiler, order_facts=True)
+    return _write_profiles(session, profiler, histories, pool=pool)
+
+
+@contextmanager
+def profiling_pool(customers: int) -> Iterator[Executor | None]:
+    """Worker processes to profile this many customers with, or None when not worth it."""
+    with worker_pool(customers >= PARALLEL_MIN_CUSTOMERS) as pool:
+        yield pool
+
+
+@contextmanager
+def worker_pool(wanted: bool = True) -> Iterator[Executor | None]:
+    """Worker processes, one per CPU, for pure-Python work; None if unwanted or unsafe.
+
+    Forked, so they start at once with everything already imported, and only when this
+    process runs a single thread (a command, not a threaded server), which forking needs to
+    be safe. The workers only run pure functions: they never touch the database connections
+    they inherit.
+    """
+    workers = os.cpu_count() or 1
+    if (
+        not wanted
+        or workers < 2
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        yield None
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield pool
+
+
+def stored_segment(session: Session, customer_id: int) -> CustomerSegment | None:
+    return session.get(CustomerSegment, customer_id)
+
+
+@dataclass(frozen=True)
+class _Profiler:
+    """What profiling a customer needs besides their history; picklable, for the workers."""
+
+    installation_id: int
+    thresholds: TierThresholds
+    cut_points: RfmCutPoints
+    personas: tuple[Persona, ...]
+    now: datetime
+    # Also draw the customers' order facts; their histories then hold every order.
+    order_facts: bool = False
+
+    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row]]:
+        """Some customers' customer_segments rows (and customer_facts rows), from histories."""
+        segments: list[Row] = []
+        facts: list[Row] = []
+        now = self.now
+        for customer_id, since, orders in customers:
+            if self.order_facts:
+                drawn = draw_order_facts(
+                    ((at, cents, category) for at, cents, _, category in orders), now=now
+                )
+                facts.extend(fact_rows(self.installation_id, customer_id, drawn, now=now))
+                orders = [order for order in orders if order[0] <= now]
+            profile = build_segment_profile(
+                _history(since, orders),
+                thresholds=self.thresholds,
+                cut_points=self.cut_points,
+                personas=self.personas,
+                now=now,
+            )
+            segments.append(_row(self.installation_id, customer_id, profile, now))
+        return segments, facts
+
+
+def _profiler(
+    session: Session, installation: Installation, cut_points: RfmCutPoints, now: datetime
+) -> _Profiler:
+    return _Profiler(
+        installation_id=installation.id,
+        thresholds=thresholds_of(installation),
+        cut_points=cut_points,
+        personas=tuple(active_personas(session, installation.id)),
+        now=now,
+    )
+
+
+def _write_profiles(
+    session: Session,
+    profiler: _Profiler,
+    histories: Iterable[RawHistory],
+    *,
+    pool: Executor | None = None,
+) -> int:
+    """Profile customers chunk by chunk, in `pool` if given, and insert their rows."""
+    chunks = _chunked(histories, PROFILE_CHUNK)
+    if pool is None:
+        results: Iterator[tuple[list[Row], list[Row]]] = map(profiler.rows, chunks)
+    else:
+        results = in_order(pool, profiler.rows, chunks)
+    segments: list[Row] = []
+    facts: list[Row] = []
+    written = 0
+    for chunk_segments, chunk_facts in results:
+        segments.extend(chunk_segments)
+        facts.extend(chunk_facts)
+        if len(segments) >= WRITE_BATCH:
+            insert_rows(session, _SEGMENTS, segments)
+            insert_rows(session, _FACTS, facts)
+            written += len(segments)
+            segments, facts = [], []
+    insert_rows(session, _SEGMENTS, segments)
+    insert_rows(session, _FACTS, facts)
+    return written + len(segments)
+
+
+def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """`map` in a pool, in order, a few tasks per worker queued: memory stays bounded."""
+    in_flight = 3 * (os.cpu_count() or 1)
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+
+
+def _row(
+    installation_id: int, customer_id: int, profile: SegmentProfile, now: datetime
+) -> dict[str, Any]:
+    rfm, lifecycle = profile.rfm, profile.lifecycle
+    return {
+        "customer_id": customer_id,
+        "installation_id": installation_id,
+        "tier": profile.tier.value,
+        "rfm_recency": rfm.recency if rfm else None,
+        "rfm_frequency": rfm.frequency if rfm else None,
+        "rfm_monetary": rfm.monetary if rfm else None,
+        "rfm_segment": rfm.segment.value if rfm else None,
+        "lifecycle_stage": lifecycle.stage.value if lifecycle else None,
+        "lifecycle_since": lifecycle.since if lifecycle else None,
+        "behaviours": [
+            {"behaviour": tag.behaviour.value, "reason": tag.reason} for tag in profile.behaviours
+        ],
+        "personas": [match.name for match in profile.personas],
+        "computed_at": now,
+    }
+
+
+def _rfm_base(session: Session, installation_id: int, *, now: datetime) -> Iterator[RfmValues]:
+    """Every buyer's RFM measures, from per-customer aggregates streamed out of the database."""
+    today = now.date()
+    rows = session.execute(
+        sa.select(
+            sa.func.max(_ORDERS.c.placed_at), sa.func.count(), sa.func.sum(_ORDERS.c.amount_cents)
+        )
+        .where(_ORDERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
+        .group_by(_ORDERS.c.customer_id)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    for last_at, count, spend in rows:
+        yield RfmValues(
+            recency_days=max(0, (today - last_at.date()).days),
+            frequency=int(count),
+            monetary_cents=int(spend or 0),
+        )
+
+
+def _histories(
+    session: Session,
+    installation_id: int,
+    *,
+    now: datetime,
+    customer_ids: Sequence[int] | None = None,
+) -> Iterator[tuple[int, CustomerHistory]]:
+    """Each customer's order history, customer by customer, streamed in customer id order."""
+    for customer_id, since, orders in _raw_histories(
+        session, installation_id, now=now, customer_ids=customer_ids
+    ):
+        yield customer_id, _history(since, orders)
+
+
+def _history(
+    since: date | None, orders: list[tuple[datetime, int, bool, str | None]]
+) -> CustomerHistory:
+    return CustomerHistory(
+        tuple(
+            OrderRecord(
+                placed_at=placed_at, amount_cents=amount, discounted=discounted, category=category
+            )
+            for placed_at, amount, discounted, category in orders
+        ),
+        since,
+    )
+
+
+def _raw_histories(
+    session: Session,
+    installation_id: int,
+    *,
+    now: datetime,
+    customer_ids: Sequence[int] | None = None,
+    all_orders: bool = False,
+) -> Iterator[RawHistory]:
+    """Each customer's orders as plain tuples, customer by customer, in customer id order.
+
+    The orders placed up to `now`, or with `all_orders` every one. Customers without orders
+    come out too, with no orders. Only one customer's orders are held at a time.
+    """
+    session.flush()
+    query = (
+        sa.select(
+            _CUSTOMERS.c.id,
+            _CUSTOMERS.c.customer_since,
+            _ORDERS.c.placed_at,
+            _ORDERS.c.amount_cents,
+            _ORDERS.c.discount_code,
+            _ORDERS.c.category,
+        )
+        .outerjoin(
+            _ORDERS,
+            sa.and_(
+                _ORDERS.c.customer_id == _CUSTOMERS.c.id,
+                sa.true() if all_orders else _ORDERS.c.placed_at <= now,
+            ),
+        )
+        .where(_CUSTOMERS.c.installation_id == installation_id)
+        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    if customer_ids is not None:
+        query = query.where(one_of(session, _CUSTOMERS.c.id, customer_ids))
+    current: int | None = None
+    since: date | None = None
+    orders: list[tuple[datetime, int, bool, str | None]] = []
+    for customer_id, customer_since, placed_at, amount, discount_code, category in session.execute(
+        query
+    ):
+        if customer_id != current:
+            if current is not None:
+                yield current, since, orders
+            current, since, orders = customer_id, customer_since, []
+        if placed_at is not None:
+            orders.append((placed_at, int(amount), discount_code is not None, category))
+    if current is not None:
+        yield current, since, orders

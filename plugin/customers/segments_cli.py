@@ -1,0 +1,58 @@
+"""`flask segments`: recompute an installation's segments and suggest its tier thresholds."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy.orm import Session
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.customers import segment_settings
+from plugin.customers.segmentation import recompute_installation
+from plugin.helpdesks.installations import RegistrationError, installation_named
+from plugin.models import Installation
+
+segments_cli = AppGroup("segments", help="Customer segments: recompute, tier thresholds.")
+
+
+def _installation(session: Session, name: str) -> Installation:
+    try:
+        return installation_named(session, name)
+    except RegistrationError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@segments_cli.command("recompute")
+@click.option("--installation", "name", required=True, help="account or platform:account")
+def recompute_command(name: str) -> None:
+    """Measure the customer base and profile every customer (run it nightly)."""
+    with db.database().sessions() as session:
+        installation = _installation(session, name)
+        report = recompute_installation(session, installation, now=utcnow())
+    bases = "fixed bands" if report.buyers == 0 else f"quintiles of {report.buyers} buyers"
+    click.echo(
+        f"Profiled {report.customers} customers in {report.seconds:.1f} s; RFM from {bases}."
+    )
+
+
+@segments_cli.command("suggest-tiers")
+@click.option("--installation", "name", required=True, help="account or platform:account")
+@click.option("--apply", is_flag=True, help="Store the suggestion as the installation's bars.")
+def suggest_tiers_command(name: str, apply: bool) -> None:
+    """Suggest value-tier thresholds from the installation's own customers' last 12 months."""
+    with db.database().sessions() as session:
+        installation = _installation(session, name)
+        suggestion = segment_settings.suggest_tiers(session, installation.id, now=utcnow())
+        bars, currency = suggestion.thresholds, installation.currency
+        click.echo(
+            f"From {suggestion.buyers} customers who bought in the last 12 months:\n"
+            f"Medium: {bars.medium_min_orders}+ orders or "
+            f"{bars.medium_min_spend_cents / 100:,.0f}+ {currency} a year\n"
+            f"High:   {bars.high_min_orders}+ orders and "
+            f"{bars.high_min_spend_cents / 100:,.0f}+ {currency} a year"
+        )
+        if apply:
+            segment_settings.apply_tier_thresholds(installation, bars)
+            session.commit()
+            click.echo("Applied. Run `flask segments recompute` to profile customers with them.")

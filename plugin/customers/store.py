@@ -1,0 +1,361 @@
+"""Store customer and order records idempotently, merging a customer known under several keys.
+
+A customer is the same person whether a record names them by the company's customer id, the
+helpdesk user id, email or phone: a record that matches an existing customer by any of these
+updates that customer instead of adding a second one, so orders are never counted twice. The
+same record sent twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from plugin.clock import utcnow
+from plugin.customers.orders import insert_rows, one_of, refresh_order_facts
+from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
+from plugin.customers.segmentation import refresh_customers
+from plugin.models import Customer, Order
+
+
+@dataclass
+class StoreResult:
+    """What a batch did: counts, the records refused (by position) and customers touched."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[tuple[int, FieldProblem]] = field(default_factory=list)
+    customer_ids: set[int] = field(default_factory=set)
+
+    def add(self, other: StoreResult, *, offset: int = 0) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.problems.extend((index + offset, problem) for index, problem in other.problems)
+        self.customer_ids |= other.customer_ids
+
+
+def store_customers(
+    session: Session,
+    installation_id: int,
+    records: Sequence[CustomerRecord],
+    *,
+    now: datetime,
+    refresh: bool = True,
+) -> StoreResult:
+    """Create or update customers, matching by customer id, helpdesk id, email, then phone.
+
+    With `refresh=False` the touched customers' segments are left for the caller to refresh
+    (`StoreResult.customer_ids`), as a bulk import does once at its end.
+    """
+    session.flush()
+    result = StoreResult()
+    index = _CustomerIndex.load(session, installation_id, records)
+    created: list[_StoredCustomer] = []
+    changed: dict[int, _StoredCustomer] = {}
+    for record in records:
+        customer = index.match(record)
+        if customer is None:
+            customer = _StoredCustomer(id=None, name=record.name)
+            _apply(customer, record)
+            index.remember(customer)
+            created.append(customer)
+            result.created += 1
+        elif _apply(customer, record):
+            index.remember(customer)
+            if customer.id is not None:
+                changed[customer.id] = customer
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    _write_customers(session, installation_id, created, changed)
+    result.customer_ids = {c.id for c in index.touched if c.id is not None}
+    if refresh:
+        refresh_customers(session, installation_id, result.customer_ids, now=now)
+    return result
+
+
+def store_orders(
+    session: Session,
+    installation_id: int,
+    records: Sequence[OrderRecord],
+    *,
+    source: str,
+    now: datetime,
+    refresh: bool = True,
+) -> StoreResult:
+    """Create or update orders of known customers, then refresh those customers' order facts.
+
+    With `refresh=False` the touched customers' order facts and segments are left for the
+    caller to refresh (`StoreResult.customer_ids`), as a bulk import does once at its end.
+    """
+    session.flush()
+    result = StoreResult()
+    customers = _customers_for_orders(session, installation_id, records)
+    existing: dict[str, _StoredOrder] = {
+        external_id: _StoredOrder(order_id, dict(zip(_ORDER_VALUES, values, strict=True)))
+        for order_id, external_id, *values in session.execute(
+            sa.select(
+                _ORDERS.c.id,
+                _ORDERS.c.external_id,
+                *(_ORDERS.c[name] for name in _ORDER_VALUES),
+            ).where(
+                _ORDERS.c.installation_id == installation_id,
+                one_of(session, _ORDERS.c.external_id, {r.external_id for r in records}),
+            )
+        )
+    }
+    created: list[dict[str, Any]] = []
+    changed: dict[int, _StoredOrder] = {}
+    for position, record in enumerate(records):
+        customer_id = customers.get(("id", record.customer_external_id)) or customers.get(
+            ("email", record.customer_email)
+        )
+        if customer_id is None:
+            who = record.customer_external_id or record.customer_email
+            field_name = "customer_id" if record.customer_external_id else "customer_email"
+            result.problems.append(
+                (position, FieldProblem(field_name, f"no customer {who!r}: add the customer first"))
+            )
+            continue
+        values: dict[str, Any] = {
+            "customer_id": customer_id,
+            "placed_at": record.placed_at,
+            "amount_cents": record.amount_cents,
+            "discount_code": record.discount_code,
+            "category": record.category,
+        }
+        order = existing.get(record.external_id)
+        if order is None:
+            # Created below; a second record for it in this batch updates the same values.
+            values.update(
+                installation_id=installation_id, external_id=record.external_id, source=source
+            )
+            created.append(values)
+            existing[record.external_id] = _StoredOrder(None, values)
+            result.created += 1
+        elif any(order.values[name] != value for name, value in values.items()):
+            # The order may have moved to another customer: its old owner is touched too.
+            result.customer_ids.add(order.values["customer_id"])
+            order.values.update(values)
+            if order.id is not None:
+                changed[order.id] = order
+            result.updated += 1
+        else:
+            result.unchanged += 1
+            continue
+        result.customer_ids.add(customer_id)
+    if created:
+        insert_rows(session, _ORDERS, created)
+    if changed:
+        session.execute(
+            sa.update(_ORDERS)
+            .where(_ORDERS.c.id == sa.bindparam("order_id"))
+            .values({name: sa.bindparam(name) for name in _ORDER_VALUES}),
+            [{"order_id": order_id, **order.values} for order_id, order in changed.items()],
+        )
+        _expire(session, Order, changed)
+    if result.customer_ids and refresh:
+        refresh_order_facts(
+            session, installation_id=installation_id, now=now, customer_ids=result.customer_ids
+        )
+        # A new order can move a customer to another segment: profile just them again.
+        refresh_customers(session, installation_id, result.customer_ids, now=now)
+    return result
+
+
+_CUSTOMERS = cast(sa.Table, Customer.__table__)
+_ORDERS = cast(sa.Table, Order.__table__)
+# What an order says, as stored and compared: anything else is fixed when it is created.
+_ORDER_VALUES = ("customer_id", "placed_at", "amount_cents", "discount_code", "category")
+_CUSTOMER_VALUES = ("external_id", "name", "email", "phone", "helpdesk_user_id", "customer_since")
+
+
+@dataclass
+class _StoredOrder:
+    """An order as stored (id set) or about to be (id None), by its values."""
+
+    id: int | None
+    values: dict[str, Any]
+
+
+@dataclass(eq=False)
+class _StoredCustomer:
+    """A customer's matching keys and values, as stored (id set) or about to be (id None).
+
+    Plain objects, not ORM instances: a batch of thousands is matched and written with a few
+    statements instead of being tracked by the session.
+    """
+
+    id: int | None
+    name: str
+    external_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    helpdesk_user_id: str | None = None
+    customer_since: date | None = None
+
+
+def _apply(customer: _StoredCustomer, record: CustomerRecord) -> bool:
+    """Copy a record's values onto a customer; keep what the record leaves out. True if changed."""
+    changed = False
+    for name in _CUSTOMER_VALUES:
+        value = getattr(record, name)
+        if value is not None and getattr(customer, name) != value:
+            setattr(customer, name, value)
+            changed = True
+    return changed
+
+
+def _write_customers(
+    session: Session,
+    installation_id: int,
+    created: list[_StoredCustomer],
+    changed: dict[int, _StoredCustomer],
+) -> None:
+    """Insert the new customers (learning their ids) and update the changed ones."""
+    table = _CUSTOMERS
+    if created:
+        now = utcnow()
+        insert_rows(
+            session,
+            table,
+            [
+                {
+                    "installation_id": installation_id,
+                    **{name: getattr(customer, name) for name in _CUSTOMER_VALUES},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for customer in created
+            ],
+        )
+        # A new customer always has a company id (a record needs one), unique in the batch.
+        by_external_id = {customer.external_id: customer for customer in created}
+        for customer_id, external_id in session.execute(
+            sa.select(table.c.id, table.c.external_id).where(
+                table.c.installation_id == installation_id,
+                one_of(session, table.c.external_id, by_external_id),
+            )
+        ):
+            by_external_id[external_id].id = customer_id
+    if changed:
+        session.execute(
+            sa.update(table)
+            .where(table.c.id == sa.bindparam("customer_id"))
+            .values({name: sa.bindparam(name) for name in _CUSTOMER_VALUES}),
+            [
+                {
+                    "customer_id": customer_id,
+                    **{name: getattr(customer, name) for name in _CUSTOMER_VALUES},
+                }
+                for customer_id, customer in changed.items()
+            ],
+        )
+        _expire(session, Customer, changed)
+
+
+def _expire(
+    session: Session, model: type[Customer] | type[Order], ids: Iterable[int | None]
+) -> None:
+    """Make instances the session already holds read the values just written past it."""
+    mapper = model.__mapper__
+    for row_id in ids:
+        instance = session.identity_map.get(mapper.identity_key_from_primary_key((row_id,)))
+        if instance is not None:
+            session.expire(instance)
+
+
+@dataclass
+class _CustomerIndex:
+    """The installation's customers that a batch could match, by each key they are known by."""
+
+    by_key: dict[tuple[str, str], _StoredCustomer]
+    touched: list[_StoredCustomer] = field(default_factory=list)
+
+    KEYS = ("external_id", "helpdesk_user_id", "email", "phone")
+
+    @classmethod
+    def load(
+        cls, session: Session, installation_id: int, records: Sequence[CustomerRecord]
+    ) -> _CustomerIndex:
+        # Table columns, not ORM attributes: plain rows, without the ORM's loading per row.
+        # One query per key, each answered by its own index, and no ORDER BY: asked to sort,
+        # SQLite walks the installation's customers in id order instead (all of them).
+        found: dict[int, Row[Any]] = {}
+        for key in cls.KEYS:
+            values = {getattr(r, key) for r in records} - {None}
+            if values:
+                for row in session.execute(
+                    sa.select(
+                        _CUSTOMERS.c.id, *(_CUSTOMERS.c[name] for name in _CUSTOMER_VALUES)
+                    ).where(
+                        _CUSTOMERS.c.installation_id == installation_id,
+                        one_of(session, _CUSTOMERS.c[key], values),
+                    )
+                ):
+                    found[row[0]] = row
+        index = cls(by_key={})
+        for customer_id in sorted(found):  # the oldest first, as the index keeps the first
+            fields: dict[str, Any] = dict(
+                zip(_CUSTOMER_VALUES, found[customer_id][1:], strict=True)
+            )
+            index._index(_StoredCustomer(id=customer_id, **fields), overwrite=False)
+        return index
+
+    def match(self, record: CustomerRecord) -> _StoredCustomer | None:
+        """The customer this record is about; another company id means another customer."""
+        for key in self.KEYS:
+            value = getattr(record, key)
+            candidate = self.by_key.get((key, value)) if value is not None else None
+            if candidate is None:
+                continue
+            if candidate.external_id in (None, record.external_id):
+                return candidate
+        return None
+
+    def remember(self, customer: _StoredCustomer) -> None:
+        self._index(customer, overwrite=True)
+        self.touched.append(customer)
+
+    def _index(self, customer: _StoredCustomer, *, overwrite: bool) -> None:
+        for key in self.KEYS:
+            value = getattr(customer, key)
+            if value is not None and (overwrite or (key, value) not in self.by_key):
+                self.by_key[(key, value)] = customer
+
+
+def _customers_for_orders(
+    session: Session, installation_id: int, records: Sequence[OrderRecord]
+) -> dict[tuple[str, str | None], int]:
+    ids = {r.customer_external_id for r in records} - {None}
+    emails = {r.customer_email for r in records if r.customer_external_id is None} - {None}
+    found: dict[tuple[str, str | None], int] = {}
+    if ids:
+        for customer_id, external_id in session.execute(
+            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.external_id).where(
+                _CUSTOMERS.c.installation_id == installation_id,
+                one_of(session, _CUSTOMERS.c.external_id, ids),
+            )
+        ):
+            found[("id", external_id)] = customer_id
+    if emails:
+        # The oldest wins when an email is shared; chosen here, not by an ORDER BY, which
+        # SQLite answers by walking the installation's customers in id order.
+        for customer_id, email in session.execute(
+            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.email).where(
+                _CUSTOMERS.c.installation_id == installation_id,
+                one_of(session, _CUSTOMERS.c.email, emails),
+            )
+        ):
+            key = ("email", email)
+            if key not in found or customer_id < found[key]:
+                found[key] = customer_id
+    return found

@@ -1,0 +1,1 @@
+"""Delivery: every action reaches its ticket as one note, exactly once, through the outbox."""

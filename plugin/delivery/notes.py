@@ -1,0 +1,163 @@
+"""What an action says on its ticket: the internal note's text, its tags and its marker.
+
+The outbox (`plugin/delivery/outbox.py`) sends one note per action in the action log. The note is
+for the agents who open the ticket later: what was done, why, by whom, for how much, and when.
+Its last line carries the action's marker, a string made from the action's idempotency key,
+which the outbox looks for on the ticket before sending again after an unknown outcome.
+
+Exception kinds (applied, dismissed, escalated, approved, refused, and handled: a rule's
+ticket handling) are described by the exceptions service's own `describe_action`. Other kinds
+register a sentence with `register_note_sentence`; a kind nobody registered still gets a
+readable generic sentence. A handled action's note also carries the change to make to the
+ticket: a priority to raise it to or a group to route it to, or one more tag.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.domain.exceptions import ExceptionType
+from plugin.domain.rules import ActionKind as HandlingKind
+from plugin.goodwill.service import ActionKind, describe_action, exact_money, handling_of, rule_book
+from plugin.helpdesks import demo
+from plugin.helpdesks.interface import TicketChange
+from plugin.models import Action, DemoUser, Installation, Rule
+
+# Every delivered note's ticket gets this tag, and one per kind: regulars_applied, ...
+TAG = "regulars"
+MARKER_PREFIX = "regulars-action-"
+EXCEPTION_KINDS = frozenset(kind.value for kind in ActionKind)
+# A helpdesk note is not the place for an essay: the agent's own words are cut at this length.
+MAX_AGENT_TEXT = 600
+
+# Given the session and the action, say in one sentence what was done.
+NoteSentence = Callable[[Session, Action], str]
+_sentences: dict[str, NoteSentence] = {}
+_TAG_UNSAFE = re.compile(r"[^a-z0-9_]+")
+
+
+@dataclass(frozen=True)
+class Note:
+    """One action as the helpdesk receives it."""
+
+    body: str
+    tags: list[str]
+    marker: str
+    # What a handled action changes on the ticket besides its tags; None for other actions.
+    change: TicketChange | None = None
+
+
+def register_note_sentence(kinds: Iterable[str], sentence: NoteSentence) -> None:
+    """Say how the notes of these action kinds begin (the review checklists' kinds, say).
+
+    `sentence(session, action)` returns one line, such as "Review completed: Full account
+    review (5 of 5 items)." The rest of the note (who, when, the agent's text, the marker) is
+    added here, the same for every kind. Exception kinds are described by the exceptions
+    service and cannot be replaced.
+    """
+    for kind in kinds:
+        if kind in EXCEPTION_KINDS:
+            raise ValueError(f"{kind!r} is an exception kind, described by the exceptions service")
+        _sentences[kind] = sentence
+
+
+def marker_for(action: Action) -> str:
+    """The string that identifies this action's note on its ticket."""
+    return f"{MARKER_PREFIX}{action.idempotency_key}"
+
+
+def tags_for(action: Action) -> list[str]:
+    """`regulars` and `regulars_<kind>`, in the character set helpdesk tags allow."""
+    kind = _TAG_UNSAFE.sub("_", action.kind.lower()).strip("_") or "action"
+    return [TAG, f"{TAG}_{kind}"]
+
+
+def build_note(session: Session, installation: Installation, action: Action) -> Note:
+    """Write the note for an action: the sentence, then the details a reader asks next."""
+    catalog: Mapping[str, ExceptionType] = {}
+    if action.kind in EXCEPTION_KINDS:
+        catalog = rule_book(session, installation).catalog
+        headline = describe_action(action, catalog)
+    elif action.kind in _sentences:
+        headline = _sentences[action.kind](session, action)
+    else:
+        headline = _generic_sentence(action)
+    lines = [f"Regulars · {headline}"]
+    entry = catalog.get(action.exception_key)
+    if action.amount_cents is not None and action.kind not in EXCEPTION_KINDS:
+        lines.append(f"Amount: {exact_money(action.amount_cents, action.currency)}")
+    reason = _reason_label(entry, action.reason_code)
+    if reason:
+        lines.append(f"Reason: {reason}")
+    text = " ".join(action.text.split())
+    if text:
+        if len(text) > MAX_AGENT_TEXT:
+            text = text[: MAX_AGENT_TEXT - 1].rstrip() + "…"
+        lines.append(f"In their words: “{text}”")
+    lines.append(f"By: {_who(session, installation, action.agent_id)}")
+    rule = _rule_line(session, action)
+    if rule:
+        lines.append(f"Suggested by rule: {rule}")
+    lines.append(f"When: {action.created_at:%Y-%m-%d %H:%M} UTC")
+    lines.append(f"Ref: {marker_for(action)}")
+    tags, change = tags_for(action), None
+    handling = handling_of(action)
+    if handling is not None:
+        match handling.kind:
+            case HandlingKind.RAISE_PRIORITY:
+                change = TicketChange(priority=handling.value)
+            case HandlingKind.ROUTE_TO_GROUP:
+                change = TicketChange(group=handling.value)
+            case _:
+                tags.append(handling.value)
+    return Note(body="\n".join(lines), tags=tags, marker=marker_for(action), change=change)
+
+
+def _generic_sentence(action: Action) -> str:
+    """A kind the note builder does not know yet: name it in words, and what it was about."""
+    what = action.kind.replace("_", " ").strip().capitalize() or "Action"
+    about = action.exception_key.replace("_", " ").strip()
+    return f"{what}: {about}." if about else f"{what}."
+
+
+def _reason_label(entry: ExceptionType | None, code: str | None) -> str | None:
+    if not code:
+        return None
+    if entry is not None:
+        for reason in (*entry.apply_reasons, *entry.dismiss_reasons):
+            if reason.code == code:
+                return reason.label
+    return code.replace("_", " ")
+
+
+def _who(session: Session, installation: Installation, agent_id: str | None) -> str:
+    """The agent by name where the service knows it (the demo's users), else by helpdesk id."""
+    if agent_id is None:
+        return "Regulars (no agent recorded)"
+    if installation.platform == demo.PLATFORM:
+        name = session.scalar(
+            sa.select(DemoUser.name).where(
+                DemoUser.installation_id == installation.id, DemoUser.external_id == agent_id
+            )
+        )
+        if name:
+            return f"{name} (user {agent_id})"
+    return f"agent user {agent_id}"
+
+
+def _rule_line(session: Session, action: Action) -> str | None:
+    if action.rule_id is None:
+        return None
+    key = session.scalar(
+        sa.select(Rule.key).where(
+            Rule.installation_id == action.installation_id, Rule.id == action.rule_id
+        )
+    )
+    if key is None:
+        return None
+    return f"{key} (version {action.rule_version})" if action.rule_version else key

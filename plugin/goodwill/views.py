@@ -1,0 +1,290 @@
+"""The sidebar's suggestions card, and the actions agents take on it.
+
+`GET /sidebar/suggestions` renders the ticket's ranked suggestions after the banner, reading
+the ticket through the same upstream cache (so a view right after the banner costs no call to
+the helpdesk). `POST /sidebar/actions` records an apply, dismiss or escalate (or the apply of
+a rule's ticket handling) and answers with the card rendered again around the result: a
+form's errors beside its fields, a refusal saying why, or what was recorded. A JSON request
+gets a JSON answer instead. Both need the sidebar's bearer session; the ticket, and so the
+customer, always come from the helpdesk, not the page.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.delivery.outbox import DeliveryStatus
+from plugin.domain.personas import Condition, Operator
+from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.service import (
+    ActionKind,
+    ActionRefused,
+    InvalidAction,
+    SuggestionsCard,
+    cents_as_units,
+    exact_money,
+    handling_of,
+)
+from plugin.helpdesks.tokens import InvalidToken
+from plugin.models import Action, Delivery, Installation
+from plugin.sidebar.recognition import HelpdeskSnapshot
+from plugin.sidebar.views import card_snapshot, json_or_html, page_ticket, problem, ticket_args
+from plugin.web.auth import current_sidebar_session
+
+bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
+
+# The fields whose problems the card shows beside their inputs.
+SHOWN = frozenset({"amount", "reason", "text"})
+
+# What the card says an action on this ticket was, before its amount and name.
+DONE_WORDS = {
+    ActionKind.APPLIED: "Applied",
+    ActionKind.DISMISSED: "Dismissed",
+    ActionKind.ESCALATED: "Waiting for approval",
+    ActionKind.APPROVED: "Approved",
+    ActionKind.REFUSED: "Refused",
+}
+
+
+@dataclass(frozen=True)
+class FormState:
+    """The form an agent sent back with problems: which, what they typed, and what is wrong."""
+
+    exception: str
+    kind: str
+    values: Mapping[str, object]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def other_errors(self) -> list[tuple[str, str]]:
+        """The problems no input of the card shows beside itself (a stale or forged form)."""
+        return [(name, message) for name, message in self.errors.items() if name not in SHOWN]
+
+
+@bp.get("/suggestions")
+def card() -> ResponseReturnValue:
+    """Render the suggestions card for the ticket the page is showing."""
+    try:
+        _session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id, requester_hint = ticket_args(request.args)
+    if ticket_id is None:
+        return problem("No ticket to show.", 400)
+    now = utcnow()
+    # Showing the card may use the page's copy of the ticket (no helpdesk call); acting may not.
+    shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return render_card(installation, snapshot, now=now, actions_url=url_for("suggestions.act")), 200
+
+
+@bp.post("/actions")
+def act() -> ResponseReturnValue:
+    """Record an agent's apply, dismiss or escalate, and render the card around the result."""
+    as_json = request.is_json
+    try:
+        sidebar_session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
+    fields = _fields()
+    if fields is None:
+        return json_or_html(
+            as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
+        )
+    ticket_id, requester_hint = ticket_args(fields)
+    if ticket_id is None:
+        return json_or_html(
+            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
+        )
+    now = utcnow()
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return answer_action(
+        installation,
+        snapshot,
+        agent_id=sidebar_session.user_id,
+        fields=fields,
+        now=now,
+        actions_url=url_for("suggestions.act"),
+        as_json=as_json,
+    )
+
+
+def answer_action(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    agent_id: str | None,
+    fields: Mapping[str, object],
+    now: datetime,
+    actions_url: str,
+    as_json: bool = False,
+) -> ResponseReturnValue:
+    """Record an agent's action on the ticket and answer with the card around the result.
+
+    The one way every helpdesk's sidebar records an action: the ticket, and so the customer,
+    come from `snapshot` (read from the helpdesk), never from the page's fields.
+    """
+    session = db.session()
+    try:
+        outcome = exceptions_service.record_action(
+            session,
+            installation,
+            ticket=snapshot.ticket,
+            requester=snapshot.requester,
+            agent_id=agent_id,
+            fields=fields,
+            now=now,
+        )
+    except InvalidAction as invalid:
+        session.rollback()
+        if as_json:
+            return jsonify({"errors": invalid.errors}), 422
+        state = FormState(
+            exception=str(fields.get("exception", "")),
+            kind=str(fields.get("kind", "")),
+            values=fields,
+            errors=invalid.errors,
+        )
+        return render_card(
+            installation, snapshot, now=now, actions_url=actions_url, form=state
+        ), 422
+    except ActionRefused as refusal:
+        session.rollback()
+        if as_json:
+            return jsonify({"refused": str(refusal)}), 409
+        return render_card(
+            installation, snapshot, now=now, actions_url=actions_url, refusal=str(refusal)
+        ), 409
+    action = outcome.action
+    if as_json:
+        return jsonify(
+            {
+                "id": action.id,
+                "kind": action.kind,
+                "exception": action.exception_key,
+                "amount_cents": action.amount_cents,
+                "rule_id": action.rule_id,
+                "rule_version": action.rule_version,
+                "message": outcome.message,
+                "duplicate": outcome.duplicate,
+            }
+        ), 200
+    return render_card(
+        installation, snapshot, now=now, actions_url=actions_url, result=outcome.message
+    ), 200
+
+
+def _fields() -> dict[str, object] | None:
+    """The action's fields from a JSON object or a form, as texts (amount_cents stays whole)."""
+    if not request.is_json:
+        return dict(request.form.items())
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        return None
+    return {
+        str(key): value if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        for key, value in raw.items()
+    }
+
+
+def render_card(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    now: datetime,
+    actions_url: str,
+    form: FormState | None = None,
+    result: str | None = None,
+    refusal: str | None = None,
+    template: str = "sidebar/_suggestions.html",
+) -> str:
+    """The suggestions card for the ticket; its forms post to `actions_url`.
+
+    `template` may be one that includes the card in what a helpdesk's page expects around it.
+    """
+    card: SuggestionsCard = exceptions_service.suggestions_for(
+        db.session(),
+        installation,
+        ticket=snapshot.ticket,
+        requester=snapshot.requester,
+        now=now,
+    )
+    return render_template(
+        template,
+        card=card,
+        form=form,
+        result=result,
+        refusal=refusal,
+        ticket_id=snapshot.ticket.id,
+        requester_id=snapshot.requester.id,
+        actions_url=actions_url,
+        currency=installation.currency,
+        amount=exact_money,
+        units=cents_as_units,
+        done_line=lambda action: done_line(action, card),
+        condition_words=lambda conditions: condition_words(conditions, snapshot.ticket.subject),
+        new_key=lambda: secrets.token_urlsafe(18),
+        now=now,
+    )
+
+
+def done_line(action: Action, card: SuggestionsCard) -> str:
+    """One action on this ticket in a few words: "Applied $18 Expedited shipping upgrade"; for
+    ticket handling, how it stands: "Raise priority to urgent: on its way to the ticket".
+    """
+    handling = handling_of(action)
+    if handling is not None:
+        return f"{handling.describe()}: {delivery_words(card.deliveries.get(action.id))}"
+    entry = card.catalog.get(action.exception_key)
+    name = entry.name if entry else action.exception_key
+    words = DONE_WORDS.get(ActionKind(action.kind), action.kind.capitalize())
+    if action.amount_cents is not None and action.kind != ActionKind.DISMISSED:
+        return f"{words}: {exact_money(action.amount_cents, action.currency)} {name}"
+    return f"{words}: {name}"
+
+
+def delivery_words(delivery: Delivery | None) -> str:
+    """Where a change to the ticket stands, as the agent needs to know it."""
+    if delivery is None or delivery.status in (
+        DeliveryStatus.PENDING.value,
+        DeliveryStatus.IN_FLIGHT.value,
+    ):
+        return "on its way to the ticket"
+    if delivery.status == DeliveryStatus.DELIVERED.value:
+        return "done on the ticket"
+    return f"not applied ({delivery.last_error or 'the helpdesk refused it'})"
+
+
+def condition_words(conditions: Iterable[Condition], subject: str = "") -> str:
+    """The conditions that held, as agents read them: "tier is high · ticket tags include vip".
+
+    Of a list of words the subject may have, only those it has are said.
+    """
+    words = []
+    for condition in conditions:
+        if condition.operator is Operator.CONTAINS_ANY_WORD and isinstance(condition.value, tuple):
+            found = tuple(
+                word
+                for word in condition.value
+                if Condition(condition.field, Operator.CONTAINS_WORD, word).holds(
+                    {condition.field: subject}
+                )
+            )
+            if len(found) == 1:
+                condition = Condition(condition.field, Operator.CONTAINS_WORD, found[0])
+            elif found:
+                condition = Condition(condition.field, condition.operator, found)
+        words.append(condition.describe().replace("_", " "))
+    return " · ".join(words)

@@ -1,0 +1,188 @@
+"""Verify the helpdesk's signed launch token and issue the sidebar's own short-lived session."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from plugin.models import Installation
+from plugin.sidebar.upstream import LockedTTLCache
+
+ACCEPTED_ALGORITHM = "RS256"
+MAX_TOKEN_LENGTH = 8192
+_USER_URL = re.compile(r"/users/([0-9]+)(?:\.json)?$")
+# Verified sidebar session tokens remembered, and for how long at most (each to its expiry).
+VERIFIED_TOKENS_KEPT = 10_000
+VERIFIED_TOKENS_SECONDS = 600
+
+
+class InvalidToken(Exception):
+    """A token was refused; the message says why, in words an agent or admin can act on."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """Who opened the app, from a verified launch token."""
+
+    installation_id: int
+    user_id: str | None
+    claims: dict[str, Any]
+
+
+InstallationFinder = Callable[[list[str]], Installation | None]
+# Fetch the installation's current public key; True if it changed (the helpdesk rotated it).
+KeyRefresher = Callable[[Installation], bool]
+
+
+def _never_refresh(_installation: Installation) -> bool:
+    return False
+
+
+def verify_launch_token(
+    token: str,
+    *,
+    find_installation: InstallationFinder,
+    leeway: int,
+    refresh_key: KeyRefresher = _never_refresh,
+) -> Launch:
+    """Verify a launch JWT: RS256 only, signed by the installation's key, in date, for it.
+
+    A signature that fails with the stored key is checked once more after `refresh_key`, so a
+    key the helpdesk rotated is picked up on the next launch instead of locking everyone out.
+    """
+    if not token:
+        raise InvalidToken("No launch token was sent. Open the app from the helpdesk.")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidToken("The launch token is too large to be genuine.")
+    try:
+        header = jwt.get_unverified_header(token)
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise InvalidToken("The launch token is malformed.") from None
+    algorithm = header.get("alg")
+    if algorithm != ACCEPTED_ALGORITHM:
+        raise InvalidToken(
+            f"The launch token is signed with {algorithm!r}; only {ACCEPTED_ALGORITHM} is accepted."
+        )
+    audiences = _audiences(unverified.get("aud"))
+    installation = find_installation(audiences)
+    if installation is None or not installation.token_audience:
+        raise InvalidToken("The launch token is not for an installation registered here.")
+    if not installation.public_key_pem and not refresh_key(installation):
+        raise InvalidToken("This installation has no public key yet; ask an admin to connect it.")
+    try:
+        try:
+            claims = _decode(token, installation, leeway)
+        except jwt.InvalidSignatureError:
+            if not refresh_key(installation):
+                raise
+            claims = _decode(token, installation, leeway)
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The launch token has expired. Reload the app.") from None
+    except jwt.ImmatureSignatureError:
+        raise InvalidToken("The launch token is not valid yet; check the server's clock.") from None
+    except jwt.InvalidAudienceError:
+        raise InvalidToken("The launch token is for another installation.") from None
+    except jwt.InvalidSignatureError:
+        raise InvalidToken("The launch token's signature does not match.") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise InvalidToken(f"The launch token has no {error.claim!r} claim.") from None
+    except jwt.PyJWTError:
+        raise InvalidToken("The launch token could not be verified.") from None
+    return Launch(installation_id=installation.id, user_id=_user_id(claims), claims=claims)
+
+
+def _decode(token: str, installation: Installation, leeway: int) -> dict[str, Any]:
+    assert installation.public_key_pem is not None
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=_public_key(installation.public_key_pem),
+        algorithms=[ACCEPTED_ALGORITHM],
+        audience=installation.token_audience,
+        leeway=leeway,
+        options={"require": ["exp", "iat", "aud"]},
+    )
+    return claims
+
+
+def _audiences(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, str)]
+    return []
+
+
+def _public_key(pem: str) -> RSAPublicKey:
+    key = load_pem_public_key(pem.encode())
+    if not isinstance(key, RSAPublicKey):
+        raise InvalidToken("The installation's public key is not an RSA key.")
+    return key
+
+
+def _user_id(claims: dict[str, Any]) -> str | None:
+    """Return the signed-in agent's id where the token carries one (its exact claim varies)."""
+    context = claims.get("context")
+    nested = context.get("user_id") if isinstance(context, dict) else None
+    for value in (claims.get("sub"), nested):
+        if isinstance(value, str | int) and str(value):
+            # Some helpdesks name the user by API URL (".../users/123.json"): keep the id.
+            match = _USER_URL.search(str(value))
+            return match.group(1) if match else str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class SidebarSession:
+    installation_id: int
+    user_id: str | None
+    # Set only for console sessions, from the role the helpdesk gave the user at launch.
+    role: str | None = None
+
+
+class SidebarSessions:
+    """Short-lived bearer tokens that the sidebar page sends with its own requests.
+
+    The page sends the same token with every request: a token once verified is remembered
+    (by its exact text, until it expires) so that the next requests skip the signature check.
+    """
+
+    def __init__(self, secret_key: str, *, ttl_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="regulars.sidebar-session")
+        self._ttl = ttl_seconds
+        self._verified: LockedTTLCache[str, tuple[SidebarSession, float]] = LockedTTLCache(
+            maxsize=VERIFIED_TOKENS_KEPT, ttl=VERIFIED_TOKENS_SECONDS
+        )
+
+    def issue(self, session: SidebarSession) -> str:
+        return self._serializer.dumps(
+            {"i": session.installation_id, "u": session.user_id, "r": session.role}
+        )
+
+    def verify(self, token: str) -> SidebarSession:
+        if not token:
+            raise InvalidToken("The sidebar session is missing. Reload the app.")
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
+        try:
+            data, signed_at = self._serializer.loads(
+                token, max_age=self._ttl, return_timestamp=True
+            )
+        except SignatureExpired:
+            raise InvalidToken("The sidebar session has expired. Reload the app.") from None
+        except BadSignature:
+            raise InvalidToken("The sidebar session is not valid. Reload the app.") from None
+        session = SidebarSession(
+            installation_id=int(data["i"]), user_id=data.get("u"), role=data.get("r")
+        )
+        self._verified[token] = (session, signed_at.timestamp() + self._ttl)
+        return session

@@ -1,0 +1,1 @@
+"""Reports over the action log and account reviews, for supervisors."""

@@ -1,0 +1,1 @@
+"""Account reviews: checklist templates, and the review of each ticket that calls for one."""

@@ -1,0 +1,286 @@
+"""The ticket sidebar: the signed launch from the helpdesk, then the cards the page loads."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.domain.helpdesk import Ticket
+from plugin.helpdesks import demo
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
+from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
+from plugin.helpdesks.tokens import InvalidToken, SidebarSession
+from plugin.models import Installation
+from plugin.sidebar.recognition import (
+    HelpdeskSnapshot,
+    fetch_helpdesk_snapshot,
+    prepare_customer,
+    refresh_from_shop,
+    sidebar_view,
+    start_requester_read,
+)
+from plugin.sidebar.upstream import UpstreamTimeout
+from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.settings import settings
+
+bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
+
+MAX_ID_LENGTH = 64
+MAX_PAGE_TAGS = 100
+RETRY_AFTER_SECONDS = 2
+PLATFORM_NAMES = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "demo": "the demo helpdesk"}
+
+
+def unauthorized(reason: str) -> tuple[str, int]:
+    return render_template("errors/unauthorized.html", reason=reason), 401
+
+
+@bp.post("")
+def launch() -> tuple[str, int]:
+    """Verify the helpdesk's signed POST and serve the sidebar page with its own session."""
+    try:
+        launched, installation = launched_installation()
+    except InvalidToken as refused:
+        return unauthorized(str(refused))
+    session_token = sidebar_sessions().issue(
+        SidebarSession(installation_id=installation.id, user_id=launched.user_id)
+    )
+    return render_template(
+        "sidebar/page.html",
+        session_token=session_token,
+        sdk_url=sdk_url(installation),
+        banner_url=url_for("sidebar.banner"),
+    ), 200
+
+
+def sdk_url(installation: Installation) -> str:
+    """Use Zendesk's own SDK in Zendesk; the copy bundled at set-up time in the demo."""
+    if installation.platform == demo.PLATFORM:
+        return url_for("static", filename="vendor/zaf_sdk.min.js")
+    return settings().zaf_sdk_url
+
+
+@bp.get("/banner")
+def banner() -> ResponseReturnValue:
+    """Render the recognition banner for the ticket the page is showing."""
+    try:
+        _session, installation = current_sidebar_session(cached=True)
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id = request.args.get("ticket_id", "").strip()
+    if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
+        return problem("No ticket to show.", 400)
+    # The page's idea of the requester and of the ticket: see fetch_helpdesk_snapshot.
+    requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
+    return banner_response(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
+    )
+
+
+def page_ticket(
+    args: Mapping[str, str], *, ticket_id: str, requester_hint: str | None
+) -> Ticket | None:
+    """The ticket's own fields as the agent's page sent them (the helpdesk's app framework).
+
+    Only for showing the sidebar without a call to the helpdesk: a snapshot built on them
+    says so (`ticket_from_page`), and whatever records an action reads the ticket itself.
+    None when the page sent no subject (an older page) or no requester.
+    """
+    if requester_hint is None or "subject" not in args:
+        return None
+    now = utcnow()
+    return Ticket(
+        id=ticket_id,
+        subject=args.get("subject", "")[:500],
+        status=args.get("status", "").strip()[:20] or "open",
+        channel=args.get("channel", "").strip()[:32] or "unknown",
+        priority=args.get("priority", "").strip()[:20] or None,
+        ticket_type=args.get("type", "").strip()[:40] or None,
+        tags=tuple(args.get("tags", "").split()[:MAX_PAGE_TAGS]),
+        requester_id=requester_hint,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def banner_response(
+    installation: Installation,
+    *,
+    ticket_id: str,
+    requester_hint: str | None,
+    deadline: float | None = None,
+    page_ticket: Ticket | None = None,
+) -> ResponseReturnValue:
+    """Read the ticket from the helpdesk and render its banner, or the problem, by the deadline.
+
+    The one way every helpdesk's sidebar renders the banner; `deadline` (time.monotonic) is
+    the sidebar's time budget from now unless the caller has started spending it already.
+    """
+    now = utcnow()
+    shared = helpdesks()
+    if deadline is None:
+        deadline = time.monotonic() + shared.policy.budget_seconds
+    if (
+        requester_hint
+        and shared.reads.enabled
+        and start_requester_read(
+            client_for(installation),
+            cache=shared.cache,
+            installation_id=installation.id,
+            requester_hint=requester_hint,
+            policy=shared.policy,
+        )
+    ):
+        # A cold view: the helpdesk is answering; meanwhile read the customer it will be.
+        prepare_customer(db.session(), installation, requester_hint, reads=shared.reads, now=now)
+    snapshot = read_snapshot(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        deadline=deadline,
+        now=now,
+        page_ticket=page_ticket,
+    )
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    if snapshot.stale_reason or snapshot.history_problem:
+        current_app.logger.info(
+            "serving stale helpdesk data for installation %s: %s",
+            installation.id,
+            snapshot.stale_reason or snapshot.history_problem,
+        )
+    shop_problem = refresh_from_shop(
+        db.session(),
+        installation,
+        snapshot.requester,
+        client=shop_client_for(installation),
+        cache=shared.cache,
+        synced=shared.shop_synced,
+        policy=shared.policy,
+        deadline=deadline,
+        now=now,
+    )
+    if shop_problem:
+        current_app.logger.info(
+            "shop data not refreshed for installation %s: %s", installation.id, shop_problem
+        )
+    view = sidebar_view(
+        db.session(),
+        installation=installation,
+        snapshot=snapshot,
+        now=now,
+        reads=shared.reads,
+        seen=shared.seen,
+    )
+    return render_template(
+        "sidebar/_banner.html",
+        banner=view.banner,
+        helpdesk=view.helpdesk,
+        order_sources=view.order_sources,
+        rfm_base_size=view.rfm_base_size,
+        helpdesk_name=PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
+        currency=installation.currency,
+        now=now,
+        today=now.date(),
+    ), 200
+
+
+def read_snapshot(
+    installation: Installation,
+    *,
+    ticket_id: str,
+    requester_hint: str | None,
+    deadline: float,
+    now: datetime,
+    page_ticket: Ticket | None = None,
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    """Read the ticket and its requester through the app's upstream cache, or say the problem.
+
+    Every sidebar card reads the ticket this way, so a card loaded after the banner finds the
+    helpdesk's answers already cached. `page_ticket` (the page's own copy of the ticket's
+    fields) may stand in for a ticket call when showing; never pass it when recording.
+    """
+    shared = helpdesks()
+    try:
+        return fetch_helpdesk_snapshot(
+            client_for(installation),
+            cache=shared.cache,
+            installation_id=installation.id,
+            ticket_id=ticket_id,
+            requester_hint=requester_hint,
+            policy=shared.policy,
+            deadline=deadline,
+            now=now,
+            page_ticket=page_ticket,
+        )
+    except TicketNotFound:
+        return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)
+    except UpstreamTimeout:
+        response = make_response(
+            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    except HelpdeskError as error:
+        current_app.logger.warning(
+            "helpdesk unavailable for installation %s: %s", installation.id, error
+        )
+        return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+
+
+def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """The ticket id and the requester hint a card's request sent; None for a missing or long id."""
+    ticket_id = args.get("ticket_id")
+    ticket = str(ticket_id).strip() if isinstance(ticket_id, str | int) else ""
+    if not ticket or len(ticket) > MAX_ID_LENGTH:
+        return None, None
+    hint = args.get("requester_id")
+    requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
+    return ticket, requester or None
+
+
+def card_snapshot(
+    installation: Installation,
+    ticket_id: str,
+    requester_hint: str | None,
+    now: datetime,
+    page_ticket: Ticket | None = None,
+) -> HelpdeskSnapshot | ResponseReturnValue:
+    """The snapshot a card after the banner reads, within the sidebar's time budget from now."""
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    return read_snapshot(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        deadline=deadline,
+        now=now,
+        page_ticket=page_ticket,
+    )
+
+
+def json_or_html(
+    as_json: bool, html: tuple[str, int], payload: Mapping[str, object]
+) -> ResponseReturnValue:
+    """A card endpoint's answer: the JSON payload to a JSON request, else the HTML partial."""
+    return (jsonify(payload), html[1]) if as_json else html
+
+
+def problem(message: str, status: int, *, retrying: bool = False) -> tuple[str, int]:
+    return render_template("sidebar/_problem.html", message=message, retrying=retrying), status

@@ -1,1 +1,0 @@
-"""Customer data in: orders and facts from imports, pushes and connectors."""
