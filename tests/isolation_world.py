@@ -63,8 +63,8 @@ from plugin.models import (
     SharedCacheEntry,
 )
 from tests import tokens
-from tests.web.test_console_segments import BUSY_REGULARS
-from tests.web.test_suggestions import MARGARET, open_ticket_of
+from tests.customers.test_console_views import BUSY_REGULARS
+from tests.goodwill.test_views import MARGARET, open_ticket_of
 
 MARKER = re.compile(r"zqxa\d+", re.IGNORECASE)
 A_ACCOUNT = "shop-a"

@@ -17,11 +17,7 @@ from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import Action, Delivery
 from tests.browser.conftest import serving
-from tests.browser.test_console_browser import (
-    console_frame,
-    screenshot,
-    watch_for_errors,
-)
+from tests.browser.test_console_browser import console_frame, screenshot, watch_for_errors
 from tests.conftest import build_app, dispose_app
 
 pytestmark = pytest.mark.browser

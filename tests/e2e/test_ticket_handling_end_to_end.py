@@ -21,8 +21,8 @@ from plugin.helpdesks.installations import zendesk_installation
 from plugin.models import Installation
 from tests.e2e import test_freshdesk_end_to_end as freshdesk_e2e
 from tests.e2e import test_zendesk_end_to_end as zendesk_e2e
-from tests.web.test_suggestions import CAFE, open_ticket_of, text_of
-from tests.web.test_ticket_handling_sidebar import ROUTE, handling_form
+from tests.goodwill.test_ticket_handling_views import ROUTE, handling_form
+from tests.goodwill.test_views import CAFE, open_ticket_of, text_of
 
 TAG = "Add tag regulars_business"
 

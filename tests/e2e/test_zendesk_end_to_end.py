@@ -29,7 +29,7 @@ from plugin.helpdesks import installations
 from plugin.models import Installation
 from tests import tokens
 from tests.conftest import build_app, dispose_app
-from tests.sources import test_shopify as shop
+from tests.customers import test_shopify as shop
 
 SUBDOMAIN = "acme"
 ORIGIN = f"https://{SUBDOMAIN}.zendesk.com"

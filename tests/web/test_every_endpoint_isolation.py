@@ -45,6 +45,10 @@ from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.helpdesks.freshdesk import domain_of
 from tests import tokens
 from tests.conftest import build_app, dispose_app
+from tests.console.test_views import launch as console_launch
+from tests.customers.test_console_views import BUSY_REGULARS
+from tests.demo.test_views import csrf_token
+from tests.goodwill.test_rules_views import CHAMPIONS_RULE, SAMPLE_ENTRY
 from tests.isolation_world import (
     A_ACCOUNT,
     A_ONLY_TICKET,
@@ -58,13 +62,9 @@ from tests.isolation_world import (
     markers_in,
     seed_world,
 )
-from tests.web.test_console import launch as console_launch
-from tests.web.test_console_reviews import WIN_BACK
-from tests.web.test_console_rules import CHAMPIONS_RULE, SAMPLE_ENTRY
-from tests.web.test_console_segments import BUSY_REGULARS
-from tests.web.test_demo import csrf_token
+from tests.reviews.test_console_views import WIN_BACK
+from tests.sidebar.test_views import QUERY, launch, session_token
 from tests.web.test_every_endpoint import PUBLIC, example_path
-from tests.web.test_sidebar import QUERY, launch, session_token
 
 METRICS_TOKEN = "sweep-metrics-token-0123456789abcdef"
 # Answers that say the request was refused for want of credentials: B's are real, so none of

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from plugin.customers import push_tokens
 from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.models import Installation
-from tests.web.test_freshdesk import view
-from tests.web.test_sidebar import demo_token, launch, session_token
-from tests.web.test_suggestions import MARGARET, open_ticket_of
+from tests.goodwill.test_views import MARGARET, open_ticket_of
+from tests.sidebar.test_freshdesk_views import view
+from tests.sidebar.test_views import demo_token, launch, session_token
 
 JSON: st.SearchStrategy[Any] = st.recursive(
     st.none()

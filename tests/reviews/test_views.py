@@ -17,8 +17,8 @@ from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import AccountReview, Action, Installation, ReviewCheck
 from plugin.reviews import service as reviews
-from tests.web.test_sidebar import demo_token, launch, session_token
-from tests.web.test_suggestions import MARGARET, TYLER, open_ticket_of, text_of
+from tests.goodwill.test_views import MARGARET, TYLER, open_ticket_of, text_of
+from tests.sidebar.test_views import demo_token, launch, session_token
 
 
 @pytest.fixture

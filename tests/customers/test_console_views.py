@@ -15,7 +15,7 @@ from plugin.clock import utcnow
 from plugin.customers import segment_settings
 from plugin.customers.segment_settings import BaseSize
 from plugin.models import CustomerSegment, Installation, Persona, SegmentGuidance
-from tests.web.test_console import (
+from tests.console.test_views import (
     QUERY,
     console_session,
     launch,

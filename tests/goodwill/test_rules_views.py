@@ -30,8 +30,8 @@ from plugin.models import (
     SeenTicket,
     SegmentBudget,
 )
-from tests.web.test_console import QUERY, launch, launch_token, session_token, text_of
-from tests.web.test_console_segments import field_error
+from tests.console.test_views import QUERY, launch, launch_token, session_token, text_of
+from tests.customers.test_console_views import field_error
 
 SUPERVISOR = "80005"  # Priya Nair: an agent whose role the demo's admin named as supervisors
 AGENT = "80001"

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from plugin.delivery.cli import worker_for
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
-from tests.web.test_demo import csrf_token
-from tests.web.test_sidebar import demo_token, launch, session_token
-from tests.web.test_suggestions import CAFE, actions, open_ticket_of, suggestions, text_of
+from tests.demo.test_views import csrf_token
+from tests.goodwill.test_views import CAFE, actions, open_ticket_of, suggestions, text_of
+from tests.sidebar.test_views import demo_token, launch, session_token
 
 ROUTE = "Route to Experienced agents"
 

@@ -20,7 +20,7 @@ from plugin.goodwill import service as exceptions_service
 from plugin.goodwill.service import Author
 from plugin.models import Action, Installation
 from tests.e2e.test_zendesk_end_to_end import HIGH_VALUE_REQUESTER, HIGH_VALUE_TICKET, make_world
-from tests.web.test_sidebar import demo_token, launch, session_token
+from tests.sidebar.test_views import demo_token, launch, session_token
 
 
 def open_ticket_of(name: str) -> str:

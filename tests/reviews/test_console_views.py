@@ -17,8 +17,8 @@ from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import Installation, ReviewItem, ReviewTemplate
 from plugin.reviews import service as reviews
-from tests.web.test_console import QUERY, console_session, launch_token, session_token
-from tests.web.test_console_segments import field_error
+from tests.console.test_views import QUERY, console_session, launch_token, session_token
+from tests.customers.test_console_views import field_error
 
 ROUTES = [
     ("GET", "/console/reviews"),

@@ -1,6 +1,6 @@
 """The outbox's ticket writers: Zendesk and Freshdesk against recorded-shape API answers.
 
-(The demo helpdesk's writer is tested with the outbox, in tests/test_delivery.py.)
+(The demo helpdesk's writer is tested with the outbox, in tests/delivery/test_outbox.py.)
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from plugin.helpdesks.freshdesk import FreshdeskClient
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
 from plugin.helpdesks.zendesk import CallBudget, ZendeskClient
 from tests.clock import FakeClock
-from tests.platforms.test_freshdesk_client import BASE as FD_BASE
-from tests.platforms.test_freshdesk_client import BASIC as FD_BASIC
-from tests.platforms.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
-from tests.platforms.test_freshdesk_client import freshdesk_ticket
-from tests.platforms.test_zendesk_client import API_CREDENTIALS, API_TOKEN, BASE, BASIC
+from tests.helpdesks.test_freshdesk_client import BASE as FD_BASE
+from tests.helpdesks.test_freshdesk_client import BASIC as FD_BASIC
+from tests.helpdesks.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
+from tests.helpdesks.test_freshdesk_client import freshdesk_ticket
+from tests.helpdesks.test_zendesk_client import API_CREDENTIALS, API_TOKEN, BASE, BASIC
 
 MARKER = "regulars-action-abc12345"
 BODY = f"Regulars · Applied: $15 Waived shipping fee\nBy: agent user 80001\nRef: {MARKER}"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from plugin.clock import utcnow
 from plugin.delivery.cli import start_in_process, stop_in_process
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
-from tests.web.test_console import QUERY, console_session, launch, launch_token, session_token
+from tests.console.test_views import QUERY, console_session, launch, launch_token, session_token
 
 ROUTES = [
     ("GET", "/console/deliveries"),

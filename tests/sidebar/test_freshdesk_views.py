@@ -30,10 +30,8 @@ from plugin.helpdesks.freshdesk_installations import (
 )
 from plugin.models import Installation
 from tests.conftest import build_app, dispose_app
-from tests.platforms.test_freshdesk_client import freshdesk_agent
-from tests.web.test_demo import csrf_token
-from tests.web.test_sidebar import demo_token, launch, session_token
-from tests.web.test_suggestions import (
+from tests.demo.test_views import csrf_token
+from tests.goodwill.test_views import (
     DANIEL,
     MARGARET,
     TYLER,
@@ -42,6 +40,8 @@ from tests.web.test_suggestions import (
     open_ticket_of,
     text_of,
 )
+from tests.helpdesks.test_freshdesk_client import freshdesk_agent
+from tests.sidebar.test_views import demo_token, launch, session_token
 
 BASE = "https://acme.freshdesk.com"
 API_KEY = "Hq8vR2mX5tK9wL3pZ7cB"

@@ -15,11 +15,11 @@ from plugin.helpdesks.freshdesk import FreshdeskClient
 from plugin.helpdesks.interface import GroupDirectory, TicketChange, TicketNotFound, UnknownGroup
 from plugin.helpdesks.zendesk import AccountSessions, CallBudget, ZendeskClient
 from tests.clock import FakeClock
-from tests.platforms.test_freshdesk_client import BASE as FD_BASE
-from tests.platforms.test_freshdesk_client import BASIC as FD_BASIC
-from tests.platforms.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
-from tests.platforms.test_freshdesk_client import freshdesk_ticket
-from tests.platforms.test_zendesk_client import API_CREDENTIALS, BASE, BASIC, zendesk_ticket
+from tests.helpdesks.test_freshdesk_client import BASE as FD_BASE
+from tests.helpdesks.test_freshdesk_client import BASIC as FD_BASIC
+from tests.helpdesks.test_freshdesk_client import CREDENTIALS as FD_CREDENTIALS
+from tests.helpdesks.test_freshdesk_client import freshdesk_ticket
+from tests.helpdesks.test_zendesk_client import API_CREDENTIALS, BASE, BASIC, zendesk_ticket
 
 MARKER = "regulars-action-handle-1234"
 BODY = f"Regulars · Ticket handling: Raise priority to urgent.\nBy: agent user 80001\nRef: {MARKER}"

@@ -26,13 +26,7 @@ from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.interface import GroupDirectory, TicketChange, with_line
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
 from plugin.reports import service as reports
-from tests.test_exceptions_service import (
-    HIGH_SPENDER,
-    NOW,
-    act,
-    card,
-    set_up,
-)
+from tests.goodwill.test_service import HIGH_SPENDER, NOW, act, card, set_up
 
 HANDLING = [
     {"kind": "raise_priority", "value": "urgent"},

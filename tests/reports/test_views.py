@@ -19,8 +19,8 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import seed_demo
 from plugin.models import DemoUser, Installation
-from tests.web.test_console import ADMIN, console_session
-from tests.web.test_console_segments import field_error
+from tests.console.test_views import ADMIN, console_session
+from tests.customers.test_console_views import field_error
 
 
 @pytest.fixture
