@@ -1,0 +1,51 @@
+"""SQLAlchemy models: installations and the customer data each one owns, one module per area.
+
+Every model is imported here, so `Base.metadata` (which the migrations compare against) holds
+every table and each model's flush hooks are registered; import models from this package.
+"""
+
+from plugin.models.base import Base
+from plugin.models.customers import (
+    Customer,
+    CustomerFact,
+    CustomerSegment,
+    Order,
+    Persona,
+    SegmentBaseline,
+    SegmentGuidance,
+)
+from plugin.models.delivery import Delivery, DeliveryLease
+from plugin.models.demo import DemoNote, DemoTicket, DemoUser
+from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
+from plugin.models.installations import FieldMapping, Installation
+from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
+from plugin.models.sidebar import SeenTicket, SharedCacheEntry
+
+__all__ = [
+    "AccountReview",
+    "Action",
+    "Base",
+    "Customer",
+    "CustomerFact",
+    "CustomerSegment",
+    "Delivery",
+    "DeliveryLease",
+    "DemoNote",
+    "DemoTicket",
+    "DemoUser",
+    "ExceptionType",
+    "FieldMapping",
+    "Installation",
+    "Order",
+    "Persona",
+    "ReviewCheck",
+    "ReviewItem",
+    "ReviewTemplate",
+    "Rule",
+    "RuleVersion",
+    "SeenTicket",
+    "SegmentBaseline",
+    "SegmentBudget",
+    "SegmentGuidance",
+    "SharedCacheEntry",
+]
