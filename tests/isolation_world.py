@@ -35,7 +35,8 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.customers import push_tokens
 from plugin.customers.console_views import persona_form_from
-from plugin.customers.segment_settings import save_guidance, save_persona
+from plugin.customers.persona_settings import save_persona
+from plugin.customers.segment_guidance import save_guidance
 from plugin.customers.segmentation import recompute_installation
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.demo.seed import seed_demo, token_audience

@@ -3,7 +3,8 @@
 Every route answers the console page's fetch (bearer session, admins only) with an HTML
 partial the page puts in place: 200 when it worked, 400 with the form and a message next to
 each wrong field, 401/403 as the rest of the console, 404 for a persona this installation
-does not have. The rules and the storage are in `plugin/customers/segment_settings.py`.
+does not have. The rules and the storage are in `persona_settings`, `segment_guidance`,
+`tier_settings` and `segment_refresh` beside it.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from werkzeug.datastructures import MultiDict
 from plugin import db
 from plugin.clock import utcnow
 from plugin.console.views import ConsoleRefused, console_installation, console_refused
-from plugin.customers import segment_settings
-from plugin.customers.segment_settings import (
-    GROUPS,
-    ConditionRow,
-    InvalidForm,
-    PersonaForm,
-    PersonaNotFound,
-    SegmentsRefresh,
-    TierForm,
+from plugin.customers import (
+    condition_rows,
+    persona_settings,
+    segment_guidance,
+    segment_refresh,
+    tier_settings,
 )
+from plugin.customers.condition_rows import GROUPS, ConditionRow
+from plugin.customers.persona_settings import PersonaForm, PersonaNotFound
+from plugin.customers.segment_refresh import SegmentsRefresh
+from plugin.customers.settings_forms import InvalidForm
+from plugin.customers.tier_settings import TierForm
 from plugin.models import Installation
 
 bp = Blueprint("console_segments", __name__, url_prefix="/console")
@@ -67,11 +70,11 @@ def create_persona() -> ResponseReturnValue:
 def edit_persona(persona_id: int) -> ResponseReturnValue:
     """Render the form for a persona, with the problems of conditions that no longer parse."""
     installation = console_installation()
-    form = segment_settings.persona_form(
-        segment_settings.persona_of(db.session(), installation, persona_id)
+    form = persona_settings.persona_form(
+        persona_settings.persona_of(db.session(), installation, persona_id)
     )
     try:
-        segment_settings.check_persona(form)
+        persona_settings.check_persona(form)
     except InvalidForm as invalid:
         return _persona_editor(installation, form, persona_id=persona_id, errors=invalid.errors)
     return _persona_editor(installation, form, persona_id=persona_id)
@@ -89,10 +92,10 @@ def set_persona_enabled(persona_id: int) -> ResponseReturnValue:
     installation = console_installation()
     session = db.session()
     enabled = request.form.get("enabled") == "true"
-    persona = segment_settings.set_persona_enabled(
+    persona = persona_settings.set_persona_enabled(
         session, installation, persona_id, enabled=enabled
     )
-    refresh = segment_settings.refresh_segments(session, installation, now=utcnow())
+    refresh = segment_refresh.refresh_segments(session, installation, now=utcnow())
     status = f"{persona.name} is {'on' if enabled else 'off'}."
     return _persona_list(installation, status=status, refresh=refresh)
 
@@ -102,8 +105,8 @@ def delete_persona(persona_id: int) -> ResponseReturnValue:
     """Delete a persona; recompute segments if the base is small."""
     installation = console_installation()
     session = db.session()
-    name = segment_settings.delete_persona(session, installation, persona_id)
-    refresh = segment_settings.refresh_segments(session, installation, now=utcnow())
+    name = persona_settings.delete_persona(session, installation, persona_id)
+    refresh = segment_refresh.refresh_segments(session, installation, now=utcnow())
     return _persona_list(installation, status=f"Deleted {name}.", refresh=refresh)
 
 
@@ -111,14 +114,14 @@ def _save_persona(installation: Installation, *, persona_id: int | None) -> Resp
     session = db.session()
     form = persona_form_from(request.form)
     try:
-        saved = segment_settings.save_persona(session, installation, form, persona_id=persona_id)
+        saved = persona_settings.save_persona(session, installation, form, persona_id=persona_id)
     except InvalidForm as invalid:
         return _persona_editor(
             installation, form, persona_id=persona_id, errors=invalid.errors, status_code=400
         )
     # Read the clock after the save, so the recompute is not older than the persona.
     refresh = (
-        segment_settings.refresh_segments(session, installation, now=utcnow())
+        segment_refresh.refresh_segments(session, installation, now=utcnow())
         if saved.changes_matches
         else None
     )
@@ -157,7 +160,7 @@ def _persona_list(
     status: str | None = None,
     refresh: SegmentsRefresh | None = None,
 ) -> tuple[str, int]:
-    listing = segment_settings.list_personas(db.session(), installation)
+    listing = persona_settings.list_personas(db.session(), installation)
     return render_template(
         "console/_personas.html", listing=listing, status=status, refresh=refresh
     ), 200
@@ -176,8 +179,8 @@ def _persona_editor(
         form=form,
         persona_id=persona_id,
         errors=errors or {},
-        fields=segment_settings.condition_fields(installation.currency),
-        operators=segment_settings.OPERATOR_LABELS,
+        fields=condition_rows.condition_fields(installation.currency),
+        operators=condition_rows.OPERATOR_LABELS,
         blank_row=ConditionRow(),
         currency=installation.currency,
     ), status_code
@@ -190,7 +193,7 @@ def _persona_editor(
 def guidance() -> ResponseReturnValue:
     """Render the guidance form: a text per value tier, RFM segment, lifecycle stage, behaviour."""
     installation = console_installation()
-    texts = segment_settings.guidance_texts(db.session(), installation)
+    texts = segment_guidance.guidance_texts(db.session(), installation)
     return _guidance_form(texts)
 
 
@@ -200,7 +203,7 @@ def save_guidance() -> ResponseReturnValue:
     installation = console_installation()
     submitted = request.form.to_dict()
     try:
-        texts = segment_settings.save_guidance(db.session(), installation, submitted)
+        texts = segment_guidance.save_guidance(db.session(), installation, submitted)
     except InvalidForm as invalid:
         return _guidance_form(submitted, errors=invalid.errors, status_code=400)
     count = len(texts)
@@ -217,11 +220,11 @@ def _guidance_form(
 ) -> tuple[str, int]:
     return render_template(
         "console/_guidance.html",
-        kinds=segment_settings.GUIDANCE_KINDS,
+        kinds=segment_guidance.GUIDANCE_KINDS,
         texts=texts,
         errors=errors or {},
         status=status,
-        most=segment_settings.GUIDANCE_MAX,
+        most=segment_guidance.GUIDANCE_MAX,
     ), status_code
 
 
@@ -232,7 +235,7 @@ def _guidance_form(
 def tiers() -> ResponseReturnValue:
     """Render the four tier bars, the suggestion from the base and the customers per tier."""
     installation = console_installation()
-    return _tier_form(installation, segment_settings.current_tier_form(installation))
+    return _tier_form(installation, tier_settings.current_tier_form(installation))
 
 
 @bp.post("/tiers")
@@ -240,15 +243,15 @@ def save_tiers() -> ResponseReturnValue:
     """Store the tier bars; recompute segments if the base is small."""
     installation = console_installation()
     session = db.session()
-    form = TierForm(**{name: request.form.get(name, "") for name in segment_settings.TIER_FIELDS})
+    form = TierForm(**{name: request.form.get(name, "") for name in tier_settings.TIER_FIELDS})
     try:
-        segment_settings.save_tier_thresholds(session, installation, form)
+        tier_settings.save_tier_thresholds(session, installation, form)
     except InvalidForm as invalid:
         return _tier_form(installation, form, errors=invalid.errors, status_code=400)
-    refresh = segment_settings.refresh_segments(session, installation, now=utcnow())
+    refresh = segment_refresh.refresh_segments(session, installation, now=utcnow())
     return _tier_form(
         installation,
-        segment_settings.current_tier_form(installation),
+        tier_settings.current_tier_form(installation),
         status="Saved the tier thresholds.",
         refresh=refresh,
     )
@@ -264,7 +267,7 @@ def _tier_form(
     status_code: int = 200,
 ) -> tuple[str, int]:
     session = db.session()
-    suggestion = segment_settings.suggest_tiers(session, installation.id, now=utcnow())
+    suggestion = tier_settings.suggest_tiers(session, installation.id, now=utcnow())
     return render_template(
         "console/_tiers.html",
         form=form,
@@ -274,6 +277,6 @@ def _tier_form(
         currency=installation.currency,
         suggestion=suggestion,
         suggested=TierForm.of(suggestion.thresholds),
-        counts=segment_settings.tier_counts(session, installation.id),
-        counted_at=segment_settings.segments_computed_at(session, installation.id),
+        counts=tier_settings.tier_counts(session, installation.id),
+        counted_at=segment_refresh.segments_computed_at(session, installation.id),
     ), status_code

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.customers import segment_settings
+from plugin.customers import tier_settings
 from plugin.customers.segmentation import recompute_installation
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.models import Installation
@@ -43,7 +43,7 @@ def suggest_tiers_command(name: str, apply: bool) -> None:
     """Suggest value-tier thresholds from the installation's own customers' last 12 months."""
     with db.database().sessions() as session:
         installation = _installation(session, name)
-        suggestion = segment_settings.suggest_tiers(session, installation.id, now=utcnow())
+        suggestion = tier_settings.suggest_tiers(session, installation.id, now=utcnow())
         bars, currency = suggestion.thresholds, installation.currency
         click.echo(
             f"From {suggestion.buyers} customers who bought in the last 12 months:\n"
@@ -53,6 +53,6 @@ def suggest_tiers_command(name: str, apply: bool) -> None:
             f"{bars.high_min_spend_cents / 100:,.0f}+ {currency} a year"
         )
         if apply:
-            segment_settings.apply_tier_thresholds(installation, bars)
+            tier_settings.apply_tier_thresholds(installation, bars)
             session.commit()
             click.echo("Applied. Run `flask segments recompute` to profile customers with them.")

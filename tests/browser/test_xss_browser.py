@@ -22,7 +22,9 @@ from playwright.sync_api import Browser, Frame, Page, expect
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.customers.segment_settings import ConditionRow, PersonaForm, save_guidance, save_persona
+from plugin.customers.condition_rows import ConditionRow
+from plugin.customers.persona_settings import PersonaForm, save_persona
+from plugin.customers.segment_guidance import save_guidance
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import demo_installation

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from plugin.clock import utcnow
-from plugin.customers import segment_settings
-from plugin.customers.segment_settings import BaseSize
+from plugin.customers import segment_refresh, tier_settings
+from plugin.customers.segment_refresh import BaseSize
 from plugin.models import CustomerSegment, Installation, Persona, SegmentGuidance
 from tests.console.test_views import (
     QUERY,
@@ -317,7 +317,7 @@ def test_a_large_base_is_not_recomputed_and_the_admin_is_told_the_command(
     session: Session,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(segment_settings, "RECOMPUTE_WHILE_WAITING", BaseSize(10, 10))
+    monkeypatch.setattr(segment_refresh, "RECOMPUTE_WHILE_WAITING", BaseSize(10, 10))
     response = client.post("/console/personas", headers=bearer, data=BUSY_REGULARS)
     html = text_of(response)
     assert response.status_code == 200
@@ -397,7 +397,7 @@ def test_the_tier_section_shows_the_bars_in_currency_and_the_suggestion(
     html = text_of(client.get("/console/tiers", headers=bearer))
     assert 'name="medium_min_spend" type="text" inputmode="numeric" value="250"' in html
     assert 'name="high_min_spend" type="text" inputmode="numeric" value="1500"' in html
-    suggestion = segment_settings.suggest_tiers(session, demo_installation.id, now=utcnow())
+    suggestion = tier_settings.suggest_tiers(session, demo_installation.id, now=utcnow())
     assert f"From the {suggestion.buyers} customers who bought in the last 12 months" in html
     assert "Use suggestion" in html
     assert f"{high_tier_customers(session, demo_installation)} high</span>" in html

@@ -13,25 +13,24 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.clock import utcnow
 from plugin.customers import orders
-from plugin.customers.segment_settings import (
-    FIELD_LABELS,
-    BaseSize,
-    ConditionRow,
-    InvalidForm,
+from plugin.customers.condition_rows import FIELD_LABELS, ConditionRow
+from plugin.customers.persona_settings import (
     PersonaForm,
     PersonaNotFound,
-    TierForm,
     delete_persona,
-    guidance_texts,
     list_personas,
     persona_form,
     persona_match_counts,
     persona_of,
-    refresh_segments,
-    save_guidance,
     save_persona,
-    save_tier_thresholds,
     set_persona_enabled,
+)
+from plugin.customers.segment_guidance import guidance_texts, save_guidance
+from plugin.customers.segment_refresh import BaseSize, refresh_segments
+from plugin.customers.settings_forms import InvalidForm
+from plugin.customers.tier_settings import (
+    TierForm,
+    save_tier_thresholds,
     suggest_tiers,
     tier_counts,
     tier_thresholds_from,
