@@ -20,7 +20,7 @@ from plugin.customers.orders import refresh_order_facts
 from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import Base, Customer, CustomerFact, Installation, Order, SeenTicket
-from plugin.sidebar.recognition import record_seen_ticket
+from plugin.sidebar.seen import record_seen_ticket
 
 NOW = datetime(2026, 11, 23, 12, 0)
 

@@ -35,7 +35,7 @@ from plugin.goodwill.service import (
 )
 from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Action, Delivery, Installation
-from plugin.sidebar.recognition import HelpdeskSnapshot
+from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import card_snapshot, json_or_html, page_ticket, problem, ticket_args
 from plugin.web.auth import current_sidebar_session
 

@@ -20,7 +20,7 @@ from plugin.helpdesks.zendesk import AccountSessions
 from plugin.models import Installation
 from plugin.sidebar import read_cache
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.recognition import SeenTicketWrites
+from plugin.sidebar.seen import SeenTicketWrites
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 from plugin.sidebar.upstream import (
     DEFAULT_MAX_ENTRIES,

@@ -27,7 +27,7 @@ from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.models import Installation
 from plugin.reviews import service as reviews
 from plugin.reviews.views import answer_check, render_review
-from plugin.sidebar.recognition import HelpdeskSnapshot
+from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
 from plugin.web.settings import settings

@@ -68,6 +68,11 @@ class UpstreamPolicy:
     shop_fresh_seconds: float = 900.0
 
 
+def upstream_group(installation_id: int, upstream: str) -> tuple[int, str]:
+    """What the cache keeps trouble for: one installation's helpdesk, or its shop."""
+    return (installation_id, upstream)
+
+
 class UpstreamTimeout(HelpdeskError):
     """The helpdesk did not answer within the caller's time budget, and nothing was cached."""
 

@@ -25,14 +25,8 @@ from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
-from plugin.sidebar.recognition import (
-    HelpdeskSnapshot,
-    fetch_helpdesk_snapshot,
-    prepare_customer,
-    refresh_from_shop,
-    sidebar_view,
-    start_requester_read,
-)
+from plugin.sidebar.recognition import prepare_customer, refresh_from_shop, sidebar_view
+from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot, start_requester_read
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.settings import settings

@@ -17,8 +17,9 @@ from plugin.clock import utcnow
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.models import Installation, Persona, SeenTicket, SharedCacheEntry
 from plugin.sidebar.read_cache import Generations, ReadCache
-from plugin.sidebar.recognition import REQUESTER_CODEC, SeenTicketWrites
+from plugin.sidebar.seen import SeenTicketWrites
 from plugin.sidebar.shared_cache import DatabaseSharedStore
+from plugin.sidebar.snapshot import REQUESTER_CODEC
 from plugin.sidebar.upstream import UpstreamCache
 
 WHEN = datetime(2026, 11, 1, 9, 0)

@@ -14,7 +14,7 @@ import pytest
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.helpdesks.interface import HelpdeskError, TicketWithRequester
-from plugin.sidebar.recognition import HelpdeskSnapshot, fetch_helpdesk_snapshot
+from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot
 from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy, UpstreamTimeout
 
 WHEN = datetime(2026, 11, 1, 9, 0)

@@ -1,0 +1,252 @@
+"""The sidebar's record of the tickets it was opened on: buffered, written apart from the view.
+
+The only rows a sidebar view writes (besides caches): `SeenTicket`, for rule replays.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, wait
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from plugin.domain.helpdesk import Ticket
+from plugin.models import SeenTicket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Seen:
+    """What this process last wrote of a seen ticket, and the views since then not written."""
+
+    fields: tuple[object, ...]
+    written_at: datetime
+    unwritten_views: int = 0
+    last_seen_at: datetime | None = None
+
+
+class SeenTicketWrites:
+    """The sidebar's records of seen tickets, written at most once per ticket per interval.
+
+    A view wrote its `SeenTicket` row every time: a transaction per view, most of a warm
+    view's database time. Here a ticket's row is written on its first view in this process,
+    again at once when what is recorded of it changes (requester, customer, subject, fields),
+    and otherwise at most once per `interval_seconds`: the views in between are counted here
+    and added to the row by the next write of any ticket once the interval has passed (or at
+    exit, `flush`). So `last_seen_at` and `view_count` lag by an interval at most; a worker
+    killed outright loses at most that interval's counts, never a ticket.
+
+    Given `sessions` and an `executor`, the writes run there, in a session of their own: the
+    view that makes one does not wait for its commit (a cold view's last database write).
+    """
+
+    def __init__(
+        self,
+        *,
+        interval_seconds: float,
+        sessions: sessionmaker[Session] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        self._interval = interval_seconds
+        self._sessions = sessions
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._tickets: dict[tuple[int, str], _Seen] = {}
+        self._writing: set[Future[None]] = set()
+
+    def record(
+        self,
+        session: Session,
+        *,
+        installation_id: int,
+        ticket: Ticket,
+        customer_id: int | None,
+        now: datetime,
+    ) -> None:
+        """Count a view of the ticket; write it, and the views that are due, when it is time."""
+        key = (installation_id, ticket.id)
+        fields = _recorded_fields(ticket, customer_id)
+        with self._lock:
+            seen = self._tickets.get(key)
+            if (
+                seen is not None
+                and seen.fields == fields
+                and (now - seen.written_at).total_seconds() < self._interval
+            ):
+                seen.unwritten_views += 1
+                seen.last_seen_at = now
+                return
+            views = 1 + (seen.unwritten_views if seen is not None else 0)
+            self._tickets[key] = _Seen(fields=fields, written_at=now)
+            due = self._take_due(now)
+
+        def write(session: Session) -> None:
+            record_seen_ticket(
+                session,
+                installation_id=installation_id,
+                ticket=ticket,
+                customer_id=customer_id,
+                now=now,
+                views=views,
+                more_views=due,
+            )
+
+        if self._sessions is None or self._executor is None:
+            write(session)
+            return
+        future = self._executor.submit(self._write_apart, write)
+        with self._lock:
+            self._writing.add(future)
+        future.add_done_callback(self._done)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the writes under way (tests, shutdown)."""
+        with self._lock:
+            writing = list(self._writing)
+        wait(writing, timeout=timeout)
+
+    def flush(self, session: Session) -> None:
+        """Wait for the writes under way, then write every view counted and not yet written."""
+        self.wait()
+        with self._lock:
+            due = self._take_due(None)
+        if due:
+            _add_views(session, due)
+            session.commit()
+
+    def _write_apart(self, write: Callable[[Session], None]) -> None:
+        assert self._sessions is not None
+        try:
+            with self._sessions() as session:
+                write(session)
+        except SQLAlchemyError as error:
+            # Bookkeeping for rule replays: the view was shown; say why its record was not.
+            log.warning("a seen ticket was not recorded: %s", error)
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._writing.discard(future)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._tickets)
+
+    def _take_due(self, now: datetime | None) -> list[tuple[int, str, int, datetime]]:
+        """Take the unwritten views whose interval has passed (all when `now` is None).
+
+        Tickets past their interval are forgotten, so the buffer holds only the tickets
+        viewed in the last interval.
+        """
+        due = []
+        for key, seen in list(self._tickets.items()):
+            if now is not None and (now - seen.written_at).total_seconds() < self._interval:
+                continue
+            if seen.unwritten_views and seen.last_seen_at is not None:
+                due.append((*key, seen.unwritten_views, seen.last_seen_at))
+            del self._tickets[key]
+        return due
+
+
+def _recorded_fields(ticket: Ticket, customer_id: int | None) -> tuple[object, ...]:
+    return (
+        ticket.requester_id,
+        customer_id,
+        ticket.subject[:500],
+        ticket.channel,
+        ticket.ticket_type,
+        ticket.priority,
+        ticket.tags,
+    )
+
+
+def record_seen_ticket(
+    session: Session,
+    *,
+    installation_id: int,
+    ticket: Ticket,
+    customer_id: int | None,
+    now: datetime,
+    views: int = 1,
+    more_views: list[tuple[int, str, int, datetime]] | None = None,
+) -> None:
+    """Remember that the sidebar was opened on a ticket (`views` times), and for whom.
+
+    `more_views` are other tickets' views counted by `SeenTicketWrites` and written in the
+    same transaction: (installation id, ticket id, views, last seen at).
+    """
+    try:
+        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
+        if more_views:
+            _add_views(session, more_views)
+        session.commit()
+    except IntegrityError:
+        # Two views of a new ticket at once: the other inserted first, so update its row.
+        session.rollback()
+        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
+        if more_views:
+            _add_views(session, more_views)
+        session.commit()
+
+
+def _add_views(session: Session, views: list[tuple[int, str, int, datetime]]) -> None:
+    for installation_id, ticket_id, count, last_seen_at in views:
+        session.execute(
+            sa.update(SeenTicket)
+            .where(SeenTicket.installation_id == installation_id, SeenTicket.ticket_id == ticket_id)
+            .values(
+                view_count=SeenTicket.view_count + count,
+                last_seen_at=sa.case(
+                    (SeenTicket.last_seen_at < last_seen_at, last_seen_at),
+                    else_=SeenTicket.last_seen_at,
+                ),
+            )
+        )
+
+
+def _upsert_seen_ticket(
+    session: Session,
+    installation_id: int,
+    ticket: Ticket,
+    customer_id: int | None,
+    now: datetime,
+    views: int = 1,
+) -> None:
+    seen = session.scalars(
+        sa.select(SeenTicket).where(
+            SeenTicket.installation_id == installation_id, SeenTicket.ticket_id == ticket.id
+        )
+    ).first()
+    if seen is None:
+        session.add(
+            SeenTicket(
+                installation_id=installation_id,
+                ticket_id=ticket.id,
+                requester_id=ticket.requester_id,
+                customer_id=customer_id,
+                subject=ticket.subject[:500],
+                channel=ticket.channel,
+                ticket_type=ticket.ticket_type,
+                priority=ticket.priority,
+                tags=list(ticket.tags),
+                first_seen_at=now,
+                last_seen_at=now,
+                view_count=views,
+            )
+        )
+    else:
+        seen.requester_id = ticket.requester_id
+        seen.customer_id = customer_id
+        seen.subject = ticket.subject[:500]
+        seen.ticket_type = ticket.ticket_type
+        seen.priority = ticket.priority
+        seen.tags = list(ticket.tags)
+        seen.last_seen_at = max(seen.last_seen_at, now)
+        seen.view_count += views
+    session.flush()
