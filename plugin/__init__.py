@@ -10,13 +10,13 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from plugin import db, observability
+from plugin.config import EXTENSION_KEY as SETTINGS_KEY
 from plugin.config import Settings, instance_encryption_key, settings_from_environment
 from plugin.helpdesks import runtime as helpdesks
 from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.credentials import CredentialsVault
 from plugin.helpdesks.tokens import SidebarSessions
 from plugin.web import formatting, security
-from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
 
 csrf = CSRFProtect()
 

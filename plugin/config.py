@@ -13,6 +13,8 @@ from plugin.helpdesks.credentials import generate_key, is_valid_key
 from plugin.observability import LogFormat
 
 ZENDESK_CDN_SDK = "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
+# Where create_app keeps the Settings in app.extensions, for request code and commands alike.
+EXTENSION_KEY = "regulars.settings"
 
 
 class ConfigError(ValueError):

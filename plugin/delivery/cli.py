@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 
 from plugin import db, observability
 from plugin.clock import utcnow
+from plugin.config import EXTENSION_KEY as SETTINGS_KEY
 from plugin.config import Settings
 from plugin.delivery import outbox as delivery
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.helpdesks.runtime import EXTENSION_KEY as HELPDESKS_KEY
 from plugin.helpdesks.runtime import Helpdesks
 from plugin.models import Delivery
-from plugin.web.settings import EXTENSION_KEY as SETTINGS_KEY
 
 outbox_cli = AppGroup("outbox", help="Deliver the action log to the helpdesk as ticket notes.")
 

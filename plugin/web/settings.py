@@ -2,9 +2,7 @@
 
 from flask import current_app
 
-from plugin.config import Settings
-
-EXTENSION_KEY = "regulars.settings"
+from plugin.config import EXTENSION_KEY, Settings
 
 
 def settings() -> Settings:
