@@ -43,7 +43,7 @@ from plugin.demo.seed import ISSUER, demo_installation, seed_demo
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.freshdesk_installations import SECRET_PREFIX, adopt_secret
 from plugin.models import DemoTicket, DemoUser, Installation
-from plugin.packaging.freshdesk import package_files
+from plugin.packaging.freshdesk_builder import package_files
 from plugin.web.formatting import ago
 
 bp = Blueprint("demo", __name__, url_prefix="/demo")

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from plugin.packaging import freshdesk, zendesk
+from plugin.packaging import freshdesk_builder, zendesk_builder
+from plugin.packaging.problems import has_errors
 
 
 @click.group("package", cls=AppGroup)
@@ -32,10 +33,10 @@ def package_cli() -> None:
 )
 def zendesk_command(service_url: str, out_path: Path) -> None:
     """Validate the Zendesk app package and write its zip if nothing is wrong."""
-    problems = zendesk.build_package(service_url=service_url, out_path=out_path)
+    problems = zendesk_builder.build_package(service_url=service_url, out_path=out_path)
     for problem in problems:
         click.echo(str(problem), err=True)
-    if zendesk.has_errors(problems):
+    if has_errors(problems):
         raise click.exceptions.Exit(1)
     click.echo(f"Wrote {out_path} ({out_path.stat().st_size} bytes).")
 
@@ -57,9 +58,9 @@ def zendesk_command(service_url: str, out_path: Path) -> None:
 )
 def freshdesk_command(service_host: str | None, out_path: Path) -> None:
     """Validate the Freshdesk app package offline and write its zip if nothing is wrong."""
-    problems = freshdesk.build_package(service_host=service_host, out_path=out_path)
+    problems = freshdesk_builder.build_package(service_host=service_host, out_path=out_path)
     for problem in problems:
         click.echo(str(problem), err=True)
-    if zendesk.has_errors(problems):
+    if has_errors(problems):
         raise click.exceptions.Exit(1)
     click.echo(f"Wrote {out_path} ({out_path.stat().st_size} bytes).")

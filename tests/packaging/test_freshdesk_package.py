@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from plugin.packaging import freshdesk, zendesk
+from plugin.packaging import archive, freshdesk_builder, freshdesk_rules, freshdesk_validator
 from plugin.packaging.cli import package_cli
+from plugin.packaging.problems import Problem
 
 MANIFEST = "manifest.json"
 REQUESTS = "config/requests.json"
@@ -31,14 +32,14 @@ PACKAGE_ENTRIES = [
     REQUESTS,
 ]
 JSON_FILES = (MANIFEST, REQUESTS, IPARAMS)
-# Written out here rather than read from freshdesk.RULES, so a severity change is deliberate.
+# Written out here rather than read from freshdesk_rules.RULES, so a severity change is deliberate.
 WARNING_RULES = {"requests.unused", "iparams.secure_default"}
 # Rules only the builder applies: covered by the build tests below.
 BUILDER_RULES = {"package.symlink", "package.service_host"}
 
 
 def real_files() -> dict[str, bytes]:
-    files, problems = freshdesk.package_files()
+    files, problems = freshdesk_builder.package_files()
     assert problems == []
     return files
 
@@ -51,14 +52,14 @@ class Package:
     def __post_init__(self) -> None:
         self.docs = {name: json.loads(self.files[name]) for name in JSON_FILES}
 
-    def validate(self) -> list[zendesk.Problem]:
+    def validate(self) -> list[Problem]:
         files = dict(self.files)
         for name, doc in self.docs.items():
             if name in files and not isinstance(doc, bytes):
                 files[name] = json.dumps(doc).encode()
             elif isinstance(doc, bytes):
                 files[name] = doc
-        return freshdesk.validate_package(files)
+        return freshdesk_validator.validate_package(files)
 
 
 Breaker = Callable[[Package], None]
@@ -266,11 +267,11 @@ def test_broken_package_reports_rule(rule: str, breaker: Breaker) -> None:
 
 
 def test_every_rule_has_a_broken_example() -> None:
-    assert {rule for rule, _, _ in BROKEN} | BUILDER_RULES == set(freshdesk.RULES)
+    assert {rule for rule, _, _ in BROKEN} | BUILDER_RULES == set(freshdesk_rules.RULES)
 
 
 def test_warnings_are_exactly_the_warning_rules() -> None:
-    warnings = {rule for rule, severity in freshdesk.RULES.items() if severity == "warning"}
+    warnings = {rule for rule, severity in freshdesk_rules.RULES.items() if severity == "warning"}
     assert warnings == WARNING_RULES
 
 
@@ -324,16 +325,18 @@ def test_the_page_invokes_exactly_the_declared_templates() -> None:
         "getSidebar",
         "postAction",
         "postReviewCheck",
+        "postSync",
     }
     assert b"invokeTemplate('getSidebar'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postAction'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postReviewCheck'" in files["app/scripts/app.js"]
+    assert b"invokeTemplate('postSync'" in files["app/scripts/app.js"]
 
 
 def test_the_banner_styles_are_the_services_own() -> None:
     assert (
         real_files()["app/styles/sidebar.css"]
-        == (zendesk.REPO_ROOT / "static" / "css" / "sidebar.css").read_bytes()
+        == (archive.REPO_ROOT / "static" / "css" / "sidebar.css").read_bytes()
     )
 
 
@@ -343,7 +346,7 @@ def test_the_banner_styles_are_the_services_own() -> None:
 def test_real_package_builds_with_the_layout_at_the_zip_root(tmp_path: Path) -> None:
     out = tmp_path / "dist" / "regulars-freshdesk.zip"
 
-    assert freshdesk.build_package(out_path=out) == []
+    assert freshdesk_builder.build_package(out_path=out) == []
 
     with zipfile.ZipFile(out) as archive:
         assert archive.namelist() == PACKAGE_ENTRIES
@@ -354,7 +357,7 @@ def test_real_package_builds_with_the_layout_at_the_zip_root(tmp_path: Path) -> 
 def test_service_host_becomes_the_settings_default(tmp_path: Path) -> None:
     out = tmp_path / "package.zip"
 
-    assert freshdesk.build_package(out_path=out, service_host="regulars.example.com") == []
+    assert freshdesk_builder.build_package(out_path=out, service_host="regulars.example.com") == []
 
     with zipfile.ZipFile(out) as archive:
         iparams = json.loads(archive.read(IPARAMS))
@@ -376,7 +379,7 @@ def test_service_host_becomes_the_settings_default(tmp_path: Path) -> None:
 def test_unusable_service_host_is_refused(tmp_path: Path, service_host: str) -> None:
     out = tmp_path / "package.zip"
 
-    problems = freshdesk.build_package(out_path=out, service_host=service_host)
+    problems = freshdesk_builder.build_package(out_path=out, service_host=service_host)
 
     assert [p.rule for p in problems] == ["package.service_host"]
     assert not out.exists()
@@ -384,26 +387,28 @@ def test_unusable_service_host_is_refused(tmp_path: Path, service_host: str) -> 
 
 def test_build_is_reproducible(tmp_path: Path) -> None:
     first, second = tmp_path / "first.zip", tmp_path / "second.zip"
-    freshdesk.build_package(out_path=first)
-    freshdesk.build_package(out_path=second)
+    freshdesk_builder.build_package(out_path=first)
+    freshdesk_builder.build_package(out_path=second)
 
     assert first.read_bytes() == second.read_bytes()
 
 
 def copy_sources(tmp_path: Path) -> Path:
     root = tmp_path / "source"
-    shutil.copytree(zendesk.REPO_ROOT / freshdesk.PACKAGE_DIR, root / freshdesk.PACKAGE_DIR)
+    shutil.copytree(
+        archive.REPO_ROOT / freshdesk_builder.PACKAGE_DIR, root / freshdesk_builder.PACKAGE_DIR
+    )
     (root / "static" / "css").mkdir(parents=True)
-    shutil.copy(zendesk.REPO_ROOT / "static" / "css" / "sidebar.css", root / "static" / "css")
+    shutil.copy(archive.REPO_ROOT / "static" / "css" / "sidebar.css", root / "static" / "css")
     return root
 
 
 def test_a_broken_source_tree_writes_no_zip(tmp_path: Path) -> None:
     root = copy_sources(tmp_path)
-    (root / freshdesk.PACKAGE_DIR / "config" / "requests.json").unlink()
+    (root / freshdesk_builder.PACKAGE_DIR / "config" / "requests.json").unlink()
     out = tmp_path / "package.zip"
 
-    problems = freshdesk.build_package(out_path=out, source_root=root)
+    problems = freshdesk_builder.build_package(out_path=out, source_root=root)
 
     assert "requests.missing" in {p.rule for p in problems}
     assert not out.exists()
@@ -411,11 +416,11 @@ def test_a_broken_source_tree_writes_no_zip(tmp_path: Path) -> None:
 
 def test_symlink_is_refused(tmp_path: Path) -> None:
     root = copy_sources(tmp_path)
-    app = root / freshdesk.PACKAGE_DIR / "app"
+    app = root / freshdesk_builder.PACKAGE_DIR / "app"
     (app / "extra.svg").symlink_to(app / "styles" / "images" / "icon.svg")
     out = tmp_path / "package.zip"
 
-    problems = freshdesk.build_package(out_path=out, source_root=root)
+    problems = freshdesk_builder.build_package(out_path=out, source_root=root)
 
     assert [p.rule for p in problems] == ["package.symlink"]
     assert not out.exists()

@@ -14,8 +14,9 @@ from xml.etree import ElementTree
 import pytest
 from flask import Flask
 
-from plugin.packaging import icons, zendesk
+from plugin.packaging import archive, icons, zendesk_builder, zendesk_validator
 from plugin.packaging.cli import package_cli
+from plugin.packaging.problems import Problem
 
 SERVICE_URL = "https://regulars.example.com"
 PACKAGE_ENTRIES = [
@@ -25,7 +26,8 @@ PACKAGE_ENTRIES = [
     "assets/logo.png",
     "translations/en.json",
 ]
-# Written out here rather than read from zendesk.RULES, so a severity change has to be deliberate.
+# Written out here rather than read from zendesk_validator.RULES, so a severity change has to be
+# deliberate.
 WARNING_RULES = {
     "location.option_unknown",
     "parameters.insecure_secret",
@@ -37,13 +39,13 @@ BUILDER_RULES = {"manifest.missing", "package.symlink", "package.service_url"}
 
 
 def real_manifest() -> dict[str, Any]:
-    text = (zendesk.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
-    manifest: dict[str, Any] = json.loads(zendesk.fill_service_url(text, SERVICE_URL))
+    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    manifest: dict[str, Any] = json.loads(zendesk_builder.fill_service_url(text, SERVICE_URL))
     return manifest
 
 
 def real_files() -> dict[str, bytes]:
-    files, problems = zendesk.collect_package_files(zendesk.REPO_ROOT / zendesk.PACKAGE_DIR)
+    files, problems = archive.collect_package_files(archive.REPO_ROOT / zendesk_builder.PACKAGE_DIR)
     assert problems == []
     return files
 
@@ -54,9 +56,9 @@ class Package:
     files: dict[str, bytes] = field(default_factory=real_files)
     text: str | None = None
 
-    def validate(self) -> list[zendesk.Problem]:
+    def validate(self) -> list[Problem]:
         text = self.text if self.text is not None else json.dumps(self.manifest)
-        return zendesk.validate_manifest(text, files=self.files)
+        return zendesk_validator.validate_manifest(text, files=self.files)
 
 
 Breaker = Callable[[Package], None]
@@ -252,13 +254,13 @@ def test_broken_package_reports_rule(rule: str, breaker: Breaker) -> None:
 
 
 def test_every_rule_has_a_broken_example() -> None:
-    assert {rule for rule, _, _ in BROKEN} | BUILDER_RULES == set(zendesk.RULES)
+    assert {rule for rule, _, _ in BROKEN} | BUILDER_RULES == set(zendesk_validator.RULES)
 
 
 def test_warnings_are_exactly_the_warning_rules() -> None:
-    assert {rule for rule, severity in zendesk.RULES.items() if severity == "warning"} == (
-        WARNING_RULES
-    )
+    assert {
+        rule for rule, severity in zendesk_validator.RULES.items() if severity == "warning"
+    } == (WARNING_RULES)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +316,7 @@ def test_duplicate_key_names_the_key() -> None:
 def test_real_package_builds_with_service_url_filled_in(tmp_path: Path) -> None:
     out = tmp_path / "dist" / "regulars-zendesk.zip"
 
-    assert zendesk.build_package(service_url=SERVICE_URL + "/", out_path=out) == []
+    assert zendesk_builder.build_package(service_url=SERVICE_URL + "/", out_path=out) == []
 
     with zipfile.ZipFile(out) as archive:
         assert archive.namelist() == PACKAGE_ENTRIES
@@ -328,8 +330,8 @@ def test_real_package_builds_with_service_url_filled_in(tmp_path: Path) -> None:
 
 def test_build_is_reproducible(tmp_path: Path) -> None:
     first, second = tmp_path / "first.zip", tmp_path / "second.zip"
-    zendesk.build_package(service_url=SERVICE_URL, out_path=first)
-    zendesk.build_package(service_url=SERVICE_URL, out_path=second)
+    zendesk_builder.build_package(service_url=SERVICE_URL, out_path=first)
+    zendesk_builder.build_package(service_url=SERVICE_URL, out_path=second)
 
     assert first.read_bytes() == second.read_bytes()
 
@@ -337,7 +339,7 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
 def test_localhost_over_http_builds_for_local_testing(tmp_path: Path) -> None:
     out = tmp_path / "local.zip"
 
-    assert zendesk.build_package(service_url="http://localhost:5000", out_path=out) == []
+    assert zendesk_builder.build_package(service_url="http://localhost:5000", out_path=out) == []
     with zipfile.ZipFile(out) as archive:
         assert "http://localhost:5000/sidebar" in archive.read("manifest.json").decode()
 
@@ -360,7 +362,7 @@ def test_localhost_over_http_builds_for_local_testing(tmp_path: Path) -> None:
 def test_unusable_service_url_is_refused(tmp_path: Path, service_url: str) -> None:
     out = tmp_path / "package.zip"
 
-    problems = zendesk.build_package(service_url=service_url, out_path=out)
+    problems = zendesk_builder.build_package(service_url=service_url, out_path=out)
 
     assert [p.rule for p in problems] == ["package.service_url"]
     assert not out.exists()
@@ -368,8 +370,10 @@ def test_unusable_service_url_is_refused(tmp_path: Path, service_url: str) -> No
 
 def copy_sources(tmp_path: Path) -> Path:
     root = tmp_path / "source"
-    shutil.copytree(zendesk.REPO_ROOT / zendesk.PACKAGE_DIR, root / zendesk.PACKAGE_DIR)
-    shutil.copy(zendesk.REPO_ROOT / "manifest.json", root / "manifest.json")
+    shutil.copytree(
+        archive.REPO_ROOT / zendesk_builder.PACKAGE_DIR, root / zendesk_builder.PACKAGE_DIR
+    )
+    shutil.copy(archive.REPO_ROOT / "manifest.json", root / "manifest.json")
     return root
 
 
@@ -377,7 +381,7 @@ def test_copied_sources_build(tmp_path: Path) -> None:
     out = tmp_path / "package.zip"
 
     assert (
-        zendesk.build_package(
+        zendesk_builder.build_package(
             service_url=SERVICE_URL, out_path=out, source_root=copy_sources(tmp_path)
         )
         == []
@@ -388,7 +392,7 @@ def test_copied_sources_build(tmp_path: Path) -> None:
 @pytest.mark.parametrize("link", ["assets/extra.svg", "more", "manifest"])
 def test_symlink_is_refused(tmp_path: Path, link: str) -> None:
     root = copy_sources(tmp_path)
-    package_dir = root / zendesk.PACKAGE_DIR
+    package_dir = root / zendesk_builder.PACKAGE_DIR
     if link == "manifest":
         real = tmp_path / "manifest.json"
         (root / "manifest.json").rename(real)
@@ -399,7 +403,9 @@ def test_symlink_is_refused(tmp_path: Path, link: str) -> None:
         (package_dir / link).symlink_to(package_dir / "assets" / "icon_nav_bar.svg")
     out = tmp_path / "package.zip"
 
-    problems = zendesk.build_package(service_url=SERVICE_URL, out_path=out, source_root=root)
+    problems = zendesk_builder.build_package(
+        service_url=SERVICE_URL, out_path=out, source_root=root
+    )
 
     assert "package.symlink" in {p.rule for p in problems}
     assert not out.exists()
@@ -409,7 +415,7 @@ def test_missing_manifest_is_reported(tmp_path: Path) -> None:
     root = copy_sources(tmp_path)
     (root / "manifest.json").unlink()
 
-    problems = zendesk.build_package(
+    problems = zendesk_builder.build_package(
         service_url=SERVICE_URL, out_path=tmp_path / "package.zip", source_root=root
     )
 
@@ -418,10 +424,12 @@ def test_missing_manifest_is_reported(tmp_path: Path) -> None:
 
 def test_errors_stop_the_build(tmp_path: Path) -> None:
     root = copy_sources(tmp_path)
-    (root / zendesk.PACKAGE_DIR / "assets" / "logo.png").unlink()
+    (root / zendesk_builder.PACKAGE_DIR / "assets" / "logo.png").unlink()
     out = tmp_path / "package.zip"
 
-    problems = zendesk.build_package(service_url=SERVICE_URL, out_path=out, source_root=root)
+    problems = zendesk_builder.build_package(
+        service_url=SERVICE_URL, out_path=out, source_root=root
+    )
 
     assert [p.rule for p in problems] == ["assets.logo_missing"]
     assert not out.exists()
@@ -434,7 +442,9 @@ def test_warnings_do_not_stop_the_build(tmp_path: Path) -> None:
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     out = tmp_path / "package.zip"
 
-    problems = zendesk.build_package(service_url=SERVICE_URL, out_path=out, source_root=root)
+    problems = zendesk_builder.build_package(
+        service_url=SERVICE_URL, out_path=out, source_root=root
+    )
 
     assert [(p.rule, p.severity) for p in problems] == [("parameters.secure_default", "warning")]
     assert out.exists()

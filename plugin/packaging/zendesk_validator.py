@@ -1,23 +1,18 @@
-"""Validate the Zendesk app package offline against Zendesk's rules, and build its zip."""
+"""Validate the Zendesk app package offline against Zendesk's rules: the manifest, its
+locations and parameters, the translations and the assets beside it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
-import zipfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-Severity = Literal["error", "warning"]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PACKAGE_DIR = Path("packaging", "zendesk")
-SERVICE_URL_PLACEHOLDER = "{{service_url}}"
+from plugin.packaging.problems import Problem, Severity
 
 # Every rule the validator and builder apply, with its severity: one place to read them all.
 RULES: dict[str, Severity] = {
@@ -127,30 +122,11 @@ PUBLIC_APP_TRANSLATIONS = (
 LOGOS = {"assets/logo.png": (320, 320), "assets/logo-small.png": (128, 128)}
 FORBIDDEN_SUFFIXES = frozenset({".zip", ".pdf", ".doc", ".docx", ".sh", ".jar", ".xls", ".xlsx"})
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# A fixed timestamp makes two builds of the same sources byte-identical.
-ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One broken rule: its id, a sentence naming the field, and how serious it is."""
-
-    rule: str
-    message: str
-    severity: Severity = "error"
-
-    def __str__(self) -> str:
-        return f"{self.severity} [{self.rule}] {self.message}"
 
 
 def problem(rule: str, message: str) -> Problem:
     """Report a broken rule with the severity the rule is registered with."""
     return Problem(rule=rule, message=message, severity=RULES[rule])
-
-
-def has_errors(problems: Iterable[Problem]) -> bool:
-    """Tell whether any problem is an error rather than a warning."""
-    return any(found.severity == "error" for found in problems)
 
 
 def validate_manifest(manifest_text: str, *, files: Mapping[str, bytes]) -> list[Problem]:
@@ -522,97 +498,3 @@ def _is_http_url(value: Any) -> bool:
         return parts.scheme in {"http", "https"} and bool(parts.hostname)
     except ValueError:
         return False
-
-
-def check_service_url(service_url: str) -> Problem | None:
-    """Refuse a service URL that Zendesk would not frame, or that would corrupt the manifest."""
-
-    def refuse(reason: str) -> Problem:
-        return problem("package.service_url", f"service URL {service_url!r} {reason}.")
-
-    # The URL is pasted into JSON text, so characters JSON or the placeholders care about are out.
-    if re.search(r"[\s\"\\<>{}]", service_url):
-        return refuse("contains spaces, quotes, backslashes or braces")
-    try:
-        parts = urlsplit(service_url)
-        host = parts.hostname
-        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
-    except ValueError:
-        return refuse("is not a URL")
-    if parts.username is not None or parts.password is not None:
-        return refuse("must not carry credentials")
-    if parts.query or parts.fragment:
-        return refuse("must not have a query or fragment")
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host == "localhost":
-        return None
-    if parts.scheme == "http" and host == "127.0.0.1":
-        # Zendesk's validator lets plain http through only for the host name localhost.
-        return refuse("uses http on 127.0.0.1, which Zendesk refuses: use http://localhost")
-    return refuse("must be an absolute https URL (or http://localhost for local testing)")
-
-
-def fill_service_url(manifest_text: str, service_url: str) -> str:
-    """Put the service URL where the manifest has the placeholder."""
-    return manifest_text.replace(SERVICE_URL_PLACEHOLDER, service_url.rstrip("/"))
-
-
-def collect_package_files(package_dir: Path) -> tuple[dict[str, bytes], list[Problem]]:
-    """Read every file under the package folder, keyed by its path in the zip; refuse symlinks."""
-    files: dict[str, bytes] = {}
-    problems: list[Problem] = []
-    if package_dir.is_symlink():
-        return files, [problem("package.symlink", f"{package_dir.name} is a symlink.")]
-    for directory, dirnames, filenames in os.walk(package_dir):
-        dirnames.sort()
-        here = Path(directory)
-        for name in sorted([*dirnames, *filenames]):
-            path = here / name
-            relative = path.relative_to(package_dir).as_posix()
-            if path.is_symlink():
-                problems.append(problem("package.symlink", f"{relative} is a symlink."))
-            elif name in filenames and path.is_file():
-                files[relative] = path.read_bytes()
-    return files, problems
-
-
-def build_package(
-    *, service_url: str, out_path: Path, source_root: Path = REPO_ROOT
-) -> list[Problem]:
-    """Fill in the service URL, validate, and write the zip only if nothing is an error."""
-    url_problem = check_service_url(service_url)
-    if url_problem is not None:
-        return [url_problem]
-    manifest_path = source_root / "manifest.json"
-    if manifest_path.is_symlink():
-        return [problem("package.symlink", "manifest.json is a symlink.")]
-    try:
-        manifest_text = manifest_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [problem("manifest.missing", f"there is no manifest.json in {source_root.name}.")]
-    except UnicodeDecodeError:
-        return [problem("manifest.invalid_json", "manifest.json is not UTF-8 text.")]
-    if (source_root / PACKAGE_DIR.parent).is_symlink():
-        return [problem("package.symlink", f"{PACKAGE_DIR.parent} is a symlink.")]
-    files, problems = collect_package_files(source_root / PACKAGE_DIR)
-    manifest_text = fill_service_url(manifest_text, service_url)
-    problems += validate_manifest(manifest_text, files=files)
-    if not has_errors(problems):
-        write_zip(out_path, manifest_text, files)
-    return problems
-
-
-def write_zip(out_path: Path, manifest_text: str, files: Mapping[str, bytes]) -> None:
-    """Write the package zip with manifest.json at its root, replacing any earlier build."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    # Written aside and renamed, so an interrupted build never leaves half a package behind.
-    partial = out_path.with_name(out_path.name + ".partial")
-    entries = [("manifest.json", manifest_text.encode("utf-8")), *sorted(files.items())]
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
-    partial.replace(out_path)
