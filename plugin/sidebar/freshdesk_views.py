@@ -101,7 +101,24 @@ def sidebar() -> ResponseReturnValue:
     segment calls for one) for the ticket an agent has open in Freshdesk.
 
     All come in one answer: Freshworks allows an app few request-template calls a minute.
+    Nothing is written but caches and the seen-ticket count (see `sync`).
     """
+    return _sidebar_answer(store=False)
+
+
+@bp.post("/sync")
+def sync() -> ResponseReturnValue:
+    """Store what the sidebar read and has not stored yet, and answer the sidebar built again.
+
+    The page asks (one more request-template call) only when the banner says so
+    (`data-sync="due"`): the shop or the helpdesk gave something not stored yet.
+    """
+    return _sidebar_answer(store=True)
+
+
+def _sidebar_answer(*, store: bool) -> ResponseReturnValue:
+    """The banner and the cards for the checked view; with `store`, after storing what the
+    banner read and had not stored (`plugin.sidebar.views.banner_response`)."""
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     checked = _checked_view(deadline)
     if not isinstance(checked, CheckedView):
@@ -113,6 +130,7 @@ def sidebar() -> ResponseReturnValue:
             ticket_id=view.ticket_id,
             requester_hint=view.requester_hint,
             deadline=deadline,
+            store=store,
         )
     )
     if response.status_code != 200:

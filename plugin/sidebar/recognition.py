@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -10,20 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
-from plugin.customers import segmentation, shopify
-from plugin.customers.records import normalize_email
+from plugin.customers import segmentation
 from plugin.customers.segmentation import thresholds_of
-from plugin.customers.shopify import ShopifyClient
 from plugin.domain.helpdesk import ContactHistory, Person
 from plugin.domain.recognition import Banner, Guidance, OrderStats, build_banner, guidance_for
 from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import installations
-from plugin.helpdesks.interface import HelpdeskError
-from plugin.models import Customer, Installation, Persona, SegmentGuidance
+from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.seen import SeenTicketWrites, record_seen_ticket
 from plugin.sidebar.snapshot import HelpdeskSnapshot
-from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy, upstream_group
 
 
 @dataclass(frozen=True)
@@ -33,45 +28,9 @@ class SidebarView:
     # Where the banner's figures come from, for the agent who asks (hover or focus).
     order_sources: tuple[str, ...] = ()
     rfm_base_size: int = 0
-
-
-def refresh_from_shop(
-    session: Session,
-    installation: Installation,
-    requester: Person,
-    *,
-    client: ShopifyClient | None,
-    cache: UpstreamCache,
-    synced: MutableMapping[Hashable, datetime],
-    policy: UpstreamPolicy,
-    deadline: float,
-    now: datetime,
-) -> str | None:
-    """Bring the requester's data from the installation's shop up to date, by the deadline.
-
-    The shop is asked at most once per `shop_fresh_seconds` per email, and an answer is stored
-    once (`synced` remembers which answers were); when the shop is slow or failing the banner
-    uses what is stored. Returns why the shop's data could not be refreshed, or None.
-    """
-    if client is None or not requester.email:
-        return None
-    email = normalize_email(requester.email)
-    key = (installation.id, "shop", email)
-    lookup = cache.lookup(
-        key,
-        lambda: client.customer_by_email(email),
-        fresh_for=policy.shop_fresh_seconds,
-        group=upstream_group(installation.id, "shop"),
-    )
-    try:
-        fetched = lookup.result(deadline)
-    except HelpdeskError as error:
-        return str(error)
-    if synced.get(key) != fetched.fetched_at:
-        shopify.sync_customer(session, installation, fetched.value, now=fetched.fetched_at)
-        session.commit()
-        synced[key] = fetched.fetched_at
-    return fetched.stale_reason
+    customer_id: int | None = None
+    # False: the helpdesk facts mapped from the requester are not stored as read (see sync.py).
+    helpdesk_facts_stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,6 +49,8 @@ class StoredFacts:
     orders: OrderStats | None = None
     order_sources: tuple[str, ...] = ()
     helpdesk_facts: Mapping[str, object] = field(default_factory=dict)
+    # Whether the customer's stored helpdesk facts are `helpdesk_facts` (True with no customer).
+    helpdesk_facts_stored: bool = True
     rfm_base_size: int = 0
 
 
@@ -172,15 +133,15 @@ def stored_facts(
     installation: Installation,
     requester: Person,
     *,
-    facts_fetched_at: datetime,
     now: datetime,
     reads: ReadCache | None = None,
 ) -> StoredFacts:
-    """Read the requester's customer, profile and guidance, storing the mapped helpdesk facts.
+    """Read the requester's customer, profile and guidance; write nothing.
 
     Helpdesk fields and tags the installation maps to facts are read off the requester as
-    fetched (no extra call), shown with their source, and stored on a known customer (a
-    value that did not change is not written).
+    fetched (no extra call) and shown with their source; whether a known customer has them
+    stored as read is said (`helpdesk_facts_stored`), for the sidebar to ask for the write
+    (`plugin.sidebar.sync`).
     """
     customer = customers.find_customer(session, installation_id=installation.id, person=requester)
 
@@ -193,14 +154,6 @@ def stored_facts(
     base_size = rfm_base_size(session, installation.id, reads=reads)
     if customer is None:
         return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
-    customers.record_facts(
-        session,
-        customer=customer,
-        facts=helpdesk_facts,
-        source=installation.platform,
-        now=facts_fetched_at,
-    )
-    session.commit()
     card = _card_of(session, installation, customer, reads=reads, now=now)
     return StoredFacts(
         customer_id=customer.id,
@@ -211,8 +164,22 @@ def stored_facts(
         orders=card.orders,
         order_sources=card.order_sources,
         helpdesk_facts=helpdesk_facts,
+        helpdesk_facts_stored=_facts_from(session, customer, installation.platform)
+        == helpdesk_facts,
         rfm_base_size=base_size,
     )
+
+
+def _facts_from(session: Session, customer: Customer, source: str) -> dict[str, object]:
+    """The customer's stored facts from one source, by name."""
+    rows = session.execute(
+        sa.select(CustomerFact.name, CustomerFact.value).where(
+            CustomerFact.installation_id == customer.installation_id,
+            CustomerFact.customer_id == customer.id,
+            CustomerFact.source == source,
+        )
+    )
+    return {name: value for name, value in rows}
 
 
 def sidebar_view(
@@ -222,25 +189,17 @@ def sidebar_view(
     snapshot: HelpdeskSnapshot,
     now: datetime,
     reads: ReadCache | None = None,
-    seen: SeenTicketWrites | None = None,
 ) -> SidebarView:
-    """Build the sidebar from a helpdesk snapshot and the customer data stored here.
+    """Build the sidebar from a helpdesk snapshot and the customer data stored here; write
+    nothing (the caller records the view: `plugin.sidebar.seen`).
 
     `reads` keeps the stored facts a few seconds (keyed by the requester exactly as fetched,
-    so a changed helpdesk field is mapped and stored at once); `seen` buffers the record of
-    the view. Without them every view reads and writes the database (tests, scripts).
+    so a changed helpdesk field is mapped at once); without it every view reads the database.
     """
     ticket, requester = snapshot.ticket, snapshot.requester
 
     def load() -> StoredFacts:
-        return stored_facts(
-            session,
-            installation,
-            requester,
-            facts_fetched_at=snapshot.fetched_at,
-            now=now,
-            reads=reads,
-        )
+        return stored_facts(session, installation, requester, now=now, reads=reads)
 
     facts = reads.get(installation.id, ("stored", repr(requester)), load) if reads else load()
     banner = build_banner(
@@ -259,27 +218,13 @@ def sidebar_view(
         thresholds=thresholds_of(installation),
         now=now,
     )
-    if seen is not None:
-        seen.record(
-            session,
-            installation_id=installation.id,
-            ticket=ticket,
-            customer_id=facts.customer_id,
-            now=now,
-        )
-    else:
-        record_seen_ticket(
-            session,
-            installation_id=installation.id,
-            ticket=ticket,
-            customer_id=facts.customer_id,
-            now=now,
-        )
     return SidebarView(
         banner=banner,
         helpdesk=snapshot,
         order_sources=facts.order_sources,
         rfm_base_size=facts.rfm_base_size,
+        customer_id=facts.customer_id,
+        helpdesk_facts_stored=facts.helpdesk_facts_stored,
     )
 
 

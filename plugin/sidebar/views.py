@@ -25,8 +25,9 @@ from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
-from plugin.sidebar.recognition import prepare_customer, refresh_from_shop, sidebar_view
+from plugin.sidebar.recognition import prepare_customer, sidebar_view
 from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot, start_requester_read
+from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.settings import settings
@@ -88,6 +89,34 @@ def banner() -> ResponseReturnValue:
     )
 
 
+@bp.post("/sync")
+def sync() -> ResponseReturnValue:
+    """Store what the banner read and has not stored yet; answer the banner built again.
+
+    The page posts here when the banner says so (`data-sync="due"`), since the banner's GET
+    writes nothing but caches. The ticket is read from the helpdesk (never the page's copy),
+    in the session's installation; storing what is stored already writes nothing.
+    """
+    try:
+        _session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id, requester_hint = ticket_args(posted_fields())
+    if ticket_id is None:
+        return problem("No ticket to show.", 400)
+    return banner_response(
+        installation, ticket_id=ticket_id, requester_hint=requester_hint, store=True
+    )
+
+
+def posted_fields() -> Mapping[str, object]:
+    """A POST's fields, from a form or a JSON object (anything else: none)."""
+    if not request.is_json:
+        return request.form
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
 def page_ticket(
     args: Mapping[str, str], *, ticket_id: str, requester_hint: str | None
 ) -> Ticket | None:
@@ -121,11 +150,15 @@ def banner_response(
     requester_hint: str | None,
     deadline: float | None = None,
     page_ticket: Ticket | None = None,
+    store: bool = False,
 ) -> ResponseReturnValue:
     """Read the ticket from the helpdesk and render its banner, or the problem, by the deadline.
 
     The one way every helpdesk's sidebar renders the banner; `deadline` (time.monotonic) is
     the sidebar's time budget from now unless the caller has started spending it already.
+    A view writes nothing but caches and its seen-ticket count; the banner says when the shop
+    or the helpdesk gave something not stored yet (`sync_due`). With `store` (the page's
+    POST for it), that is stored first and the view is not counted again.
     """
     now = utcnow()
     shared = helpdesks()
@@ -160,28 +193,33 @@ def banner_response(
             installation.id,
             snapshot.stale_reason or snapshot.history_problem,
         )
-    shop_problem = refresh_from_shop(
-        db.session(),
-        installation,
-        snapshot.requester,
-        client=shop_client_for(installation),
-        cache=shared.cache,
-        synced=shared.shop_synced,
-        policy=shared.policy,
-        deadline=deadline,
-        now=now,
-    )
-    if shop_problem:
-        current_app.logger.info(
-            "shop data not refreshed for installation %s: %s", installation.id, shop_problem
+    shop = shop_answer(installation, snapshot, deadline)
+    if store:
+        refused = store_unstored(
+            db.session(),
+            installation,
+            snapshot.requester,
+            shop=shop,
+            synced=shared.shop_synced,
+            facts_fetched_at=snapshot.fetched_at,
         )
+        if refused:
+            current_app.logger.warning(
+                "shop data not stored for installation %s: %s", installation.id, refused
+            )
     view = sidebar_view(
-        db.session(),
-        installation=installation,
-        snapshot=snapshot,
-        now=now,
-        reads=shared.reads,
-        seen=shared.seen,
+        db.session(), installation=installation, snapshot=snapshot, now=now, reads=shared.reads
+    )
+    if not store:
+        shared.seen.record(
+            db.session(),
+            installation_id=installation.id,
+            ticket=snapshot.ticket,
+            customer_id=view.customer_id,
+            now=now,
+        )
+    sync_due = not view.helpdesk_facts_stored or (
+        shop is not None and not shop.stored_in(shared.shop_synced)
     )
     return render_template(
         "sidebar/_banner.html",
@@ -191,9 +229,37 @@ def banner_response(
         rfm_base_size=view.rfm_base_size,
         helpdesk_name=PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
         currency=installation.currency,
+        sync_due=sync_due,
         now=now,
         today=now.date(),
     ), 200
+
+
+def shop_answer(
+    installation: Installation, snapshot: HelpdeskSnapshot, deadline: float
+) -> ShopRead | None:
+    """The installation's shop's answer about the requester, through the upstream cache; None
+    without a shop, or when it fails with nothing cached (the banner shows what is stored)."""
+    shared = helpdesks()
+    try:
+        shop = read_shop(
+            installation.id,
+            snapshot.requester,
+            client=shop_client_for(installation),
+            cache=shared.cache,
+            policy=shared.policy,
+            deadline=deadline,
+        )
+    except HelpdeskError as error:
+        current_app.logger.info(
+            "shop data not read for installation %s: %s", installation.id, error
+        )
+        return None
+    if shop is not None and shop.stale_reason:
+        current_app.logger.info(
+            "shop data not refreshed for installation %s: %s", installation.id, shop.stale_reason
+        )
+    return shop
 
 
 def read_snapshot(

@@ -6,6 +6,7 @@
   var root = document.getElementById('regulars');
   var sessionToken = body.getAttribute('data-session-token');
   var bannerUrl = body.getAttribute('data-banner-url');
+  var syncUrl = body.getAttribute('data-sync-url');
   var suggestionsUrl = body.getAttribute('data-suggestions-url');
   var reviewUrl = body.getAttribute('data-review-url');
 
@@ -60,15 +61,55 @@
           });
         }
         root.setAttribute('aria-busy', 'false');
-        if (response.ok && suggestionsUrl) {
-          suggestionsHolder();
-          return Promise.all([loadSuggestions(ticketId, requesterId), loadReview(ticketId, requesterId)]);
+        if (!response.ok) {
+          return undefined;
         }
-        return undefined;
+        return syncIfDue(ticketId, requesterId).then(function () {
+          if (suggestionsUrl) {
+            suggestionsHolder();
+            return Promise.all([loadSuggestions(ticketId, requesterId), loadReview(ticketId, requesterId)]);
+          }
+          return undefined;
+        });
       });
     }).catch(function () {
       showMessage('Regulars could not reach its service. Check your connection and reopen the app.');
       resize();
+    });
+  }
+
+  // The banner's GET stores nothing: when the shop or the helpdesk gave something not stored
+  // yet, the banner says so and the page asks for the write, then shows the banner it answers
+  // (built from what is now stored). Before the cards, which read the same stored profile.
+  function syncIfDue(ticketId, requesterId) {
+    var banner = root.querySelector('[data-sync="due"]');
+    if (!banner || !syncUrl) {
+      return Promise.resolve();
+    }
+    var data = new URLSearchParams();
+    data.set('ticket_id', ticketId);
+    if (requesterId) {
+      data.set('requester_id', requesterId);
+    }
+    return fetch(syncUrl, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      body: data,
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (response) {
+      return response.text().then(function (html) {
+        if (!response.ok) {
+          return; // the banner shown stays: it is what is stored
+        }
+        // Rendered by the service with autoescaping; nothing from the page goes in.
+        var fresh = document.createElement('template');
+        fresh.innerHTML = html;
+        banner.replaceWith(fresh.content);
+        resize();
+      });
+    }).catch(function () {
+      return undefined; // the banner shown stays; the next view asks again
     });
   }
 

@@ -343,13 +343,21 @@ def test_a_connected_shop_turns_a_prospect_into_a_known_customer(world: World) -
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         rsps.add_passthru(world.zendesk_url)
         rsps.post(shop.URL, json=answer)
-        first = world.banner(session_token, ticket_id).get_data(as_text=True)
+        # The view stores nothing: it says the shop has news, and the page asks to store it.
+        shown = world.banner(session_token, ticket_id).get_data(as_text=True)
+        assert 'data-sync="due"' in shown and "Not a customer yet" in shown
+        first = world.client.post(
+            "/sidebar/sync",
+            data={"ticket_id": ticket_id},
+            headers={"Authorization": f"Bearer {session_token}"},
+        ).get_data(as_text=True)
         # Within the shop's freshness the next view asks the shop nothing more.
         second = world.banner(session_token, ticket_id).get_data(as_text=True)
         assert len([c for c in rsps.calls if c.request.url == shop.URL]) == 1
     for html in (first, second):
         assert "Not a customer yet" not in html
         assert "Order data from shopify" in html
+        assert 'data-sync="due"' not in html
 
 
 def test_a_shop_that_is_down_leaves_the_banner_as_it_was(world: World) -> None:

@@ -150,6 +150,13 @@ def test_freshdesk_sidebar(client: FlaskClient, freshdesk_secret: str, body: Any
     )
 
 
+@FUZZ
+@given(body=bodies(view()))
+def test_freshdesk_sync(client: FlaskClient, freshdesk_secret: str, body: Any) -> None:
+    headers = {"X-Regulars-Secret": freshdesk_secret}
+    assert_no_server_error(lambda b: client.post("/freshdesk/sync", json=b, headers=headers), body)
+
+
 ACTION = {
     "exception": "expedited_shipping",
     "kind": "apply",
@@ -179,3 +186,13 @@ def test_sidebar_actions_as_json(
     token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
     headers = {"Authorization": f"Bearer {token}"}
     assert_no_server_error(lambda b: client.post("/sidebar/actions", json=b, headers=headers), body)
+
+
+@FUZZ
+@given(body=bodies({"ticket_id": open_ticket_of(MARGARET), "requester_id": "90001"}))
+def test_sidebar_sync_as_json(
+    app: Flask, client: FlaskClient, demo_installation: Installation, body: Any
+) -> None:
+    token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert_no_server_error(lambda b: client.post("/sidebar/sync", json=b, headers=headers), body)

@@ -7,6 +7,9 @@
  * autoescaped HTML, with the account review when the customer's segment calls for one.
  * Applying, dismissing or escalating a suggestion is one more call (postAction), checking a
  * review item one more (postReviewCheck), each answered with its card around the result.
+ * The service stores nothing while showing: when the shop or Freshdesk gave something it has
+ * not stored yet, the banner says so (data-sync="due") and the page makes one more call
+ * (postSync), answered with the sidebar built again from what is now stored.
  */
 (function () {
   'use strict';
@@ -71,6 +74,7 @@
         loadedAt = Date.now();
         currentView = body;
         fit(client);
+        return syncIfDue(client, body);
       },
       function (failure) {
         // An error answer from the service carries its explanation as an HTML partial; one
@@ -97,6 +101,20 @@
         }
         root.setAttribute('aria-busy', 'false');
         return undefined;
+      }
+    );
+  }
+
+  // Only after getSidebar, never after postSync's own answer: one call per view at most.
+  function syncIfDue(client, body) {
+    if (!root.querySelector('[data-sync="due"]')) return undefined;
+    return client.request.invokeTemplate('postSync', { body: JSON.stringify(body) }).then(
+      function (answer) {
+        root.innerHTML = answer.response;
+        fit(client);
+      },
+      function () {
+        return undefined; // the sidebar shown stays: it is what is stored
       }
     );
   }
