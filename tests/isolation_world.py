@@ -40,7 +40,7 @@ from plugin.customers.segment_guidance import save_guidance
 from plugin.customers.segmentation import recompute_installation
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.demo.seed import seed_demo, token_audience
-from plugin.goodwill.service import ActionKind
+from plugin.goodwill.action_log import ActionKind
 from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.models import (
     Action,

@@ -6,7 +6,7 @@ Its last line carries the action's marker, a string made from the action's idemp
 which the outbox looks for on the ticket before sending again after an unknown outcome.
 
 Exception kinds (applied, dismissed, escalated, approved, refused, and handled: a rule's
-ticket handling) are described by the exceptions service's own `describe_action`. Other kinds
+ticket handling) are described by the goodwill action log's own `describe_action`. Other kinds
 register a sentence with `register_note_sentence`; a kind nobody registered still gets a
 readable generic sentence. A handled action's note also carries the change to make to the
 ticket: a priority to raise it to or a group to route it to, or one more tag.
@@ -23,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import ExceptionType
 from plugin.domain.rules import ActionKind as HandlingKind
-from plugin.goodwill.service import ActionKind, describe_action, exact_money, handling_of, rule_book
+from plugin.goodwill.action_log import ActionKind, describe_action, handling_of
+from plugin.goodwill.money import exact_money
+from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import TicketChange
 from plugin.models import Action, DemoUser, Installation, Rule

@@ -17,8 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import ActionKind, Author, month_start
+from plugin.goodwill.action_log import ActionKind
+from plugin.goodwill.catalog import month_start
+from plugin.goodwill.rulebook import Author
+from plugin.goodwill.transfer import EXPORT_FORMAT, import_rules
 from plugin.models import (
     Action,
     Customer,
@@ -286,7 +288,7 @@ def demo_rules_file() -> dict[str, Any]:
     """The demo's catalog, budgets and rules in the shape `flask rules import` reads (a copy)."""
     return copy.deepcopy(
         {
-            "format": exceptions_service.EXPORT_FORMAT,
+            "format": EXPORT_FORMAT,
             "currency": "USD",
             "exceptions": CATALOG,
             "budgets": BUDGETS,
@@ -299,7 +301,7 @@ def seed_exceptions(session: Session, installation: Installation, *, now: dateti
     """Replace the installation's catalog, rules, budgets and actions with the demo's."""
     for model in (Action, RuleVersion, Rule, SegmentBudget, ExceptionTypeRow):
         session.execute(sa.delete(model).where(model.installation_id == installation.id))
-    exceptions_service.import_rules(
+    import_rules(
         session,
         installation,
         demo_rules_file(),

@@ -4,7 +4,7 @@ Every route answers the console page's fetch (bearer session; supervisors and ad
 `plugin/console/roles.py`) with an HTML partial the page puts in place: 200 when it worked, 400
 with the form and a message next to each wrong field, 401/403 as the rest of the console, 404
 for an entry or escalation this installation does not have. The storage is in
-`plugin/goodwill/service.py`, the forms in `plugin/goodwill/forms.py`.
+`plugin/goodwill/catalog.py` (approvals in `actions.py`), the forms in `catalog_forms.py`.
 """
 
 from __future__ import annotations
@@ -27,18 +27,19 @@ from plugin.console.views import (
 )
 from plugin.domain.exceptions import CostKind, ExceptionType, parse_exception_type
 from plugin.domain.personas import InvalidConditions
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.forms import (
+from plugin.goodwill import actions, rulebook
+from plugin.goodwill import catalog as exception_catalog
+from plugin.goodwill.catalog_forms import (
     CatalogForm,
-    InvalidForm,
     budget_definition,
     budget_errors,
     budget_segments,
     catalog_definition,
     catalog_errors,
-    units,
 )
-from plugin.goodwill.service import ActionRefused, InvalidAction, NotFound
+from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
+from plugin.goodwill.form_input import InvalidForm, units
+from plugin.goodwill.money import exact_money
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import client_for
 from plugin.models import Action, Customer, Installation
@@ -90,7 +91,7 @@ def create_entry() -> ResponseReturnValue:
 def edit_entry(entry_id: int) -> ResponseReturnValue:
     """Render the form for a catalog entry."""
     installation = console_installation()
-    row = exceptions_service.exception_type_row(db.session(), installation.id, entry_id)
+    row = exception_catalog.exception_type_row(db.session(), installation.id, entry_id)
     form = CatalogForm.of(row.definition, enabled=row.enabled)
     return _entry_editor(installation, form, entry_id=entry_id)
 
@@ -106,7 +107,7 @@ def set_entry_enabled(entry_id: int) -> ResponseReturnValue:
     """Offer an entry again (`enabled=true`), or stop offering it."""
     installation = console_installation()
     enabled = request.form.get("enabled") == "true"
-    row = exceptions_service.set_exception_enabled(
+    row = exception_catalog.set_exception_enabled(
         db.session(), installation, entry_id, enabled=enabled, now=utcnow()
     )
     name = row.definition.get("name", row.key)
@@ -118,7 +119,7 @@ def _save_entry(installation: Installation, *, entry_id: int | None) -> Response
     session = db.session()
     key = None
     if entry_id is not None:
-        key = exceptions_service.exception_type_row(session, installation.id, entry_id).key
+        key = exception_catalog.exception_type_row(session, installation.id, entry_id).key
     form = CatalogForm.read(request.form, key=key)
     definition, errors = catalog_definition(form, installation.currency)
     try:
@@ -130,11 +131,11 @@ def _save_entry(installation: Installation, *, entry_id: int | None) -> Response
         return _entry_editor(installation, form, entry_id=entry_id, errors=errors, code=400)
     try:
         if entry_id is None:
-            row = exceptions_service.create_exception_type(
+            row = exception_catalog.create_exception_type(
                 session, installation, definition, enabled=form.enabled, now=utcnow()
             )
         else:
-            row = exceptions_service.save_exception_type(
+            row = exception_catalog.save_exception_type(
                 session, installation, definition, enabled=form.enabled, now=utcnow()
             )
     except InvalidConditions as invalid:  # the key is taken, or the currency is not ours
@@ -145,7 +146,7 @@ def _save_entry(installation: Installation, *, entry_id: int | None) -> Response
 
 def _catalog_list(installation: Installation, *, status: str | None = None) -> tuple[str, int]:
     items = []
-    for row in exceptions_service.catalog_rows(db.session(), installation.id):
+    for row in exception_catalog.catalog_rows(db.session(), installation.id):
         try:
             entry: ExceptionType | None = parse_exception_type(row.definition)
             problem = None
@@ -192,7 +193,7 @@ def set_budget() -> ResponseReturnValue:
     segment, amount = request.form.get("segment", ""), request.form.get("monthly", "")
     try:
         definition = budget_definition(segment, amount, installation.currency)
-        exceptions_service.set_budget(db.session(), installation, definition, now=utcnow())
+        exception_catalog.set_budget(db.session(), installation, definition, now=utcnow())
     except InvalidForm as invalid:
         return _budget_list(installation, errors=invalid.errors, typed=(segment, amount), code=400)
     except InvalidConditions as invalid:
@@ -210,7 +211,7 @@ def _budget_list(
     typed: tuple[str, str] = ("", ""),
     code: int = 200,
 ) -> tuple[str, int]:
-    statuses = exceptions_service.budget_statuses(db.session(), installation.id, now=utcnow())
+    statuses = exception_catalog.budget_statuses(db.session(), installation.id, now=utcnow())
     return render_template(
         "console/_budgets.html",
         statuses=statuses,
@@ -260,7 +261,7 @@ def decide_escalation(escalation_id: int) -> ResponseReturnValue:
         errors = {escalation_id: "Say why you refuse: the agent reads it."}
         return _escalation_list(installation, errors=errors, code=400)
     try:
-        outcome = exceptions_service.resolve_escalation(
+        outcome = actions.resolve_escalation(
             db.session(),
             installation,
             escalation_id,
@@ -283,8 +284,8 @@ def _escalation_list(
     code: int = 200,
 ) -> tuple[str, int]:
     session = db.session()
-    pending = exceptions_service.pending_escalations(session, installation.id)
-    book = exceptions_service.rule_book(session, installation)
+    pending = actions.pending_escalations(session, installation.id)
+    book = rulebook.rule_book(session, installation)
     names = _customer_names(session, installation.id, pending)
     agents = _agent_names(installation, {a.agent_id for a in pending if a.agent_id})
     rule_keys = {rule_id: key for key, rule_id in book.rule_ids.items()}
@@ -299,7 +300,7 @@ def _escalation_list(
                 asked_by=agents.get(action.agent_id or "", action.agent_id or "Unknown agent"),
                 customer=names.get(action.customer_id or 0, f"Requester {action.requester_id}"),
                 exception=entry.name if entry else action.exception_key,
-                amount=exceptions_service.exact_money(action.amount_cents or 0, action.currency),
+                amount=exact_money(action.amount_cents or 0, action.currency),
                 reason=reason or action.reason_code or "",
                 text=action.text,
                 ticket_id=action.ticket_id,

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.personas import InvalidConditions
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import Author, NotFound
+from plugin.goodwill.errors import NotFound
+from plugin.goodwill.rulebook import Author, find_rule, rollback_rule, rule_history
+from plugin.goodwill.transfer import export_rules, import_rules
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.models import Installation
 
@@ -58,7 +59,7 @@ def export_command(name: str, output: str | None) -> None:
     """Write the catalog, budgets and current rules as JSON."""
     with db.database().sessions() as session:
         installation = _installation(session, name)
-        exported = exceptions_service.export_rules(session, installation)
+        exported = export_rules(session, installation)
     text = json.dumps(exported, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
     if output:
         with open(output, "w", encoding="utf-8") as file:
@@ -88,7 +89,7 @@ def import_command(file: IO[str], name: str, author: str | None, note: str) -> N
     with db.database().sessions() as session:
         installation = _installation(session, name)
         try:
-            report = exceptions_service.import_rules(
+            report = import_rules(
                 session, installation, raw, author=_author(author), note=note, now=utcnow()
             )
         except InvalidConditions as invalid:
@@ -122,8 +123,8 @@ def history_command(name: str, rule_name: str) -> None:
     with db.database().sessions() as session:
         installation = _installation(session, name)
         try:
-            rule = exceptions_service.find_rule(session, installation.id, rule_name)
-            versions = exceptions_service.rule_history(session, installation.id, rule.id)
+            rule = find_rule(session, installation.id, rule_name)
+            versions = rule_history(session, installation.id, rule.id)
         except NotFound as missing:
             raise click.ClickException(str(missing)) from None
         for version in versions:
@@ -151,8 +152,8 @@ def rollback_command(
     with db.database().sessions() as session:
         installation = _installation(session, name)
         try:
-            rule = exceptions_service.find_rule(session, installation.id, rule_name)
-            version = exceptions_service.rollback_rule(
+            rule = find_rule(session, installation.id, rule_name)
+            version = rollback_rule(
                 session,
                 installation,
                 rule.id,

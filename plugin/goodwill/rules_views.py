@@ -5,8 +5,9 @@ Every route answers the console page's fetch (bearer session; supervisors and ad
 `plugin/console/roles.py`) with an HTML partial, as the other console sections do: 200 when it
 worked, 400 with the form and a message next to each wrong field, 404 for a rule or version
 this installation does not have. Publishing writes a new version with its author (the signed
-user, named by the helpdesk); nothing else does. Storage is in `plugin/goodwill/service.py`,
-the form in `plugin/goodwill/forms.py`, trying and replaying in `plugin/goodwill/replay.py`.
+user, named by the helpdesk); nothing else does. Storage is in `plugin/goodwill/rulebook.py`
+and `transfer.py`, the form in `rule_forms.py` (rules in words in `rule_words.py`), trying a
+draft in `draft_trial.py` and replaying it in `replay.py`.
 """
 
 from __future__ import annotations
@@ -28,27 +29,32 @@ from plugin.console.views import (
     console_installation,
     console_refused,
 )
-from plugin.customers.segment_settings import ConditionRow
+from plugin.customers.condition_rows import ConditionRow
 from plugin.domain.personas import FieldSpec, InvalidConditions, parse_conditions
 from plugin.domain.rules import TICKET_PRIORITIES
 from plugin.domain.rules import Rule as DomainRule
+from plugin.goodwill import draft_trial, rulebook, transfer
 from plugin.goodwill import replay as rule_replay
-from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.catalog import catalog_rows
+from plugin.goodwill.catalog_forms import budget_segments
 from plugin.goodwill.catalog_views import not_found
-from plugin.goodwill.forms import (
-    RULE_OPERATOR_LABELS,
-    Change,
+from plugin.goodwill.errors import InvalidImport, NotFound
+from plugin.goodwill.money import exact_money
+from plugin.goodwill.rule_forms import (
     RuleForm,
-    budget_segments,
-    changes,
-    describe_condition,
     read_rule_form,
-    rule_condition_fields,
     rule_definition,
     rule_errors,
     rule_form,
 )
-from plugin.goodwill.service import Author, InvalidImport, NotFound
+from plugin.goodwill.rule_words import (
+    RULE_OPERATOR_LABELS,
+    Change,
+    changes,
+    describe_condition,
+    rule_condition_fields,
+)
+from plugin.goodwill.rulebook import Author
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import client_for
 from plugin.helpdesks.tokens import SidebarSession
@@ -89,11 +95,11 @@ def rules() -> ResponseReturnValue:
 
 def _rule_list(installation: Installation, *, status: str | None = None) -> tuple[str, int]:
     session = db.session()
-    book = exceptions_service.rule_book(session, installation)
-    fields = exceptions_service.fields_for(session, installation.id)
+    book = rulebook.rule_book(session, installation)
+    fields = rulebook.fields_for(session, installation.id)
     names = {key: entry.name for key, entry in book.catalog.items()}
     items = []
-    for rule, version in exceptions_service.current_rules(session, installation.id):
+    for rule, version in rulebook.current_rules(session, installation.id):
         definition = version.definition
         problem = None
         parsed = book.rules.get(rule.key)
@@ -142,7 +148,7 @@ def _limits(rule: DomainRule, currency: str) -> tuple[str, ...]:
     if rule.budget is not None:
         limits.append(f"Charged to the {rule.budget.label} budget")
     if rule.approval_threshold_cents is not None:
-        amount = exceptions_service.exact_money(rule.approval_threshold_cents, currency)
+        amount = exact_money(rule.approval_threshold_cents, currency)
         limits.append(f"Approval above {amount}")
     return tuple(limits)
 
@@ -162,11 +168,9 @@ def edit_rule(rule_id: int) -> ResponseReturnValue:
     validates."""
     installation = console_installation()
     session = db.session()
-    rule = exceptions_service.get_rule(session, installation.id, rule_id)
-    version = exceptions_service.rule_version(
-        session, installation.id, rule.id, rule.current_version
-    )
-    fields = exceptions_service.fields_for(session, installation.id)
+    rule = rulebook.get_rule(session, installation.id, rule_id)
+    version = rulebook.rule_version(session, installation.id, rule.id, rule.current_version)
+    fields = rulebook.fields_for(session, installation.id)
     form = rule_form(rule.key, version.definition, fields)
     errors = _problems(installation, form, rule.key)[1]
     return _rule_editor(
@@ -189,7 +193,7 @@ def update_rule(rule_id: int) -> ResponseReturnValue:
 def _publish(*, rule_id: int | None) -> ResponseReturnValue:
     caller, installation = console_caller()
     session = db.session()
-    rule = exceptions_service.get_rule(session, installation.id, rule_id) if rule_id else None
+    rule = rulebook.get_rule(session, installation.id, rule_id) if rule_id else None
     form = read_rule_form(request.form, key=rule.key if rule else None)
     definition, errors = _problems(installation, form, form.key or DRAFT_KEY, new=rule is None)
     if errors:
@@ -205,7 +209,7 @@ def _publish(*, rule_id: int | None) -> ResponseReturnValue:
     note = form.note.strip()
     try:
         if rule is None:
-            exceptions_service.create_rule(
+            rulebook.create_rule(
                 session,
                 installation,
                 key=form.key,
@@ -216,7 +220,7 @@ def _publish(*, rule_id: int | None) -> ResponseReturnValue:
             )
             status = f"Published {definition['name']} as version 1."
         else:
-            written = exceptions_service.update_rule(
+            written = rulebook.update_rule(
                 session, installation, rule.id, definition, author=author, note=note, now=utcnow()
             )
             status = (
@@ -239,12 +243,12 @@ def _problems(
     definition, errors = rule_definition(form, fields)
     if new:
         try:
-            exceptions_service.check_new_rule_key(session, installation.id, form.key)
+            rulebook.check_new_rule_key(session, installation.id, form.key)
         except InvalidConditions as invalid:
             message = invalid.errors[0].message
             errors.setdefault("key", f"{message[:1].upper()}{message[1:]}.")
     try:
-        exceptions_service.validate_rule(session, installation.id, definition, key=key)
+        rulebook.validate_rule(session, installation.id, definition, key=key)
     except InvalidConditions as invalid:
         for name, message in rule_errors(invalid.errors, form, fields).items():
             errors.setdefault(name, message)
@@ -252,7 +256,7 @@ def _problems(
 
 
 def _fields(installation: Installation) -> dict[str, FieldSpec]:
-    return exceptions_service.fields_for(db.session(), installation.id)
+    return rulebook.fields_for(db.session(), installation.id)
 
 
 def _author(installation: Installation, caller: SidebarSession) -> Author:
@@ -274,11 +278,8 @@ def _rule_editor(
     code: int = 200,
 ) -> tuple[str, int]:
     session = db.session()
-    book = exceptions_service.rule_book(session, installation)
-    catalog = [
-        (row, book.catalog.get(row.key))
-        for row in exceptions_service.catalog_rows(session, installation.id)
-    ]
+    book = rulebook.rule_book(session, installation)
+    catalog = [(row, book.catalog.get(row.key)) for row in catalog_rows(session, installation.id)]
     shown = {"all": form.all, "any": form.any}
     if not form.all and not form.any:
         shown = {"all": (ConditionRow(),), "any": ()}
@@ -304,15 +305,13 @@ def set_rule_enabled(rule_id: int) -> ResponseReturnValue:
     """Turn a rule on (`enabled=true`) or off, as a new version that says so."""
     caller, installation = console_caller()
     session = db.session()
-    rule = exceptions_service.get_rule(session, installation.id, rule_id)
-    current = exceptions_service.rule_version(
-        session, installation.id, rule.id, rule.current_version
-    )
+    rule = rulebook.get_rule(session, installation.id, rule_id)
+    current = rulebook.rule_version(session, installation.id, rule.id, rule.current_version)
     enabled = request.form.get("enabled") == "true"
     definition = {**current.definition, "enabled": enabled}
     name = definition.get("name", rule.key)
     try:
-        exceptions_service.update_rule(
+        rulebook.update_rule(
             session,
             installation,
             rule.id,
@@ -356,7 +355,7 @@ def rollback_rule(rule_id: int) -> ResponseReturnValue:
     if not to_version.isdigit():
         raise NotFound("no such version")
     try:
-        written = exceptions_service.rollback_rule(
+        written = rulebook.rollback_rule(
             db.session(),
             installation,
             rule_id,
@@ -379,8 +378,8 @@ def _history(
     code: int = 200,
 ) -> tuple[str, int]:
     session = db.session()
-    rule = exceptions_service.get_rule(session, installation.id, rule_id)
-    versions = exceptions_service.rule_history(session, installation.id, rule_id)
+    rule = rulebook.get_rule(session, installation.id, rule_id)
+    versions = rulebook.rule_history(session, installation.id, rule_id)
     items = []
     before = None
     for version in versions:
@@ -420,15 +419,15 @@ def try_rule() -> ResponseReturnValue:
     session = db.session()
     chosen = request.form.get("try_customer_id", "")
     if chosen.isdigit():
-        matches = [rule_replay.CustomerMatch(int(chosen), "", None, None)]
+        matches = [draft_trial.CustomerMatch(int(chosen), "", None, None)]
     else:
         query = request.form.get("try_customer", "")
-        matches = rule_replay.find_customers(session, installation.id, query)
+        matches = draft_trial.find_customers(session, installation.id, query)
         if len(matches) != 1:
             return render_template("console/_rule_try.html", matches=matches, query=query), 200
     described = None
     if request.form.get("try_describe") == "on":
-        described = rule_replay.DescribedTicket(
+        described = draft_trial.DescribedTicket(
             subject=request.form.get("try_subject", ""),
             ticket_type=request.form.get("try_type") or None,
             priority=request.form.get("try_priority") or None,
@@ -437,7 +436,7 @@ def try_rule() -> ResponseReturnValue:
                 t.strip().lower() for t in request.form.get("try_tags", "").split(",") if t.strip()
             ),
         )
-    result = rule_replay.try_draft(
+    result = draft_trial.try_draft(
         session, installation, draft, customer_id=matches[0].id, described=described, now=utcnow()
     )
     if result is None:
@@ -478,12 +477,12 @@ def _draft(
     rule_id = submitted.get("rule_id", "")
     key = DRAFT_KEY
     if rule_id.isdigit():
-        key = exceptions_service.get_rule(db.session(), installation.id, int(rule_id)).key
+        key = rulebook.get_rule(db.session(), installation.id, int(rule_id)).key
     form = read_rule_form(submitted, key=key)
     fields = _fields(installation)
     definition, errors = rule_definition(form, fields)
     try:
-        draft = exceptions_service.validate_rule(db.session(), installation.id, definition, key=key)
+        draft = rulebook.validate_rule(db.session(), installation.id, definition, key=key)
     except InvalidConditions as invalid:
         for name, message in rule_errors(invalid.errors, form, fields).items():
             errors.setdefault(name, message)
@@ -528,7 +527,7 @@ def _input_name(key: str) -> str:
 def export_rules() -> ResponseReturnValue:
     """Download the catalog, budgets and rules as one JSON file, to keep in git."""
     installation = console_installation()
-    exported = exceptions_service.export_rules(db.session(), installation)
+    exported = transfer.export_rules(db.session(), installation)
     body = json.dumps(exported, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     filename = f"regulars-rules-{installation.account}.json"
     return Response(
@@ -554,7 +553,7 @@ def import_rules() -> ResponseReturnValue:
         message = f"{upload.filename} is not JSON ({error}); nothing was imported."
         return render_template("console/_rule_import.html", error=message), 400
     try:
-        report = exceptions_service.import_rules(
+        report = transfer.import_rules(
             db.session(),
             installation,
             raw,

@@ -23,16 +23,11 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.personas import Condition, Operator
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import (
-    ActionKind,
-    ActionRefused,
-    InvalidAction,
-    SuggestionsCard,
-    cents_as_units,
-    exact_money,
-    handling_of,
-)
+from plugin.goodwill.action_log import ActionKind, handling_of
+from plugin.goodwill.actions import record_action
+from plugin.goodwill.errors import ActionRefused, InvalidAction
+from plugin.goodwill.money import cents_as_units, exact_money
+from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Action, Delivery, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
@@ -138,7 +133,7 @@ def answer_action(
     """
     session = db.session()
     try:
-        outcome = exceptions_service.record_action(
+        outcome = record_action(
             session,
             installation,
             ticket=snapshot.ticket,
@@ -214,7 +209,7 @@ def render_card(
 
     `template` may be one that includes the card in what a helpdesk's page expects around it.
     """
-    card: SuggestionsCard = exceptions_service.suggestions_for(
+    card: SuggestionsCard = suggestions_for(
         db.session(),
         installation,
         ticket=snapshot.ticket,

@@ -165,7 +165,7 @@ class Action(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-# What a compiled rule book (`plugin.goodwill.service.rule_book`) is built from.
+# What a compiled rule book (`plugin.goodwill.rulebook.rule_book`) is built from.
 RULE_BOOK_INPUTS = (Rule, RuleVersion, ExceptionType, Persona, FieldMapping)
 
 

@@ -28,8 +28,8 @@ from plugin.customers.segment_guidance import save_guidance
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import demo_installation
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import Author
+from plugin.goodwill.rulebook import Author
+from plugin.goodwill.transfer import import_rules
 from plugin.models import Customer, DemoTicket, DemoUser
 from tests.browser.conftest import seeded_demo, serving
 from tests.browser.test_accessibility_browser import settle
@@ -149,7 +149,7 @@ def poison(folder: Path) -> Iterator[Poisoned]:
                 for action in rule.get("actions", []):
                     if action["kind"] == "route_to_group":
                         action["value"] = place("group routed to")
-            exceptions_service.import_rules(
+            import_rules(
                 session, installation, rules, author=Author(None, "XSS test"), now=utcnow()
             )
         yield poisoned

@@ -1,12 +1,11 @@
-"""Trying and replaying a draft rule: the pure replay over given tickets, and the database side
-(streaming the seen tickets in chunks, the customers' facts as of now) on both databases.
+"""Replaying a draft rule: the pure replay over given tickets, and the database side (streaming
+the seen tickets in chunks, the customers' facts as of now) on both databases.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,15 +13,15 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.demo.seed import seed_demo
 from plugin.domain.exceptions import Budget, ExceptionType, FixedCost, Grant, ReasonCode, SegmentRef
 from plugin.domain.helpdesk import Ticket
 from plugin.domain.rules import RULE_FIELDS, CompiledRules, parse_rule
 from plugin.domain.rules import Rule as DomainRule
 from plugin.goodwill import replay as rule_replay
-from plugin.goodwill import service as exceptions_service
 from plugin.goodwill.replay import Charge, ReplayTicket, replay
-from plugin.models import Customer, Installation, SeenTicket
+from plugin.goodwill.rulebook import validate_rule
+from plugin.models import Installation, SeenTicket
+from tests.seeded_demo import SeededDemos
 
 NOW = datetime(2026, 11, 20, 12, 0)
 SAMPLE = ExceptionType(
@@ -214,8 +213,8 @@ def storage_session(storage_app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
-def demo(storage_app: Flask, storage_session: Session) -> Installation:
-    return seed_demo(storage_session, instance_path=Path(storage_app.instance_path), now=NOW)
+def demo(storage_app: Flask, storage_session: Session, seeded_demos: SeededDemos) -> Installation:
+    return seeded_demos.load(storage_app, storage_session, now=NOW)
 
 
 def test_seen_tickets_stream_in_chunks_with_the_customers_facts_as_of_now(
@@ -265,7 +264,7 @@ def test_another_installations_tickets_are_not_replayed(
         )
     )
     assert all(t.ticket.subject != "Theirs" for t in ours)
-    mine = exceptions_service.validate_rule(
+    mine = validate_rule(
         storage_session,
         other.id,
         {
@@ -279,55 +278,3 @@ def test_another_installations_tickets_are_not_replayed(
     )
     result = rule_replay.replay_draft(storage_session, other, mine, now=NOW)
     assert (result.tickets, result.actions) == (1, 1)
-
-
-def test_customers_are_found_by_id_email_or_name_within_the_installation(
-    storage_session: Session, demo: Installation
-) -> None:
-    margaret = storage_session.scalars(
-        sa.select(Customer).where(Customer.name == "Margaret Okafor")
-    ).one()
-    assert [
-        m.id for m in rule_replay.find_customers(storage_session, demo.id, str(margaret.id))
-    ] == [margaret.id]
-    assert margaret.email
-    by_email = rule_replay.find_customers(storage_session, demo.id, margaret.email.upper())
-    assert [m.name for m in by_email] == ["Margaret Okafor"]
-    assert len(rule_replay.find_customers(storage_session, demo.id, "an")) > 1
-    assert rule_replay.find_customers(storage_session, demo.id + 1000, "Margaret") == []
-
-
-def test_trying_a_draft_reads_the_latest_seen_ticket_or_the_described_one(
-    storage_session: Session, demo: Installation
-) -> None:
-    margaret = storage_session.scalars(
-        sa.select(Customer).where(Customer.name == "Margaret Okafor")
-    ).one()
-    on_gift = exceptions_service.validate_rule(
-        storage_session,
-        demo.id,
-        {
-            "name": "Gift",
-            "conditions": {
-                "all": [{"field": "ticket_tags", "operator": "contains", "value": "gift"}]
-            },
-            "suggest": [{"exception": "free_sample"}],
-        },
-        key="draft",
-    )
-    latest = rule_replay.try_draft(
-        storage_session, demo, on_gift, customer_id=margaret.id, described=None, now=NOW
-    )
-    assert latest is not None and "latest ticket" in latest.ticket_source and not latest.matched
-    described = rule_replay.DescribedTicket(subject="A gift", tags=("gift",))
-    tried = rule_replay.try_draft(
-        storage_session, demo, on_gift, customer_id=margaret.id, described=described, now=NOW
-    )
-    assert tried is not None and tried.matched
-    assert [s.exception.key for s in tried.evaluation.suggestions] == ["free_sample"]
-    assert (
-        rule_replay.try_draft(
-            storage_session, demo, on_gift, customer_id=10**9, described=None, now=NOW
-        )
-        is None
-    )

@@ -18,20 +18,22 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
-from plugin.goodwill import service as es
+from plugin.goodwill import rulebook
 from plugin.models import Installation
 from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
-AUTHOR = es.Author(id=None, name="Priya Nair")
+AUTHOR = rulebook.Author(id=None, name="Priya Nair")
 
 
 @pytest.fixture
-def world(database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, sessionmaker[Session], int]]:
+def world(
+    database_url: str, tmp_path: Path, seeded_demos: SeededDemos
+) -> Iterator[tuple[Flask, sessionmaker[Session], int]]:
     app = build_app(database_url, tmp_path / "instance")
     sessions = db.database(app).sessions
     with sessions() as session:
-        installation = seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+        installation = seeded_demos.load(app, session)
         session.commit()
         installation_id = installation.id
     yield app, sessions, installation_id
@@ -48,11 +50,11 @@ def _revision(sessions: sessionmaker[Session], installation_id: int) -> int:
 def _rename(session: Session, installation_id: int, rule_id: int, name: str) -> None:
     installation = session.get(Installation, installation_id)
     assert installation is not None
-    rule = es.get_rule(session, installation_id, rule_id)
+    rule = rulebook.get_rule(session, installation_id, rule_id)
     definition = dict(
-        es.rule_version(session, installation_id, rule_id, rule.current_version).definition
+        rulebook.rule_version(session, installation_id, rule_id, rule.current_version).definition
     )
-    es.update_rule(
+    rulebook.update_rule(
         session, installation, rule_id, {**definition, "name": name}, author=AUTHOR, now=utcnow()
     )
 
@@ -63,7 +65,7 @@ def test_every_change_to_what_the_book_reads_raises_the_revision(
     _app, sessions, installation_id = world
     before = _revision(sessions, installation_id)
     with sessions() as session:
-        (rule, _version), *_ = es.current_rules(session, installation_id)
+        (rule, _version), *_ = rulebook.current_rules(session, installation_id)
         _rename(session, installation_id, rule.id, "Renamed once")
     assert _revision(sessions, installation_id) > before
 
@@ -75,7 +77,7 @@ def test_a_change_that_commits_last_is_seen_even_with_the_lower_id(
 ) -> None:
     _app, sessions, installation_id = world
     with sessions() as session:
-        (first, _v1), (second, _v2), *_ = es.current_rules(session, installation_id)
+        (first, _v1), (second, _v2), *_ = rulebook.current_rules(session, installation_id)
         first_key, second_key = first.key, second.key
         first_id, second_id = first.id, second.id
 
@@ -101,7 +103,7 @@ def test_a_change_that_commits_last_is_seen_even_with_the_lower_id(
     with sessions() as c:
         installation = c.get(Installation, installation_id)
         assert installation is not None
-        book = es.rule_book(c, installation)
+        book = rulebook.rule_book(c, installation)
     assert book.rules[first_key].name != "Edited by A"
 
     a_commit()
@@ -113,7 +115,7 @@ def test_a_change_that_commits_last_is_seen_even_with_the_lower_id(
     with sessions() as c:
         installation = c.get(Installation, installation_id)
         assert installation is not None
-        later = es.rule_book(c, installation)
+        later = rulebook.rule_book(c, installation)
     assert later is not book
     assert later.rules[first_key].name == "Edited by A"
     assert later.rules[second_key].name == "Edited by B"

@@ -1,4 +1,6 @@
-"""The console's rules, catalog, budgets, approvals and roles over HTTP, on both databases.
+"""The console's rules, roles and access over HTTP, on both databases: who gets in, another
+installation's data out of reach, rules written, versioned, exported and imported, and drafts
+tried and replayed.
 
 Each test runs on SQLite and PostgreSQL (the module's `app` is the `storage_app`), in the demo
 installation, as its admin, its supervisor (an agent with the role the admin named) or an agent.
@@ -16,11 +18,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
-from werkzeug.test import TestResponse
 
 from plugin.clock import utcnow
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import ActionKind, Author
+from plugin.goodwill.action_log import ActionKind
+from plugin.goodwill.rulebook import rule_version
+from plugin.goodwill.transfer import EXPORT_FORMAT
 from plugin.models import (
     Action,
     ExceptionType,
@@ -28,36 +30,21 @@ from plugin.models import (
     Rule,
     RuleVersion,
     SeenTicket,
-    SegmentBudget,
 )
 from tests.console.test_views import QUERY, launch, launch_token, session_token, text_of
 from tests.customers.test_console_views import field_error
+from tests.goodwill.console_world import (
+    AGENT,
+    CHAMPIONS_RULE,
+    SAMPLE_ENTRY,
+    SUPERVISOR,
+    add_other_installation,
+    bearer_for,
+    escalation,
+    send,
+    snapshot,
+)
 
-SUPERVISOR = "80005"  # Priya Nair: an agent whose role the demo's admin named as supervisors
-AGENT = "80001"
-CHAMPIONS_RULE = {
-    "key": "champions_thank_you",
-    "name": "Champions thank-you",
-    "priority": "5",
-    "enabled": "on",
-    "all-0-field": "rfm_segment",
-    "all-0-operator": "is",
-    "all-0-value": "Champions",
-    "suggest-free_sample": "on",
-    "suggest-free_sample-priority": "1",
-    "cap_times": "1",
-    "cap_days": "90",
-}
-SAMPLE_ENTRY = {
-    "key": "handwritten_note",
-    "name": "Handwritten note",
-    "description": "A note from the team in the next parcel.",
-    "cost_kind": "fixed",
-    "cost_amount": "2.50",
-    "apply_reasons": "thanks: Say thanks\ndelight: A small surprise",
-    "dismiss_reasons": "declined: Customer declined",
-    "enabled": "on",
-}
 ID_ROUTES = [
     ("GET", "/console/catalog/{entry}"),
     ("POST", "/console/catalog/{entry}"),
@@ -101,14 +88,6 @@ def app(storage_app: Flask) -> Flask:
     return storage_app
 
 
-def bearer_for(
-    app: Flask, client: FlaskClient, installation: Installation, user: str
-) -> dict[str, str]:
-    response = launch(client, launch_token(app, installation, sub=user))
-    assert response.status_code == 200, text_of(response)
-    return {"Authorization": f"Bearer {session_token(response.get_data(as_text=True))}"}
-
-
 @pytest.fixture
 def supervisor(app: Flask, client: FlaskClient, demo_installation: Installation) -> dict[str, str]:
     return bearer_for(app, client, demo_installation, SUPERVISOR)
@@ -122,73 +101,7 @@ def admin(app: Flask, client: FlaskClient, demo_installation: Installation) -> d
 @pytest.fixture
 def other(session: Session) -> Installation:
     """Another installation with a catalog entry, a rule and a pending escalation of its own."""
-    installation = Installation(platform="zendesk", account="other", display_name="Other Co")
-    session.add(installation)
-    session.commit()
-    now = utcnow()
-    exceptions_service.save_exception_type(session, installation, _entry("theirs"), now=now)
-    exceptions_service.create_rule(
-        session,
-        installation,
-        key="their_rule",
-        definition={
-            "name": "Theirs",
-            "conditions": {"all": [{"field": "tier", "operator": "is", "value": "high"}]},
-            "suggest": [{"exception": "theirs"}],
-        },
-        author=Author(None, "Them"),
-        now=now,
-    )
-    session.add(_escalation(installation.id, "their-escalation"))
-    session.commit()
-    return installation
-
-
-def _entry(key: str) -> dict[str, object]:
-    return {
-        "key": key,
-        "name": key.title(),
-        "currency": "USD",
-        "cost": {"kind": "fixed", "cents": 500},
-        "apply_reasons": [{"code": "ok", "label": "OK"}],
-        "dismiss_reasons": [{"code": "no", "label": "No"}],
-    }
-
-
-def _escalation(installation_id: int, key: str, *, exception: str = "theirs") -> Action:
-    return Action(
-        installation_id=installation_id,
-        ticket_id="7",
-        requester_id="70001",
-        agent_id="80001",
-        kind=ActionKind.ESCALATED.value,
-        exception_key=exception,
-        amount_cents=4500,
-        currency="USD",
-        reason_code="service_failure",
-        text="Third late parcel this month",
-        idempotency_key=key,
-        created_at=utcnow(),
-    )
-
-
-def send(
-    client: FlaskClient, method: str, url: str, headers: dict[str, str], data: object = None
-) -> TestResponse:
-    return client.open(url, method=method, headers=headers, data=data)
-
-
-def snapshot(session: Session, installation_id: int) -> list[object]:
-    """Everything the console could change for an installation."""
-    session.expire_all()
-    rows: list[object] = []
-    for model in (ExceptionType, Rule, RuleVersion, SegmentBudget, Action):
-        for row in session.scalars(
-            sa.select(model).where(model.installation_id == installation_id).order_by(model.id)
-        ):
-            columns = model.__table__.columns.keys()
-            rows.append({name: getattr(row, name) for name in columns})
-    return rows
+    return add_other_installation(session)
 
 
 # --- Who gets in ------------------------------------------------------------------------------
@@ -316,127 +229,6 @@ def test_lists_exports_and_replays_show_only_this_installations_data(
     assert "theirs" not in {entry["key"] for entry in exported["exceptions"]}
 
 
-# --- Catalog ----------------------------------------------------------------------------------
-
-
-def test_a_catalog_entry_is_created_edited_and_turned_off(
-    client: FlaskClient,
-    supervisor: dict[str, str],
-    session: Session,
-    demo_installation: Installation,
-) -> None:
-    created = client.post("/console/catalog", headers=supervisor, data=SAMPLE_ENTRY)
-    assert created.status_code == 200
-    assert "Saved Handwritten note." in text_of(created)
-    row = session.scalars(
-        sa.select(ExceptionType).where(ExceptionType.key == "handwritten_note")
-    ).one()
-    assert row.installation_id == demo_installation.id
-    assert row.definition["cost"] == {"kind": "fixed", "cents": 250}
-    assert row.definition["apply_reasons"][0] == {"code": "thanks", "label": "Say thanks"}
-
-    form = text_of(client.get(f"/console/catalog/{row.id}", headers=supervisor))
-    assert 'value="2.50"' in form and "thanks: Say thanks" in form
-    edited = client.post(
-        f"/console/catalog/{row.id}",
-        headers=supervisor,
-        data=SAMPLE_ENTRY
-        | {
-            "key": "renamed",  # the key of an entry does not change
-            "cost_kind": "percent",
-            "cost_percent": "5",
-            "cost_max": "20",
-            "editable": "on",
-            "editable_min": "0",
-            "editable_max": "25",
-        },
-    )
-    assert edited.status_code == 200, text_of(edited)
-    session.refresh(row)
-    assert row.key == "handwritten_note"
-    assert row.definition["cost"] == {"kind": "percent", "percent": 5, "max_cents": 2000}
-    assert row.definition["editable"] == {"min_cents": 0, "max_cents": 2500}
-    off = client.post(
-        f"/console/catalog/{row.id}/enabled", headers=supervisor, data={"enabled": "false"}
-    )
-    assert "Handwritten note is off" in text_of(off)
-    session.refresh(row)
-    assert row.enabled is False
-
-
-@pytest.mark.parametrize(
-    ("changes", "input_id", "message"),
-    [
-        ({"key": "Bad Key"}, "entry-key", "Expected lowercase letters"),
-        ({"key": "free_sample"}, "entry-key", "An entry 'free_sample' exists already."),
-        ({"name": ""}, "entry-name", "Expected a non-blank text."),
-        ({"cost_amount": "lots"}, "entry-cost_amount", "Enter an amount in USD"),
-        ({"cost_kind": "percent", "cost_percent": "150"}, "entry-cost_percent", "at most 100"),
-        ({"cost_kind": "percent", "cost_percent": "x"}, "entry-cost_percent", "Enter a percentage"),
-        (
-            {"editable": "on", "editable_min": "5", "editable_max": "1"},
-            "entry-editable_max",
-            "Must be at least min_cents.",
-        ),
-        (
-            {"editable": "on", "editable_min": "5", "editable_max": "10"},
-            "entry-cost_amount",
-            "Must lie within the editable amount",
-        ),
-        ({"apply_reasons": ""}, "entry-apply_reasons", "Needs at least one."),
-        ({"apply_reasons": "no colon here"}, "entry-apply_reasons", "Line 1: write a code"),
-        (
-            {"dismiss_reasons": "Bad: x"},
-            "entry-dismiss_reasons",
-            "Line 1, code: expected lowercase",
-        ),
-    ],
-)
-def test_a_wrong_catalog_field_is_named_with_why(
-    client: FlaskClient,
-    supervisor: dict[str, str],
-    session: Session,
-    changes: dict[str, str],
-    input_id: str,
-    message: str,
-) -> None:
-    before = session.scalar(sa.select(sa.func.count()).select_from(ExceptionType))
-    response = client.post("/console/catalog", headers=supervisor, data=SAMPLE_ENTRY | changes)
-    assert response.status_code == 400
-    assert message in field_error(text_of(response), input_id)
-    assert session.scalar(sa.select(sa.func.count()).select_from(ExceptionType)) == before
-
-
-def test_a_budget_is_set_and_its_spend_shown(
-    client: FlaskClient,
-    supervisor: dict[str, str],
-    session: Session,
-    demo_installation: Installation,
-) -> None:
-    listing = text_of(client.get("/console/budgets", headers=supervisor))
-    assert "Small business" in listing and "running out" in listing
-    response = client.post(
-        "/console/budgets",
-        headers=supervisor,
-        data={"segment": "tier:medium", "monthly": "1,250.50"},
-    )
-    assert response.status_code == 200
-    assert "Set the Medium value budget to 1,250.50 a month." in text_of(response)
-    row = session.scalars(
-        sa.select(SegmentBudget).where(
-            SegmentBudget.field == "tier", SegmentBudget.value == "medium"
-        )
-    ).one()
-    assert (row.installation_id, row.monthly_cents) == (demo_installation.id, 125050)
-    wrong = client.post(
-        "/console/budgets", headers=supervisor, data={"segment": "tier:gold", "monthly": "x"}
-    )
-    assert wrong.status_code == 400
-    html = text_of(wrong)
-    assert "Choose a segment." in field_error(html, "budget-segment")
-    assert "Enter the month's budget in USD" in field_error(html, "budget-monthly")
-
-
 # --- Rules ------------------------------------------------------------------------------------
 
 
@@ -490,7 +282,7 @@ def test_a_rule_is_published_listed_and_versioned(
     )
     assert "Rolled back to version 1: version 4 is now in force." in text_of(rolled)
     session.refresh(rule)
-    current = exceptions_service.rule_version(session, demo_installation.id, rule.id, 4)
+    current = rule_version(session, demo_installation.id, rule.id, 4)
     assert (rule.enabled, current.restored_from, current.definition["cap"]) == (
         True,
         1,
@@ -557,7 +349,7 @@ def test_rules_go_out_as_json_and_come_back_with_a_report_per_item(
     assert exported.status_code == 200
     assert exported.headers["Content-Disposition"].startswith("attachment; filename=")
     data = exported.get_json()
-    assert data["format"] == exceptions_service.EXPORT_FORMAT
+    assert data["format"] == EXPORT_FORMAT
     data["rules"][0]["priority"] = 77
     data["rules"].append(
         {
@@ -665,7 +457,7 @@ def test_a_try_names_what_a_cap_withholds(
         sa.text("select id from customers where name = 'Margaret Okafor' and installation_id = :i"),
         {"i": demo_installation.id},
     )
-    action = _escalation(demo_installation.id, "seed-grant-1", exception="free_sample")
+    action = escalation(demo_installation.id, "seed-grant-1", exception="free_sample")
     action.kind, action.customer_id = ActionKind.APPLIED.value, customer_id
     action.created_at = utcnow() - timedelta(days=7)
     session.add(action)
@@ -712,62 +504,3 @@ def test_a_draft_is_replayed_over_the_last_30_days(
     }
     html = text_of(client.post("/console/rules/replay", headers=supervisor, data=on_tags))
     assert f"{seen} tickets did not carry a field the conditions test" in html
-
-
-# --- Approvals --------------------------------------------------------------------------------
-
-
-def test_a_supervisor_approves_and_refuses_escalations(
-    client: FlaskClient,
-    supervisor: dict[str, str],
-    session: Session,
-    demo_installation: Installation,
-) -> None:
-    for key in ("pending-0001", "pending-0002"):
-        session.add(_escalation(demo_installation.id, key, exception="goodwill_credit"))
-    session.commit()
-    ids = session.scalars(
-        sa.select(Action.id)
-        .where(Action.idempotency_key.in_(["pending-0001", "pending-0002"]))
-        .order_by(Action.id)
-    ).all()
-    listing = text_of(client.get("/console/escalations", headers=supervisor))
-    assert (
-        "10% goodwill credit, $45, for Requester 70001" in listing
-        or "10% goodwill credit, $45" in listing
-    )
-    assert "Sam Carter on ticket #7" in listing and "Third late parcel this month" in listing
-
-    no_reason = client.post(
-        f"/console/escalations/{ids[1]}",
-        headers=supervisor,
-        data={"decision": "refuse", "idempotency_key": "decide-0002"},
-    )
-    assert no_reason.status_code == 400
-    assert "Say why you refuse" in text_of(no_reason)
-    approved = client.post(
-        f"/console/escalations/{ids[0]}",
-        headers=supervisor,
-        data={"decision": "approve", "idempotency_key": "decide-0001"},
-    )
-    assert "Approved: $45 10% goodwill credit" in text_of(approved)
-    refused = client.post(
-        f"/console/escalations/{ids[1]}",
-        headers=supervisor,
-        data={
-            "decision": "refuse",
-            "text": "Credit already given",
-            "idempotency_key": "decide-0003",
-        },
-    )
-    assert "Refused: $45 10% goodwill credit" in text_of(refused)
-    decisions = session.scalars(
-        sa.select(Action).where(Action.escalation_id.in_(ids)).order_by(Action.id)
-    ).all()
-    assert [(d.kind, d.agent_id, d.text) for d in decisions] == [
-        ("approved", SUPERVISOR, ""),
-        ("refused", SUPERVISOR, "Credit already given"),
-    ]
-    assert "Nothing is waiting for approval." in text_of(
-        client.get("/console/escalations", headers=supervisor)
-    )

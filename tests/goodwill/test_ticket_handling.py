@@ -19,14 +19,16 @@ from plugin.clock import utcnow
 from plugin.delivery import outbox as delivery
 from plugin.delivery.notes import build_note, marker_for
 from plugin.delivery.outbox import OutboxPolicy
+from plugin.delivery.worker import attempt
 from plugin.domain.rules import raised_priority
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import ActionRefused, InvalidAction
+from plugin.goodwill import catalog, rulebook
+from plugin.goodwill.actions import ActionOutcome
+from plugin.goodwill.errors import ActionRefused, InvalidAction
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.interface import GroupDirectory, TicketChange, with_line
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
 from plugin.reports import service as reports
-from tests.goodwill.test_service import HIGH_SPENDER, NOW, act, card, set_up
+from tests.goodwill.world import HIGH_SPENDER, NOW, act, card, set_up
 
 HANDLING = [
     {"kind": "raise_priority", "value": "urgent"},
@@ -44,7 +46,7 @@ def session(storage_app: Flask) -> Iterator[Session]:
 
 def handle(
     session: Session, inst: Installation, kind: str, value: str, **fields: Any
-) -> exceptions_service.ActionOutcome:
+) -> ActionOutcome:
     return act(
         session,
         inst,
@@ -69,7 +71,7 @@ def test_a_suggested_handling_is_recorded_once_as_handled_with_its_rule(session:
     (row,) = logged(session)
     assert (row.kind, row.handling, row.handling_value) == ("handled", "raise_priority", "urgent")
     assert (row.exception_key, row.amount_cents, row.budget_field) == ("", None, None)
-    assert row.rule_id == exceptions_service.find_rule(session, inst.id, "late_high").id
+    assert row.rule_id == rulebook.find_rule(session, inst.id, "late_high").id
     assert row.rule_version == 1 and row.customer_id is not None
     assert session.get(Delivery, row.id) is not None  # on its way through the outbox
 
@@ -142,9 +144,7 @@ def test_handling_grants_nothing_goodwill_caps_budgets_and_reports_ignore_it(
     assert after.goodwill.sentence == "Nothing granted in the last 90 days"
     # The cap (once per 90 days) still allows each exception: nothing was granted.
     assert [o.key for o in after.offers] == [o.key for o in before.offers] != []
-    assert [
-        s.spent_cents for s in exceptions_service.budget_statuses(session, inst.id, now=NOW)
-    ] == [0]
+    assert [s.spent_cents for s in catalog.budget_statuses(session, inst.id, now=NOW)] == [0]
     report = reports.build_report(
         session, inst, reports.Period(date(2026, 11, 1), date(2026, 11, 30))
     )
@@ -213,7 +213,7 @@ def deliver_on_demo(session: Session) -> None:
     # One action per ticket per claim, in order: claim until every one is delivered or dead.
     while claims := delivery.claim(session, worker_id="test", now=now, policy=POLICY, limit=50):
         for held in claims:
-            outcome = delivery.attempt(session, held, writers=demo_writer)
+            outcome = attempt(session, held, writers=demo_writer)
             delivery.record(session, held, outcome, now=now, policy=POLICY, rng=random.Random(1))
 
 

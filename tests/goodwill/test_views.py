@@ -16,8 +16,8 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import Author
+from plugin.goodwill.rulebook import Author
+from plugin.goodwill.transfer import import_rules
 from plugin.models import Action, Installation
 from tests.e2e.test_zendesk_end_to_end import HIGH_VALUE_REQUESTER, HIGH_VALUE_TICKET, make_world
 from tests.sidebar.test_views import demo_token, launch, session_token
@@ -266,7 +266,7 @@ def test_the_card_after_the_banner_costs_no_helpdesk_call(tmp_path: Path) -> Non
     for world in make_world(tmp_path):
         installation = world.installation()
         with db.database(world.app).sessions() as session:
-            exceptions_service.import_rules(
+            import_rules(
                 session,
                 session.merge(installation),
                 demo_rules_file(),

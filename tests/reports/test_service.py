@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.demo.exceptions_seed import demo_rules_file
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import Author
+from plugin.goodwill.rulebook import Author
+from plugin.goodwill.transfer import import_rules
 from plugin.models import (
     AccountReview,
     Action,
@@ -41,9 +41,7 @@ def installation(session: Session, account: str) -> Installation:
     row = Installation(platform="zendesk", account=account, display_name=account)
     session.add(row)
     session.flush()
-    exceptions_service.import_rules(
-        session, row, demo_rules_file(), author=Author(id=None, name="test"), now=NOW
-    )
+    import_rules(session, row, demo_rules_file(), author=Author(id=None, name="test"), now=NOW)
     return row
 
 

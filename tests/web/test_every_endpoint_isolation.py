@@ -48,7 +48,7 @@ from tests.conftest import build_app, dispose_app
 from tests.console.test_views import launch as console_launch
 from tests.customers.test_console_views import BUSY_REGULARS
 from tests.demo.test_views import csrf_token
-from tests.goodwill.test_rules_views import CHAMPIONS_RULE, SAMPLE_ENTRY
+from tests.goodwill.console_world import CHAMPIONS_RULE, SAMPLE_ENTRY
 from tests.isolation_world import (
     A_ACCOUNT,
     A_ONLY_TICKET,

@@ -1,0 +1,124 @@
+"""The action log read back: the kinds of action it records and which of them are grants, what
+a ticket's log holds, what a customer was granted, and each action said in a sentence.
+
+Goodwill and caps count the applied and approved actions of the customer (or, for someone who
+is not a customer yet, of the helpdesk requester). Handled actions grant nothing: they count
+toward no goodwill, cap, budget or cost. No Flask here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.domain.exceptions import ExceptionType, Grant, ReasonCode
+from plugin.domain.rules import MAX_CAP_DAYS, TicketAction
+from plugin.domain.rules import ActionKind as HandlingKind
+from plugin.goodwill.money import exact_money
+from plugin.models import Action, Customer
+
+
+class ActionKind(StrEnum):
+    """What the action log records."""
+
+    APPLIED = "applied"
+    DISMISSED = "dismissed"
+    ESCALATED = "escalated"  # waiting for a supervisor's approval
+    APPROVED = "approved"
+    REFUSED = "refused"
+    HANDLED = "handled"  # a rule's ticket handling applied to the ticket: no grant
+
+
+# The actions that granted something: what goodwill, caps and budgets count.
+GRANT_KINDS = (ActionKind.APPLIED, ActionKind.APPROVED)
+# What agents and approvers did about suggested exceptions: what reports tally.
+EXCEPTION_KINDS = tuple(kind for kind in ActionKind if kind is not ActionKind.HANDLED)
+
+
+def handling_of(action: Action) -> TicketAction | None:
+    """The ticket handling a handled action applies; None for any other action."""
+    if (
+        action.kind != ActionKind.HANDLED
+        or action.handling not in tuple(HandlingKind)
+        or not action.handling_value
+    ):
+        return None
+    return TicketAction(HandlingKind(action.handling), action.handling_value)
+
+
+def ticket_actions(session: Session, installation_id: int, ticket_id: str) -> list[Action]:
+    """What was recorded about exceptions and ticket handling on a ticket, newest first (not
+    review actions)."""
+    return list(
+        session.scalars(
+            sa.select(Action)
+            .where(
+                Action.installation_id == installation_id,
+                Action.ticket_id == ticket_id,
+                Action.kind.in_(tuple(ActionKind)),
+            )
+            .order_by(Action.created_at.desc(), Action.id.desc())
+        )
+    )
+
+
+def grants_to(
+    session: Session,
+    installation_id: int,
+    customer: Customer | None,
+    requester_id: str,
+    *,
+    now: datetime,
+) -> tuple[Grant, ...]:
+    """What was granted to the customer (or requester) within the longest cap there can be."""
+    who = (
+        sa.or_(Action.customer_id == customer.id, Action.requester_id == requester_id)
+        if customer is not None
+        else Action.requester_id == requester_id
+    )
+    rows = session.execute(
+        sa.select(Action.exception_key, Action.amount_cents, Action.created_at).where(
+            Action.installation_id == installation_id,
+            Action.kind.in_(GRANT_KINDS),
+            who,
+            Action.created_at > now - timedelta(days=MAX_CAP_DAYS),
+        )
+    )
+    return tuple(Grant(key, int(amount or 0), at) for key, amount, at in rows)
+
+
+def describe_action(action: Action, catalog: Mapping[str, ExceptionType]) -> str:
+    """Say what was recorded: "Applied: $15 Waived shipping fee — recorded; ..."."""
+    handling = handling_of(action)
+    if handling is not None:
+        return f"Ticket handling: {handling.describe()}."
+    entry = catalog.get(action.exception_key)
+    name = entry.name if entry else action.exception_key
+    amount = (
+        f"{exact_money(action.amount_cents, action.currency)} "
+        if action.amount_cents is not None
+        else ""
+    )
+    reason = _reason_label(entry, action) if entry else action.reason_code
+    # Delivery to the ticket as a note comes with the action outbox; until then, say only this.
+    noted = "in the action log."
+    match action.kind:
+        case ActionKind.APPLIED:
+            return f"Applied: {amount}{name} — recorded {noted}"
+        case ActionKind.ESCALATED:
+            return f"Sent for approval: {amount}{name} — recorded; a supervisor decides."
+        case ActionKind.APPROVED:
+            return f"Approved: {amount}{name} — recorded {noted}"
+        case ActionKind.REFUSED:
+            return f"Refused: {amount}{name} — recorded {noted}"
+        case _:
+            return f"Dismissed: {name} ({reason}) — recorded {noted}"
+
+
+def _reason_label(entry: ExceptionType, action: Action) -> str | None:
+    reasons: Iterable[ReasonCode] = (*entry.apply_reasons, *entry.dismiss_reasons)
+    return next((r.label for r in reasons if r.code == action.reason_code), action.reason_code)

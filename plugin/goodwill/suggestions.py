@@ -1,0 +1,260 @@
+"""What a ticket is offered: its rule context built from stored data, evaluated against the
+installation's rule book, less what agents already did about it on this ticket.
+
+No Flask here: the sidebar's card (`plugin/goodwill/views.py`) calls it. The context holds the
+customer's profile facts and personas, mapped helpdesk facts, the ticket, the customer's
+grants, this month's budgets and an order value. `ticket` and `requester` always come from the
+helpdesk (never from the page).
+
+- Order value (what a percent cost is a share of): the order the ticket's subject names by its
+  number, if it names one of the customer's orders; otherwise the customer's latest order,
+  since a ticket is most often about the last thing bought. None without orders, so a percent
+  gesture is withheld as unpriced for a prospect.
+- Ticket handling is applied once per ticket: once handled, the card shows it done (with how
+  its delivery stands) instead of offering it again, even before the ticket shows the change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.customers import lookup as customers
+from plugin.customers import segmentation
+from plugin.domain.exceptions import (
+    AmountLimits,
+    BudgetStatus,
+    ExceptionType,
+    Goodwill,
+    PercentCost,
+)
+from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.rules import (
+    ActionSuggestion,
+    Evaluation,
+    RuleContext,
+    Suggestion,
+    TicketAction,
+    Withheld,
+)
+from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
+from plugin.goodwill.book_cache import RuleBook
+from plugin.goodwill.catalog import budget_statuses
+from plugin.goodwill.money import exact_money
+from plugin.goodwill.rulebook import rule_book
+from plugin.helpdesks import field_mappings
+from plugin.models import Action, Customer, Delivery, Installation, Order
+
+
+@dataclass(frozen=True)
+class OrderValue:
+    """The order a percent cost is a share of, and how it was chosen, in words."""
+
+    cents: int
+    description: str  # "order ORD-10234, named in the subject" / "the latest order, ORD-10234"
+
+
+@dataclass(frozen=True)
+class TicketContext:
+    """Who and what a ticket is about, and the rule context built from it."""
+
+    rule_context: RuleContext
+    customer: Customer | None
+    requester: Person
+    order_value: OrderValue | None
+
+
+def ticket_context(
+    session: Session,
+    installation: Installation,
+    *,
+    ticket: Ticket,
+    requester: Person,
+    now: datetime,
+) -> TicketContext:
+    """Build what the rules are evaluated against for this ticket, from stored data.
+
+    `ticket` and `requester` come from the helpdesk (never from the page).
+    """
+    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
+    profile = (
+        segmentation.profile_for_customer(session, installation, customer, now=now)
+        if customer is not None
+        else None
+    )
+    facts = field_mappings.mapped_facts(
+        requester, field_mappings.list_mappings(session, installation)
+    )
+    order_value = _order_value(session, installation.id, customer, ticket.subject, now=now)
+    context = RuleContext(
+        ticket=ticket,
+        now=now,
+        customer=profile.facts() if profile else {},
+        personas=tuple(match.name for match in profile.personas) if profile else (),
+        facts=facts,
+        grants=grants_to(session, installation.id, customer, requester.id, now=now),
+        budgets=budget_statuses(session, installation.id, now=now),
+        order_value_cents=order_value.cents if order_value else None,
+    )
+    return TicketContext(context, customer, requester, order_value)
+
+
+def _order_value(
+    session: Session,
+    installation_id: int,
+    customer: Customer | None,
+    subject: str,
+    *,
+    now: datetime,
+) -> OrderValue | None:
+    """The order the subject names by number, or else the customer's latest order."""
+    if customer is None:
+        return None
+    orders = sa.select(Order.external_id, Order.amount_cents).where(
+        Order.installation_id == installation_id,
+        Order.customer_id == customer.id,
+        Order.placed_at <= now,
+    )
+    numbers = {word for word in re.findall(r"[\w-]+", subject) if any(c.isdigit() for c in word)}
+    if numbers:
+        named = session.execute(
+            orders.where(Order.external_id.in_(sorted(numbers))).order_by(Order.placed_at.desc())
+        ).first()
+        if named is not None:
+            return OrderValue(int(named[1]), f"order {named[0]}, named in the subject")
+    latest = session.execute(orders.order_by(Order.placed_at.desc()).limit(1)).first()
+    if latest is None:
+        return None
+    return OrderValue(int(latest[1]), f"the latest order, {latest[0]}")
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A suggestion as the card shows it, with what limits the agent's choice of amount."""
+
+    suggestion: Suggestion
+    editable: AmountLimits | None
+    approval_threshold_cents: int | None
+    # For a share of an order: "10% of the order, at least $5 — of the latest order, ORD-1 ($90)"
+    priced_from: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.suggestion.exception.key
+
+
+@dataclass(frozen=True)
+class SuggestionsCard:
+    """Everything the sidebar's suggestions card shows for one ticket."""
+
+    offers: tuple[Offer, ...]
+    actions: tuple[ActionSuggestion, ...]
+    withheld: tuple[Withheld, ...]
+    running_out: tuple[BudgetStatus, ...]
+    goodwill: Goodwill
+    done: tuple[Action, ...]  # on this ticket, newest first
+    catalog: Mapping[str, ExceptionType]
+    order_value: OrderValue | None
+    is_customer: bool
+    currency: str
+    # How the ticket handling done on this ticket stands on its way there, by action id.
+    deliveries: Mapping[int, Delivery] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluatedTicket:
+    """A ticket's evaluation, with the rule book and the context it was evaluated with."""
+
+    book: RuleBook
+    context: TicketContext
+    evaluation: Evaluation
+
+
+def evaluate_ticket(
+    session: Session,
+    installation: Installation,
+    *,
+    ticket: Ticket,
+    requester: Person,
+    now: datetime,
+) -> EvaluatedTicket:
+    """Evaluate the installation's rules for the ticket now, as the card and an action do."""
+    book = rule_book(session, installation)
+    context = ticket_context(session, installation, ticket=ticket, requester=requester, now=now)
+    return EvaluatedTicket(book, context, book.compiled.evaluate(context.rule_context))
+
+
+def suggestions_for(
+    session: Session,
+    installation: Installation,
+    *,
+    ticket: Ticket,
+    requester: Person,
+    now: datetime,
+) -> SuggestionsCard:
+    """The ticket's ranked suggestions, less those an agent already acted on for this ticket."""
+    found = evaluate_ticket(session, installation, ticket=ticket, requester=requester, now=now)
+    done = ticket_actions(session, installation.id, ticket.id)
+    settled = {action.exception_key for action in done if action.kind != ActionKind.HANDLED}
+    handled: dict[TicketAction, int] = {}
+    for action in done:
+        handling = handling_of(action)
+        if handling is not None:
+            handled.setdefault(handling, action.id)
+    order = found.context.order_value
+    offers = tuple(
+        Offer(
+            suggestion,
+            suggestion.exception.editable,
+            found.book.rules[suggestion.rule.id].approval_threshold_cents,
+            priced_from=(
+                f"{suggestion.exception.cost.describe(installation.currency)} — of "
+                f"{order.description} ({exact_money(order.cents, installation.currency)})"
+                if isinstance(suggestion.exception.cost, PercentCost) and order
+                else None
+            ),
+        )
+        for suggestion in found.evaluation.suggestions
+        if suggestion.exception.key not in settled
+    )
+    return SuggestionsCard(
+        offers=offers,
+        actions=tuple(a for a in found.evaluation.actions if a.action not in handled),
+        withheld=tuple(w for w in found.evaluation.withheld if w.exception.key not in settled),
+        running_out=tuple(
+            dict.fromkeys(
+                o.suggestion.budget
+                for o in offers
+                if o.suggestion.budget is not None and o.suggestion.budget.running_out
+            )
+        ),
+        goodwill=found.evaluation.goodwill,
+        done=tuple(done),
+        catalog=found.book.catalog,
+        order_value=found.context.order_value,
+        is_customer=found.context.customer is not None,
+        currency=installation.currency,
+        deliveries=_deliveries(session, installation.id, handled.values()),
+    )
+
+
+def _deliveries(
+    session: Session, installation_id: int, action_ids: Iterable[int]
+) -> dict[int, Delivery]:
+    """The delivery rows of these actions, by action id (no query for none)."""
+    ids = sorted(action_ids)
+    if not ids:
+        return {}
+    return {
+        row.action_id: row
+        for row in session.scalars(
+            sa.select(Delivery).where(
+                Delivery.installation_id == installation_id, Delivery.action_id.in_(ids)
+            )
+        )
+    }

@@ -1,0 +1,64 @@
+"""A ticket's suggestions, on SQLite and PostgreSQL: why each is offered (conditions, goodwill, cap
+and budget), what is withheld, and the order a share of an order is priced from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from plugin import db
+from plugin.goodwill import suggestions
+from tests.goodwill.world import HIGH_SPENDER, NOW, act, card, person, set_up, ticket
+
+
+@pytest.fixture
+def session(storage_app: Flask) -> Iterator[Session]:
+    with db.database(storage_app).sessions() as session:
+        yield session
+
+
+def test_suggestions_say_why_with_goodwill_cap_and_budget(session: Session) -> None:
+    inst = set_up(session)
+    act(session, inst, "400", now=NOW - timedelta(days=20))  # a $9 waiver on an earlier ticket
+    found = card(session, inst)
+    offer = next(o for o in found.offers if o.key == "goodwill_credit")
+    first = offer.suggestion
+    assert first.cost_cents == 2000  # 10% of the latest order, $200
+    assert found.order_value is not None and "latest order" in found.order_value.description
+    assert offer.priced_from == (
+        "10% of the order, at least $5, at most $50 — of the latest order, "
+        f"ORD-acme-{HIGH_SPENDER}-0 ($200)"
+    )
+    assert first.why.condition_words == ("tier is high", "ticket_tags include late_delivery")
+    assert first.why.goodwill == "$9 granted in the last 90 days"
+    assert first.why.cap == "1 of 1 in 90 days"
+    assert first.why.budget == "$9 of $100 this month"  # the waiver was this month
+    assert offer.approval_threshold_cents == 2500
+    # The waiver's cap (once per 90 days) withholds it, and says so.
+    assert [o.key for o in found.offers] == ["goodwill_credit"]
+    assert [(w.exception.key, w.explanation) for w in found.withheld] == [
+        (
+            "waive_shipping_fee",
+            "granted once in the last 90 days; the rule allows once per 90 days",
+        )
+    ]
+
+
+def test_an_order_named_in_the_subject_prices_a_share(session: Session) -> None:
+    inst = set_up(session)
+    named = f"ORD-acme-{HIGH_SPENDER}-5"
+    found = suggestions.suggestions_for(
+        session,
+        inst,
+        ticket=ticket("501", subject=f"Order {named} is late"),
+        requester=person(HIGH_SPENDER),
+        now=NOW,
+    )
+    assert found.order_value is not None
+    assert found.order_value.description == f"order {named}, named in the subject"
+    assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
