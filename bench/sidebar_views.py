@@ -36,7 +36,7 @@ from plugin.clock import utcnow
 from plugin.config import Settings
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.helpdesks import installations
+from plugin.helpdesks import zendesk_installations
 from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Base, SharedCacheEntry
 
@@ -56,7 +56,7 @@ def service(folder: Path, zendesk_url: str, database_url: str | None = None) -> 
     app = create_app(settings, instance_path=str(folder / "instance"))
     Base.metadata.create_all(db.database(app).engine)
     with db.database(app).sessions() as session:
-        installation = installations.register_zendesk(
+        installation = zendesk_installations.register_zendesk(
             session,
             app.extensions["regulars.vault"],
             subdomain=SUBDOMAIN,

@@ -17,13 +17,8 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.credentials import CredentialsVault
-from plugin.helpdesks.installations import (
-    CheckStatus,
-    MappingError,
-    add_mapping,
-    list_mappings,
-    remove_mapping,
-)
+from plugin.helpdesks.field_mappings import MappingError, add_mapping, list_mappings, remove_mapping
+from plugin.helpdesks.installations import CheckStatus
 from plugin.models import Installation
 
 MARKS = {CheckStatus.OK: "✓", CheckStatus.FAILED: "✗", CheckStatus.SKIPPED: "-"}

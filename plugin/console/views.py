@@ -16,7 +16,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.console.roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
-from plugin.helpdesks import installations, zendesk
+from plugin.helpdesks import field_mappings, zendesk, zendesk_connection_check
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
@@ -72,7 +72,7 @@ def launch() -> ResponseReturnValue:
         user=user,
         role=role,
         is_admin=role is ConsoleRole.ADMIN,
-        mappings=installations.list_mappings(db.session(), installation),
+        mappings=field_mappings.list_mappings(db.session(), installation),
         check_url=url_for("console.check_connection"),
         import_url=url_for("console.import_data"),
     ), 200
@@ -119,7 +119,7 @@ def check_connection() -> ResponseReturnValue:
     db_session = db.session()
     connections = helpdesks().connections
     base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
-    report = installations.check_connection(
+    report = zendesk_connection_check.check_connection(
         db_session,
         installation,
         connections.vault,

@@ -31,16 +31,16 @@ from plugin.helpdesks.freshdesk import (
     FreshdeskClient,
     FreshdeskCredentials,
 )
+from plugin.helpdesks.http import CallBudget
 from plugin.helpdesks.installations import (
-    MAX_DISPLAY_NAME,
     Check,
     CheckStatus,
     ConnectionReport,
     RegistrationError,
     validate_api_base_url,
+    validate_display_name,
 )
 from plugin.helpdesks.interface import HelpdeskError
-from plugin.helpdesks.zendesk import CallBudget
 from plugin.models import Installation
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,7 @@ def register_freshdesk(
         if api_base_url is None
         else validate_api_base_url(api_base_url, example=f"https://{freshdesk.domain_of(account)}")
     )
-    name = None if display_name is None else display_name.strip()
-    if name is not None and not 0 < len(name) <= MAX_DISPLAY_NAME:
-        raise RegistrationError(f"display_name must be 1 to {MAX_DISPLAY_NAME} characters")
+    name = None if display_name is None else validate_display_name(display_name)
 
     installation = freshdesk_installation(session, account)
     if installation is None:

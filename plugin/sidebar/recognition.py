@@ -15,7 +15,7 @@ from plugin.customers.segmentation import thresholds_of
 from plugin.domain.helpdesk import ContactHistory, Person
 from plugin.domain.recognition import Banner, Guidance, OrderStats, build_banner, guidance_for
 from plugin.domain.segments import SegmentProfile
-from plugin.helpdesks import installations
+from plugin.helpdesks import field_mappings
 from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
 from plugin.sidebar.read_cache import ReadCache
 from plugin.sidebar.snapshot import HelpdeskSnapshot
@@ -145,10 +145,10 @@ def stored_facts(
     """
     customer = customers.find_customer(session, installation_id=installation.id, person=requester)
 
-    def mappings() -> list[installations.FactMapping]:
-        return installations.list_mappings(session, installation)
+    def mappings() -> list[field_mappings.FactMapping]:
+        return field_mappings.list_mappings(session, installation)
 
-    helpdesk_facts = installations.mapped_facts(
+    helpdesk_facts = field_mappings.mapped_facts(
         requester, reads.get(installation.id, "mappings", mappings) if reads else mappings()
     )
     base_size = rfm_base_size(session, installation.id, reads=reads)

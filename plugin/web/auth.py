@@ -9,7 +9,7 @@ from flask import current_app, request
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.helpdesks import installations, is_allowed_origin, zendesk
+from plugin.helpdesks import is_allowed_origin, zendesk, zendesk_installations
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import helpdesks
 from plugin.helpdesks.tokens import (
@@ -81,7 +81,7 @@ def refresh_public_key_if_due(installation: Installation) -> bool:
     connections = helpdesks().connections
     base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
     try:
-        changed = installations.refresh_public_key(
+        changed = zendesk_installations.refresh_public_key(
             session,
             installation,
             http_session=connections.accounts.session(base_url),

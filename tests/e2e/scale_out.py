@@ -42,7 +42,7 @@ from plugin.delivery.notes import marker_for
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.helpdesks.installations import zendesk_installation
+from plugin.helpdesks.zendesk_installations import zendesk_installation
 from plugin.models import Action, Delivery, Rule
 from tests import tokens
 

@@ -27,8 +27,8 @@ from plugin.demo.seed import insert_sample_customers
 from plugin.helpdesks import helpdesk_for
 from plugin.helpdesks.freshdesk import FreshdeskClient
 from plugin.helpdesks.freshdesk_installations import freshdesk_installation
-from plugin.helpdesks.installations import zendesk_installation
 from plugin.helpdesks.runtime import helpdesks
+from plugin.helpdesks.zendesk_installations import zendesk_installation
 from tests import tokens
 from tests.conftest import build_app, dispose_app
 

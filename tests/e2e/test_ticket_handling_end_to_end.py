@@ -14,10 +14,10 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.delivery.cli import worker_for
 from plugin.demo.exceptions_seed import demo_rules_file
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import Author
+from plugin.goodwill.rulebook import Author
+from plugin.goodwill.transfer import import_rules
 from plugin.helpdesks.freshdesk_installations import freshdesk_installation
-from plugin.helpdesks.installations import zendesk_installation
+from plugin.helpdesks.zendesk_installations import zendesk_installation
 from plugin.models import Installation
 from tests.e2e import test_freshdesk_end_to_end as freshdesk_e2e
 from tests.e2e import test_zendesk_end_to_end as zendesk_e2e
@@ -32,7 +32,7 @@ def import_demo_rules(app: Flask, find: Callable[[Session], Installation | None]
     with db.database(app).sessions() as session:
         installation = find(session)
         assert installation is not None
-        exceptions_service.import_rules(
+        import_rules(
             session, installation, demo_rules_file(), author=Author(None, "test"), now=utcnow()
         )
 

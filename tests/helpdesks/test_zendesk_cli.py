@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault, generate_key
-from plugin.helpdesks.installations import (
-    add_mapping,
+from plugin.helpdesks.field_mappings import add_mapping
+from plugin.helpdesks.zendesk import ZendeskCredentials
+from plugin.helpdesks.zendesk_installations import (
     register_zendesk,
     zendesk_credentials,
     zendesk_installation,
 )
-from plugin.helpdesks.zendesk import ZendeskCredentials
 from plugin.models import Installation
 from tests.conftest import build_app, dispose_app
 from tests.tokens import new_key, public_pem
