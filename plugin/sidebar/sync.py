@@ -20,7 +20,7 @@ from plugin.customers import lookup as customers
 from plugin.customers.records import normalize_email
 from plugin.customers.shopify import ShopifyClient, ShopifyCustomer, ShopifySyncError, sync_customer
 from plugin.domain.helpdesk import Person
-from plugin.helpdesks import installations
+from plugin.helpdesks import field_mappings
 from plugin.models import Installation
 from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy, upstream_group
 
@@ -114,8 +114,8 @@ def record_helpdesk_facts(
     customers.record_facts(
         session,
         customer=customer,
-        facts=installations.mapped_facts(
-            requester, installations.list_mappings(session, installation)
+        facts=field_mappings.mapped_facts(
+            requester, field_mappings.list_mappings(session, installation)
         ),
         source=installation.platform,
         now=fetched_at,

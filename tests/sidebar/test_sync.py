@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.customers.shopify import connect_shopify
 from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
+from plugin.helpdesks.field_mappings import add_mapping
 from plugin.helpdesks.freshdesk_installations import issue_secret
-from plugin.helpdesks.installations import add_mapping
 from plugin.helpdesks.tokens import SidebarSession
 from plugin.models import Customer, CustomerFact, Installation, Order, SeenTicket
 from plugin.sidebar.read_cache import IGNORED_TABLES
