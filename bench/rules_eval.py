@@ -43,15 +43,8 @@ from plugin.domain.helpdesk import Ticket
 from plugin.domain.lifecycle import LifecycleStage
 from plugin.domain.personas import FieldKind
 from plugin.domain.rfm import RfmSegment
-from plugin.domain.rules import (
-    TICKET_PRIORITIES,
-    CompiledRules,
-    Evaluation,
-    Rule,
-    RuleContext,
-    parse_rule,
-    rule_fields,
-)
+from plugin.domain.rule_evaluation import CompiledRules, Evaluation, RuleContext
+from plugin.domain.rules import TICKET_PRIORITIES, Rule, parse_rule, rule_fields
 from plugin.domain.tiers import Tier
 
 NOW = datetime(2026, 11, 24, 12, 0)

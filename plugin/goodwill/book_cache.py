@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import ExceptionType
-from plugin.domain.rules import CompiledRules
+from plugin.domain.rule_evaluation import CompiledRules
 from plugin.domain.rules import Rule as DomainRule
 
 # How many installations' books (per database) one process keeps.

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.domain.rules import CompiledRules, Evaluation
+from plugin.domain.rule_evaluation import CompiledRules, Evaluation
 from plugin.domain.rules import Rule as DomainRule
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book

@@ -30,14 +30,8 @@ from sqlalchemy.orm import Session, aliased
 
 from plugin.domain.exceptions import Budget, BudgetStatus, ExceptionType, Grant, SegmentRef
 from plugin.domain.helpdesk import Ticket
-from plugin.domain.rules import (
-    FACT_PREFIX,
-    HISTORY_FIELDS,
-    MAX_CAP_DAYS,
-    PERSONAS_FIELD,
-    CompiledRules,
-    RuleContext,
-)
+from plugin.domain.rule_evaluation import CompiledRules, RuleContext
+from plugin.domain.rules import FACT_PREFIX, HISTORY_FIELDS, MAX_CAP_DAYS, PERSONAS_FIELD
 from plugin.domain.rules import Rule as DomainRule
 from plugin.domain.segments import SEGMENT_FIELDS
 from plugin.goodwill import catalog as exception_catalog

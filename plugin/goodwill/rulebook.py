@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import CODE, ExceptionType
 from plugin.domain.personas import ConditionError, FieldKind, FieldSpec, InvalidConditions
-from plugin.domain.rules import CompiledRules, InvalidRule, parse_rule, rule_fields
+from plugin.domain.rule_evaluation import CompiledRules
+from plugin.domain.rules import InvalidRule, parse_rule, rule_fields
 from plugin.domain.rules import Rule as DomainRule
 from plugin.goodwill import book_cache
 from plugin.goodwill.book_cache import RuleBook

@@ -34,14 +34,14 @@ from plugin.domain.exceptions import (
     PercentCost,
 )
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.domain.rules import (
+from plugin.domain.rule_evaluation import (
     ActionSuggestion,
     Evaluation,
     RuleContext,
     Suggestion,
-    TicketAction,
     Withheld,
 )
+from plugin.domain.rules import TicketAction
 from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses

@@ -32,22 +32,24 @@ from plugin.domain.personas import (
     Operator,
     parse_conditions,
 )
+from plugin.domain.rule_evaluation import (
+    CompiledRules,
+    Evaluation,
+    RuleContext,
+    Suggestion,
+    WithheldReason,
+    evaluate,
+)
 from plugin.domain.rules import (
     FACT_PREFIX,
     RULE_FIELDS,
     ActionKind,
     Cap,
-    CompiledRules,
-    Evaluation,
     InvalidRule,
     Rule,
-    RuleContext,
     RuleRef,
     SuggestedException,
-    Suggestion,
     TicketAction,
-    WithheldReason,
-    evaluate,
     parse_rule,
     rule_fields,
 )

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.domain.exceptions import Budget, ExceptionType, FixedCost, Grant, ReasonCode, SegmentRef
 from plugin.domain.helpdesk import Ticket
-from plugin.domain.rules import RULE_FIELDS, CompiledRules, parse_rule
+from plugin.domain.rule_evaluation import CompiledRules
+from plugin.domain.rules import RULE_FIELDS, parse_rule
 from plugin.domain.rules import Rule as DomainRule
 from plugin.goodwill import replay as rule_replay
 from plugin.goodwill.replay import Charge, ReplayTicket, replay
