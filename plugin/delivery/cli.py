@@ -26,6 +26,7 @@ from plugin.clock import utcnow
 from plugin.config import EXTENSION_KEY as SETTINGS_KEY
 from plugin.config import Settings
 from plugin.delivery import outbox as delivery
+from plugin.delivery.worker import OutboxWorker, writers_for
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.helpdesks.runtime import EXTENSION_KEY as HELPDESKS_KEY
 from plugin.helpdesks.runtime import Helpdesks
@@ -37,13 +38,13 @@ IN_PROCESS_KEY = "regulars.outbox_worker"
 logger = logging.getLogger(__name__)
 
 
-def worker_for(app: Flask, *, worker_id: str | None = None) -> delivery.OutboxWorker:
+def worker_for(app: Flask, *, worker_id: str | None = None) -> OutboxWorker:
     """An outbox worker on the app's database, with the app's helpdesk connections."""
     settings: Settings = app.extensions[SETTINGS_KEY]
     shared: Helpdesks = app.extensions[HELPDESKS_KEY]
-    return delivery.OutboxWorker(
+    return OutboxWorker(
         db.database(app).sessions,
-        delivery.writers_for(shared.connections),
+        writers_for(shared.connections),
         policy=delivery.policy_from(settings),
         worker_id=worker_id or f"{socket.gethostname()}-{os.getpid()}",
     )
@@ -69,7 +70,7 @@ def work_command(once: bool, until_empty: bool, worker_id: str | None) -> None:
             signal.signal(sig, handler)
 
 
-def _work(worker: delivery.OutboxWorker, *, once: bool, until_empty: bool) -> None:
+def _work(worker: OutboxWorker, *, once: bool, until_empty: bool) -> None:
     if once:
         if not worker.hold_lease():
             raise click.ClickException("another worker holds the outbox (SQLite runs one)")
@@ -178,7 +179,7 @@ def outbox_gauges(app: Flask) -> Iterator[observability.Gauge]:
     yield ("regulars_outbox_dead", "Actions parked as dead, waiting for an admin", counts.dead)
 
 
-def start_in_process(app: Flask) -> delivery.OutboxWorker:
+def start_in_process(app: Flask) -> OutboxWorker:
     """Run a worker in a daemon thread of this process; `stop_in_process` ends it."""
     worker = worker_for(app, worker_id=f"{socket.gethostname()}-{os.getpid()}-in-process")
     thread = threading.Thread(
@@ -190,12 +191,12 @@ def start_in_process(app: Flask) -> delivery.OutboxWorker:
 
 
 def stop_in_process(app: Flask) -> None:
-    worker: delivery.OutboxWorker | None = app.extensions.pop(IN_PROCESS_KEY, None)
+    worker: OutboxWorker | None = app.extensions.pop(IN_PROCESS_KEY, None)
     if worker is not None:
         worker.stop()
 
 
-def _run_logged(worker: delivery.OutboxWorker) -> None:
+def _run_logged(worker: OutboxWorker) -> None:
     try:
         worker.run()
     except Exception:  # the thread must say why it ended; the service keeps serving

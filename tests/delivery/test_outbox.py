@@ -22,7 +22,8 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.delivery import outbox as delivery
 from plugin.delivery.notes import build_note, marker_for, register_note_sentence
-from plugin.delivery.outbox import Claim, OutboxPolicy, OutboxWorker
+from plugin.delivery.outbox import Claim, OutboxPolicy
+from plugin.delivery.worker import OutboxWorker, WriterFactory, attempt
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.interface import HelpdeskError, TicketChange, TicketNotFound
 from plugin.models import Action, Delivery, DemoNote, DemoTicket, Installation
@@ -107,7 +108,7 @@ def action(
     return row
 
 
-def writers(writer: ScriptedWriter) -> delivery.WriterFactory:
+def writers(writer: ScriptedWriter) -> WriterFactory:
     return lambda _session, _installation: writer
 
 
@@ -116,7 +117,7 @@ def claim(session: Session, now: datetime = T0, limit: int = 50) -> list[Claim]:
 
 
 def run(session: Session, held: Claim, writer: ScriptedWriter, now: datetime = T0) -> bool:
-    outcome = delivery.attempt(session, held, writers=writers(writer))
+    outcome = attempt(session, held, writers=writers(writer))
     return delivery.record(session, held, outcome, now=now, policy=POLICY, rng=random.Random(1))
 
 
@@ -370,7 +371,7 @@ def test_the_demo_helpdesk_stores_the_note_once_with_tags(session: Session) -> N
         return DemoHelpdesk(s, installation_id=i.id)
 
     for held in claim(session):
-        outcome = delivery.attempt(session, held, writers=demo_writer)
+        outcome = attempt(session, held, writers=demo_writer)
         delivery.record(session, held, outcome, now=T0, policy=POLICY, rng=random.Random(1))
     note = session.scalars(sa.select(DemoNote)).one()
     assert note.marker == marker_for(a1)

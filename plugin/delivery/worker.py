@@ -1,0 +1,349 @@
+"""The outbox's worker: sends each claimed action's note to its ticket, batch after batch.
+
+The queue's states (claiming, recording outcomes, retrying) are in `plugin/delivery/outbox.py`;
+this module sends through the helpdesk's `TicketWriter`, with the change a handled action makes
+to the ticket (a priority raised, a group, a tag), and says what each helpdesk error means for
+the delivery. When an earlier attempt's outcome is unknown (it timed out, or its worker died and
+the lease ran out), the worker first looks for the action's marker on the ticket and counts the
+action delivered if it is there. On SQLite one worker at a time holds the outbox's lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from plugin.clock import utcnow
+from plugin.delivery.notes import build_note
+from plugin.delivery.outbox import (
+    OPEN_STATUSES,
+    Claim,
+    DeliveryStatus,
+    OutboxPolicy,
+    Outcome,
+    claim,
+    enqueue_missing,
+    record,
+)
+from plugin.helpdesks import Connections, demo, freshdesk, helpdesk_for, zendesk
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
+from plugin.models import Action, Delivery, DeliveryLease, Installation
+
+logger = logging.getLogger(__name__)
+
+# The one lease row on SQLite, where a single worker delivers at a time.
+OUTBOX_LEASE = "outbox"
+# Waiting with no error named: the budget said no without saying for how long.
+DEFAULT_BUDGET_WAIT_SECONDS = 5.0
+MAX_ERROR_LENGTH = 500
+# How often a running worker sweeps for actions without a delivery row.
+SWEEP_EVERY_SECONDS = 60.0
+
+# Gives an installation its helpdesk's ticket writer, on the worker's session.
+WriterFactory = Callable[[Session, Installation], TicketWriter]
+
+
+# --- Sending ----------------------------------------------------------------------------
+
+
+def attempt(session: Session, held: Claim, *, writers: WriterFactory) -> Outcome:
+    """Send one claimed action's note (after a marker check when its outcome is unknown)."""
+    action = session.get(Action, held.action_id)
+    installation = session.get(Installation, held.installation_id)
+    if action is None or installation is None:
+        return Outcome(DeliveryStatus.DEAD, "gone", "the action or its installation was deleted")
+    checked = False
+    try:
+        note = build_note(session, installation, action)
+        writer = writers(session, installation)
+        if held.outcome_unknown:
+            if writer.has_note(ticket_id=action.ticket_id, marker=note.marker):
+                return Outcome(DeliveryStatus.DELIVERED, found_on_ticket=True)
+            checked = True
+        writer.add_note(
+            ticket_id=action.ticket_id,
+            body=note.body,
+            tags=note.tags,
+            marker=note.marker,
+            change=note.change,
+        )
+    except HelpdeskError as error:
+        outcome = classify(error)
+        # An unknown outcome stays unknown until a marker check has answered.
+        still_unknown = outcome.outcome_unknown or (held.outcome_unknown and not checked)
+        return Outcome(
+            outcome.status,
+            outcome.error_kind,
+            outcome.error,
+            outcome.retry_in_seconds,
+            outcome.counts_as_failure,
+            still_unknown,
+        )
+    except Exception as error:  # a bug must not stop the outbox; it retries and is parked
+        logger.exception("outbox: action %s failed unexpectedly", held.action_id)
+        return Outcome(
+            DeliveryStatus.PENDING,
+            "internal",
+            f"Regulars failed while sending: {type(error).__name__}",
+            counts_as_failure=True,
+            outcome_unknown=True,
+        )
+    return Outcome(DeliveryStatus.DELIVERED)
+
+
+def classify(error: HelpdeskError) -> Outcome:
+    """Decide what a helpdesk error means for the delivery: wait, retry, or park it dead."""
+    message = str(error)[:MAX_ERROR_LENGTH]
+    if isinstance(error, TicketNotFound) or error.status == 404:
+        return Outcome(DeliveryStatus.DEAD, "ticket_gone", message)
+    if error.status in (401, 403):
+        return Outcome(DeliveryStatus.DEAD, "credentials", message)
+    if error.status == 429:
+        return Outcome(
+            DeliveryStatus.PENDING,
+            "rate_limited",
+            message,
+            retry_in_seconds=error.retry_after or DEFAULT_BUDGET_WAIT_SECONDS,
+        )
+    if error.retryable and error.status is None and error.transport is None:
+        # Not sent at all: the account's call budget is spent for now.
+        return Outcome(
+            DeliveryStatus.PENDING,
+            "budget",
+            message,
+            retry_in_seconds=error.retry_after or DEFAULT_BUDGET_WAIT_SECONDS,
+        )
+    if not error.retryable:
+        return Outcome(DeliveryStatus.DEAD, "refused", message)
+    if error.transport is not None:
+        # No answer: a timeout or a broken connection may have come after the write.
+        unknown = error.transport in ("timeout", "broken", "connection")
+        kind = "timeout" if error.transport == "timeout" else "connection"
+        return Outcome(
+            DeliveryStatus.PENDING,
+            kind,
+            message,
+            counts_as_failure=True,
+            outcome_unknown=unknown,
+        )
+    # A 5xx (or a 409 conflict). A 503 turns the call away before it is handled; after any
+    # other 5xx the helpdesk may have applied part of it before failing.
+    return Outcome(
+        DeliveryStatus.PENDING,
+        "server_error",
+        message,
+        counts_as_failure=True,
+        outcome_unknown=error.status is not None and error.status >= 500 and error.status != 503,
+    )
+
+
+# --- Writers ----------------------------------------------------------------------------
+
+
+def writers_for(connections: Connections) -> WriterFactory:
+    """Return the factory that gives each installation its helpdesk's ticket writer."""
+
+    def writer(session: Session, installation: Installation) -> TicketWriter:
+        client = helpdesk_for(installation, session, connections=connections)
+        if isinstance(
+            client, demo.DemoHelpdesk | zendesk.ZendeskClient | freshdesk.FreshdeskClient
+        ):
+            return client
+        raise HelpdeskError(
+            f"Regulars cannot write notes to {installation.platform} tickets yet",
+            retryable=False,
+        )
+
+    return writer
+
+
+# --- The worker -------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerStats:
+    """What one worker did, for its log line and the fault test."""
+
+    claimed: int = 0
+    delivered: int = 0
+    found_on_ticket: int = 0
+    retried: dict[str, int] = field(default_factory=dict)
+    dead: int = 0
+    lost_claims: int = 0
+
+
+class OutboxWorker:
+    """Claim, send and record, batch after batch, until stopped.
+
+    `sessions` opens sessions on the service's database; `writers` gives each installation's
+    ticket writer; `clock` and `rng` are the wall clock and the jitter's randomness.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        writers: WriterFactory,
+        *,
+        policy: OutboxPolicy,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._writers = writers
+        self.policy = policy
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self.stop_event = threading.Event()
+        self.stats = WorkerStats()
+        self._stats_lock = threading.Lock()
+        self._single_worker = sessions.kw["bind"].dialect.name != "postgresql"
+        self._last_sweep: datetime | None = None
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run(self, *, until_empty: bool = False) -> WorkerStats:
+        """Deliver until `stop()` (or, with `until_empty`, until nothing is left to send)."""
+        with ThreadPoolExecutor(
+            max_workers=self.policy.concurrency, thread_name_prefix="regulars-outbox"
+        ) as pool:
+            while not self.stop_event.is_set():
+                if not self.hold_lease():
+                    self.stop_event.wait(self.policy.poll_seconds)
+                    continue
+                sent = self.run_once(pool)
+                if sent:
+                    continue
+                if until_empty and not self.open_count():
+                    break
+                self.stop_event.wait(self.idle_wait())
+        self.release_lease()
+        return self.stats
+
+    def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
+        """Claim one batch and deliver it; return how many actions were attempted."""
+        now = self._clock()
+        with self._sessions() as session:
+            if self._last_sweep is None or (now - self._last_sweep).total_seconds() >= (
+                SWEEP_EVERY_SECONDS
+            ):
+                added = enqueue_missing(session, now=now)
+                if added:
+                    logger.info("outbox: queued %d actions written without a delivery", added)
+                self._last_sweep = now
+            claims = claim(
+                session,
+                worker_id=self.worker_id,
+                now=now,
+                policy=self.policy,
+                limit=self.policy.batch_size,
+            )
+        with self._stats_lock:
+            self.stats.claimed += len(claims)
+        if pool is None or len(claims) <= 1:
+            for held in claims:
+                self._deliver(held)
+        else:
+            list(pool.map(self._deliver, claims))
+        return len(claims)
+
+    def _deliver(self, held: Claim) -> None:
+        with self._sessions() as session:
+            outcome = attempt(session, held, writers=self._writers)
+            # No lock around this: a thread holding SQLite's write lock (the demo's note)
+            # must never wait for one another thread holds while it waits for SQLite.
+            # random.Random's draws are safe to share between threads.
+            kept = record(
+                session, held, outcome, now=self._clock(), policy=self.policy, rng=self._rng
+            )
+        self._count(outcome, kept=kept, action_id=held.action_id)
+
+    def _count(self, outcome: Outcome, *, kept: bool, action_id: int) -> None:
+        with self._stats_lock:
+            stats = self.stats
+            if not kept:
+                stats.lost_claims += 1
+            elif outcome.status is DeliveryStatus.DELIVERED:
+                stats.delivered += 1
+                stats.found_on_ticket += 1 if outcome.found_on_ticket else 0
+            else:
+                kind = outcome.error_kind or "unknown"
+                stats.retried[kind] = stats.retried.get(kind, 0) + 1
+                if outcome.status is DeliveryStatus.DEAD:
+                    stats.dead += 1
+                    logger.warning("outbox: action %s is dead: %s", action_id, outcome.error)
+
+    def idle_wait(self) -> float:
+        """Seconds to sleep when nothing was due: until the next retry, at most a poll."""
+        with self._sessions() as session:
+            next_due = session.scalar(
+                sa.select(sa.func.min(Delivery.next_attempt_at)).where(
+                    Delivery.status == DeliveryStatus.PENDING.value
+                )
+            )
+        if next_due is None:
+            return self.policy.poll_seconds
+        wait = (next_due - self._clock()).total_seconds()
+        return min(self.policy.poll_seconds, max(0.02, wait))
+
+    def open_count(self) -> int:
+        """Deliveries not yet delivered or dead."""
+        with self._sessions() as session:
+            return int(
+                session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(Delivery)
+                    .where(Delivery.status.in_(OPEN_STATUSES))
+                )
+                or 0
+            )
+
+    # One worker at a time on SQLite.
+
+    def hold_lease(self) -> bool:
+        """Take or renew the outbox's lease; always True where several workers may run."""
+        if not self._single_worker:
+            return True
+        now = self._clock()
+        expires = now + timedelta(seconds=self.policy.lease_seconds)
+        with self._sessions() as session:
+            insert = sqlite.insert(DeliveryLease).values(name=OUTBOX_LEASE)
+            session.execute(insert.on_conflict_do_nothing(index_elements=["name"]))
+            updated = session.execute(
+                sa.update(DeliveryLease)
+                .where(
+                    DeliveryLease.name == OUTBOX_LEASE,
+                    sa.or_(
+                        DeliveryLease.holder.is_(None),
+                        DeliveryLease.holder == self.worker_id,
+                        DeliveryLease.expires_at <= now,
+                    ),
+                )
+                .values(holder=self.worker_id, expires_at=expires)
+            )
+            held = bool(updated.rowcount == 1)  # type: ignore[attr-defined]
+            session.commit()
+            return held
+
+    def release_lease(self) -> None:
+        if not self._single_worker:
+            return
+        with self._sessions() as session:
+            session.execute(
+                sa.update(DeliveryLease)
+                .where(DeliveryLease.name == OUTBOX_LEASE, DeliveryLease.holder == self.worker_id)
+                .values(holder=None, expires_at=None)
+            )
+            session.commit()
