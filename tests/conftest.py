@@ -1,5 +1,6 @@
-"""Fixtures: an app on a fresh database per test, a throwaway PostgreSQL cluster, and the
-helpdesk clients' HTTP fixtures (a strict `responses` mock, a hand-moved clock, a session).
+"""Fixtures: an app on a fresh database per test, the seeded demo copied into it, a throwaway
+PostgreSQL cluster, and the helpdesk clients' HTTP fixtures (a strict `responses` mock, a
+hand-moved clock, a session).
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from plugin import create_app, db
-from plugin.clock import utcnow
 from plugin.config import Settings
-from plugin.demo.seed import seed_demo
 from plugin.helpdesks.zendesk import new_session
 from plugin.models import Base, Installation
 from tests.clock import FakeClock
 from tests.postgres_cluster import create_database, drop_database, throwaway_cluster
+from tests.seeded_demo import SeededDemos
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
@@ -112,10 +112,16 @@ def session(app: Flask) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def seeded_demos(tmp_path_factory: pytest.TempPathFactory) -> SeededDemos:
+    """The demo seeded once per session (per `now` and backend), for tests to copy."""
+    return SeededDemos(tmp_path_factory.mktemp("seeded-demos"))
+
+
 @pytest.fixture
-def demo_installation(app: Flask, session: Session) -> Installation:
+def demo_installation(app: Flask, session: Session, seeded_demos: SeededDemos) -> Installation:
     """The demo installation with its sample data loaded."""
-    return seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+    return seeded_demos.load(app, session)
 
 
 @pytest.fixture

@@ -194,6 +194,21 @@ def create_database(base_url: str) -> str:
     return url
 
 
+def clone_database(base_url: str, template_url: str, url: str) -> None:
+    """Replace the database named by ``url`` with a copy of ``template_url``'s (nobody may be
+    connected to the template)."""
+    name, template = make_url(url).database, make_url(template_url).database
+    if not name or not template:
+        raise ValueError(f"URLs without a database name: {url!r}, {template_url!r}")
+    drop_database(base_url, url)
+    with _admin_connect(base_url) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
+
+
 def drop_database(base_url: str, url: str) -> None:
     """Drop the database named by ``url`` (forcing off any open connections)."""
     name = make_url(url).database

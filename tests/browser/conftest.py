@@ -15,9 +15,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from plugin import db
-from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
 from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
 CHROMIUM = os.environ.get("REGULARS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,13 +32,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def seeded_demo(folder: Path) -> Iterator[Flask]:
+def seeded_demo(folder: Path, seeded_demos: SeededDemos) -> Iterator[Flask]:
     """An app on a new SQLite database in `folder`, with the demo seeded."""
     if not (REPO / "static" / "vendor" / "zaf_sdk.min.js").exists():
         pytest.fail("static/vendor/zaf_sdk.min.js is missing: run scripts/setup.sh")
     app: Flask = build_app(f"sqlite:///{folder / 'live.sqlite3'}", folder / "instance")
     with db.database(app).sessions() as session:
-        seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+        seeded_demos.load(app, session)
     try:
         yield app
     finally:
@@ -60,9 +59,11 @@ def serving(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, seeded_demos: SeededDemos
+) -> Iterator[str]:
     """Serve the seeded demo from a real HTTP server in a thread; yield its base URL."""
-    with seeded_demo(tmp_path_factory.mktemp("live")) as app, serving(app) as url:
+    with seeded_demo(tmp_path_factory.mktemp("live"), seeded_demos) as app, serving(app) as url:
         yield url
 
 

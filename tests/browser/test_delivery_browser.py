@@ -14,17 +14,17 @@ from playwright.sync_api import Page, expect
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
 from plugin.models import Action, Delivery
 from tests.browser.conftest import serving
 from tests.browser.test_console_browser import console_frame, screenshot, watch_for_errors
 from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def demo_with_worker(tmp_path: Path) -> Iterator[tuple[Flask, str]]:
+def demo_with_worker(tmp_path: Path, seeded_demos: SeededDemos) -> Iterator[tuple[Flask, str]]:
     """The seeded demo served with its in-process outbox worker on, as `flask run` has it."""
     app = build_app(
         f"sqlite:///{tmp_path / 'live.sqlite3'}",
@@ -33,7 +33,7 @@ def demo_with_worker(tmp_path: Path) -> Iterator[tuple[Flask, str]]:
         outbox_backoff_ms=200,
     )
     with db.database(app).sessions() as session:
-        seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+        seeded_demos.load(app, session)
     try:
         with serving(app) as url:
             yield app, url

@@ -11,9 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from plugin import db
-from plugin.clock import utcnow
 from plugin.delivery.cli import stop_in_process
-from plugin.demo.seed import seed_demo
 from tests.browser.conftest import serving
 from tests.browser.test_console_browser import watch_for_errors
 from tests.browser.test_suggestions_browser import (
@@ -24,6 +22,7 @@ from tests.browser.test_suggestions_browser import (
     shoot,
 )
 from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +31,7 @@ DENTAL = "Brightside Dental Studio"  # small business: to the experienced agents
 
 
 @pytest.fixture
-def demo_with_worker(tmp_path: Path) -> Iterator[str]:
+def demo_with_worker(tmp_path: Path, seeded_demos: SeededDemos) -> Iterator[str]:
     """The seeded demo served with its in-process outbox worker on, as `flask run` has it."""
     app = build_app(
         f"sqlite:///{tmp_path / 'live.sqlite3'}",
@@ -41,7 +40,7 @@ def demo_with_worker(tmp_path: Path) -> Iterator[str]:
         outbox_backoff_ms=200,
     )
     with db.database(app).sessions() as session:
-        seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+        seeded_demos.load(app, session)
     try:
         with serving(app) as url:
             yield url

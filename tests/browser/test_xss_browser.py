@@ -34,6 +34,7 @@ from plugin.models import Customer, DemoTicket, DemoUser
 from tests.browser.conftest import seeded_demo, serving
 from tests.browser.test_accessibility_browser import settle
 from tests.browser.test_console_browser import open_console, wait_until_checked
+from tests.seeded_demo import SeededDemos
 
 pytestmark = pytest.mark.browser
 APP_FRAME = 'iframe[title="Regulars app"]'
@@ -86,8 +87,8 @@ class Poisoned:
     placed: dict[str, list[str]] = field(default_factory=dict)  # payload -> where
 
 
-def poison(folder: Path) -> Iterator[Poisoned]:
-    with seeded_demo(folder) as app, serving(app) as url:
+def poison(folder: Path, seeded_demos: SeededDemos) -> Iterator[Poisoned]:
+    with seeded_demo(folder, seeded_demos) as app, serving(app) as url:
         poisoned = Poisoned(url, [])
         payloads = iter(PAYLOADS * 2)
 
@@ -156,8 +157,10 @@ def poison(folder: Path) -> Iterator[Poisoned]:
 
 
 @pytest.fixture(scope="module")
-def poisoned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Poisoned]:
-    yield from poison(tmp_path_factory.mktemp("xss"))
+def poisoned(
+    tmp_path_factory: pytest.TempPathFactory, seeded_demos: SeededDemos
+) -> Iterator[Poisoned]:
+    yield from poison(tmp_path_factory.mktemp("xss"), seeded_demos)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -35,10 +34,10 @@ from plugin.customers.tier_settings import (
     tier_counts,
     tier_thresholds_from,
 )
-from plugin.demo.seed import seed_demo
 from plugin.domain.segments import SEGMENT_FIELDS, suggest_tier_thresholds
 from plugin.domain.tiers import TierThresholds
 from plugin.models import CustomerFact, CustomerSegment, Installation, Persona, SegmentGuidance
+from tests.seeded_demo import SeededDemos
 
 HIGH_TIER = ConditionRow("tier", "is", "high")
 
@@ -50,8 +49,8 @@ def session(storage_app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
-def demo(storage_app: Flask, session: Session) -> Installation:
-    return seed_demo(session, instance_path=Path(storage_app.instance_path), now=utcnow())
+def demo(storage_app: Flask, session: Session, seeded_demos: SeededDemos) -> Installation:
+    return seeded_demos.load(storage_app, session)
 
 
 @pytest.fixture

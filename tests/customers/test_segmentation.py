@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,8 +16,8 @@ from plugin.customers.records import order_record
 from plugin.customers.segmentation import recompute_installation, refresh_customers
 from plugin.customers.store import store_orders
 from plugin.demo.sample_data import build_sample_data
-from plugin.demo.seed import seed_demo
 from plugin.models import Customer, CustomerSegment, Installation, Persona, SegmentBaseline
+from tests.seeded_demo import SeededDemos
 
 
 @pytest.fixture
@@ -28,8 +27,8 @@ def session(storage_app: Flask) -> Iterator[Session]:
 
 
 @pytest.fixture
-def demo(storage_app: Flask, session: Session) -> Installation:
-    return seed_demo(session, instance_path=Path(storage_app.instance_path), now=utcnow())
+def demo(storage_app: Flask, session: Session, seeded_demos: SeededDemos) -> Installation:
+    return seeded_demos.load(storage_app, session)
 
 
 def segments_by_story(

@@ -8,7 +8,6 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -17,18 +16,18 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
 from plugin.models import DemoUser, Installation
 from tests.console.test_views import ADMIN, console_session
 from tests.customers.test_console_views import field_error
+from tests.seeded_demo import SeededDemos
 
 
 @pytest.fixture
-def world(storage_app: Flask) -> Iterator[tuple[FlaskClient, Session, Installation]]:
+def world(
+    storage_app: Flask, seeded_demos: SeededDemos
+) -> Iterator[tuple[FlaskClient, Session, Installation]]:
     with db.database(storage_app).sessions() as session:
-        installation = seed_demo(
-            session, instance_path=Path(storage_app.instance_path), now=utcnow()
-        )
+        installation = seeded_demos.load(storage_app, session)
         yield storage_app.test_client(), session, installation
 
 

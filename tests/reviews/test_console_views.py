@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,12 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
 from plugin.models import Installation, ReviewItem, ReviewTemplate
 from plugin.reviews import service as reviews
 from tests.console.test_views import QUERY, console_session, launch_token, session_token
 from tests.customers.test_console_views import field_error
+from tests.seeded_demo import SeededDemos
 
 ROUTES = [
     ("GET", "/console/reviews"),
@@ -42,11 +40,11 @@ WIN_BACK = {
 
 
 @pytest.fixture
-def world(storage_app: Flask) -> Iterator[tuple[FlaskClient, Session, Installation]]:
+def world(
+    storage_app: Flask, seeded_demos: SeededDemos
+) -> Iterator[tuple[FlaskClient, Session, Installation]]:
     with db.database(storage_app).sessions() as session:
-        installation = seed_demo(
-            session, instance_path=Path(storage_app.instance_path), now=utcnow()
-        )
+        installation = seeded_demos.load(storage_app, session)
         yield storage_app.test_client(), session, installation
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -17,21 +16,21 @@ from plugin import db
 from plugin.delivery import notes as delivery_notes
 from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import build_sample_data
-from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import InvalidTemplate, ItemRow
 from plugin.goodwill import service as exceptions_service
 from plugin.models import AccountReview, Action, Installation, ReviewTemplate
 from plugin.reviews import service as reviews
 from plugin.reviews.service import InvalidCheck, ReviewNotFound, TemplateNotFound
+from tests.seeded_demo import SeededDemos
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 @pytest.fixture
-def world(storage_app: Flask) -> Iterator[tuple[Session, Installation]]:
+def world(storage_app: Flask, seeded_demos: SeededDemos) -> Iterator[tuple[Session, Installation]]:
     with db.database(storage_app).sessions() as session:
-        yield session, seed_demo(session, instance_path=Path(storage_app.instance_path), now=NOW)
+        yield session, seeded_demos.load(storage_app, session, now=NOW)
 
 
 def person(name: str) -> Person:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,21 +12,20 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.clock import utcnow
-from plugin.demo.seed import seed_demo
 from plugin.models import AccountReview, Action, Installation, ReviewCheck
 from plugin.reviews import service as reviews
 from tests.goodwill.test_views import MARGARET, TYLER, open_ticket_of, text_of
+from tests.seeded_demo import SeededDemos
 from tests.sidebar.test_views import demo_token, launch, session_token
 
 
 @pytest.fixture
-def world(storage_app: Flask) -> Iterator[tuple[FlaskClient, Session, Installation]]:
+def world(
+    storage_app: Flask, seeded_demos: SeededDemos
+) -> Iterator[tuple[FlaskClient, Session, Installation]]:
     """The demo seeded on each database: a client, a session, and the demo installation."""
     with db.database(storage_app).sessions() as session:
-        installation = seed_demo(
-            session, instance_path=Path(storage_app.instance_path), now=utcnow()
-        )
+        installation = seeded_demos.load(storage_app, session)
         yield storage_app.test_client(), session, installation
 
 

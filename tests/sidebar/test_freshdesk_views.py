@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
-from plugin.demo.seed import seed_demo
 from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault
 from plugin.helpdesks.freshdesk import FreshdeskCredentials
 from plugin.helpdesks.freshdesk_installations import (
@@ -41,6 +40,7 @@ from tests.goodwill.test_views import (
     text_of,
 )
 from tests.helpdesks.test_freshdesk_client import freshdesk_agent
+from tests.seeded_demo import SeededDemos
 from tests.sidebar.test_views import demo_token, launch, session_token
 
 BASE = "https://acme.freshdesk.com"
@@ -343,11 +343,13 @@ def test_checking_a_review_item_through_freshdesk_records_it_for_the_checked_age
     assert refused.status_code == 401
 
 
-def test_the_demos_secret_stops_working_when_the_demo_is_off(tmp_path: Path) -> None:
+def test_the_demos_secret_stops_working_when_the_demo_is_off(
+    tmp_path: Path, seeded_demos: SeededDemos
+) -> None:
     app = build_app(f"sqlite:///{tmp_path / 'off.sqlite3'}", tmp_path / "i", demo_enabled=False)
     try:
         with db.database(app).sessions() as session:
-            installation = seed_demo(session, instance_path=Path(app.instance_path), now=utcnow())
+            installation = seeded_demos.load(app, session)
             secret = issue_secret(installation)
             session.commit()
         assert ask(app.test_client(), secret, view()).status_code == 401
