@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import weakref
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ from plugin.sidebar.upstream import (
 
 EXTENSION_KEY = "regulars.helpdesks"
 CLIENT_CACHE_SECONDS = 300
+
+# Each live app's seen-ticket buffer and its database, for the flush at exit. Held weakly, so
+# an app that is dropped (tests build hundreds) is collected with its engine and threads.
+_unflushed: weakref.WeakKeyDictionary[SeenTicketWrites, db.Database] = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -75,7 +80,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         sessions=database.sessions,
         executor=executor,
     )
-    atexit.register(_flush_seen, database, seen)
+    _unflushed[seen] = database
     app.extensions[EXTENSION_KEY] = Helpdesks(
         connections=Connections(
             vault=app.extensions["regulars.vault"],
@@ -98,15 +103,17 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
 
 
-def _flush_seen(database: db.Database, seen: SeenTicketWrites) -> None:
-    """At exit, write the views counted and not yet written (best effort)."""
-    if not len(seen):
-        return
-    try:
-        with database.sessions() as session:
-            seen.flush(session)
-    except SQLAlchemyError:
-        pass  # the database is gone first: at most a minute of view counts is lost
+@atexit.register
+def flush_seen_at_exit() -> None:
+    """Write the views counted and not yet written by every live app (best effort)."""
+    for seen, database in list(_unflushed.items()):
+        if not len(seen):
+            continue
+        try:
+            with database.sessions() as session:
+                seen.flush(session)
+        except SQLAlchemyError:
+            pass  # the database is gone first: at most a minute of view counts is lost
 
 
 def helpdesks() -> Helpdesks:
