@@ -37,7 +37,7 @@ from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import SampleCustomer, build_sample_data
 from plugin.demo.seed import insert_sample_customers
 from plugin.helpdesks.installations import zendesk_installation
-from plugin.reviews.service import save_template
+from plugin.reviews.checklists import save_template
 
 REPO = Path(__file__).resolve().parent.parent
 SUBDOMAIN = "bench"

@@ -36,7 +36,8 @@ from plugin.models import (
     ReviewTemplate,
     Rule,
 )
-from plugin.reviews.service import ReviewActionKind, save_template
+from plugin.reviews.actions import ReviewActionKind
+from plugin.reviews.checklists import save_template
 
 AGENTS = ("80001", "80002", "80003")
 CLOSED = ("closed", "solved")

@@ -47,8 +47,8 @@ from plugin.models import (
     ReviewTemplate,
     SegmentBudget,
 )
-from plugin.reviews import service as reviews
-from plugin.reviews.service import ReviewActionKind
+from plugin.reviews.actions import REVIEW_KINDS, ReviewActionKind
+from plugin.reviews.tickets import agent_names
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 731
@@ -296,7 +296,7 @@ def build_report(session: Session, installation: Installation, period: Period) -
             grants[(b_field, b_value)] += count
     for agent, kind, count in session.execute(
         sa.select(Action.agent_id, Action.kind, sa.func.count())
-        .where(*in_range, Action.kind.in_(reviews.REVIEW_KINDS))
+        .where(*in_range, Action.kind.in_(REVIEW_KINDS))
         .group_by(Action.agent_id, Action.kind)
     ):
         line = _agent(agents, agent)
@@ -304,7 +304,7 @@ def build_report(session: Session, installation: Installation, period: Period) -
             line.items_checked += count
         elif kind == ReviewActionKind.COMPLETED:
             line.reviews_completed += count
-    names = reviews.agent_names(session, installation, agents)
+    names = agent_names(session, installation, agents)
     for agent_id, line in agents.items():
         line.name = names.get(agent_id, line.name)
     catalog = book.catalog

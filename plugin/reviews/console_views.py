@@ -4,7 +4,7 @@ Every route answers the console page's fetch (bearer session; supervisors and ad
 HTML partial the page puts in place: 200 when it worked, 400 with the form and a message next
 to each wrong field, 401/403 as the rest of the console, 404 for a template this installation
 does not have. The rules are in `plugin/domain/reviews.py`, the storage in
-`plugin/reviews/service.py`.
+`plugin/reviews/checklists.py`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from plugin.domain.reviews import (
     TemplateForm,
 )
 from plugin.models import Installation
-from plugin.reviews import service as reviews
-from plugin.reviews.service import TemplateNotFound
+from plugin.reviews import checklists
+from plugin.reviews.checklists import TemplateNotFound
 
 bp = Blueprint("console_reviews", __name__, url_prefix="/console")
 bp.register_error_handler(ConsoleRefused, console_refused)
@@ -73,8 +73,8 @@ def create_template() -> ResponseReturnValue:
 def edit_template(template_id: int) -> ResponseReturnValue:
     """Render the form for a template and its items."""
     installation = console_installation()
-    template = reviews.template_of(db.session(), installation.id, template_id)
-    return _editor(installation, reviews.template_form(template), template_id=template_id)
+    template = checklists.template_of(db.session(), installation.id, template_id)
+    return _editor(installation, checklists.template_form(template), template_id=template_id)
 
 
 @bp.post("/reviews/<int:template_id>")
@@ -88,7 +88,7 @@ def set_enabled(template_id: int) -> ResponseReturnValue:
     """Turn a template on (`enabled=true`) or off; reviews under way carry on."""
     installation = console_installation()
     enabled = request.form.get("enabled") == "true"
-    template = reviews.set_template_enabled(
+    template = checklists.set_template_enabled(
         db.session(), installation, template_id, enabled=enabled, now=utcnow()
     )
     return _listing(installation, status=f"{template.name} is {'on' if enabled else 'off'}.")
@@ -98,7 +98,7 @@ def _save(installation: Installation, *, template_id: int | None) -> ResponseRet
     session = db.session()
     form = template_form_from(request.form)
     try:
-        saved = reviews.save_template(
+        saved = checklists.save_template(
             session, installation, form, template_id=template_id, now=utcnow()
         )
     except InvalidTemplate as invalid:
@@ -140,7 +140,7 @@ def template_form_from(submitted: MultiDict[str, str]) -> TemplateForm:
 def _listing(installation: Installation, *, status: str | None = None) -> tuple[str, int]:
     return render_template(
         "console/_reviews.html",
-        templates=reviews.list_templates(db.session(), installation.id),
+        templates=checklists.list_templates(db.session(), installation.id),
         status=status,
     ), 200
 
@@ -159,7 +159,7 @@ def _editor(
     choices = {
         kind: FIXED_VALUES[kind]
         if kind is not AudienceKind.PERSONA
-        else tuple(reviews.persona_names(db.session(), installation.id))
+        else tuple(checklists.persona_names(db.session(), installation.id))
         for kind in AudienceKind
     }
     return render_template(

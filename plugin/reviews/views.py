@@ -21,8 +21,8 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Installation
-from plugin.reviews import service as reviews
-from plugin.reviews.service import InvalidCheck, ReviewCard, ReviewNotFound
+from plugin.reviews import tickets as reviews
+from plugin.reviews.tickets import InvalidCheck, ReviewCard, ReviewNotFound
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import card_snapshot, json_or_html, problem, ticket_args
 from plugin.web.auth import current_sidebar_session

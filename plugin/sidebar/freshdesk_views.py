@@ -25,7 +25,7 @@ from plugin.helpdesks.freshdesk_installations import installation_for_secret
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.models import Installation
-from plugin.reviews import service as reviews
+from plugin.reviews import tickets as reviews
 from plugin.reviews.views import answer_check, render_review
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.models import Installation, ReviewItem, ReviewTemplate
-from plugin.reviews import service as reviews
+from plugin.reviews import checklists
 from tests.console.test_views import QUERY, console_session, launch_token, session_token
 from tests.customers.test_console_views import field_error
 from tests.seeded_demo import SeededDemos
@@ -87,7 +87,7 @@ def test_create_edit_reorder_and_disable_a_checklist(
     assert created.status_code == 200, created.get_data(as_text=True)
     assert "Saved Win-back check." in created.get_data(as_text=True)
     new_id = template_id(session, "Win-back check")
-    template = reviews.template_of(session, installation.id, new_id)
+    template = checklists.template_of(session, installation.id, new_id)
     assert [i.label for i in template.items] == [
         "Ask what changed since their last order",
         "Mention what is new in their favourite category",
@@ -116,7 +116,7 @@ def test_create_edit_reorder_and_disable_a_checklist(
     }
     saved = client.post(f"/console/reviews/{new_id}", data=edited, headers=bearer)
     assert saved.status_code == 200
-    template = reviews.template_of(session, installation.id, new_id)
+    template = checklists.template_of(session, installation.id, new_id)
     assert [(i.item_id, i.label) for i in template.items][:2] == [
         (int(second_id), "Say what is new in their favourite category"),
         (int(first_id), "Ask what changed since their last order"),
@@ -128,14 +128,14 @@ def test_create_edit_reorder_and_disable_a_checklist(
     assert (
         client.post(f"/console/reviews/{new_id}", data=removed, headers=bearer).status_code == 200
     )
-    template = reviews.template_of(session, installation.id, new_id)
+    template = checklists.template_of(session, installation.id, new_id)
     assert [i.item_id for i in template.items] == [int(second_id)]
 
     off = client.post(
         f"/console/reviews/{new_id}/enabled", data={"enabled": "false"}, headers=bearer
     )
     assert "Win-back check is off." in off.get_data(as_text=True)
-    assert reviews.template_of(session, installation.id, new_id).enabled is False
+    assert checklists.template_of(session, installation.id, new_id).enabled is False
 
 
 def test_each_wrong_field_gets_its_message(

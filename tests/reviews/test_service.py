@@ -20,8 +20,11 @@ from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import InvalidTemplate, ItemRow
 from plugin.goodwill import service as exceptions_service
 from plugin.models import AccountReview, Action, Installation, ReviewTemplate
-from plugin.reviews import service as reviews
-from plugin.reviews.service import InvalidCheck, ReviewNotFound, TemplateNotFound
+from plugin.reviews import checklists
+from plugin.reviews import tickets as reviews
+from plugin.reviews.actions import describe_review_action
+from plugin.reviews.checklists import TemplateNotFound
+from plugin.reviews.tickets import InvalidCheck, ReviewNotFound
 from tests.seeded_demo import SeededDemos
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -103,7 +106,7 @@ def test_a_review_starts_for_a_customer_it_fits_and_keeps_its_progress(
         ),
     )
     assert template is not None
-    reviews.set_template_enabled(session, installation, template.id, enabled=False, now=NOW)
+    checklists.set_template_enabled(session, installation, template.id, enabled=False, now=NOW)
     kept = reviews.review_card(session, installation, ticket_id="T-1", requester=MARGARET, now=NOW)
     assert kept is not None and kept.progress.complete
     assert [i.checked_by for i in kept.items if i.checked] == [
@@ -131,7 +134,7 @@ def test_a_review_starts_for_a_customer_it_fits_and_keeps_its_progress(
     ]
     assert all(a.exception_key == "" and a.review_template_id == template.id for a in logged)
     assert len({a.idempotency_key for a in logged}) == 5
-    assert reviews.describe_review_action(session, logged[0]) == (
+    assert describe_review_action(session, logged[0]) == (
         "Account review “High-value account review”: checked "
         "“Confirm the delivery address and preferred carrier”."
     )
@@ -159,11 +162,11 @@ def test_unchecking_reopens_and_a_removed_item_reads_as_removed(
     # The supervisor removes the item from the checklist: the log still reads.
     template_id = unchecked.review_template_id
     assert template_id is not None
-    form = reviews.template_form(reviews.template_of(session, installation.id, template_id))
+    form = checklists.template_form(checklists.template_of(session, installation.id, template_id))
     rows = tuple(
         ItemRow(**{**row.__dict__, "remove": row.item_id == required[0]}) for row in form.items
     )
-    reviews.save_template(
+    checklists.save_template(
         session,
         installation,
         form.__class__(**{**form.__dict__, "items": rows}),
@@ -174,7 +177,7 @@ def test_unchecking_reopens_and_a_removed_item_reads_as_removed(
     unchecked = session.scalars(
         sa.select(Action).where(Action.kind == "review_unchecked", Action.ticket_id == "T-3")
     ).one()
-    assert reviews.describe_review_action(session, unchecked) == (
+    assert describe_review_action(session, unchecked) == (
         "Account review “High-value account review”: unchecked an item since removed from the "
         "checklist."
     )
@@ -209,24 +212,26 @@ def test_templates_stay_in_their_installation(world: tuple[Session, Installation
     other = Installation(platform="zendesk", account="other", display_name="Other")
     session.add(other)
     session.commit()
-    theirs = reviews.save_template(session, other, HIGH_VALUE_REVIEW, now=NOW)
+    theirs = checklists.save_template(session, other, HIGH_VALUE_REVIEW, now=NOW)
     assert theirs.template_id is not None
-    assert [t.name for t in reviews.list_templates(session, other.id)] == [theirs.name]
+    assert [t.name for t in checklists.list_templates(session, other.id)] == [theirs.name]
     with pytest.raises(TemplateNotFound):
-        reviews.template_of(session, installation.id, theirs.template_id)
+        checklists.template_of(session, installation.id, theirs.template_id)
     with pytest.raises(TemplateNotFound):
-        reviews.set_template_enabled(
+        checklists.set_template_enabled(
             session, installation, theirs.template_id, enabled=False, now=NOW
         )
     # One installation's item ids cannot be edited through the other's template.
-    ours = reviews.list_templates(session, installation.id)[0]
+    ours = checklists.list_templates(session, installation.id)[0]
     their_item = theirs.items[0].item_id
-    form = reviews.template_form(ours)
+    form = checklists.template_form(ours)
     stolen = form.__class__(
         **{**form.__dict__, "items": (ItemRow(label="Mine now", item_id=their_item),)}
     )
     with pytest.raises(InvalidTemplate):
-        reviews.save_template(session, installation, stolen, template_id=ours.template_id, now=NOW)
+        checklists.save_template(
+            session, installation, stolen, template_id=ours.template_id, now=NOW
+        )
     # A review on the other installation's ticket id is not this installation's.
     reviews.review_card(session, installation, ticket_id="shared-id", requester=MARGARET, now=NOW)
     assert (

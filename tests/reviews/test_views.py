@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.models import AccountReview, Action, Installation, ReviewCheck
-from plugin.reviews import service as reviews
+from plugin.reviews.actions import REVIEW_KINDS, describe_review_action
 from tests.goodwill.test_views import MARGARET, TYLER, open_ticket_of, text_of
 from tests.seeded_demo import SeededDemos
 from tests.sidebar.test_views import demo_token, launch, session_token
@@ -81,13 +81,13 @@ def test_a_high_value_customer_gets_the_checklist_and_it_completes(
     session.expire_all()
     logged = session.scalars(
         sa.select(Action)
-        .where(Action.ticket_id == ticket, Action.kind.in_(reviews.REVIEW_KINDS))
+        .where(Action.ticket_id == ticket, Action.kind.in_(REVIEW_KINDS))
         .order_by(Action.id)
     ).all()
     assert [a.kind for a in logged] == ["review_checked"] * 3 + ["review_completed"]
     assert all(a.installation_id == installation.id and a.agent_id for a in logged)
     assert logged[0].review_item_id is not None and logged[0].review_template_id is not None
-    assert reviews.describe_review_action(session, logged[-1]).startswith(
+    assert describe_review_action(session, logged[-1]).startswith(
         "Account review “High-value account review” completed"
     )
 

@@ -1,20 +1,11 @@
-"""Account reviews at work: an installation's checklist templates, and each ticket's review.
+"""Each ticket's account review: its card, and the items agents check on it.
 
-No Flask here: the sidebar (`plugin/reviews/views.py`), the console
-(`plugin/reviews/console_views.py`) and any other helpdesk's route call it. Every query is scoped
-to one installation; an id of another installation's template or item is not found.
-
-- Templates: `list_templates`, `template_of`, `save_template` (the template and its items in
-  one form, validated by `plugin.domain.reviews.parse_template`), `set_template_enabled`.
-  Templates are disabled, never deleted, so the reviews done on them keep their checklist.
-- A ticket's review: `review_card` finds the ticket's review, or starts one when a template
-  fits the customer (the review is due from then on; reports count it), and says who checked
-  what and when. `check_item` checks or unchecks an item once per idempotency key, and marks
-  the review complete when the last required item is checked.
-- The action log: checking, unchecking and completing are actions (`ReviewActionKind`), with
-  the ticket, customer, agent, time, and the template and item they concern; the outbox
-  delivers them to the ticket like every action. `describe_review_action` says one in a
-  sentence for the ticket's note.
+No Flask here: the sidebar (`plugin/reviews/views.py`) and any other helpdesk's route call it.
+Every query is scoped to one installation. `review_card` finds the ticket's review, or starts
+one when a template fits the customer (the review is due from then on; reports count it), and
+says who checked what and when. `check_item` checks or unchecks an item once per idempotency
+key, and marks the review complete when the last required item is checked; each of these is an
+action in the action log (`plugin/reviews/actions.py`).
 
 Decisions worth knowing:
 
@@ -29,10 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -42,48 +32,13 @@ from plugin.customers import lookup as customers
 from plugin.customers import segmentation
 from plugin.domain.field_errors import FieldErrors
 from plugin.domain.helpdesk import Person
-from plugin.domain.reviews import (
-    Audience,
-    AudienceKind,
-    ChecklistItem,
-    CustomerSegments,
-    InvalidTemplate,
-    ItemRow,
-    Progress,
-    TemplateForm,
-    parse_template,
-    progress,
-    template_for,
-)
-from plugin.domain.reviews import ReviewTemplate as Template
+from plugin.domain.reviews import CustomerSegments, Progress, progress, template_for
 from plugin.helpdesks import demo
-from plugin.models import (
-    AccountReview,
-    Action,
-    DemoUser,
-    Installation,
-    Persona,
-    ReviewCheck,
-    ReviewItem,
-    ReviewTemplate,
-)
+from plugin.models import AccountReview, Action, DemoUser, Installation, ReviewCheck, ReviewItem
+from plugin.reviews.actions import ReviewActionKind
+from plugin.reviews.checklists import list_templates, template_of
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
-
-
-class ReviewActionKind(StrEnum):
-    """What the action log records about reviews (next to the exceptions' kinds)."""
-
-    CHECKED = "review_checked"
-    UNCHECKED = "review_unchecked"
-    COMPLETED = "review_completed"
-
-
-REVIEW_KINDS = tuple(kind.value for kind in ReviewActionKind)
-
-
-class TemplateNotFound(LookupError):
-    """No such checklist template in this installation."""
 
 
 class ReviewNotFound(LookupError):
@@ -92,184 +47,6 @@ class ReviewNotFound(LookupError):
 
 class InvalidCheck(FieldErrors):
     """A check request that does not validate: a message per field."""
-
-
-# Templates ---------------------------------------------------------------------------------
-
-
-def _domain(row: ReviewTemplate, items: Iterable[ReviewItem]) -> Template:
-    raw = row.audience or {}
-    audience = Audience(
-        tiers=frozenset(raw.get(AudienceKind.TIER.value, ())),
-        rfm_segments=frozenset(raw.get(AudienceKind.RFM_SEGMENT.value, ())),
-        lifecycle_stages=frozenset(raw.get(AudienceKind.LIFECYCLE_STAGE.value, ())),
-        personas=frozenset(raw.get(AudienceKind.PERSONA.value, ())),
-    )
-    return Template(
-        name=row.name,
-        audience=audience,
-        items=tuple(
-            ChecklistItem(label=i.label, required=i.required, help=i.help_text, item_id=i.id)
-            for i in sorted(items, key=lambda i: (i.position, i.id))
-        ),
-        description=row.description,
-        priority=row.priority,
-        enabled=row.enabled,
-        template_id=row.id,
-    )
-
-
-def list_templates(session: Session, installation_id: int) -> list[Template]:
-    """The installation's templates, in the order they are chosen (priority, then name)."""
-    rows = list(
-        session.scalars(
-            sa.select(ReviewTemplate).where(ReviewTemplate.installation_id == installation_id)
-        )
-    )
-    items: dict[int, list[ReviewItem]] = {row.id: [] for row in rows}
-    for item in session.scalars(
-        sa.select(ReviewItem).where(ReviewItem.installation_id == installation_id)
-    ):
-        items.setdefault(item.template_id, []).append(item)
-    templates = [_domain(row, items[row.id]) for row in rows]
-    return sorted(templates, key=lambda t: (t.priority, t.name.casefold(), t.name))
-
-
-def template_of(session: Session, installation_id: int, template_id: int) -> Template:
-    """One template with its items; TemplateNotFound for another installation's id."""
-    row = _template_row(session, installation_id, template_id)
-    return _domain(row, _items_of(session, installation_id, row.id))
-
-
-def _template_row(session: Session, installation_id: int, template_id: int) -> ReviewTemplate:
-    row = session.get(ReviewTemplate, template_id)
-    if row is None or row.installation_id != installation_id:
-        raise TemplateNotFound(template_id)
-    return row
-
-
-def _items_of(session: Session, installation_id: int, template_id: int) -> list[ReviewItem]:
-    return list(
-        session.scalars(
-            sa.select(ReviewItem)
-            .where(
-                ReviewItem.installation_id == installation_id,
-                ReviewItem.template_id == template_id,
-            )
-            .order_by(ReviewItem.position, ReviewItem.id)
-        )
-    )
-
-
-def persona_names(session: Session, installation_id: int) -> list[str]:
-    """The installation's persona names, which a template's audience may list."""
-    return list(
-        session.scalars(
-            sa.select(Persona.name)
-            .where(Persona.installation_id == installation_id)
-            .order_by(Persona.name)
-        )
-    )
-
-
-def template_form(template: Template) -> TemplateForm:
-    """A stored template as its form shows it."""
-    return TemplateForm(
-        name=template.name,
-        description=template.description,
-        priority=str(template.priority),
-        enabled=template.enabled,
-        audience={kind.value: sorted(template.audience.of(kind)) for kind in AudienceKind},
-        items=tuple(
-            ItemRow(
-                label=item.label,
-                help=item.help,
-                required=item.required,
-                position=str(position),
-                item_id=item.item_id,
-            )
-            for position, item in enumerate(template.items, start=1)
-        ),
-    )
-
-
-def save_template(
-    session: Session,
-    installation: Installation,
-    form: TemplateForm,
-    *,
-    template_id: int | None = None,
-    now: datetime,
-) -> Template:
-    """Create or update a template and its items from the form, and commit.
-
-    Items keep their ids (and so the checks made on them) when edited or moved; rows marked
-    for removal, and items the form no longer has, are deleted. Raises InvalidTemplate with a
-    message per field, TemplateNotFound for another installation's template.
-    """
-    row = _template_row(session, installation.id, template_id) if template_id else None
-    errors: dict[str, str] = {}
-    try:
-        parsed = parse_template(
-            form, personas=persona_names(session, installation.id), template_id=template_id
-        )
-    except InvalidTemplate as invalid:
-        errors, parsed = invalid.errors, None
-    clash = session.scalar(
-        sa.select(ReviewTemplate.id).where(
-            ReviewTemplate.installation_id == installation.id,
-            ReviewTemplate.name == " ".join(form.name.split()),
-        )
-    )
-    if clash is not None and clash != template_id and "name" not in errors:
-        errors["name"] = "another checklist has this name"
-    existing = {i.id: i for i in _items_of(session, installation.id, row.id)} if row else {}
-    for index, item_row in enumerate(form.items):
-        if item_row.item_id is not None and item_row.item_id not in existing:
-            errors[f"items-{index}-label"] = "this item is no longer in the checklist; reload"
-    if errors or parsed is None:
-        raise InvalidTemplate(errors)
-    if row is None:
-        row = ReviewTemplate(installation_id=installation.id, created_at=now)
-        session.add(row)
-    row.name = parsed.name
-    row.description = parsed.description
-    row.audience = parsed.audience.as_json()
-    row.priority = parsed.priority
-    row.enabled = parsed.enabled
-    row.updated_at = now
-    session.flush()
-    kept: set[int] = set()
-    for position, item in enumerate(parsed.items, start=1):
-        stored = existing.get(item.item_id) if item.item_id is not None else None
-        if stored is None:
-            stored = ReviewItem(installation_id=installation.id, template_id=row.id)
-            session.add(stored)
-        stored.position = position
-        stored.label = item.label
-        stored.help_text = item.help
-        stored.required = item.required
-        if item.item_id is not None:
-            kept.add(item.item_id)
-    for item_id, stored in existing.items():
-        if item_id not in kept:
-            session.delete(stored)
-    session.commit()
-    return template_of(session, installation.id, row.id)
-
-
-def set_template_enabled(
-    session: Session, installation: Installation, template_id: int, *, enabled: bool, now: datetime
-) -> Template:
-    """Turn a template on or off; reviews already begun on it carry on."""
-    row = _template_row(session, installation.id, template_id)
-    row.enabled = enabled
-    row.updated_at = now
-    session.commit()
-    return template_of(session, installation.id, template_id)
-
-
-# A ticket's review -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -613,66 +390,3 @@ def _recorded(session: Session, installation_id: int, key: str) -> bool:
 
 def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
-
-
-# The action log ----------------------------------------------------------------------------
-
-
-def describe_review_action(session: Session, action: Action) -> str:
-    """Say a review action in one sentence, for the ticket's note and for people reading logs.
-
-    "Account review “High-value account review”: checked “Confirm the delivery address”." The
-    template and item are read as they are now; one since removed is said to be.
-    """
-    template = (
-        session.get(ReviewTemplate, action.review_template_id)
-        if action.review_template_id is not None
-        else None
-    )
-    if template is not None and template.installation_id != action.installation_id:
-        template = None
-    review = f"Account review “{template.name}”" if template else "Account review"
-    item = (
-        session.get(ReviewItem, action.review_item_id)
-        if action.review_item_id is not None
-        else None
-    )
-    if item is not None and item.installation_id != action.installation_id:
-        item = None
-    what = f"“{item.label}”" if item else "an item since removed from the checklist"
-    match action.kind:
-        case ReviewActionKind.CHECKED:
-            return f"{review}: checked {what}."
-        case ReviewActionKind.UNCHECKED:
-            return f"{review}: unchecked {what}."
-        case ReviewActionKind.COMPLETED:
-            return f"{review} completed: every required item is checked."
-        case _:
-            return f"{review}: {action.kind.replace('_', ' ')}."
-
-
-def review_actions(session: Session, installation_id: int, ticket_id: str) -> Sequence[Action]:
-    """The review actions on a ticket, oldest first."""
-    return list(
-        session.scalars(
-            sa.select(Action)
-            .where(
-                Action.installation_id == installation_id,
-                Action.ticket_id == ticket_id,
-                Action.kind.in_(REVIEW_KINDS),
-            )
-            .order_by(Action.created_at, Action.id)
-        )
-    )
-
-
-def _register_note_sentence() -> None:
-    """Tell the outbox's note builder how review actions read on the ticket."""
-    from plugin.delivery import (
-        notes as delivery_notes,  # the outbox's module; imported late to keep this light
-    )
-
-    delivery_notes.register_note_sentence(REVIEW_KINDS, describe_review_action)
-
-
-_register_note_sentence()
