@@ -36,7 +36,7 @@ from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import SampleCustomer, build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.helpdesks.installations import zendesk_installation
+from plugin.helpdesks.zendesk_installations import zendesk_installation
 from plugin.reviews.checklists import save_template
 
 REPO = Path(__file__).resolve().parent.parent
