@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from plugin import create_app, db
 from plugin.config import Settings
-from plugin.helpdesks.zendesk import new_session
+from plugin.helpdesks.http import new_session
 from plugin.models import Base, Installation
 from tests.clock import FakeClock
 from tests.postgres_cluster import create_database, drop_database, throwaway_cluster

@@ -19,6 +19,7 @@ from requests.auth import HTTPBasicAuth
 from plugin import create_app, db, observability
 from plugin.config import ConfigError, load_settings
 from plugin.helpdesks import zendesk
+from plugin.helpdesks.http import ApiCaller
 from tests.conftest import build_app, dispose_app, make_settings
 
 TOKEN = "metrics-token-0123456789abcdef"
@@ -223,10 +224,18 @@ def test_calls_to_zendesk_are_counted_by_outcome() -> None:
     before = {o: count_of("zendesk", o) for o in ("ok", "rate_limited", "transport")}
 
     with requests.Session() as session:
+        calls = ApiCaller(
+            zendesk.ZENDESK_API,
+            session=session,
+            auth=HTTPBasicAuth("a", "b"),
+            timeout=1,
+            budget=None,
+            account="acme.zendesk.com",
+        )
         for _ in range(2):
-            zendesk._send(session, "GET", url, auth=HTTPBasicAuth("a", "b"), timeout=1)
+            calls.send("GET", url)
         with pytest.raises(zendesk.ZendeskError):
-            zendesk._send(session, "GET", url, auth=HTTPBasicAuth("a", "b"), timeout=1)
+            calls.send("GET", url)
 
     assert {o: count_of("zendesk", o) - before[o] for o in before} == {
         "ok": 1,

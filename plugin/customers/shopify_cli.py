@@ -15,20 +15,17 @@ from sqlalchemy.orm import Session
 from plugin import cli_support, db
 from plugin.cli_support import MARKS, vault
 from plugin.clock import utcnow
-from plugin.customers.shopify import (
-    MAX_PAGE_SIZE,
-    RECENT_ORDERS,
-    ShopifyError,
-    ShopifySyncError,
+from plugin.customers.shopify import ShopifySyncError, sync_customer
+from plugin.customers.shopify_client import MAX_PAGE_SIZE, RECENT_ORDERS, ShopifyError
+from plugin.customers.shopify_connection import (
     check_shopify,
     connect_shopify,
     disconnect_shopify,
     shopify_client_for,
-    sync_customer,
 )
 from plugin.helpdesks.credentials import CredentialsError
+from plugin.helpdesks.http import AccountSessions, new_session
 from plugin.helpdesks.installations import RegistrationError, installation_named
-from plugin.helpdesks.zendesk import AccountSessions, new_session
 from plugin.models import Installation
 
 # The name of an environment variable, not a secret.

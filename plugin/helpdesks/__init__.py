@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from plugin.helpdesks import demo, freshdesk, zendesk
 from plugin.helpdesks.credentials import CredentialsVault
+from plugin.helpdesks.http import AccountSessions
 from plugin.helpdesks.interface import Helpdesk, HelpdeskError
 from plugin.models import Installation
 
@@ -21,7 +22,7 @@ class Connections:
     """What remote clients share across requests: the vault, pooled sessions, call budgets."""
 
     vault: CredentialsVault
-    accounts: zendesk.AccountSessions
+    accounts: AccountSessions
     timeout: float
 
 

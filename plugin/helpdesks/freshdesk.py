@@ -32,21 +32,18 @@ from __future__ import annotations
 
 import base64
 import html
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.auth import AuthBase
-from requests.exceptions import InvalidSchema, InvalidURL, MissingSchema
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.helpdesks.account_client import HelpdeskAccountClient
+from plugin.helpdesks.http import UpstreamApi, utc_timestamp
 from plugin.helpdesks.interface import (
-    GroupDirectory,
     HelpdeskError,
     TicketChange,
     TicketNotFound,
@@ -54,17 +51,6 @@ from plugin.helpdesks.interface import (
     UnknownGroup,
     with_line,
 )
-
-# Shared with the Zendesk client: how a call failed in transit, how Retry-After reads and how a
-# call is named in messages do not depend on which helpdesk answered.
-from plugin.helpdesks.zendesk import (
-    TRANSPORT_FAILURES,
-    CallBudget,
-    _retry_after_seconds,
-    _what,
-    transport_failure,
-)
-from plugin.observability import count_upstream_call
 
 PLATFORM = "freshdesk"
 DOMAIN_SUFFIX = ".freshdesk.com"
@@ -107,8 +93,6 @@ GLOBAL_TICKET_SCOPE = 1
 _NUMERIC_ID = re.compile(r"[0-9]{1,20}")
 _SUBDOMAIN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class FreshdeskCredentials:
@@ -138,22 +122,10 @@ class FreshdeskCredentials:
         return "Basic " + base64.b64encode(user_pass).decode("ascii")
 
 
-class _FreshdeskAuth(AuthBase):
-    """Set the Authorization header; as a requests auth it also keeps ~/.netrc from overriding."""
-
-    def __init__(self, credentials: FreshdeskCredentials) -> None:
-        self._credentials = credentials
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self._credentials.authorization_header()
-        return request
-
-    def __repr__(self) -> str:
-        return "<_FreshdeskAuth>"
-
-
 class FreshdeskError(HelpdeskError):
-    """A Freshdesk call that failed in transit or was answered with an error status."""
+    """A Freshdesk call that failed in transit, was answered with an error status, or was not
+    sent because the account's call budget is spent.
+    """
 
 
 class CredentialsRejected(FreshdeskError):
@@ -163,6 +135,11 @@ class CredentialsRejected(FreshdeskError):
 class _NotFound(FreshdeskError):
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False, status=404)
+
+
+FRESHDESK_API = UpstreamApi(
+    name="Freshdesk", platform=PLATFORM, error=FreshdeskError, rate_limit_header="X-RateLimit-Total"
+)
 
 
 @dataclass(frozen=True)
@@ -208,31 +185,10 @@ def base_url_for(account: str, api_base_url: str | None) -> str:
     return f"https://{domain_of(account)}"
 
 
-class FreshdeskClient:
+class FreshdeskClient(HelpdeskAccountClient[FreshdeskCredentials]):
     """Read tickets, contacts and agents of one Freshdesk account, and log notes and tags back."""
 
-    remote = True
-
-    def __init__(
-        self,
-        *,
-        session: requests.Session,
-        base_url: str,
-        credentials: FreshdeskCredentials,
-        budget: CallBudget,
-        timeout: float = 5.0,
-        groups: GroupDirectory | None = None,
-    ) -> None:
-        self._session = session
-        self._base_url = base_url.rstrip("/")
-        self._auth = _FreshdeskAuth(credentials)
-        self._budget = budget
-        self._timeout = timeout
-        # Shared by the clients of one account (`AccountSessions.groups`); else this one's own.
-        self._groups = groups or GroupDirectory()
-
-    def __repr__(self) -> str:
-        return f"<FreshdeskClient {self._base_url}>"
+    api = FRESHDESK_API
 
     # --- The helpdesk interface ------------------------------------------------------------
 
@@ -241,7 +197,7 @@ class FreshdeskClient:
             # Freshdesk ids are numbers; anything else cannot exist and must not reach the path.
             raise TicketNotFound(ticket_id)
         try:
-            raw = _object(self._call("GET", f"/api/v2/tickets/{ticket_id}").json_body, "ticket")
+            raw = _object(self._json(self._call("GET", f"/api/v2/tickets/{ticket_id}")), "ticket")
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
         ticket = _map_ticket(raw)
@@ -268,8 +224,8 @@ class FreshdeskClient:
                 answer = self._call("GET", "/api/v2/tickets", params=params)
             except _NotFound:
                 return []
-            tickets.extend(_map_ticket(item) for item in _array(answer.json_body, "tickets"))
-            if not answer.has_next_page:
+            tickets.extend(_map_ticket(item) for item in _array(self._json(answer), "tickets"))
+            if "next" not in answer.links:
                 break
         # The interface promises newest first whatever order the pages came in.
         return sorted(tickets, key=lambda t: t.created_at, reverse=True)
@@ -291,7 +247,7 @@ class FreshdeskClient:
         for role_id in role_ids:
             try:
                 role = _object(
-                    self._call("GET", f"/api/v2/roles/{_numeric(role_id, 'role')}").json_body,
+                    self._json(self._call("GET", f"/api/v2/roles/{_numeric(role_id, 'role')}")),
                     "role",
                 )
             except _NotFound:
@@ -306,16 +262,16 @@ class FreshdeskClient:
     def contact(self, *, contact_id: str) -> Person:
         """Return a contact with its custom fields and tags (raises _NotFound if unknown)."""
         path = f"/api/v2/contacts/{_numeric(contact_id, 'contact')}"
-        return _map_contact(_object(self._call("GET", path).json_body, "contact"))
+        return _map_contact(_object(self._json(self._call("GET", path)), "contact"))
 
     def agent(self, *, agent_id: str) -> Person:
         """Return an agent as a person with the role "agent" (raises _NotFound if unknown)."""
         path = f"/api/v2/agents/{_numeric(agent_id, 'agent')}"
-        return _map_agent(_object(self._call("GET", path).json_body, "agent")).person
+        return _map_agent(_object(self._json(self._call("GET", path)), "agent")).person
 
     def current_agent(self) -> FreshdeskAgent:
         """Return the agent the API key belongs to: proof that Freshdesk accepts it."""
-        return _map_agent(_object(self._call("GET", "/api/v2/agents/me").json_body, "agent"))
+        return _map_agent(_object(self._json(self._call("GET", "/api/v2/agents/me")), "agent"))
 
     # --- Logging back ----------------------------------------------------------------------
 
@@ -326,7 +282,7 @@ class FreshdeskClient:
         # Freshdesk takes the note as HTML: escape the text and keep its line breaks.
         note = {"body": html.escape(body).replace("\n", "<br>"), "private": True}
         try:
-            self._call("POST", f"/api/v2/tickets/{ticket_id}/notes", json=note)
+            self._json(self._call("POST", f"/api/v2/tickets/{ticket_id}/notes", json=note))
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
 
@@ -342,10 +298,10 @@ class FreshdeskClient:
             return  # nothing to add is not worth a call from the budget
         path = f"/api/v2/tickets/{ticket_id}"
         try:
-            current = _map_ticket(_object(self._call("GET", path).json_body, "ticket")).tags
+            current = _map_ticket(_object(self._json(self._call("GET", path)), "ticket")).tags
             missing = [tag for tag in dict.fromkeys(tags) if tag not in current]
             if missing:
-                self._call("PUT", path, json={"tags": [*current, *missing]})
+                self._json(self._call("PUT", path, json={"tags": [*current, *missing]}))
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
 
@@ -370,7 +326,7 @@ class FreshdeskClient:
         """
         if not _NUMERIC_ID.fullmatch(ticket_id):
             raise TicketNotFound(ticket_id)
-        self._check_budget(f"POST /api/v2/tickets/{ticket_id}/notes")
+        self._http.check_budget(f"POST /api/v2/tickets/{ticket_id}/notes")
         if change is None or (change.priority is None and change.group is None):
             self.add_tags(ticket_id=ticket_id, tags=tags)
         else:
@@ -389,7 +345,7 @@ class FreshdeskClient:
                 raise UnknownGroup("Freshdesk", change.group)
         path = f"/api/v2/tickets/{ticket_id}"
         try:
-            current = _map_ticket(_object(self._call("GET", path).json_body, "ticket"))
+            current = _map_ticket(_object(self._json(self._call("GET", path)), "ticket"))
             update: dict[str, object] = {}
             missing = [tag for tag in dict.fromkeys(tags) if tag not in current.tags]
             if missing:
@@ -400,7 +356,7 @@ class FreshdeskClient:
             if group_id is not None:
                 update["group_id"] = int(group_id)
             if update:
-                self._call("PUT", path, json=update)
+                self._json(self._call("PUT", path, json=update))
         except _NotFound:
             raise TicketNotFound(ticket_id) from None
         return line
@@ -409,15 +365,15 @@ class FreshdeskClient:
         """The account's groups, name to id, a few pages at most."""
         groups: dict[str, str] = {}
         for page in range(1, MAX_GROUP_PAGES + 1):
-            self._check_budget("GET /api/v2/groups")
+            self._http.check_budget("GET /api/v2/groups")
             answer = self._call(
                 "GET", "/api/v2/groups", params={"per_page": PAGE_SIZE, "page": page}
             )
-            for group in _array(answer.json_body, "groups"):
+            for group in _array(self._json(answer), "groups"):
                 group_id, name = str(group.get("id")), group.get("name")
                 if _NUMERIC_ID.fullmatch(group_id) and name:
                     groups.setdefault(str(name), group_id)
-            if not answer.has_next_page:
+            if "next" not in answer.links:
                 break
         return groups
 
@@ -427,147 +383,42 @@ class FreshdeskClient:
             raise TicketNotFound(ticket_id)
         path = f"/api/v2/tickets/{ticket_id}/conversations"
         for page in range(1, MAX_CONVERSATION_PAGES + 1):
-            self._check_budget(f"GET {path}")
+            self._http.check_budget(f"GET {path}")
             try:
                 answer = self._call("GET", path, params={"per_page": PAGE_SIZE, "page": page})
             except _NotFound:
                 raise TicketNotFound(ticket_id) from None
-            for item in _array(answer.json_body, "conversations"):
+            for item in _array(self._json(answer), "conversations"):
                 texts = (item.get("body"), item.get("body_text"))
                 if any(isinstance(text, str) and marker in text for text in texts):
                     return True
-            if not answer.has_next_page:
+            if "next" not in answer.links:
                 break
         return False
 
-    def _check_budget(self, what: str) -> None:
-        """Refuse a write the budget would refuse, saying when calls resume (`retry_after`)."""
-        wait = self._budget.seconds_until_available()
-        if wait > 0:
-            raise HelpdeskError(
-                f"Freshdesk call budget for this account is spent; {what} not sent, "
-                f"calls resume in {wait:.0f} s",
-                retryable=True,
-                retry_after=wait,
-            )
-
     # --- HTTP ------------------------------------------------------------------------------
 
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json: object = None,
-    ) -> _Answer:
-        url = f"{self._base_url}{path}"
-        what = _what(method, url)
-        if not self._budget.try_acquire():
-            wait = self._budget.seconds_until_available()
-            raise HelpdeskError(
-                f"Freshdesk call budget for this account is spent; {what} not sent, "
-                f"calls resume in {wait:.0f} s",
-                retryable=True,
-            )
-        response = _send(
-            self._session,
-            method,
-            url,
-            auth=self._auth,
-            timeout=self._timeout,
-            params=params,
-            json=json,
-        )
-        limit = response.headers.get("X-RateLimit-Total", "")
-        if limit.isdigit():
-            self._budget.observe_limit(int(limit))
-        self._raise_for_status(response, what)
-        try:
-            body = response.json()
-        except ValueError:
-            raise HelpdeskError(
-                f"Freshdesk answered {what} with a body that is not JSON", retryable=False
-            ) from None
-        return _Answer(json_body=body, has_next_page="next" in response.links)
+    def _json(self, response: requests.Response) -> object:
+        """The answer's JSON: Freshdesk answers every call, writes too, with JSON."""
+        return self._http.read_json(response)
 
-    def _raise_for_status(self, response: requests.Response, what: str) -> None:
-        status = response.status_code
-        if status < 400:
-            return
+    def _error_for_status(self, status: int, what: str) -> FreshdeskError:
+        """Freshdesk's answer to a call, other than 429 (the plumbing's), as the error to raise."""
         if status == 401:
-            raise CredentialsRejected(
+            return CredentialsRejected(
                 f"Freshdesk refused the API key for {what} (401)", retryable=False, status=401
             )
         if status == 403:
-            raise FreshdeskError(
+            return FreshdeskError(
                 f"the Freshdesk API key lacks permission for {what} (403)",
                 retryable=False,
                 status=403,
             )
         if status == 404:
-            raise _NotFound(f"Freshdesk found nothing at {what} (404)")
-        if status == 429:
-            retry_after = _retry_after_seconds(response.headers.get("Retry-After"))
-            self._budget.pause_for(retry_after)
-            logger.warning(
-                "Freshdesk rate limit hit at %s; pausing calls for %.0f s",
-                urlsplit(self._base_url).netloc,
-                retry_after,
-            )
-            raise FreshdeskError(
-                f"Freshdesk rate limit reached at {what} (429); calls paused for "
-                f"{retry_after:.0f} s",
-                retryable=True,
-                status=429,
-                retry_after=retry_after,
-            )
-        raise FreshdeskError(
+            return _NotFound(f"Freshdesk found nothing at {what} (404)")
+        return FreshdeskError(
             f"Freshdesk answered {what} with {status}", retryable=status >= 500, status=status
         )
-
-
-@dataclass(frozen=True)
-class _Answer:
-    json_body: object
-    has_next_page: bool
-
-
-def _send(
-    session: requests.Session,
-    method: str,
-    url: str,
-    *,
-    auth: AuthBase,
-    timeout: float,
-    params: Mapping[str, str | int] | None,
-    json: object,
-) -> requests.Response:
-    """Send one request; a failure to get any answer becomes a FreshdeskError saying how."""
-    what = _what(method, url)
-    try:
-        response = session.request(
-            method, url, params=params, json=json, auth=auth, timeout=timeout
-        )
-    except (InvalidURL, InvalidSchema, MissingSchema) as error:
-        count_upstream_call(PLATFORM, None)
-        raise FreshdeskError(
-            f"Freshdesk request {what} is malformed: {type(error).__name__}",
-            retryable=False,
-            transport="invalid_url",
-        ) from error
-    except requests.RequestException as error:
-        count_upstream_call(PLATFORM, None)
-        transport = transport_failure(error)
-        host = urlsplit(url).hostname or url
-        raise FreshdeskError(
-            f"Freshdesk did not answer {what}: "
-            f"{TRANSPORT_FAILURES[transport].format(host=host)} ({type(error).__name__})",
-            retryable=True,
-            transport=transport,
-        ) from error
-    count_upstream_call(PLATFORM, response.status_code)
-    return response
 
 
 def _numeric(value: str, kind: str) -> str:
@@ -590,16 +441,6 @@ def _array(body: object, kind: str) -> list[dict[str, Any]]:
     if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
         raise _unreadable(kind)
     return body
-
-
-def _timestamp(value: object) -> datetime:
-    """Parse Freshdesk's ISO 8601 time into naive UTC, as the service stores times."""
-    if not isinstance(value, str):
-        raise ValueError("timestamp is not a string")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
-    return parsed
 
 
 def _optional_str(value: object) -> str | None:
@@ -627,8 +468,8 @@ def _map_ticket(raw: Mapping[str, Any]) -> Ticket:
             ticket_type=None if not raw.get("type") else str(raw["type"]).lower(),
             tags=_strings(raw.get("tags"), "ticket"),
             requester_id=str(int(raw["requester_id"])),
-            created_at=_timestamp(raw["created_at"]),
-            updated_at=_timestamp(raw["updated_at"]),
+            created_at=utc_timestamp(raw["created_at"]),
+            updated_at=utc_timestamp(raw["updated_at"]),
         )
     except (KeyError, TypeError, ValueError):
         raise _unreadable("ticket") from None

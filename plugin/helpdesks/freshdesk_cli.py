@@ -17,6 +17,7 @@ from plugin import cli_support, db
 from plugin.cli_support import MARKS, read_secret, vault
 from plugin.clock import utcnow
 from plugin.helpdesks.credentials import CredentialsError
+from plugin.helpdesks.field_mappings import TAG, USER_FIELD
 from plugin.helpdesks.freshdesk import FreshdeskCredentials, base_url_for
 from plugin.helpdesks.freshdesk_installations import (
     DEFAULT_ROTATION_GRACE,
@@ -28,8 +29,8 @@ from plugin.helpdesks.freshdesk_installations import (
     rotate_secret,
     secret_state,
 )
-from plugin.helpdesks.installations import TAG, USER_FIELD, RegistrationError
-from plugin.helpdesks.zendesk import new_session
+from plugin.helpdesks.http import new_session
+from plugin.helpdesks.installations import RegistrationError
 from plugin.models import Installation
 
 # The name of an environment variable, not a secret.

@@ -14,10 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from plugin import db
 from plugin.config import Settings
-from plugin.customers.shopify import ShopifyClient, shopify_client_for
+from plugin.customers.shopify_client import ShopifyClient
+from plugin.customers.shopify_connection import shopify_client_for
 from plugin.helpdesks import Connections, helpdesk_for
+from plugin.helpdesks.http import AccountSessions
 from plugin.helpdesks.interface import Helpdesk
-from plugin.helpdesks.zendesk import AccountSessions
 from plugin.models import Installation
 from plugin.sidebar import read_cache
 from plugin.sidebar.read_cache import ReadCache

@@ -16,21 +16,22 @@ from sqlalchemy.orm import Session
 from plugin import cli_support, db
 from plugin.cli_support import MARKS, read_secret, vault
 from plugin.clock import utcnow
-from plugin.customers.shopify import reencrypt_shopify_credentials
+from plugin.customers.shopify_connection import reencrypt_shopify_credentials
 from plugin.helpdesks.credentials import CredentialsError
+from plugin.helpdesks.field_mappings import ORGANIZATION_FIELD, TAG, USER_FIELD
+from plugin.helpdesks.http import new_session
 from plugin.helpdesks.installations import (
-    ORGANIZATION_FIELD,
-    TAG,
-    USER_FIELD,
     ConnectionReport,
     RegistrationError,
-    check_connection,
     reencrypt_credentials,
+)
+from plugin.helpdesks.zendesk import ZendeskCredentials, base_url_for
+from plugin.helpdesks.zendesk_connection_check import check_connection
+from plugin.helpdesks.zendesk_installations import (
     register_zendesk,
     zendesk_installation,
     zendesk_installations,
 )
-from plugin.helpdesks.zendesk import ZendeskCredentials, base_url_for, new_session
 from plugin.models import Installation
 
 # Names of environment variables, not secrets.

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
 from plugin.customers.records import normalize_email
-from plugin.customers.shopify import ShopifyClient, ShopifyCustomer, ShopifySyncError, sync_customer
+from plugin.customers.shopify import ShopifySyncError, sync_customer
+from plugin.customers.shopify_client import ShopifyClient, ShopifyCustomer
 from plugin.domain.helpdesk import Person
 from plugin.helpdesks import field_mappings
 from plugin.models import Installation

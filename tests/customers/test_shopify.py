@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.customers.csv_import import import_csv
-from plugin.customers.shopify import (
+from plugin.customers.shopify import sync_customer
+from plugin.customers.shopify_client import (
     API_VERSION,
     CHECK_QUERY,
     CUSTOMER_QUERY,
@@ -28,14 +29,15 @@ from plugin.customers.shopify import (
     ShopifyCustomer,
     ShopifyError,
     ShopifyOrder,
+    shop_domain,
+)
+from plugin.customers.shopify_connection import (
     check_shopify,
     connect_shopify,
     disconnect_shopify,
     reencrypt_shopify_credentials,
-    shop_domain,
     shopify_client_for,
     shopify_connection,
-    sync_customer,
 )
 from plugin.helpdesks.credentials import (
     EXTENSION_KEY,
@@ -43,8 +45,8 @@ from plugin.helpdesks.credentials import (
     CredentialsVault,
     generate_key,
 )
+from plugin.helpdesks.http import AccountSessions, CallBudget, new_session
 from plugin.helpdesks.installations import CheckStatus, RegistrationError
-from plugin.helpdesks.zendesk import AccountSessions, CallBudget, new_session
 from plugin.models import Customer, CustomerFact, Installation, Order
 from tests.clock import FakeClock
 
@@ -831,8 +833,8 @@ def test_a_client_shares_the_stores_session_and_budget(
     client = shopify_client_for(acme, vault_of(app), accounts, timeout=1.0)
 
     assert client is not None and client.shop == SHOP
-    assert client._session is accounts.session(fake)
-    assert client._budget is accounts.budget(fake)
+    assert client._http.session is accounts.session(fake)
+    assert client._http.budget is accounts.budget(fake)
     accounts.close()
 
 

@@ -22,10 +22,10 @@ from flask.testing import FlaskClient
 from bench import fake_zendesk
 from plugin import db
 from plugin.clock import utcnow
-from plugin.customers.shopify import connect_shopify
+from plugin.customers.shopify_connection import connect_shopify
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
-from plugin.helpdesks import installations
+from plugin.helpdesks import zendesk_installations
 from plugin.models import Installation
 from tests import tokens
 from tests.conftest import build_app, dispose_app
@@ -49,7 +49,7 @@ class World:
 
     def installation(self) -> Installation:
         with db.database(self.app).sessions() as session:
-            found = installations.zendesk_installation(session, SUBDOMAIN)
+            found = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
             assert found is not None
             session.expunge(found)
             return found
@@ -105,7 +105,7 @@ def make_world(tmp_path: Path, **settings: object) -> Iterator[World]:
             assert result.exit_code == 0, result.output
             assert fake_zendesk.DEFAULT_API_TOKEN not in result.output
             with db.database(app).sessions() as session:
-                installation = installations.zendesk_installation(session, SUBDOMAIN)
+                installation = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
                 assert installation is not None
                 now = utcnow()
                 insert_sample_customers(
@@ -240,7 +240,7 @@ def test_a_rotated_key_is_fetched_again_but_at_most_once_a_minute(world: World) 
     assert world.launch(key=new_key).status_code == 401
     assert world.zendesk.calls["public_key"] == 0
     with db.database(world.app).sessions() as session:
-        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        installation = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
         assert installation is not None
         installation.public_key_fetched_at = utcnow() - timedelta(minutes=2)
         session.commit()
@@ -262,7 +262,7 @@ def test_the_console_lets_admins_in_and_runs_the_check(world: World) -> None:
 
 def _name_supervisor_roles(world: World, roles: list[str]) -> None:
     with db.database(world.app).sessions() as session:
-        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        installation = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
         assert installation is not None
         installation.supervisor_roles = roles
         session.commit()
@@ -322,7 +322,7 @@ def test_a_connected_shop_turns_a_prospect_into_a_known_customer(world: World) -
         str(t["id"]) for t in world.zendesk.data.tickets.values() if t["requester_id"] == 90033
     )
     with db.database(world.app).sessions() as session:
-        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        installation = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
         assert installation is not None
         connect_shopify(
             session,
@@ -362,7 +362,7 @@ def test_a_connected_shop_turns_a_prospect_into_a_known_customer(world: World) -
 
 def test_a_shop_that_is_down_leaves_the_banner_as_it_was(world: World) -> None:
     with db.database(world.app).sessions() as session:
-        installation = installations.zendesk_installation(session, SUBDOMAIN)
+        installation = zendesk_installations.zendesk_installation(session, SUBDOMAIN)
         assert installation is not None
         connect_shopify(
             session,

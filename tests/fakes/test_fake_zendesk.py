@@ -25,7 +25,8 @@ from bench.fake_zendesk import (
     FakeZendeskServer,
     from_sample_data,
 )
-from plugin.helpdesks.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
+from plugin.helpdesks.http import CallBudget, new_session
+from plugin.helpdesks.zendesk import ZendeskClient, ZendeskCredentials
 from tests.tokens import new_key, public_pem
 
 TODAY = date(2026, 3, 2)

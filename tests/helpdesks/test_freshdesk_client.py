@@ -20,8 +20,8 @@ from plugin.helpdesks.freshdesk import (
     FreshdeskCredentials,
     FreshdeskError,
 )
+from plugin.helpdesks.http import CallBudget
 from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketNotFound
-from plugin.helpdesks.zendesk import CallBudget
 from tests.clock import FakeClock
 
 BASE = "https://regulars-test.freshdesk.com"

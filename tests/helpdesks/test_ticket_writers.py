@@ -13,8 +13,9 @@ import responses
 from responses import matchers
 
 from plugin.helpdesks.freshdesk import FreshdeskClient
+from plugin.helpdesks.http import CallBudget
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
-from plugin.helpdesks.zendesk import CallBudget, ZendeskClient
+from plugin.helpdesks.zendesk import ZendeskClient
 from tests.clock import FakeClock
 from tests.helpdesks.test_freshdesk_client import BASE as FD_BASE
 from tests.helpdesks.test_freshdesk_client import BASIC as FD_BASIC

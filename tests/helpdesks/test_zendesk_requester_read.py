@@ -8,8 +8,9 @@ import pytest
 
 from bench import fake_zendesk
 from plugin.clock import utcnow
+from plugin.helpdesks.http import CallBudget, new_session
 from plugin.helpdesks.interface import HelpdeskError
-from plugin.helpdesks.zendesk import CallBudget, ZendeskClient, ZendeskCredentials, new_session
+from plugin.helpdesks.zendesk import ZendeskClient, ZendeskCredentials
 
 
 @pytest.fixture
