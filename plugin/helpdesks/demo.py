@@ -75,8 +75,20 @@ class DemoHelpdesk:
         )
 
     def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
-        """The demo's custom roles are named by their names already."""
-        return role_ids
+        """The demo's custom roles are named by their names already; one no demo user has is
+        unknown, and skipped as the interface says.
+        """
+        if not role_ids:
+            return ()
+        known = set(
+            self._session.scalars(
+                sa.select(DemoUser.role).where(
+                    DemoUser.installation_id == self._installation_id,
+                    DemoUser.role.in_(role_ids),
+                )
+            )
+        )
+        return tuple(role_id for role_id in role_ids if role_id in known)
 
     # --- The ticket writer (the action log's outbox) ----------------------------------------
 

@@ -1,8 +1,9 @@
-"""The Freshdesk client against Freshdesk-shaped API answers, and the helpdesk contract it keeps."""
+"""The Freshdesk client against Freshdesk-shaped API answers (the contract every helpdesk keeps is
+in test_contract.py).
+"""
 
 from __future__ import annotations
 
-import inspect
 import logging
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ from plugin.helpdesks.freshdesk import (
     FreshdeskError,
 )
 from plugin.helpdesks.http import CallBudget
-from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketNotFound
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from tests.clock import FakeClock
 
 BASE = "https://regulars-test.freshdesk.com"
@@ -556,17 +557,6 @@ def test_domains_that_are_not_freshdesk_accounts_are_refused(domain: str) -> Non
 def test_base_url_is_the_override_or_the_accounts_freshdesk_host() -> None:
     assert freshdesk.base_url_for("acme", None) == "https://acme.freshdesk.com"
     assert freshdesk.base_url_for("acme", "http://127.0.0.1:9/") == "http://127.0.0.1:9"
-
-
-def test_freshdesk_client_has_the_helpdesk_methods_with_the_same_signatures() -> None:
-    helpdesk: Helpdesk = FreshdeskClient(
-        session=requests.Session(), base_url=BASE, credentials=CREDENTIALS, budget=CallBudget()
-    )
-    assert helpdesk.remote
-    for name in ("ticket", "requester_tickets", "user"):
-        expected = inspect.signature(getattr(Helpdesk, name))
-        actual = inspect.signature(getattr(type(helpdesk), name))
-        assert list(actual.parameters.values()) == list(expected.parameters.values()), name
 
 
 def test_role_names_name_each_role_and_skip_one_freshdesk_lacks(

@@ -1,6 +1,7 @@
 """The outbox's ticket writers: Zendesk and Freshdesk against recorded-shape API answers.
 
-(The demo helpdesk's writer is tested with the outbox, in tests/delivery/test_outbox.py.)
+(What every writer, the demo's too, must do is the contract in test_contract.py; the demo's
+writer is also tested with the outbox, in tests/delivery/test_outbox.py.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from responses import matchers
 
 from plugin.helpdesks.freshdesk import FreshdeskClient
 from plugin.helpdesks.http import CallBudget
-from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.zendesk import ZendeskClient
 from tests.clock import FakeClock
 from tests.helpdesks.test_freshdesk_client import BASE as FD_BASE
@@ -43,13 +44,6 @@ def freshdesk(http: requests.Session, budget: CallBudget) -> FreshdeskClient:
     return FreshdeskClient(
         session=http, base_url=FD_BASE, credentials=FD_CREDENTIALS, budget=budget
     )
-
-
-def test_both_clients_are_ticket_writers(
-    zendesk: ZendeskClient, freshdesk: FreshdeskClient
-) -> None:
-    writers: list[TicketWriter] = [zendesk, freshdesk]
-    assert all(callable(w.add_note) and callable(w.has_note) for w in writers)
 
 
 # --- Zendesk ------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The Zendesk client against recorded-shape API answers, and the helpdesk contract it shares."""
+"""The Zendesk client against recorded-shape API answers (the contract every helpdesk keeps is
+in test_contract.py).
+"""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -15,18 +15,15 @@ from typing import Any
 import pytest
 import requests
 import responses
-import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from responses import matchers
-from sqlalchemy.orm import Session
 from urllib3.connection import HTTPSConnection
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 
 from plugin.domain.helpdesk import Person, Ticket
-from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.http import CallBudget
-from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketNotFound
+from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.zendesk import (
     CredentialsRejected,
     ZendeskClient,
@@ -36,7 +33,6 @@ from plugin.helpdesks.zendesk import (
     fetch_public_key,
     valid_subdomain,
 )
-from plugin.models import Base, DemoTicket, DemoUser, Installation
 from tests.clock import FakeClock
 from tests.tokens import new_key, public_pem
 
@@ -1004,172 +1000,6 @@ def test_no_error_or_log_line_carries_a_secret(
     assert "rate limit" in caplog.text
     for secret in [API_TOKEN, BASIC, BASIC.removeprefix("Basic ")]:
         assert all(secret not in text for text in texts)
-
-
-# --- The helpdesk interface, shared with the demo helpdesk ----------------------------------
-
-
-def test_zendesk_client_has_the_helpdesk_methods_with_the_same_signatures() -> None:
-    helpdesk: Helpdesk = ZendeskClient(
-        session=requests.Session(), base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
-    )
-    protocol_methods = {
-        name
-        for name, member in vars(Helpdesk).items()
-        if inspect.isfunction(member) and not name.startswith("_")
-    }
-    assert protocol_methods == {"ticket", "requester_tickets", "user", "role_names"}
-    for name in protocol_methods:
-        expected = inspect.signature(getattr(Helpdesk, name))
-        actual = inspect.signature(getattr(type(helpdesk), name))
-        assert list(actual.parameters.values()) == list(expected.parameters.values()), name
-
-
-CONTRACT_REQUESTER = Person(
-    id="7", name="Ada Lovelace", email="ada@example.com", phone="+15550007", role="end-user"
-)
-CONTRACT_TICKETS = [
-    Ticket(
-        id="101",
-        subject="Where is my order?",
-        status="open",
-        channel="email",
-        priority="normal",
-        ticket_type="question",
-        tags=("shipping",),
-        requester_id="7",
-        created_at=datetime(2026, 11, 20, 10, 0),
-        updated_at=datetime(2026, 11, 20, 11, 15),
-    ),
-    Ticket(
-        id="95",
-        subject="Refund for a damaged mug",
-        status="solved",
-        channel="chat",
-        priority="high",
-        ticket_type="problem",
-        tags=("damaged", "refund"),
-        requester_id="7",
-        created_at=datetime(2026, 10, 2, 9, 30),
-        updated_at=datetime(2026, 10, 3, 16, 0),
-    ),
-]
-
-
-def as_zendesk_ticket(ticket: Ticket) -> dict[str, Any]:
-    return zendesk_ticket(
-        int(ticket.id),
-        subject=ticket.subject,
-        raw_subject=ticket.subject,
-        status=ticket.status,
-        via={"channel": ticket.channel},
-        priority=ticket.priority,
-        type=ticket.ticket_type,
-        tags=list(ticket.tags),
-        requester_id=int(ticket.requester_id),
-        created_at=ticket.created_at.isoformat() + "Z",
-        updated_at=ticket.updated_at.isoformat() + "Z",
-    )
-
-
-def zendesk_helpdesk(rsps: responses.RequestsMock, http: requests.Session) -> Helpdesk:
-    person = CONTRACT_REQUESTER
-    # Only what the demo helpdesk knows of a person: no tags, custom fields or organization.
-    user = zendesk_user(
-        int(person.id),
-        name=person.name,
-        email=person.email,
-        phone=person.phone,
-        role=person.role,
-        tags=[],
-        user_fields={},
-        organization_id=None,
-    )
-    rsps.get(
-        f"{BASE}/api/v2/tickets/101.json",
-        json={"ticket": as_zendesk_ticket(CONTRACT_TICKETS[0]), "users": [user]},
-    )
-    rsps.get(f"{BASE}/api/v2/tickets/404.json", status=404, json={"error": "RecordNotFound"})
-    rsps.get(f"{BASE}/api/v2/users/7.json", json={"user": user})
-    # Oldest first, to prove the order comes from the client and not from the fixture.
-    rsps.get(
-        f"{BASE}/api/v2/users/7/tickets/requested.json",
-        json={"tickets": [as_zendesk_ticket(t) for t in reversed(CONTRACT_TICKETS)]},
-    )
-    return ZendeskClient(
-        session=http, base_url=BASE, credentials=API_CREDENTIALS, budget=CallBudget()
-    )
-
-
-@pytest.fixture
-def demo_session() -> Iterator[Session]:
-    engine = sa.create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    try:
-        with Session(engine) as db_session:
-            yield db_session
-    finally:
-        engine.dispose()
-
-
-def demo_helpdesk(db_session: Session) -> Helpdesk:
-    installation = Installation(platform="demo", account="contract", display_name="Contract")
-    db_session.add(installation)
-    db_session.flush()
-    person = CONTRACT_REQUESTER
-    db_session.add(
-        DemoUser(
-            installation_id=installation.id,
-            external_id=person.id,
-            name=person.name,
-            email=person.email,
-            phone=person.phone,
-            role="end-user",
-        )
-    )
-    for ticket in CONTRACT_TICKETS:
-        # The demo tables require both; the contract data has them.
-        assert ticket.priority is not None and ticket.ticket_type is not None
-        db_session.add(
-            DemoTicket(
-                installation_id=installation.id,
-                external_id=ticket.id,
-                requester_id=ticket.requester_id,
-                subject=ticket.subject,
-                description="",
-                channel=ticket.channel,
-                status=ticket.status,
-                priority=ticket.priority,
-                ticket_type=ticket.ticket_type,
-                tags=list(ticket.tags),
-                created_at=ticket.created_at,
-                updated_at=ticket.updated_at,
-            )
-        )
-    db_session.flush()
-    return DemoHelpdesk(db_session, installation_id=installation.id)
-
-
-@pytest.fixture(params=["zendesk", "demo"])
-def any_helpdesk(
-    request: pytest.FixtureRequest, rsps: responses.RequestsMock, http: requests.Session
-) -> Helpdesk:
-    if request.param == "zendesk":
-        return zendesk_helpdesk(rsps, http)
-    return demo_helpdesk(request.getfixturevalue("demo_session"))
-
-
-def test_every_helpdesk_answers_the_same_ticket_requester_and_history(
-    any_helpdesk: Helpdesk,
-) -> None:
-    found = any_helpdesk.ticket(ticket_id="101")
-
-    assert found.ticket == CONTRACT_TICKETS[0]
-    assert found.requester == CONTRACT_REQUESTER
-    assert any_helpdesk.requester_tickets(requester_id="7") == CONTRACT_TICKETS
-    assert any_helpdesk.user(user_id="7") == CONTRACT_REQUESTER
-    with pytest.raises(TicketNotFound):
-        any_helpdesk.ticket(ticket_id="404")
 
 
 def test_role_names_ask_zendesk_for_each_custom_role(
