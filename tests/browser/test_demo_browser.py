@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from plugin import db
 from plugin.demo.sample_data import SampleCustomer, build_sample_data
+from plugin.helpdesks.field_mappings import add_mapping
+from plugin.models import CustomerFact, Installation
+from tests.browser.conftest import seeded_demo, serving
+from tests.seeded_demo import SeededDemos
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("REGULARS_ARTIFACTS", "test-artifacts"))
@@ -87,3 +93,36 @@ def test_a_forged_launch_shows_the_401_page(live_server: str, page: Page) -> Non
     page.locator("button").click()
     expect(page.locator("h1")).to_have_text("Regulars can't open here")
     expect(page.locator("main")).to_contain_text("malformed")
+
+
+def test_the_page_asks_to_store_what_the_banner_read_and_shows_the_banner_again(
+    tmp_path: Path, seeded_demos: SeededDemos, page: Page
+) -> None:
+    """A helpdesk tag mapped to a fact: the banner's GET stores nothing and says so; the page
+    posts the sync, and the banner it answers (nothing left to store) takes the GET's place."""
+    customer, ticket_id = customer_and_ticket("high")
+    with seeded_demo(tmp_path, seeded_demos) as app, serving(app) as url:
+        with db.database(app).sessions() as session:
+            installation = session.scalars(sa.select(Installation)).one()
+            add_mapping(session, installation, kind="tag", key="vip", fact_name="vip")
+            session.commit()
+        syncs: list[int] = []
+        page.on(
+            "response",
+            lambda r: syncs.append(r.status) if r.url.endswith("/sidebar/sync") else None,
+        )
+        page.goto(f"{url}/demo")
+        page.locator(f'[data-ticket-id="{ticket_id}"]').click()
+
+        banner = page.frame_locator('iframe[title="Regulars app"]').locator(".rg-banner")
+        expect(banner.locator(".rg-name")).to_have_text(customer.name, timeout=15_000)
+        expect(banner).not_to_have_attribute("data-sync", "due", timeout=15_000)
+        expect(banner.locator('[data-fact="vip"]')).to_be_visible()
+        assert syncs == [200]
+        with db.database(app).sessions() as session:
+            stored = session.execute(
+                sa.select(CustomerFact.name, CustomerFact.value).where(
+                    CustomerFact.source == installation.platform
+                )
+            ).all()
+        assert [tuple(row) for row in stored] == [("vip", False)]

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.customers.shopify import connect_shopify
+from plugin.customers.shopify_connection import connect_shopify
 from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.field_mappings import add_mapping
 from plugin.helpdesks.freshdesk_installations import issue_secret
