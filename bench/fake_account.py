@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 from bench import fake_zendesk
+from bench.fake_base import DEFAULT_RATE_LIMIT, serve_until_signalled
 
 
 def load_account(data: fake_zendesk.FakeZendeskData, account_file: Path) -> None:
@@ -38,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fake_account", description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--rate-limit", type=int, default=fake_zendesk.DEFAULT_RATE_LIMIT)
+    parser.add_argument("--rate-limit", type=int, default=DEFAULT_RATE_LIMIT)
     parser.add_argument("--public-key-file", type=Path, required=True)
     parser.add_argument("--account-file", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -47,19 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         public_key_pem=args.public_key_file.read_text(),
     )
     load_account(data, args.account_file)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    with fake_zendesk.FakeZendeskServer(
+    server = fake_zendesk.FakeZendeskServer(
         data, port=args.port, rate_limit=args.rate_limit, latency_seconds=args.latency_ms / 1000
-    ) as server:
-        print(server.url, flush=True)
-        stop.wait()
-    return 0
+    )
+    return serve_until_signalled(server)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Run-time controls make Freshdesk slow (`latency_seconds`), down (503), rate limi
 hanging, and per-route counters tell how many calls a scenario cost. Tests use
 `FakeFreshdeskServer` and its `app_state`; `python -m bench.fake_freshdesk --port N` serves it
 on its own for `flask freshdesk register --api-base-url`. It only ever listens on 127.0.0.1.
+What the fakes share (controls, fault modes, rate limit, server) is in bench/fake_base.py.
 """
 
 from __future__ import annotations
@@ -19,41 +20,36 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import itertools
-import math
-import signal
 import sys
-import threading
-import time
-from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
-from types import FrameType, TracebackType
-from typing import Any, Self
 from urllib.parse import urlencode
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, make_server
 
-# The Zendesk fake's vocabulary for modes and rate limits, and its quiet request handler.
-from bench.fake_zendesk import LOOPBACK, MODES, Mode, RateLimitStatus, _QuietRequestHandler
+from bench.fake_base import (
+    DEFAULT_RATE_LIMIT,
+    MODES,
+    ErrorAnswers,
+    FakeApiServer,
+    FakeApiState,
+    JSONObject,
+    RateLimitStatus,
+    api_timestamp,
+    check_api_calls,
+    json_response,
+    serve_until_signalled,
+)
 from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, build_sample_data
 from plugin.helpdesks.demo import GROUPS
-
-JSONObject = dict[str, Any]
 
 # The counters' keys: one name per API route.
 ROUTES = ("ticket", "tickets", "update_ticket", "notes", "contact", "agent", "me", "groups")
 ADMIN_EMAIL = "diane.foster@example.com"
 DEFAULT_API_KEY = "fake-freshdesk-api-key"  # a made-up credential for tests
-# Calls per minute, as on Freshdesk's Enterprise plan.
-DEFAULT_RATE_LIMIT = 700
-DEFAULT_HANG_SECONDS = 30.0
-RATE_LIMITED_RETRY_AFTER_SECONDS = 30
-WINDOW_SECONDS = 60.0
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 # Without updated_since, Freshdesk lists only the tickets created in the last 30 days.
@@ -113,7 +109,7 @@ def from_sample_data(
     owner = next((a for a in agents.values() if a["contact"]["email"] == admin_email), None)
     if owner is None:
         raise ValueError(f"no sample agent has the email {admin_email!r}")
-    stamp = _timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
+    stamp = api_timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
     groups = {
         group_id: {"id": group_id, "name": name, "description": None, "created_at": stamp}
         for group_id, name in enumerate(GROUPS, start=FIRST_GROUP_ID)
@@ -127,16 +123,9 @@ def from_sample_data(
     )
 
 
-def _timestamp(moment: datetime) -> str:
-    """Format a naive-UTC or aware datetime as Freshdesk does: 2026-01-02T03:04:05Z."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _contact(customer: SampleCustomer, field_names: list[str]) -> JSONObject:
     fields, tags = _CONTACT_EXTRAS.get(customer.email, ({}, ()))
-    stamp = _timestamp(datetime.combine(customer.customer_since, time_of_day(9)))
+    stamp = api_timestamp(datetime.combine(customer.customer_since, time_of_day(9)))
     return {
         "id": int(customer.helpdesk_user_id),
         "name": customer.name,
@@ -160,7 +149,7 @@ def _contact(customer: SampleCustomer, field_names: list[str]) -> JSONObject:
 
 
 def _agent(agent: SampleAgent, today: date) -> JSONObject:
-    stamp = _timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
+    stamp = api_timestamp(datetime.combine(today - _ACCOUNT_AGE, time_of_day(9)))
     return {
         "id": int(agent.helpdesk_user_id),
         "available": True,
@@ -190,7 +179,7 @@ def _agent(agent: SampleAgent, today: date) -> JSONObject:
 
 
 def _ticket(ticket: SampleTicket) -> JSONObject:
-    created = _timestamp(ticket.created_at)
+    created = api_timestamp(ticket.created_at)
     return {
         "id": int(ticket.external_id),
         "subject": ticket.subject,
@@ -218,84 +207,16 @@ def _ticket(ticket: SampleTicket) -> JSONObject:
         "due_by": created,
         "fr_due_by": created,
         "created_at": created,
-        "updated_at": _timestamp(ticket.updated_at),
+        "updated_at": api_timestamp(ticket.updated_at),
     }
 
 
-class FakeFreshdeskState:
-    """The data, the controls and the counters, shared by every request thread.
-
-    `lock` guards `data`. The controls (`latency_seconds`, `mode`, `hang_seconds`,
-    `rate_limit`) can be assigned at any time from any thread.
+class FakeFreshdeskState(FakeApiState[FakeFreshdeskData]):
+    """The account's data, controls and counters (see `FakeApiState`), with Freshdesk's API
+    keys; the ids of new notes are Freshdesk-sized.
     """
 
-    def __init__(
-        self,
-        data: FakeFreshdeskData,
-        *,
-        rate_limit: int = DEFAULT_RATE_LIMIT,
-        latency_seconds: float = 0.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if rate_limit < 1 or not (math.isfinite(latency_seconds) and latency_seconds >= 0):
-            raise ValueError("rate_limit must be at least 1 and latency a finite wait")
-        self.data = data
-        self.lock = threading.RLock()
-        self.latency_seconds = latency_seconds
-        self.mode: Mode = "normal"
-        self.hang_seconds = DEFAULT_HANG_SECONDS
-        self.rate_limit = rate_limit
-        self._clock = clock
-        self._calls: Counter[str] = Counter()
-        self._window: deque[float] = deque()
-        self._ids = itertools.count(5_000_000_001)
-        self._stopping = threading.Event()
-
-    @property
-    def calls(self) -> Counter[str]:
-        """A snapshot of the calls received so far, by route name (see `ROUTES`)."""
-        with self.lock:
-            return Counter(self._calls)
-
-    def total_calls(self) -> int:
-        """All API calls received so far, however they were answered."""
-        with self.lock:
-            return self._calls.total()
-
-    def reset_counts(self) -> None:
-        """Zero the call counters and empty the rate-limit window."""
-        with self.lock:
-            self._calls.clear()
-            self._window.clear()
-
-    def count(self, route: str) -> None:
-        with self.lock:
-            self._calls[route] += 1
-
-    def pause(self, seconds: float) -> None:
-        """Sleep in a request thread; returns early once the server is stopping."""
-        if seconds > 0:
-            self._stopping.wait(seconds)
-
-    def stop_pauses(self) -> None:
-        self._stopping.set()
-
-    def new_id(self) -> int:
-        with self.lock:
-            return next(self._ids)
-
-    def spend_call(self) -> RateLimitStatus:
-        """Take one call from the sliding 60-second window, or tell how long until one frees."""
-        with self.lock:
-            now = self._clock()
-            while self._window and self._window[0] <= now - WINDOW_SECONDS:
-                self._window.popleft()
-            limit = self.rate_limit
-            if len(self._window) >= limit:
-                wait = self._window[0] + WINDOW_SECONDS - now
-                return RateLimitStatus(False, limit, 0, max(1, math.ceil(wait)))
-            self._window.append(now)
-            return RateLimitStatus(True, limit, limit - len(self._window), 0)
+    first_id = 5_000_000_001
 
     def authenticate(self, authorization: str | None) -> int | None:
         """Return the agent an API key in basic auth belongs to (any password), or None."""
@@ -311,19 +232,20 @@ class FakeFreshdeskState:
             return self.data.api_keys.get(api_key)
 
 
-def _json(body: object, status: int = 200) -> Response:
-    response = jsonify(body)
-    response.status_code = status
-    return response
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return _json({"code": code, "message": message}, status)
+ERRORS = ErrorAnswers("Freshdesk", ("code", "message"), "service_unavailable", "rate_limited")
+_error = ERRORS.error
 
 
 def _invalid(field_name: str, message: str) -> Response:
     errors = [{"field": field_name, "message": message, "code": "invalid_value"}]
-    return _json({"description": "Validation failed", "errors": errors}, 400)
+    return json_response({"description": "Validation failed", "errors": errors}, 400)
+
+
+def _link_next_page(response: Response, page: int) -> None:
+    """Say that another page follows, as Freshdesk does: `Link: <...page=N+1>; rel="next"`."""
+    query = request.args.to_dict() | {"page": str(page + 1)}
+    next_url = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
+    response.headers["Link"] = f'<{next_url}>; rel="next"'
 
 
 def _parse_time(value: str) -> datetime:
@@ -335,33 +257,16 @@ def create_app(state: FakeFreshdeskState) -> Flask:
     app = Flask(__name__)
     data = state.data
 
-    @app.before_request
-    def _act_like_freshdesk() -> Response | None:
-        route = request.endpoint
-        if route not in ROUTES:
-            return None
-        state.count(route)
-        state.pause(state.latency_seconds)
-        if state.mode == "down":
-            return _error(503, "service_unavailable", "Freshdesk is down (fake mode: down)")
-        if state.mode == "rate_limited":
-            response = _error(429, "rate_limited", "Too many requests (fake mode)")
-            response.headers["Retry-After"] = str(RATE_LIMITED_RETRY_AFTER_SECONDS)
-            return response
-        if state.mode == "hang":
-            state.pause(state.hang_seconds)
-        agent_id = state.authenticate(request.headers.get("Authorization"))
-        if agent_id is None:
-            return _error(
-                401, "invalid_credentials", "You have to be logged in to perform this action."
-            )
-        g.agent_id = agent_id
-        g.rate_limit = status = state.spend_call()
-        if not status.allowed:
-            response = _error(429, "rate_limited", "You have exceeded the limit of requests")
-            response.headers["Retry-After"] = str(status.retry_after_seconds)
-            return response
-        return None
+    check_api_calls(
+        app,
+        state,
+        ERRORS,
+        routes=ROUTES,
+        unauthenticated=lambda: _error(
+            401, "invalid_credentials", "You have to be logged in to perform this action."
+        ),
+        refusal="You have exceeded the limit of requests",
+    )
 
     @app.after_request
     def _rate_limit_headers(response: Response) -> Response:
@@ -380,7 +285,7 @@ def create_app(state: FakeFreshdeskState) -> Flask:
     def ticket(ticket_id: int) -> Response:
         with state.lock:
             found = data.tickets.get(ticket_id)
-            return _json(found) if found is not None else _json({}, 404)
+            return json_response(found) if found is not None else json_response({}, 404)
 
     @app.get("/api/v2/tickets", endpoint="tickets")
     def list_tickets() -> Response:
@@ -415,16 +320,14 @@ def create_app(state: FakeFreshdeskState) -> Flask:
             ]
             chosen.sort(key=lambda t: (t[order_by], t["id"]), reverse=order_type == "desc")
             start = (page - 1) * per_page
-            response = _json(
+            response = json_response(
                 [
                     {k: v for k, v in t.items() if k not in ("description", "description_text")}
                     for t in chosen[start : start + per_page]
                 ]
             )
         if start + per_page < len(chosen):
-            query = args.to_dict() | {"page": str(page + 1)}
-            next_url = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
-            response.headers["Link"] = f'<{next_url}>; rel="next"'
+            _link_next_page(response, page)
         return response
 
     @app.put("/api/v2/tickets/<int:ticket_id>", endpoint="update_ticket")
@@ -441,37 +344,37 @@ def create_app(state: FakeFreshdeskState) -> Flask:
         with state.lock:
             found = data.tickets.get(ticket_id)
             if found is None:
-                return _json({}, 404)
+                return json_response({}, 404)
             if changes.get("group_id", FIRST_GROUP_ID) not in data.groups:
                 return _invalid("group_id", "There is no group matching the given group_id")
             if "tags" in changes:
                 found["tags"] = list(dict.fromkeys(tags))
             found["priority"] = changes.get("priority", found["priority"])
             found["group_id"] = changes.get("group_id", found["group_id"])
-            found["updated_at"] = _timestamp(datetime.now(UTC))
-            return _json(found)
+            found["updated_at"] = api_timestamp(datetime.now(UTC))
+            return json_response(found)
 
     @app.post("/api/v2/tickets/<int:ticket_id>/notes", endpoint="notes")
     def add_note(ticket_id: int) -> Response:
         payload = request.get_json(silent=True)
         if not isinstance(payload, dict) or not str(payload.get("body") or "").strip():
             return _invalid("body", "It should not be blank as this is a mandatory field")
-        now = _timestamp(datetime.now(UTC))
+        now = api_timestamp(datetime.now(UTC))
         with state.lock:
             if ticket_id not in data.tickets:
-                return _json({}, 404)
+                return json_response({}, 404)
             note = {
                 "id": state.new_id(),
                 "body": str(payload["body"]),
                 "private": bool(payload.get("private", True)),
                 "incoming": False,
-                "user_id": g.agent_id,
+                "user_id": g.caller_id,
                 "ticket_id": ticket_id,
                 "created_at": now,
                 "updated_at": now,
             }
             data.notes.setdefault(ticket_id, []).append(note)
-            return _json(note, 201)
+            return json_response(note, 201)
 
     @app.get("/api/v2/groups", endpoint="groups")
     def groups() -> Response:
@@ -486,35 +389,33 @@ def create_app(state: FakeFreshdeskState) -> Flask:
         with state.lock:
             every = [group for _, group in sorted(data.groups.items())]
         start = (page - 1) * per_page
-        response = _json(every[start : start + per_page])
+        response = json_response(every[start : start + per_page])
         if start + per_page < len(every):
-            query = request.args.to_dict() | {"page": str(page + 1)}
-            next_url = f"{request.host_url.rstrip('/')}{request.path}?{urlencode(query)}"
-            response.headers["Link"] = f'<{next_url}>; rel="next"'
+            _link_next_page(response, page)
         return response
 
     @app.get("/api/v2/contacts/<int:contact_id>", endpoint="contact")
     def contact(contact_id: int) -> Response:
         with state.lock:
             found = data.contacts.get(contact_id)
-            return _json(found) if found is not None else _json({}, 404)
+            return json_response(found) if found is not None else json_response({}, 404)
 
     @app.get("/api/v2/agents/<int:agent_id>", endpoint="agent")
     def agent(agent_id: int) -> Response:
         with state.lock:
             found = data.agents.get(agent_id)
-            return _json(found) if found is not None else _json({}, 404)
+            return json_response(found) if found is not None else json_response({}, 404)
 
     @app.get("/api/v2/agents/me", endpoint="me")
     def me() -> Response:
         with state.lock:
-            return _json(data.agents[g.agent_id])
+            return json_response(data.agents[g.caller_id])
 
     return app
 
 
-class FakeFreshdeskServer:
-    """Serve a fake Freshdesk account on 127.0.0.1 from a daemon thread, once, as a context."""
+class FakeFreshdeskServer(FakeApiServer[FakeFreshdeskState]):
+    """Serve a fake Freshdesk account on 127.0.0.1 from a daemon thread (see `FakeApiServer`)."""
 
     def __init__(
         self,
@@ -524,51 +425,8 @@ class FakeFreshdeskServer:
         rate_limit: int = DEFAULT_RATE_LIMIT,
         latency_seconds: float = 0.0,
     ) -> None:
-        self.app_state = FakeFreshdeskState(
-            data, rate_limit=rate_limit, latency_seconds=latency_seconds
-        )
-        self._port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL, such as http://127.0.0.1:54321, while the server runs."""
-        if self._server is None:
-            raise RuntimeError("the fake Freshdesk server is not running")
-        return f"http://{LOOPBACK}:{self._server.server_port}"
-
-    def __enter__(self) -> Self:
-        self._server = make_server(
-            LOOPBACK,
-            self._port,
-            create_app(self.app_state),
-            threaded=True,
-            request_handler=_QuietRequestHandler,
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-freshdesk",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        self.app_state.stop_pauses()
-        server.shutdown()
-        thread.join()
-        server.server_close()
+        state = FakeFreshdeskState(data, rate_limit=rate_limit, latency_seconds=latency_seconds)
+        super().__init__(state, create_app, name="Freshdesk", port=port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -585,21 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--mode", choices=MODES, default="normal", help="how the fake behaves")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     data = from_sample_data(datetime.now(UTC).date())
-    with FakeFreshdeskServer(
+    server = FakeFreshdeskServer(
         data, port=args.port, rate_limit=args.rate_limit, latency_seconds=args.latency_ms / 1000
-    ) as server:
-        server.app_state.mode = args.mode
-        print(server.url, flush=True)
-        stop.wait()
-    return 0
+    )
+    return serve_until_signalled(server, mode=args.mode)
 
 
 if __name__ == "__main__":

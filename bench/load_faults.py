@@ -72,7 +72,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from sqlalchemy.orm import Session, sessionmaker
 
-from bench import benchmark, fake_zendesk, workload
+from bench import benchmark, fake_zendesk, fake_zendesk_app, workload
 from bench.load import Client, Response, latency_summary
 from bench.service import (
     ORIGIN,
@@ -685,7 +685,7 @@ class Fake:
             for page in range(1, 1000):
                 answer = client.get(
                     f"/api/v2/tickets/{ticket_id}/comments.json",
-                    query={"page": str(page), "per_page": str(fake_zendesk.PAGE_SIZE)},
+                    query={"page": str(page), "per_page": str(fake_zendesk_app.PAGE_SIZE)},
                     headers={"Authorization": self.authorization},
                 )
                 if answer.status != 200:
