@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from plugin.demo.exceptions_seed import SEED_AGENT
 from plugin.domain.reviews import ItemRow, TemplateForm
-from plugin.goodwill.service import ActionKind
+from plugin.goodwill.action_log import ActionKind
 from plugin.models import (
     AccountReview,
     Action,

@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import SegmentRef, money
 from plugin.domain.field_errors import FieldErrors
-from plugin.goodwill import service as exceptions_service
-from plugin.goodwill.service import ActionKind
+from plugin.goodwill import rulebook
+from plugin.goodwill.action_log import EXCEPTION_KINDS, ActionKind
 from plugin.models import (
     AccountReview,
     Action,
@@ -232,10 +232,10 @@ class Report:
 
 def build_report(session: Session, installation: Installation, period: Period) -> Report:
     """Add up the installation's action log and reviews over the range."""
-    book = exceptions_service.rule_book(session, installation)
+    book = rulebook.rule_book(session, installation)
     rule_names = {
         rule.id: str(version.definition.get("name") or rule.key)
-        for rule, version in exceptions_service.current_rules(session, installation.id)
+        for rule, version in rulebook.current_rules(session, installation.id)
     }
     reason_labels = {
         reason.code: reason.label
@@ -269,7 +269,7 @@ def build_report(session: Session, installation: Installation, period: Period) -
         )
         .outerjoin(CustomerSegment, CustomerSegment.customer_id == Action.customer_id)
         # Ticket handling grants nothing and is about no exception: not tallied here.
-        .where(*in_range, Action.kind.in_(exceptions_service.EXCEPTION_KINDS))
+        .where(*in_range, Action.kind.in_(EXCEPTION_KINDS))
         .group_by(
             Action.kind,
             Action.exception_key,

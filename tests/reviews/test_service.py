@@ -18,7 +18,7 @@ from plugin.demo.reviews_seed import HIGH_VALUE_REVIEW
 from plugin.demo.sample_data import build_sample_data
 from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import InvalidTemplate, ItemRow
-from plugin.goodwill import service as exceptions_service
+from plugin.goodwill.action_log import ticket_actions
 from plugin.models import AccountReview, Action, Installation, ReviewTemplate
 from plugin.reviews import checklists
 from plugin.reviews import tickets as reviews
@@ -139,7 +139,7 @@ def test_a_review_starts_for_a_customer_it_fits_and_keeps_its_progress(
         "“Confirm the delivery address and preferred carrier”."
     )
     # Exceptions' view of the ticket leaves review actions out.
-    assert exceptions_service.ticket_actions(session, installation.id, "T-1") == []
+    assert ticket_actions(session, installation.id, "T-1") == []
 
 
 def test_unchecking_reopens_and_a_removed_item_reads_as_removed(
