@@ -35,7 +35,7 @@ from plugin.domain.exceptions import (
 from plugin.domain.personas import ConditionError
 from plugin.goodwill import book_cache
 from plugin.goodwill.action_log import GRANT_KINDS
-from plugin.goodwill.errors import NotFound, path_under
+from plugin.goodwill.errors import NotFound
 from plugin.models import Action, Installation, SegmentBudget
 from plugin.models import ExceptionType as ExceptionTypeRow
 
@@ -58,16 +58,12 @@ def save_exception_type(
     return row
 
 
-def parse_entry(raw: object, currency: str, path: str = "") -> ExceptionType:
+def parse_entry(raw: object, currency: str) -> ExceptionType:
     """Validate a catalog entry, also that it is priced in the installation's currency."""
     entry = parse_exception_type(raw)
     if entry.currency != currency:
         raise InvalidExceptionType(
-            [
-                ConditionError(
-                    path_under(path, "currency"), f"must be {currency}, this helpdesk's currency"
-                )
-            ]
+            [ConditionError("currency", f"must be {currency}, this helpdesk's currency")]
         )
     return entry
 

@@ -214,7 +214,7 @@ def _plan_exceptions(
             else:
                 enabled = enabled_value
         try:
-            entry = parse_entry(definition, currency, path)
+            entry = parse_entry(definition, currency)
         except InvalidConditions as error:
             errors.extend(_moved(error, path))
             continue

@@ -49,6 +49,7 @@ def test_import_reports_every_problem_at_its_path_and_writes_nothing(session: Se
     inst = installation(session, "acme")
     broken = demo_rules_file()
     broken["exceptions"][2] = dict(broken["exceptions"][2], cost={"kind": "percent", "percent": 0})
+    broken["exceptions"][3] = dict(broken["exceptions"][3], currency="EUR")
     broken["budgets"][0] = {"segment": {"field": "tier", "value": "gold"}, "monthly_cents": 1}
     broken["rules"][1] = dict(broken["rules"][1], cap={"times": 0, "days": 90})
     broken["rules"][2] = dict(broken["rules"][2], suggest=[{"exception": "free_pony"}])
@@ -59,6 +60,7 @@ def test_import_reports_every_problem_at_its_path_and_writes_nothing(session: Se
     paths = [e.path for e in raised.value.errors]
     assert paths == [
         "exceptions[2].cost.percent",
+        "exceptions[3].currency",
         "budgets[0].segment.value",
         "rules[1].cap.times",
         "rules[2].suggest[0].exception",
@@ -66,6 +68,6 @@ def test_import_reports_every_problem_at_its_path_and_writes_nothing(session: Se
         "rules[8].key",
         "rules[8].suggest",
     ]
-    assert "listed twice" in raised.value.errors[4].message
+    assert "listed twice" in raised.value.errors[5].message
     assert transfer.export_rules(session, inst)["rules"] == []
     assert catalog.catalog_rows(session, inst.id) == []
