@@ -17,7 +17,7 @@ from plugin.clock import utcnow
 from plugin.console.roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
 from plugin.helpdesks import field_mappings, zendesk, zendesk_connection_check
-from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.interface import HelpdeskError, PersonNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
@@ -45,6 +45,12 @@ def launch() -> ResponseReturnValue:
     try:
         # The helpdesk, not the token or the page, says what the user may do.
         user = client_for(installation).user(user_id=launched.user_id)
+    except PersonNotFound:
+        return refused(
+            "The helpdesk does not know you as a user of this account; reopen the console "
+            "from the helpdesk you are signed in to.",
+            403,
+        )
     except HelpdeskError as error:
         return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
     supervisors = installation.supervisor_roles or ()

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.helpdesks.interface import (
+    PersonNotFound,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -38,9 +39,7 @@ class DemoHelpdesk:
         ).first()
         if row is None:
             raise TicketNotFound(ticket_id)
-        return TicketWithRequester(
-            ticket=_ticket(row), requester=self.user(user_id=row.requester_id)
-        )
+        return TicketWithRequester(ticket=_ticket(row), requester=self._requester(row.requester_id))
 
     def requester_tickets(self, *, requester_id: str) -> list[Ticket]:
         rows = self._session.scalars(
@@ -54,7 +53,17 @@ class DemoHelpdesk:
         return [_ticket(row) for row in rows]
 
     def user(self, *, user_id: str) -> Person:
-        """Return a demo user; an unknown id still gets a placeholder, as helpdesks do."""
+        """Return a demo user; raises PersonNotFound for an id the demo has no user for."""
+        person = self._person(user_id)
+        if person is None:
+            raise PersonNotFound(user_id)
+        return person
+
+    def _requester(self, user_id: str) -> Person:
+        """A ticket's requester; one the demo no longer has still gets a placeholder."""
+        return self._person(user_id) or Person(id=user_id, name="Unknown user")
+
+    def _person(self, user_id: str) -> Person | None:
         user = self._session.scalars(
             sa.select(DemoUser).where(
                 DemoUser.installation_id == self._installation_id,
@@ -62,7 +71,7 @@ class DemoHelpdesk:
             )
         ).first()
         if user is None:
-            return Person(id=user_id, name="Unknown user")
+            return None
         # The demo's supervisors are agents with a custom role, as on Zendesk Enterprise.
         role, role_ids = ("agent", (user.role,)) if user.role == "supervisor" else (user.role, ())
         return Person(

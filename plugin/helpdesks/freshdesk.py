@@ -45,6 +45,7 @@ from plugin.helpdesks.account_client import HelpdeskAccountClient
 from plugin.helpdesks.http import UpstreamApi, utc_timestamp
 from plugin.helpdesks.interface import (
     HelpdeskError,
+    PersonNotFound,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -233,13 +234,16 @@ class FreshdeskClient(HelpdeskAccountClient[FreshdeskCredentials]):
     def user(self, *, user_id: str) -> Person:
         """Return an agent, or else a contact, with its role ("agent" or "end-user").
 
-        Raises a HelpdeskError with status 404 when Freshdesk knows neither.
+        Raises PersonNotFound (status 404) when Freshdesk knows neither.
         """
         try:
             return self.agent(agent_id=user_id)
         except _NotFound:
-            # Not an agent: a contact, or nobody (the 404 then says so, status and all).
+            pass  # not an agent: a contact, or nobody
+        try:
             return self.contact(contact_id=user_id)
+        except _NotFound:
+            raise PersonNotFound(user_id) from None
 
     def role_names(self, *, role_ids: tuple[str, ...]) -> tuple[str, ...]:
         """Name an agent's roles: GET /api/v2/roles/{id} for each."""

@@ -52,6 +52,14 @@ class TicketNotFound(HelpdeskError):
         self.ticket_id = ticket_id
 
 
+class PersonNotFound(HelpdeskError):
+    """The helpdesk knows no user (agent or customer) by this id: asking again will not help."""
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(f"user {person_id} was not found", retryable=False, status=404)
+        self.person_id = person_id
+
+
 class UnknownGroup(HelpdeskError):
     """A rule routes to a group the helpdesk does not have: no retry will find it."""
 

@@ -23,6 +23,7 @@ from plugin.helpdesks.http import (
 )
 from plugin.helpdesks.interface import (
     HelpdeskError,
+    PersonNotFound,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -196,7 +197,7 @@ class ZendeskClient(HelpdeskAccountClient[ZendeskCredentials]):
         try:
             tickets, first_page = self._requested(user_id, include="users,organizations")
         except _NotFound:
-            raise HelpdeskError(f"user {user_id} was not found", retryable=False) from None
+            raise PersonNotFound(user_id) from None
         sideloaded = {str(user.get("id")): user for user in list_at(first_page, "users")}
         if user_id in sideloaded:
             requester = person_from(sideloaded[user_id])
@@ -412,7 +413,7 @@ class ZendeskClient(HelpdeskAccountClient[ZendeskCredentials]):
         try:
             payload = self._get(f"/api/v2/users/{user_number}.json")
         except _NotFound:
-            raise HelpdeskError(f"user {user_number} was not found", retryable=False) from None
+            raise PersonNotFound(user_number) from None
         return object_at(payload, "user")
 
     def _pages(

@@ -74,7 +74,7 @@ def test_an_admin_gets_the_console_page(
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
 
 
-@pytest.mark.parametrize("user_id", [AGENT, "80002", "99999"])
+@pytest.mark.parametrize("user_id", [AGENT, "80002"])
 def test_anyone_but_an_admin_gets_a_403_page_that_says_admins_only(
     app: Flask, client: FlaskClient, demo_installation: Installation, user_id: str
 ) -> None:
@@ -82,6 +82,17 @@ def test_anyone_but_an_admin_gets_a_403_page_that_says_admins_only(
     assert response.status_code == 403
     html = text_of(response)
     assert "The Regulars console is for admins of this helpdesk" in html
+    assert "data-session-token" not in html
+    assert "console.js" not in html
+
+
+def test_a_user_the_helpdesk_does_not_know_gets_a_403_that_says_so(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    response = launch(client, launch_token(app, demo_installation, sub="99999"))
+    assert response.status_code == 403
+    html = text_of(response)
+    assert "The helpdesk does not know you as a user of this account" in html
     assert "data-session-token" not in html
     assert "console.js" not in html
 

@@ -14,6 +14,7 @@ import responses
 from plugin.helpdesks.interface import (
     Helpdesk,
     HelpdeskError,
+    PersonNotFound,
     TicketChange,
     TicketNotFound,
     TicketWriter,
@@ -184,25 +185,13 @@ def test_a_ticket_the_helpdesk_lacks_is_ticket_not_found(
     assert missing.value.ticket_id == ticket_id
 
 
-def test_a_user_the_helpdesk_lacks_is_an_error_no_retry_can_fix(
-    world: World, request: pytest.FixtureRequest
-) -> None:
-    if isinstance(world, DemoWorld):
-        # The interface does not say; the remote helpdesks raise, and callers (the console's
-        # role check, the agents' names) catch HelpdeskError. The demo's 403 for an unknown
-        # user in tests/console relies on the placeholder, so it is left as it is.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=pytest.fail.Exception,
-                reason="known difference: the demo answers an unknown user with a placeholder "
-                "person (“Unknown user”) where Zendesk and Freshdesk raise",
-            )
-        )
-    with pytest.raises(HelpdeskError) as missing:
+def test_a_user_the_helpdesk_lacks_is_an_error_no_retry_can_fix(world: World) -> None:
+    with pytest.raises(PersonNotFound) as missing:
         world.helpdesk.user(user_id=UNKNOWN_PERSON)
 
     assert not missing.value.retryable
+    assert missing.value.status == 404
+    assert missing.value.person_id == UNKNOWN_PERSON
 
 
 # --- Writes: the outbox's notes and a rule's ticket handling ---------------------------------
