@@ -21,9 +21,11 @@ step "ruff format --check ."
 step "mypy"
 "$PY" -m mypy || failed+=("mypy")
 
-step "pytest $*"
+# One pytest process per core (pytest-xdist): the suite waits on servers, browsers and the
+# database about half its time. `scripts/test.sh -n 0` runs it in one process.
+step "pytest -n auto $*"
 rc=0
-"$PY" -m pytest "$@" || rc=$?
+"$PY" -m pytest -n auto "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "test.sh: pytest collected no tests (exit code 5): treating this as a failure" >&2
     failed+=("pytest (no tests collected)")

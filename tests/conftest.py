@@ -25,6 +25,20 @@ from tests.postgres_cluster import create_database, drop_database, throwaway_clu
 from tests.seeded_demo import SeededDemos
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# A test's lines for the run's log (the benchmarks' figures), recorded with `record_property`:
+# under pytest-xdist what a test prints stays in its worker, while its report comes back.
+FOR_THE_LOG = "for_the_log"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the lines tests recorded for the run's log."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", None) != "call":
+                continue
+            for name, lines in report.user_properties:
+                if name == FOR_THE_LOG:
+                    terminalreporter.write_line(str(lines))
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

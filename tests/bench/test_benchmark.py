@@ -8,11 +8,13 @@ the machine's load decides them. Call counts and byte counts are decided by the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench import benchmark
+from tests.conftest import FOR_THE_LOG
 
 REPO = Path(__file__).resolve().parents[2]
 OWN_ASSETS = ("static/css/sidebar.css", "static/js/sidebar.js")
@@ -29,12 +31,14 @@ def results() -> benchmark.JSONObject:
 
 
 def test_the_figures_are_printed(
-    results: benchmark.JSONObject, capsys: pytest.CaptureFixture[str]
+    results: benchmark.JSONObject, record_property: Callable[[str, object], None]
 ) -> None:
-    with capsys.disabled():
-        print("\nbenchmark --quick (figures, not asserted):")
-        for line in benchmark.summary(results):
-            print("  " + line)
+    lines = [
+        "",
+        "benchmark --quick (figures, not asserted):",
+        *("  " + line for line in benchmark.summary(results)),
+    ]
+    record_property(FOR_THE_LOG, "\n".join(lines))
     assert set(results) >= {"machine", "setup", "sqlite", "elapsed_seconds"}
 
 

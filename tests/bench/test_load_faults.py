@@ -11,11 +11,13 @@ where it can, and every action arrives on its ticket exactly once.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bench import load_faults
+from tests.conftest import FOR_THE_LOG
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,12 +32,14 @@ def results() -> load_faults.JSONObject:
 
 
 def test_the_figures_are_printed(
-    results: load_faults.JSONObject, capsys: pytest.CaptureFixture[str]
+    results: load_faults.JSONObject, record_property: Callable[[str, object], None]
 ) -> None:
-    with capsys.disabled():
-        print("\nload_faults --quick (latencies printed, not asserted):")
-        for line in load_faults.summary(results):
-            print("  " + line)
+    lines = [
+        "",
+        "load_faults --quick (latencies printed, not asserted):",
+        *("  " + line for line in load_faults.summary(results)),
+    ]
+    record_property(FOR_THE_LOG, "\n".join(lines))
     assert set(results["load"]["latency_ms"]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms", "n"}
     assert set(results["by_window"]) == set(load_faults.WINDOWS)
 
