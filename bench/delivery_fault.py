@@ -306,6 +306,8 @@ def _worker_env(url: str, key: str, instance: Path) -> dict[str, str]:
         "REGULARS_OUTBOX_BACKOFF_MAX_SECONDS": str(BACKOFF_MAX_SECONDS),
         "REGULARS_OUTBOX_MAX_FAILURES": str(MAX_FAILURES),
         "REGULARS_OUTBOX_CONCURRENCY": "8",
+        # No undo window: each action is sent at once, alone, and counted by its own note.
+        "REGULARS_UNDO_SECONDS": "0",
         "REGULARS_LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }

@@ -720,6 +720,8 @@ def _run_on(
         "REGULARS_TICKET_CACHE_SECONDS": str(options.ticket_ttl_seconds),
         "REGULARS_HISTORY_CACHE_SECONDS": str(options.history_ttl_seconds),
         "REGULARS_UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT_SECONDS),
+        # No undo window: each action is sent at once, alone, and counted by its own note.
+        "REGULARS_UNDO_SECONDS": "0",
     }
     setup_started = time.monotonic()
     prepare_database(

@@ -75,6 +75,12 @@ class Settings:
     # After an unknown outcome, the wait before the marker check (a late write lands first).
     outbox_settle_seconds: int = 60
     outbox_concurrency: int = 4
+    # The agent's undo window: an action is sent this long after it was taken at the earliest,
+    # and may be undone or its reason changed until then. A ticket's actions taken close
+    # together wait for each other and arrive as one note, at most `outbox_gather_seconds`
+    # after the first of them.
+    undo_seconds: int = 10
+    outbox_gather_seconds: int = 120
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -289,6 +295,14 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         ),
         outbox_concurrency=_int(
             "REGULARS_OUTBOX_CONCURRENCY", env.get("REGULARS_OUTBOX_CONCURRENCY", "4"), minimum=1
+        ),
+        undo_seconds=_int(
+            "REGULARS_UNDO_SECONDS", env.get("REGULARS_UNDO_SECONDS", "10"), minimum=0
+        ),
+        outbox_gather_seconds=_int(
+            "REGULARS_OUTBOX_GATHER_SECONDS",
+            env.get("REGULARS_OUTBOX_GATHER_SECONDS", "120"),
+            minimum=0,
         ),
         shop_cache_seconds=_int(
             "REGULARS_SHOP_CACHE_SECONDS",

@@ -1,9 +1,12 @@
 """What an action says on its ticket: the internal note's text, its tags and its marker.
 
-The outbox (`plugin/delivery/outbox.py`) sends one note per action in the action log. The note is
-for the agents who open the ticket later: what was done, why, by whom, for how much, and when.
-Its last line carries the action's marker, a string made from the action's idempotency key,
-which the outbox looks for on the ticket before sending again after an unknown outcome.
+The outbox (`plugin/delivery/outbox.py`) sends the actions in the action log as notes: one
+action's, or several taken on a ticket close together gathered into one (`build_gathered_note`).
+A note is for the agents who open the ticket later: what was done, why, by whom, for how much,
+and when, with rules named as supervisors named them. Each action's last line is its reference:
+its marker, a string made from its idempotency key (after the rule's key and version). The note's
+marker is its first action's, which the outbox looks for on the ticket before sending again
+after an unknown outcome.
 
 Exception kinds (applied, dismissed, escalated, approved, refused, and handled: a rule's
 ticket handling) are described by the goodwill action log's own `describe_action`. Other kinds
@@ -15,7 +18,7 @@ ticket: a priority to raise it to or a group to route it to, or one more tag.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -28,7 +31,7 @@ from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import TicketChange
-from plugin.models import Action, DemoUser, Installation, Rule
+from plugin.models import Action, DemoUser, Installation, Rule, RuleVersion
 
 # Every delivered note's ticket gets this tag, and one per kind: regulars_applied, ...
 TAG = "regulars"
@@ -102,11 +105,13 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
             text = text[: MAX_AGENT_TEXT - 1].rstrip() + "…"
         lines.append(f"In their words: “{text}”")
     lines.append(f"By: {_who(session, installation, action.agent_id)}")
-    rule = _rule_line(session, action)
-    if rule:
-        lines.append(f"Suggested by rule: {rule}")
+    rule = _rule_names(session, action)
+    if rule is not None:
+        lines.append(f"Suggested by rule: {rule[0]}")
     lines.append(f"When: {action.created_at:%Y-%m-%d %H:%M} UTC")
-    lines.append(f"Ref: {marker_for(action)}")
+    if rule is not None:
+        lines.append(f"Rule ref: {rule[1]}")
+    lines.append(f"Ref: {marker_for(action)}")  # last, where the helpdesk writers expect it
     tags, change = tags_for(action), None
     handling = handling_of(action)
     if handling is not None:
@@ -118,6 +123,34 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
             case _:
                 tags.append(handling.value)
     return Note(body="\n".join(lines), tags=tags, marker=marker_for(action), change=change)
+
+
+def build_gathered_note(
+    session: Session, installation: Installation, actions: Sequence[Action]
+) -> Note:
+    """One note for a ticket's actions taken close together, the first one's marker its own.
+
+    Each action keeps its own lines (and its reference line) under one heading; the tags are
+    all of theirs, and the ticket changes of handled actions are made together.
+    """
+    if not actions:
+        raise ValueError("a note carries at least one action")
+    notes = [build_note(session, installation, action) for action in actions]
+    if len(notes) == 1:
+        return notes[0]
+    blocks = [note.body.removeprefix("Regulars · ") for note in notes]
+    body = f"Regulars · {len(notes)} actions on this ticket\n\n" + "\n\n".join(
+        f"{number}. {block}" for number, block in enumerate(blocks, start=1)
+    )
+    tags = list(dict.fromkeys(tag for note in notes for tag in note.tags))
+    changes = [note.change for note in notes if note.change is not None]
+    change = None
+    if changes:
+        change = TicketChange(
+            priority=next((c.priority for c in reversed(changes) if c.priority), None),
+            group=next((c.group for c in reversed(changes) if c.group), None),
+        )
+    return Note(body=body, tags=tags, marker=notes[0].marker, change=change)
 
 
 def _generic_sentence(action: Action) -> str:
@@ -152,7 +185,8 @@ def _who(session: Session, installation: Installation, agent_id: str | None) -> 
     return f"agent user {agent_id}"
 
 
-def _rule_line(session: Session, action: Action) -> str | None:
+def _rule_names(session: Session, action: Action) -> tuple[str, str] | None:
+    """The rule as supervisors named it, and its key and version for the reference line."""
     if action.rule_id is None:
         return None
     key = session.scalar(
@@ -162,4 +196,15 @@ def _rule_line(session: Session, action: Action) -> str | None:
     )
     if key is None:
         return None
-    return f"{key} (version {action.rule_version})" if action.rule_version else key
+    if not action.rule_version:
+        return key, key
+    definition = session.scalar(
+        sa.select(RuleVersion.definition).where(
+            RuleVersion.installation_id == action.installation_id,
+            RuleVersion.rule_id == action.rule_id,
+            RuleVersion.version == action.rule_version,
+        )
+    )
+    name = definition.get("name") if isinstance(definition, dict) else None
+    human = name.strip() if isinstance(name, str) and name.strip() else key
+    return human, f"{key} v{action.rule_version}"

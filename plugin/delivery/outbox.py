@@ -5,8 +5,12 @@ This module is the queue's state machine; the worker that sends the notes and ru
 (see `plugin/models/delivery.py`), and `enqueue_missing` sweeps up any action written some other
 way. Then:
 
-1. workers claim due deliveries, at most one per ticket and only when no older action of that
-   ticket is still on its way (so each ticket's notes arrive in order). A claim is an in-flight
+1. workers claim due deliveries, at most one note per ticket and only when no older action of
+   that ticket is still on its way (so each ticket's notes arrive in order). A new action is
+   held for the undo window (`hold_seconds`, the agent may still take it back) and holds its
+   ticket's other pending actions with it, at most `gather_seconds` from the first: then all
+   of them leave as one note, under the first one's marker (`note_action_id` keeps the group
+   together through retries). A claim is an in-flight
    state with a lease and a token; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several
    workers claim side by side without ever taking the same row, and on SQLite one worker at a
    time holds the outbox's lease (`DeliveryLease`);
@@ -52,6 +56,8 @@ class DeliveryStatus(StrEnum):
     IN_FLIGHT = "in_flight"
     DELIVERED = "delivered"
     DEAD = "dead"
+    # Taken back by the agent within the undo window: never sent.
+    UNDONE = "undone"
 
 
 OPEN_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.IN_FLIGHT.value)
@@ -73,6 +79,11 @@ class OutboxPolicy:
     concurrency: int = 4
     batch_size: int = 20
     poll_seconds: float = 1.0
+    # A new action waits this long before it is sent (the agent's undo window), and keeps its
+    # ticket's other pending actions waiting with it, so they leave as one note; never more
+    # than `gather_seconds` after the first of them.
+    hold_seconds: float = 0.0
+    gather_seconds: float = 120.0
 
     def backoff(self, failures: int, rng: random.Random) -> float:
         """The wait before retrying after the n-th failure: doubling, with half of it jitter."""
@@ -82,7 +93,11 @@ class OutboxPolicy:
 
 @dataclass(frozen=True)
 class Claim:
-    """A delivery a worker holds until `lease_expires_at`, by its `token`."""
+    """A note a worker holds until `lease_expires_at`, by its `token`.
+
+    `action_id` leads the note and names its marker; `action_ids` are every action the note
+    carries, the lead first (empty means the lead alone).
+    """
 
     action_id: int
     installation_id: int
@@ -90,6 +105,12 @@ class Claim:
     token: str
     outcome_unknown: bool
     lease_expires_at: datetime
+    action_ids: tuple[int, ...] = ()
+
+    @property
+    def actions(self) -> tuple[int, ...]:
+        """The actions this note carries, its lead first."""
+        return self.action_ids or (self.action_id,)
 
 
 @dataclass(frozen=True)
@@ -163,10 +184,11 @@ def enqueue_missing(session: Session, *, now: datetime) -> int:
 def claim(
     session: Session, *, worker_id: str, now: datetime, policy: OutboxPolicy, limit: int
 ) -> list[Claim]:
-    """Take up to `limit` due deliveries, the oldest open one of each ticket, and commit.
+    """Take up to `limit` due notes, the oldest open action of each ticket leading, and commit.
 
-    A delivery whose lease ran out is taken over with its outcome unknown: the worker that
-    held it may have written the note before it died.
+    A first claim gathers the ticket's pending actions whose hold is over; a retry carries the
+    same ones. A note whose lease ran out is taken over with its outcome unknown: the worker
+    that held it may have written it before it died.
     """
     older = aliased(Delivery)
     older_still_open = (
@@ -180,7 +202,11 @@ def claim(
         .correlate(Delivery)
     )
     due = sa.or_(
-        sa.and_(Delivery.status == DeliveryStatus.PENDING.value, Delivery.next_attempt_at <= now),
+        sa.and_(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            Delivery.next_attempt_at <= now,
+            _hold_over(now, policy),
+        ),
         sa.and_(
             Delivery.status == DeliveryStatus.IN_FLIGHT.value, Delivery.lease_expires_at <= now
         ),
@@ -193,6 +219,7 @@ def claim(
             Delivery.status,
             Delivery.claim_token,
             Delivery.outcome_unknown,
+            Delivery.note_action_id,
         )
         .where(due, ~older_still_open)
         .order_by(Delivery.next_attempt_at, Delivery.action_id)
@@ -226,12 +253,14 @@ def claim(
                 lease_expires_at=lease_expires_at,
                 attempts=Delivery.attempts + 1,
                 outcome_unknown=unknown,
+                note_action_id=row.action_id,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)
         )
         if updated.rowcount != 1:  # type: ignore[attr-defined]
             continue
+        action_ids = _take_the_rest(session, row, token, lease_expires_at, unknown, now, policy)
         if taken_over:
             logger.warning(
                 "outbox: action %s's lease ran out; %s takes it over", row.action_id, worker_id
@@ -244,10 +273,103 @@ def claim(
                 token=token,
                 outcome_unknown=unknown,
                 lease_expires_at=lease_expires_at,
+                action_ids=action_ids,
             )
         )
     session.commit()
     return claims
+
+
+# A due delivery as `claim` reads it: action, installation, ticket, status, token, unknown, note.
+_DueRow = sa.Row[int, int, str, str, str | None, bool, int | None]
+
+
+def _hold_over(now: datetime, policy: OutboxPolicy) -> sa.ColumnElement[bool]:
+    """A pending action's hold is over: its undo window has passed, and no newer action of its
+    ticket is still in its own, or the ticket waited `gather_seconds`. Retries do not wait."""
+    if policy.hold_seconds <= 0:
+        return sa.true()
+    in_window = now - timedelta(seconds=policy.hold_seconds)
+    newer = aliased(Delivery)
+    newer_in_window = (
+        sa.exists()
+        .where(
+            newer.installation_id == Delivery.installation_id,
+            newer.ticket_id == Delivery.ticket_id,
+            newer.status == DeliveryStatus.PENDING.value,
+            newer.note_action_id.is_(None),
+            newer.created_at > in_window,
+        )
+        .correlate(Delivery)
+    )
+    return sa.or_(
+        Delivery.note_action_id.is_not(None),
+        sa.and_(
+            Delivery.created_at <= in_window,
+            sa.or_(
+                ~newer_in_window,
+                Delivery.created_at <= now - timedelta(seconds=policy.gather_seconds),
+            ),
+        ),
+    )
+
+
+def _take_the_rest(
+    session: Session,
+    lead: _DueRow,
+    token: str,
+    lease_expires_at: datetime,
+    unknown: bool,
+    now: datetime,
+    policy: OutboxPolicy,
+) -> tuple[int, ...]:
+    """Claim the other actions of the lead's note with it; return all of them, lead first.
+
+    The first claim gathers the ticket's pending actions whose hold is over (one undone is not
+    pending any more); later claims take the same ones again."""
+    if lead.note_action_id is not None:
+        members = sa.and_(
+            Delivery.note_action_id == lead.action_id,
+            Delivery.status.in_(OPEN_STATUSES),
+        )
+    elif lead.status == DeliveryStatus.PENDING.value and policy.hold_seconds > 0:
+        members = sa.and_(
+            Delivery.status == DeliveryStatus.PENDING.value,
+            Delivery.note_action_id.is_(None),
+            Delivery.next_attempt_at <= now,
+            Delivery.created_at <= now - timedelta(seconds=max(0.0, policy.hold_seconds)),
+        )
+    else:  # no hold, nothing to gather; or taken over from before notes were gathered
+        return (lead.action_id,)
+    session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.installation_id == lead.installation_id,
+            Delivery.ticket_id == lead.ticket_id,
+            Delivery.action_id > lead.action_id,
+            members,
+        )
+        .values(
+            status=DeliveryStatus.IN_FLIGHT.value,
+            claim_token=token,
+            lease_expires_at=lease_expires_at,
+            attempts=Delivery.attempts + 1,
+            outcome_unknown=unknown,
+            note_action_id=lead.action_id,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    taken = session.scalars(
+        sa.select(Delivery.action_id)
+        .where(
+            Delivery.installation_id == lead.installation_id,
+            Delivery.ticket_id == lead.ticket_id,
+            Delivery.claim_token == token,
+        )
+        .order_by(Delivery.action_id)
+    ).all()
+    return tuple(taken)
 
 
 def _same_token(token: str | None) -> sa.ColumnElement[bool]:
@@ -317,14 +439,14 @@ def record(
     updated = session.execute(
         sa.update(Delivery)
         .where(
-            Delivery.action_id == held.action_id,
+            Delivery.action_id.in_(held.actions),
             Delivery.status == DeliveryStatus.IN_FLIGHT.value,
             Delivery.claim_token == held.token,
         )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    if updated.rowcount != 1:  # type: ignore[attr-defined]
+    if updated.rowcount != len(held.actions):  # type: ignore[attr-defined]
         session.rollback()
         logger.warning("outbox: lost the claim on action %s; leaving it", held.action_id)
         return False
@@ -441,7 +563,13 @@ def retry(
     if installation_id is not None:
         conditions.append(Delivery.installation_id == installation_id)
     if action_ids is not None:
-        conditions.append(Delivery.action_id.in_(list(action_ids)))
+        # A note goes again whole: the other actions it carries come with the one named.
+        notes = sa.select(Delivery.note_action_id).where(
+            Delivery.action_id.in_(list(action_ids)), Delivery.note_action_id.is_not(None)
+        )
+        conditions.append(
+            sa.or_(Delivery.action_id.in_(list(action_ids)), Delivery.note_action_id.in_(notes))
+        )
     updated = session.execute(
         sa.update(Delivery)
         .where(*conditions)
@@ -467,4 +595,6 @@ def policy_from(settings: Settings) -> OutboxPolicy:
         lease_seconds=float(settings.outbox_lease_seconds),
         settle_seconds=float(settings.outbox_settle_seconds),
         concurrency=settings.outbox_concurrency,
+        hold_seconds=float(settings.undo_seconds),
+        gather_seconds=float(settings.outbox_gather_seconds),
     )

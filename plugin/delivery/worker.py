@@ -1,4 +1,5 @@
-"""The outbox's worker: sends each claimed action's note to its ticket, batch after batch.
+"""The outbox's worker: sends each claimed note (one action's, or a ticket's gathered actions')
+to its ticket, batch after batch.
 
 The queue's states (claiming, recording outcomes, retrying) are in `plugin/delivery/outbox.py`;
 this module sends through the helpdesk's `TicketWriter`, with the change a handled action makes
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin.clock import utcnow
-from plugin.delivery.notes import build_note
+from plugin.delivery.notes import build_gathered_note
 from plugin.delivery.outbox import (
     OPEN_STATUSES,
     Claim,
@@ -57,14 +58,19 @@ WriterFactory = Callable[[Session, Installation], TicketWriter]
 
 
 def attempt(session: Session, held: Claim, *, writers: WriterFactory) -> Outcome:
-    """Send one claimed action's note (after a marker check when its outcome is unknown)."""
-    action = session.get(Action, held.action_id)
+    """Send one claimed note (after a marker check when its outcome is unknown)."""
+    found = session.scalars(
+        sa.select(Action)
+        .where(Action.id.in_(held.actions), Action.installation_id == held.installation_id)
+        .order_by(Action.id)
+    ).all()
     installation = session.get(Installation, held.installation_id)
-    if action is None or installation is None:
+    if len(found) != len(held.actions) or installation is None:
         return Outcome(DeliveryStatus.DEAD, "gone", "the action or its installation was deleted")
+    action = found[0]
     checked = False
     try:
-        note = build_note(session, installation, action)
+        note = build_gathered_note(session, installation, found)
         writer = writers(session, installation)
         if held.outcome_unknown:
             if writer.has_note(ticket_id=action.ticket_id, marker=note.marker):
@@ -268,16 +274,18 @@ class OutboxWorker:
             kept = record(
                 session, held, outcome, now=self._clock(), policy=self.policy, rng=self._rng
             )
-        self._count(outcome, kept=kept, action_id=held.action_id)
+        self._count(outcome, kept=kept, held=held)
 
-    def _count(self, outcome: Outcome, *, kept: bool, action_id: int) -> None:
+    def _count(self, outcome: Outcome, *, kept: bool, held: Claim) -> None:
+        action_id = held.action_id
         with self._stats_lock:
             stats = self.stats
             if not kept:
                 stats.lost_claims += 1
             elif outcome.status is DeliveryStatus.DELIVERED:
-                stats.delivered += 1
-                stats.found_on_ticket += 1 if outcome.found_on_ticket else 0
+                # Counted in actions, as the action log counts them; a note may carry several.
+                stats.delivered += len(held.actions)
+                stats.found_on_ticket += len(held.actions) if outcome.found_on_ticket else 0
             else:
                 kind = outcome.error_kind or "unknown"
                 stats.retried[kind] = stats.retried.get(kind, 0) + 1
@@ -287,12 +295,19 @@ class OutboxWorker:
 
     def idle_wait(self) -> float:
         """Seconds to sleep when nothing was due: until the next retry, at most a poll."""
+        pending = Delivery.status == DeliveryStatus.PENDING.value
         with self._sessions() as session:
             next_due = session.scalar(
-                sa.select(sa.func.min(Delivery.next_attempt_at)).where(
-                    Delivery.status == DeliveryStatus.PENDING.value
+                sa.select(sa.func.min(Delivery.next_attempt_at)).where(pending)
+            )
+            held_since = session.scalar(
+                sa.select(sa.func.min(Delivery.created_at)).where(
+                    pending, Delivery.note_action_id.is_(None)
                 )
             )
+        if next_due is not None and held_since is not None and self.policy.hold_seconds > 0:
+            # A new action waits out its undo window however early it was due.
+            next_due = max(next_due, held_since + timedelta(seconds=self.policy.hold_seconds))
         if next_due is None:
             return self.policy.poll_seconds
         wait = (next_due - self._clock()).total_seconds()

@@ -84,6 +84,7 @@ def grants_to(
         sa.select(Action.exception_key, Action.amount_cents, Action.created_at).where(
             Action.installation_id == installation_id,
             Action.kind.in_(GRANT_KINDS),
+            Action.undone_at.is_(None),
             who,
             Action.created_at > now - timedelta(days=MAX_CAP_DAYS),
         )

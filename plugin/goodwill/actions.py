@@ -187,6 +187,7 @@ def _record_handling(
             Action.installation_id == installation.id,
             Action.ticket_id == ticket.id,
             Action.kind == ActionKind.HANDLED,
+            Action.undone_at.is_(None),
             Action.handling == wanted.kind.value,
             Action.handling_value == wanted.value,
         )
@@ -369,6 +370,7 @@ def pending_escalations(session: Session, installation_id: int) -> list[Action]:
             .where(
                 Action.installation_id == installation_id,
                 Action.kind == ActionKind.ESCALATED,
+                Action.undone_at.is_(None),
                 Action.id.not_in(decided),
             )
             .order_by(Action.created_at, Action.id)
@@ -404,6 +406,7 @@ def resolve_escalation(
             Action.id == escalation_id,
             Action.installation_id == installation.id,
             Action.kind == ActionKind.ESCALATED,
+            Action.undone_at.is_(None),
         )
     ).first()
     if escalation is None:

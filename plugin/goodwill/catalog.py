@@ -206,6 +206,7 @@ def budget_statuses(
             .where(
                 Action.installation_id == installation_id,
                 Action.kind.in_(GRANT_KINDS),
+                Action.undone_at.is_(None),
                 Action.budget_field.is_not(None),
                 Action.created_at >= month_start(now),
                 Action.created_at <= now,

@@ -354,6 +354,7 @@ def _real_grants(
         ).where(
             Action.installation_id == installation_id,
             Action.kind.in_(GRANT_KINDS),
+            Action.undone_at.is_(None),
             Action.created_at > since,
             Action.created_at <= until,
         )

@@ -3,8 +3,9 @@
 `GET /sidebar/suggestions` renders the ticket's ranked suggestions after the banner, reading
 the ticket through the same upstream cache (so a view right after the banner costs no call to
 the helpdesk). `POST /sidebar/actions` records an apply, dismiss or escalate (or the apply of
-a rule's ticket handling) and answers with the card rendered again around the result: a
-form's errors beside its fields, a refusal saying why, or what was recorded. A JSON request
+a rule's ticket handling), or within the undo window undoes one or changes its reason, and
+answers with the card rendered again around the result: a form's errors beside its fields, a
+refusal saying why, or what was recorded (with Undo while the outbox holds it). A JSON request
 gets a JSON answer instead. Both need the sidebar's bearer session; the ticket, and so the
 customer, always come from the helpdesk, not the page.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Blueprint, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -25,14 +26,16 @@ from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.personas import Condition, Operator
 from plugin.goodwill.action_log import ActionKind, handling_of
 from plugin.goodwill.actions import record_action
-from plugin.goodwill.errors import ActionRefused, InvalidAction
+from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
+from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
 from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Action, Delivery, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import card_snapshot, json_or_html, page_ticket, problem, ticket_args
 from plugin.web.auth import current_sidebar_session
+from plugin.web.settings import settings
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
 
@@ -47,6 +50,8 @@ DONE_WORDS = {
     ActionKind.APPROVED: "Approved",
     ActionKind.REFUSED: "Refused",
 }
+# What the undo window's forms send as their kind.
+UNDO, CHANGE_REASON = "undo", "change_reason"
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,16 @@ def answer_action(
     come from `snapshot` (read from the helpdesk), never from the page's fields.
     """
     session = db.session()
+    if fields.get("kind") in (UNDO, CHANGE_REASON):
+        return _answer_change(
+            installation,
+            snapshot,
+            agent_id=agent_id,
+            fields=fields,
+            now=now,
+            actions_url=actions_url,
+            as_json=as_json,
+        )
     try:
         outcome = record_action(
             session,
@@ -177,7 +192,72 @@ def answer_action(
             }
         ), 200
     return render_card(
-        installation, snapshot, now=now, actions_url=actions_url, result=outcome.message
+        installation,
+        snapshot,
+        now=now,
+        actions_url=actions_url,
+        result=outcome.message,
+        recorded=action,
+    ), 200
+
+
+def _answer_change(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    agent_id: str | None,
+    fields: Mapping[str, object],
+    now: datetime,
+    actions_url: str,
+    as_json: bool,
+) -> ResponseReturnValue:
+    """Undo the agent's action (`action_key`), or give it another `reason`, within the window."""
+    session = db.session()
+    key, window = str(fields.get("action_key", "")), settings().undo_seconds
+    try:
+        if fields.get("kind") == UNDO:
+            action = undo_action(
+                session,
+                installation,
+                idempotency_key=key,
+                agent_id=agent_id,
+                now=now,
+                window_seconds=window,
+            )
+            message = "Undone: nothing was sent to the ticket."
+        else:
+            action = change_reason(
+                session,
+                installation,
+                idempotency_key=key,
+                agent_id=agent_id,
+                reason=str(fields.get("reason", "")),
+                now=now,
+                window_seconds=window,
+            )
+            message = "Reason changed before the note was sent."
+    except (ActionRefused, NotFound, InvalidAction) as refusal:
+        session.rollback()
+        words = (
+            "; ".join(refusal.errors.values())
+            if isinstance(refusal, InvalidAction)
+            else str(refusal)
+        )
+        if as_json:
+            return jsonify({"refused": words}), 409
+        return render_card(
+            installation, snapshot, now=now, actions_url=actions_url, refusal=words
+        ), 409
+    if as_json:
+        undone = action.undone_at is not None
+        return jsonify({"id": action.id, "undone": undone, "reason": action.reason_code}), 200
+    return render_card(
+        installation,
+        snapshot,
+        now=now,
+        actions_url=actions_url,
+        result=message,
+        recorded=action if action.undone_at is None else None,
     ), 200
 
 
@@ -203,9 +283,13 @@ def render_card(
     form: FormState | None = None,
     result: str | None = None,
     refusal: str | None = None,
+    recorded: Action | None = None,
     template: str = "sidebar/_suggestions.html",
 ) -> str:
     """The suggestions card for the ticket; its forms post to `actions_url`.
+
+    `recorded`, the action just taken, gets Undo (and a choice of reason) while the undo
+    window lasts.
 
     `template` may be one that includes the card in what a helpdesk's page expects around it.
     """
@@ -216,9 +300,21 @@ def render_card(
         requester=snapshot.requester,
         now=now,
     )
+    window = settings().undo_seconds
+    undoable = (
+        recorded
+        if recorded is not None
+        and window > 0
+        and recorded.kind in UNDOABLE
+        and recorded.undone_at is None
+        and now < recorded.created_at + timedelta(seconds=window)
+        else None
+    )
     return render_template(
         template,
         card=card,
+        undoable=undoable,
+        undo_seconds=window,
         form=form,
         result=result,
         refusal=refusal,
@@ -241,10 +337,14 @@ def done_line(action: Action, card: SuggestionsCard) -> str:
     """
     handling = handling_of(action)
     if handling is not None:
+        if action.undone_at is not None:
+            return f"Undone: {handling.describe()}"
         return f"{handling.describe()}: {delivery_words(card.deliveries.get(action.id))}"
     entry = card.catalog.get(action.exception_key)
     name = entry.name if entry else action.exception_key
     words = DONE_WORDS.get(ActionKind(action.kind), action.kind.capitalize())
+    if action.undone_at is not None:
+        words = f"Undone ({words.lower()})"
     if action.amount_cents is not None and action.kind != ActionKind.DISMISSED:
         return f"{words}: {exact_money(action.amount_cents, action.currency)} {name}"
     return f"{words}: {name}"

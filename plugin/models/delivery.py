@@ -49,6 +49,9 @@ class Delivery(Base):
     last_error_kind: Mapped[str | None] = mapped_column(String(20))
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The first action of the note this one is gathered into (its own id when it leads): set
+    # when the note is first claimed, so every retry sends the same actions under one marker.
+    note_action_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

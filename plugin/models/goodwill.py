@@ -163,6 +163,9 @@ class Action(Base):
     handling_value: Mapped[str | None] = mapped_column(String(100))
     idempotency_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Taken back by the agent within the undo window, before its note was sent: kept in the
+    # log, but it granted nothing and counts toward no cap, budget or report.
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 # What a compiled rule book (`plugin.goodwill.rulebook.rule_book`) is built from.

@@ -246,6 +246,7 @@ def build_report(session: Session, installation: Installation, period: Period) -
         Action.installation_id == installation.id,
         Action.created_at >= period.start,
         Action.created_at < period.end,
+        Action.undone_at.is_(None),  # taken back within the undo window: never happened
     )
     total = Tally()
     tiers: dict[str, Tally] = defaultdict(Tally)

@@ -123,14 +123,16 @@ def test_an_agent_dismisses_a_suggestion_through_the_packaged_page(
     offer = app.locator('.rg-offer[data-exception="free_sample"]')
     expect(offer).to_contain_text("Free sample with the next order")
 
+    # Two clicks: open Dismiss, choose the reason's chip (the note is optional).
     offer.locator("summary").click()
-    offer.get_by_label("Why not").select_option("customer_declined")
     offer.get_by_label("Note (optional)").fill("Prefers the promo code")
-    offer.get_by_role("button", name="Dismiss").click()
+    offer.get_by_role("button", name="Customer declined").click()
 
     expect(app.locator('[data-result="done"]')).to_contain_text(
         "Dismissed: Free sample with the next order (Customer declined)", timeout=10_000
     )
+    # The same undo window as in Zendesk's view.
+    expect(app.get_by_role("button", name="Undo")).to_be_visible()
     expect(app.locator('.rg-done [data-exception="free_sample"]')).to_be_visible()
     # The view's one call (getSidebar), then the action's (postAction): no other.
     invoked = [a for a in answers if a.url.endswith(INVOKE_PATH)]

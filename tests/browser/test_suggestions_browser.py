@@ -1,16 +1,27 @@
-"""The suggestions card in headless Chromium: after the banner, applied by keyboard, recorded."""
+"""The suggestions card in headless Chromium: after the banner, applied by keyboard, recorded;
+one click to apply, at most two to dismiss, and Undo within the window delivers nothing."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import FrameLocator, Page, ViewportSize, expect
+import sqlalchemy as sa
+from flask import Flask
+from playwright.sync_api import FrameLocator, Locator, Page, ViewportSize, expect
 
+from plugin import db
+from plugin.delivery.notes import marker_for
 from plugin.demo.sample_data import build_sample_data
+from plugin.models import Action, Delivery, DemoNote
+from tests.browser.conftest import serving
+from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
 pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("REGULARS_ARTIFACTS", "test-artifacts"))
@@ -122,3 +133,111 @@ def test_the_card_reads_well_at_sidebar_width(
     )
     assert overflow == 0
     shoot(page, "suggestions-" + name.split()[0].lower())
+
+
+# --- One click to apply, two to dismiss, Undo within the window ---------------------------
+
+UNDO_SECONDS = 6
+
+
+@pytest.fixture
+def demo_with_undo(tmp_path: Path, seeded_demos: SeededDemos) -> Iterator[tuple[Flask, str]]:
+    """The seeded demo with its in-process outbox on and a short undo window."""
+    app = build_app(
+        f"sqlite:///{tmp_path / 'live.sqlite3'}",
+        tmp_path / "instance",
+        outbox_in_process=True,
+        undo_seconds=UNDO_SECONDS,
+    )
+    with db.database(app).sessions() as session:
+        seeded_demos.load(app, session)
+    try:
+        with serving(app) as url:
+            yield app, url
+    finally:
+        from plugin.delivery.cli import stop_in_process
+
+        stop_in_process(app)
+        dispose_app(app)
+
+
+class Clicks:
+    """Every click the agent makes, counted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on(self, target: Locator) -> None:
+        self.count += 1
+        target.click()
+
+
+def test_apply_takes_one_click_and_undo_in_the_window_delivers_nothing(
+    demo_with_undo: tuple[Flask, str], page: Page
+) -> None:
+    app, url = demo_with_undo
+    sidebar = open_card(url, page, "Margaret Okafor")
+    clicks = Clicks()
+    offer = sidebar.locator('.rg-offer[data-exception="expedited_shipping"]')
+    clicks.on(offer.get_by_role("button", name="Apply"))
+    expect(sidebar.locator('[data-result="done"]')).to_have_text(
+        "Applied: $18 Expedited shipping upgrade — recorded in the action log.", timeout=10_000
+    )
+    assert clicks.count == 1
+    shoot(page, "suggestions-undo-window")
+    clicks.on(sidebar.get_by_role("button", name="Undo"))
+    expect(sidebar.locator('[data-result="done"]')).to_have_text(
+        "Undone: nothing was sent to the ticket.", timeout=10_000
+    )
+    expect(sidebar.locator('.rg-offer[data-exception="expedited_shipping"]')).to_have_count(1)
+
+    # Another offer applied and kept: its note arrives, the undone one's never does.
+    clicks = Clicks()
+    clicks.on(
+        sidebar.locator('.rg-offer[data-exception="waive_shipping_fee"]').get_by_role(
+            "button", name="Apply"
+        )
+    )
+    expect(sidebar.locator('[data-result="done"]')).to_contain_text("Applied:", timeout=10_000)
+    assert clicks.count == 1
+    with db.database(app).sessions() as session:
+        undone, kept = session.scalars(
+            sa.select(Action).where(Action.agent_id.is_not(None)).order_by(Action.id.desc())
+        ).all()[:2][::-1]
+    assert undone.exception_key == "expedited_shipping" and undone.undone_at is not None
+
+    def delivered() -> bool:
+        with db.database(app).sessions() as session:
+            return session.get(Delivery, kept.id).status == "delivered"  # type: ignore[union-attr]
+
+    assert poll(delivered, seconds=UNDO_SECONDS + 20)
+    with db.database(app).sessions() as session:
+        notes = session.scalars(sa.select(DemoNote.body)).all()
+        assert session.get(Delivery, undone.id).status == "undone"  # type: ignore[union-attr]
+    assert any(marker_for(kept) in body for body in notes)
+    assert not any(marker_for(undone) in body for body in notes)
+
+
+def test_dismiss_takes_at_most_two_clicks(live_server: str, page: Page) -> None:
+    sidebar = open_card(live_server, page, "Tyler Brennan")
+    offer = sidebar.locator('.rg-offer[data-exception="free_sample"]')
+    clicks = Clicks()
+    clicks.on(offer.locator(".rg-dismiss summary"))
+    clicks.on(offer.get_by_role("button", name="Customer declined"))
+    expect(sidebar.locator('[data-result="done"]')).to_contain_text(
+        "Dismissed: Free sample with the next order (Customer declined)", timeout=10_000
+    )
+    assert clicks.count <= 2
+
+
+def test_above_the_threshold_the_button_says_it_asks_a_supervisor(
+    live_server: str, page: Page
+) -> None:
+    sidebar = open_card(live_server, page, "Daniel Whitfield")
+    offer = sidebar.locator('.rg-offer[data-exception="goodwill_credit"]')
+    asks = offer.get_by_role("button", name=re.compile(r"^Ask a supervisor: \$"))
+    expect(asks).to_have_count(1)
+    Clicks().on(asks)
+    expect(sidebar.locator('[data-result="done"]')).to_contain_text(
+        "Sent for approval:", timeout=10_000
+    )

@@ -499,6 +499,8 @@ def deployment(database_url: str, folder: Path) -> Iterator[Deployment]:
             "REGULARS_HELPDESK_BUDGET_SHARE": "0.2",
             "REGULARS_OUTBOX_IN_PROCESS": "false",
             "REGULARS_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
+            # No undo window: each action is sent at once, alone, and counted by its own note.
+            "REGULARS_UNDO_SECONDS": "0",
             "PYTHONPATH": str(REPO),
         }
         admin = Admin(shared)

@@ -57,17 +57,19 @@ def test_zendesk_gets_each_handling_in_one_update_and_the_groups_once(tmp_path: 
         world.zendesk.reset_counts()
         stats = worker_for(world.app).run(until_empty=True)
         assert (stats.delivered, stats.dead) == (2, 0)
-        # One update per action, and one listing of the groups, remembered for the next.
-        assert world.zendesk.calls == {"update_ticket": 2, "groups": 1}
+        # Taken within the undo window of each other, both go in one note: one update with
+        # the group and the tags, and one listing of the groups, remembered for the next.
+        assert world.zendesk.calls == {"update_ticket": 1, "groups": 1}
         found = world.zendesk.data.tickets[int(ticket_id)]
         assert found["group_id"] == 20002  # "Experienced agents" in the fake
         assert {"regulars", "regulars_handled", "regulars_business"} <= set(found["tags"])
         notes = world.zendesk.data.notes[int(ticket_id)]
-        assert [n["body"].splitlines()[0] for n in notes] == [
-            f"Regulars · Ticket handling: {ROUTE}.",
-            f"Regulars · Ticket handling: {TAG}.",
-        ]
-        assert not any(n["public"] for n in notes)
+        (note,) = notes
+        lines = note["body"].splitlines()
+        assert lines[0] == "Regulars · 2 actions on this ticket"
+        assert f"1. Ticket handling: {ROUTE}." in lines
+        assert f"2. Ticket handling: {TAG}." in lines
+        assert not note["public"]
         # The card now says it is done, and offers neither again.
         card = world.client.get(
             "/sidebar/suggestions", query_string={"ticket_id": ticket_id}, headers=bearer
@@ -103,8 +105,10 @@ def test_freshdesk_gets_the_group_tags_and_note(tmp_path: Path) -> None:
         assert found["group_id"] == 30002  # "Experienced agents" in the fake
         assert {"regulars", "regulars_handled", "regulars_business"} <= set(found["tags"])
         notes = world.freshdesk.data.notes[int(ticket_id)]
-        assert [n["body"].split("<br>")[0] for n in notes] == [
-            f"Regulars · Ticket handling: {ROUTE}.",
-            f"Regulars · Ticket handling: {TAG}.",
-        ]
-        assert all(n["private"] for n in notes)
+        # Both in one note, as they were taken within the undo window of each other.
+        (note,) = notes
+        lines = note["body"].split("<br>")
+        assert lines[0] == "Regulars · 2 actions on this ticket"
+        assert f"1. Ticket handling: {ROUTE}." in lines
+        assert f"2. Ticket handling: {TAG}." in lines
+        assert note["private"]

@@ -173,7 +173,9 @@ def test_the_note_says_the_handling_and_carries_the_change(session: Session) -> 
     raising = notes["raise_priority"]
     lines = raising.body.splitlines()
     assert lines[0] == "Regulars · Ticket handling: Raise priority to urgent."
-    assert "Suggested by rule: late_high (version 1)" in lines
+    # The rule by the name supervisors gave it; its key and version on the reference line.
+    assert "Suggested by rule: High value, late delivery" in lines
+    assert lines[-2:-1] == ["Rule ref: late_high v1"]
     assert lines[-1].startswith("Ref: regulars-action-handle-")
     assert raising.change == TicketChange(priority="urgent")
     assert raising.tags == ["regulars", "regulars_handled"]
