@@ -86,6 +86,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.reviews import console_views as console_reviews
     from plugin.reviews import views as reviews
     from plugin.sidebar import freshdesk_views as freshdesk
+    from plugin.sidebar import orders_views as orders
     from plugin.sidebar import views as sidebar
     from plugin.web import health
 
@@ -95,6 +96,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     bearer_or_secret = (
         suggestions.bp,
         reviews.bp,
+        orders.bp,
         console.bp,
         console_access.bp,
         console_segments.bp,

@@ -209,6 +209,9 @@ def _tag_and_complete(session: Session, a: Installation, markers: Markers) -> di
     for ticket in rows(DemoTicket):
         ticket.subject = markers.text(ticket.subject, f"demo_tickets.subject #{ticket.id}")
         ticket.description = markers.text(ticket.description, "demo_tickets.description")
+    for order in rows(Order):
+        if order.tracking_url:
+            order.tracking_url = f"https://{markers.tag('orders.tracking_url')}.example.com/"
     for seen in rows(SeenTicket):
         seen.subject = markers.text(seen.subject, f"seen_tickets.subject #{seen.id}")
     for entry in rows(ExceptionType):

@@ -53,7 +53,11 @@ COLUMNS: dict[Kind, tuple[frozenset[str], frozenset[str]]] = {
     "orders": (
         frozenset({"order_id", "placed_at"}),
         frozenset(
-            {"customer_id", "customer_email", "amount", "amount_cents", "discount_code", "category"}
+            {
+                *("customer_id", "customer_email", "amount", "amount_cents"),
+                *("discount_code", "category"),
+                *("status", "fulfillment_status", "tracking_url", "item_count"),
+            }
         ),
     ),
 }

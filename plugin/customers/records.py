@@ -2,6 +2,14 @@
 
 CSV files and the push API both arrive here as loose mappings of field names to values; a
 record comes out whole or not at all, with a `FieldProblem` naming the field and the reason.
+
+An order may say where it stands, each optional, from a closed vocabulary (Shopify's names,
+lower-cased, so a shop's orders and imported ones read alike):
+- `status` (payment): pending, authorized, paid, partially_paid, partially_refunded,
+  refunded, voided;
+- `fulfillment_status`: unfulfilled, partial, fulfilled, returned;
+- `tracking_url`: an http(s) link to the carrier's tracking page;
+- `item_count`: how many items (the quantities summed).
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
 
 MAX_ID = 64
 MAX_NAME = 255
@@ -22,6 +31,13 @@ MAX_AMOUNT_CENTS = 10**12  # ten billion in currency units: anything above is a 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
 _PHONE = re.compile(r"\+?[0-9]{7,15}")
+
+PAYMENT_STATUSES = frozenset(
+    {"pending", "authorized", "paid", "partially_paid", "partially_refunded", "refunded", "voided"}
+)
+FULFILLMENT_STATUSES = frozenset({"unfulfilled", "partial", "fulfilled", "returned"})
+MAX_URL = 2048
+MAX_ITEM_COUNT = 100_000
 
 
 class FieldProblem(ValueError):
@@ -53,6 +69,10 @@ class OrderRecord:
     amount_cents: int
     discount_code: str | None = None
     category: str | None = None
+    status: str | None = None
+    fulfillment_status: str | None = None
+    tracking_url: str | None = None
+    item_count: int | None = None
 
 
 def normalize_email(value: str) -> str:
@@ -102,7 +122,47 @@ def order_record(fields: Mapping[str, object]) -> OrderRecord:
         amount_cents=_amount_cents(fields),
         discount_code=_optional_text(fields, "discount_code", MAX_CODE),
         category=_optional_text(fields, "category", MAX_LABEL),
+        status=order_status(fields, "status", PAYMENT_STATUSES),
+        fulfillment_status=order_status(fields, "fulfillment_status", FULFILLMENT_STATUSES),
+        tracking_url=tracking_url(_optional_text(fields, "tracking_url", MAX_URL)),
+        item_count=_item_count(fields),
     )
+
+
+def order_status(fields: Mapping[str, object], name: str, vocabulary: frozenset[str]) -> str | None:
+    """The field's status, lower-cased with `_` for spaces and dashes, if it is one we know."""
+    text = _optional_text(fields, name, 40)
+    if text is None:
+        return None
+    status = re.sub(r"[\s-]+", "_", text.lower())
+    if status not in vocabulary:
+        raise FieldProblem(name, f"{text!r} is not one of {', '.join(sorted(vocabulary))}")
+    return status
+
+
+def tracking_url(text: str | None) -> str | None:
+    """An http(s) link with a host, or None; anything else (javascript:, ftp:) is refused."""
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or " " in text:
+        raise FieldProblem("tracking_url", "must be an http:// or https:// link")
+    return text
+
+
+def _item_count(fields: Mapping[str, object]) -> int | None:
+    raw = fields.get("item_count")
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise FieldProblem("item_count", "must be a whole number")
+    try:
+        count = int(str(raw).strip())
+    except ValueError:
+        raise FieldProblem("item_count", "must be a whole number") from None
+    if not 0 <= count <= MAX_ITEM_COUNT:
+        raise FieldProblem("item_count", f"must be 0 to {MAX_ITEM_COUNT}")
+    return count
 
 
 def _optional_text(fields: Mapping[str, object], name: str, limit: int) -> str | None:

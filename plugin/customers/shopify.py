@@ -170,6 +170,10 @@ def _order_record(order: ShopifyOrder, customer_external_id: str) -> OrderRecord
                 "amount_cents": order.amount_cents,
                 "discount_code": _discount_code(order.discount_codes),
                 "category": order.category,
+                "status": order.status,
+                "fulfillment_status": order.fulfillment_status,
+                "tracking_url": order.tracking_url,
+                "item_count": order.item_count,
             }
         )
     except FieldProblem as problem:

@@ -32,6 +32,12 @@ Shopify facts relied on (found with the docs search; URLs as stored there):
   public Admin API queries use them (code search); the Order reference page found was cut
   short. `processedAt` rather than `createdAt`, by our reading: an order imported from another
   platform is created at import but processed at the original purchase.
+- Where an order stands: `displayFinancialStatus` and `displayFulfillmentStatus` (enums
+  OrderDisplayFinancialStatus, OrderDisplayFulfillmentStatus:
+  shopify.dev/docs/api/admin-graphql/latest/enums/OrderDisplayFulfillmentStatus),
+  `subtotalLineItemsQuantity` (the line items' quantities summed) and `fulfillments(first:)`,
+  a list of Fulfillment whose `trackingInfo(first:)` has the carrier's `url`
+  (shopify.dev/docs/api/admin-graphql/2024-07/objects/Fulfillment; needs read_orders).
 - `Product.productType` and `Product.category` (a TaxonomyCategory with `name`):
   shopify.dev/docs/api/admin-graphql/latest/objects/TaxonomyCategory.
 - `currentAppInstallation { accessScopes { handle } }` lists the granted scopes:
@@ -60,7 +66,14 @@ from typing import Any
 
 import requests
 
-from plugin.customers.records import MAX_EMAIL, MAX_LABEL, normalize_email
+from plugin.customers.records import (
+    MAX_EMAIL,
+    MAX_LABEL,
+    MAX_URL,
+    FieldProblem,
+    normalize_email,
+    tracking_url,
+)
 from plugin.helpdesks.http import ApiCaller, CallBudget, HeaderAuth, UpstreamApi, utc_timestamp
 from plugin.helpdesks.installations import RegistrationError
 from plugin.helpdesks.interface import HelpdeskError, Transport
@@ -106,6 +119,10 @@ query RegularsCustomerByEmail($query: String!, $orders: Int!) {
           lineItems(first: 1) {
             nodes { product { productType category { name } } }
           }
+          displayFinancialStatus
+          displayFulfillmentStatus
+          subtotalLineItemsQuantity
+          fulfillments(first: 1) { trackingInfo(first: 1) { url } }
         }
       }
     }
@@ -137,6 +154,11 @@ class ShopifyOrder:
     category: str | None = None
     test: bool = False
     cancelled: bool = False
+    # In the vocabularies of plugin/customers/records.py; None when Shopify does not say.
+    status: str | None = None
+    fulfillment_status: str | None = None
+    tracking_url: str | None = None
+    item_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -475,9 +497,55 @@ def _map_order(raw: Mapping[str, Any]) -> ShopifyOrder:
             category=_category(raw.get("lineItems") or {}),
             test=raw.get("test") is True,
             cancelled=raw.get("cancelledAt") is not None,
+            status=_FINANCIAL_STATUS.get(str(raw.get("displayFinancialStatus"))),
+            fulfillment_status=_FULFILLMENT_STATUS.get(str(raw.get("displayFulfillmentStatus"))),
+            tracking_url=_tracking_url(raw.get("fulfillments")),
+            item_count=_item_count(raw.get("subtotalLineItemsQuantity")),
         )
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError):
         raise _unreadable("order") from None
+
+
+# Order.displayFinancialStatus and .displayFulfillmentStatus (enums OrderDisplayFinancialStatus
+# and OrderDisplayFulfillmentStatus, shopify.dev/docs/api/admin-graphql/latest/enums/...) in
+# the records' vocabularies; a value not listed (EXPIRED, a new one) is shown as unknown.
+_FINANCIAL_STATUS = {
+    name: name.lower()
+    for name in (
+        *("PENDING", "AUTHORIZED", "PAID", "PARTIALLY_PAID"),
+        *("PARTIALLY_REFUNDED", "REFUNDED", "VOIDED"),
+    )
+}
+_FULFILLMENT_STATUS = {
+    "FULFILLED": "fulfilled",
+    "PARTIALLY_FULFILLED": "partial",
+    "RESTOCKED": "returned",
+    **{
+        name: "unfulfilled"
+        for name in (
+            *("UNFULFILLED", "OPEN", "IN_PROGRESS", "PENDING_FULFILLMENT"),
+            *("ON_HOLD", "SCHEDULED", "REQUEST_DECLINED"),
+        )
+    },
+}
+
+
+def _tracking_url(fulfillments: object) -> str | None:
+    """The first fulfillment's first tracking link (Fulfillment.trackingInfo.url), if http(s)."""
+    for fulfillment in fulfillments if isinstance(fulfillments, list) else ():
+        for info in (fulfillment or {}).get("trackingInfo") or ():
+            url = (info or {}).get("url")
+            if isinstance(url, str) and url.strip():
+                try:
+                    return tracking_url(url.strip()[:MAX_URL])
+                except FieldProblem:
+                    return None
+    return None
+
+
+def _item_count(value: object) -> int | None:
+    """Order.subtotalLineItemsQuantity: the quantities of the line items, summed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _category(line_items: Mapping[str, Any]) -> str | None:

@@ -131,6 +131,10 @@ def store_orders(
             "amount_cents": record.amount_cents,
             "discount_code": record.discount_code,
             "category": record.category,
+            "status": record.status,
+            "fulfillment_status": record.fulfillment_status,
+            "tracking_url": record.tracking_url,
+            "item_count": record.item_count,
         }
         order = existing.get(record.external_id)
         if order is None:
@@ -174,7 +178,10 @@ def store_orders(
 _CUSTOMERS = cast(sa.Table, Customer.__table__)
 _ORDERS = cast(sa.Table, Order.__table__)
 # What an order says, as stored and compared: anything else is fixed when it is created.
-_ORDER_VALUES = ("customer_id", "placed_at", "amount_cents", "discount_code", "category")
+_ORDER_VALUES = (
+    *("customer_id", "placed_at", "amount_cents", "discount_code", "category"),
+    *("status", "fulfillment_status", "tracking_url", "item_count"),
+)
 _CUSTOMER_VALUES = ("external_id", "name", "email", "phone", "helpdesk_user_id", "customer_since")
 
 

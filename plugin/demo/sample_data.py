@@ -32,6 +32,11 @@ class SampleOrder:
     amount_cents: int
     discount_code: str | None
     category: str
+    # Where it stands: all paid; shipped after three days, with tracking for two months.
+    status: str = "paid"
+    fulfillment_status: str | None = None
+    tracking_url: str | None = None
+    item_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -401,7 +406,7 @@ _TICKETS = (
         "high",
         "incident",
         "shipping late_delivery",
-        "Espresso beans order still not here",
+        "Espresso beans order {order} still not here",
         "Hi, my order {order} was due on Tuesday and the tracking hasn't moved in four "
         "days. I'm nearly out of beans - can you find out what's going on?",
     ),
@@ -952,7 +957,7 @@ _TICKETS = (
         "normal",
         "incident",
         "shipping late_delivery",
-        "Where is my package?",
+        "Where is my package? Order {order}",
         "My order {order} was supposed to arrive yesterday and the tracking link shows "
         "nothing. Can you check with the carrier?",
     ),
@@ -1458,7 +1463,7 @@ def _tickets(today: date, customers: dict[str, SampleCustomer]) -> tuple[SampleT
         SampleTicket(
             external_id=str(1001 + number),
             requester_user_id=customer.helpdesk_user_id,
-            subject=spec.subject,
+            subject=spec.subject.replace("{order}", _order_ref(customer, created)),
             description=spec.description.replace("{order}", _order_ref(customer, created)),
             channel=spec.channel,
             status=spec.status,
@@ -1472,6 +1477,22 @@ def _tickets(today: date, customers: dict[str, SampleCustomer]) -> tuple[SampleT
         for number, (created, spec, customer, updated, assignee) in enumerate(drafts)
     ]
     return tuple(reversed(tickets))
+
+
+def _sample_order(
+    external_id: str, placed: datetime, cents: int, code: str | None, category: str, today: date
+) -> SampleOrder:
+    age = (today - placed.date()).days
+    return SampleOrder(
+        external_id,
+        placed,
+        cents,
+        code,
+        category,
+        fulfillment_status="fulfilled" if age > 3 else "unfulfilled",
+        tracking_url=f"https://tracking.example.com/{external_id}" if 3 < age <= 60 else None,
+        item_count=1 + cents // 4000 % 4,
+    )
 
 
 def build_sample_data(today: date) -> SampleData:
@@ -1500,7 +1521,7 @@ def build_sample_data(today: date) -> SampleData:
             customer_since=since_date,
             story=person.story,
             orders=tuple(
-                SampleOrder(order_ids[i, j], placed, cents, code, category)
+                _sample_order(order_ids[i, j], placed, cents, code, category, today)
                 for j, (placed, cents, code, category) in enumerate(orders)
             ),
         )

@@ -176,6 +176,10 @@ def insert_sample_customers(
                 "amount_cents": order.amount_cents,
                 "discount_code": order.discount_code,
                 "category": order.category,
+                "status": order.status,
+                "fulfillment_status": order.fulfillment_status,
+                "tracking_url": order.tracking_url,
+                "item_count": order.item_count,
                 "source": ORDER_SOURCE,
             }
             for sample in data.customers

@@ -16,7 +16,6 @@ helpdesk (never from the page).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
-from plugin.customers import segmentation
+from plugin.customers import recent_orders, segmentation
 from plugin.domain.exceptions import (
     AmountLimits,
     BudgetStatus,
@@ -120,13 +119,11 @@ def _order_value(
         Order.customer_id == customer.id,
         Order.placed_at <= now,
     )
-    numbers = {word for word in re.findall(r"[\w-]+", subject) if any(c.isdigit() for c in word)}
-    if numbers:
-        named = session.execute(
-            orders.where(Order.external_id.in_(sorted(numbers))).order_by(Order.placed_at.desc())
-        ).first()
-        if named is not None:
-            return OrderValue(int(named[1]), f"order {named[0]}, named in the subject")
+    named = recent_orders.named_stored_order(
+        session, installation_id, customer.id, ticket_text=subject, now=now
+    )
+    if named is not None:
+        return OrderValue(named.amount_cents, f"order {named.external_id}, named in the subject")
     latest = session.execute(orders.order_by(Order.placed_at.desc()).limit(1)).first()
     if latest is None:
         return None

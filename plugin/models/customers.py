@@ -79,6 +79,11 @@ class Order(Base):
     discount_code: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str | None] = mapped_column(String(100))
     source: Mapped[str] = mapped_column(String(32))
+    # Where the order stands, when the source says (vocabularies in plugin/customers/records.py).
+    status: Mapped[str | None] = mapped_column(String(24))
+    fulfillment_status: Mapped[str | None] = mapped_column(String(24))
+    tracking_url: Mapped[str | None] = mapped_column(String(2048))
+    item_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class CustomerFact(Base):

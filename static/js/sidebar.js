@@ -9,6 +9,7 @@
   var syncUrl = body.getAttribute('data-sync-url');
   var suggestionsUrl = body.getAttribute('data-suggestions-url');
   var reviewUrl = body.getAttribute('data-review-url');
+  var ordersUrl = body.getAttribute('data-orders-url');
 
   function showMessage(text) {
     var card = document.createElement('section');
@@ -67,7 +68,10 @@
         return syncIfDue(ticketId, requesterId).then(function () {
           if (suggestionsUrl) {
             suggestionsHolder();
-            return Promise.all([loadSuggestions(ticketId, requesterId), loadReview(ticketId, requesterId)]);
+            suggestionsHolder('rg-orders');
+            return Promise.all([loadSuggestions(ticketId, requesterId),
+              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, 'Recent orders could not be loaded.'),
+              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, 'The account review could not be loaded.')]);
           }
           return undefined;
         });
@@ -159,13 +163,13 @@
     });
   }
 
-  // The account review card, when the customer's segment calls for one (204: none).
-  function loadReview(ticketId, requesterId) {
-    if (!reviewUrl) {
+  // The orders card, and the account review when the customer calls for one (204: none).
+  function loadCard(cardUrl, id, ticketId, requesterId, failure) {
+    if (!cardUrl) {
       return undefined;
     }
-    suggestionsHolder('rg-review');
-    var url = reviewUrl + '?ticket_id=' + encodeURIComponent(ticketId) +
+    suggestionsHolder(id);
+    var url = cardUrl + '?ticket_id=' + encodeURIComponent(ticketId) +
       (requesterId ? '&requester_id=' + encodeURIComponent(requesterId) : '') + pageFields;
     return fetch(url, {
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
@@ -173,10 +177,10 @@
       cache: 'no-store'
     }).then(function (response) {
       return response.text().then(function (html) {
-        showCard(response.status === 204 ? '' : html, false, 'rg-review');
+        showCard(response.status === 204 ? '' : html, false, id);
       });
     }).catch(function () {
-      showCard('<p class="rg-error" role="alert">The account review could not be loaded.</p>', false, 'rg-review');
+      showCard('<p class="rg-error" role="alert">' + failure + '</p>', false, id);
     });
   }
 

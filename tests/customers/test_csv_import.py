@@ -275,3 +275,45 @@ def test_text_that_stops_being_utf8_keeps_the_rows_before_it(
     assert report.created >= 2000  # at least the batches decoded before the bad bytes
     assert report.problems[-1].field == "file"
     assert "not UTF-8" in report.problems[-1].message
+
+
+def test_orders_import_their_status_tracking_and_item_count_and_refuse_bad_ones(
+    session: Session, installation: Installation
+) -> None:
+    run_import(session, installation, "customers", CUSTOMERS_CSV)
+    text = (
+        "order_id,customer_id,placed_at,amount,status,fulfillment_status,tracking_url,item_count\n"
+        "O-1,C-1,2026-10-01,12.00,paid,fulfilled,https://tracking.example.com/1Z9,2\n"
+        "O-2,C-1,2026-10-02,12.00,Pending,,,\n"
+        "O-3,C-1,2026-10-03,12.00,shipped,,,\n"
+        "O-4,C-1,2026-10-04,12.00,paid,fulfilled,javascript:alert(1),\n"
+    )
+    report = run_import(session, installation, "orders", text)
+    assert report.created == 2 and report.ignored_columns == ()
+    assert [str(p) for p in report.problems] == [
+        "line 4: status: 'shipped' is not one of authorized, paid, partially_paid, "
+        "partially_refunded, pending, refunded, voided",
+        "line 5: tracking_url: must be an http:// or https:// link",
+    ]
+    rows = session.execute(
+        sa.select(
+            Order.external_id,
+            Order.status,
+            Order.fulfillment_status,
+            Order.tracking_url,
+            Order.item_count,
+        ).order_by(Order.external_id)
+    ).all()
+    assert [tuple(row) for row in rows] == [
+        ("O-1", "paid", "fulfilled", "https://tracking.example.com/1Z9", 2),
+        ("O-2", "pending", None, None, None),
+    ]
+    # A status that moves on is an update in place.
+    moved = run_import(
+        session,
+        installation,
+        "orders",
+        "order_id,customer_id,placed_at,amount,status\nO-2,C-1,2026-10-02,12.00,refunded\n",
+    )
+    assert (moved.created, moved.updated) == (0, 1)
+    assert session.scalar(sa.select(Order.status).where(Order.external_id == "O-2")) == "refunded"

@@ -115,6 +115,40 @@ def test_orders_for_unknown_customers_are_refused_whole(
     assert session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
 
 
+def test_orders_push_their_status_and_tracking_and_a_bad_status_is_refused_with_a_reason(
+    client: FlaskClient, token: str, session: Session
+) -> None:
+    push(client, "/api/v1/customers", token, CUSTOMERS)
+    shipped = {
+        **ORDERS["orders"][0],
+        "status": "paid",
+        "fulfillment_status": "partial",
+        "tracking_url": "https://tracking.example.com/1Z9",
+        "item_count": 4,
+    }
+    bad = {**ORDERS["orders"][1], "status": "lost", "tracking_url": "data:text/html,hi"}
+    refused = push(client, "/api/v1/orders", token, {"orders": [shipped, bad]})
+    assert refused.status_code == 422
+    assert refused.get_json()["problems"] == [
+        {
+            "index": 1,
+            "field": "status",
+            "message": "'lost' is not one of authorized, paid, partially_paid, "
+            "partially_refunded, pending, refunded, voided",
+        }
+    ]
+    assert session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+
+    assert push(client, "/api/v1/orders", token, {"orders": [shipped]}).status_code == 200
+    stored = session.scalars(sa.select(Order)).one()
+    assert (stored.status, stored.fulfillment_status, stored.tracking_url, stored.item_count) == (
+        "paid",
+        "partial",
+        "https://tracking.example.com/1Z9",
+        4,
+    )
+
+
 @pytest.mark.parametrize(
     ("headers", "status"),
     [

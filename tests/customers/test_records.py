@@ -89,3 +89,46 @@ def test_a_bad_order_field_is_named(changes: dict[str, object], field: str, word
     with pytest.raises(FieldProblem) as raised:
         order_record(ORDER | changes)
     assert raised.value.field == field and words in raised.value.message
+
+
+def test_an_order_may_say_where_it_stands() -> None:
+    record = order_record(
+        ORDER
+        | {
+            "status": "Partially Refunded",
+            "fulfillment_status": "fulfilled",
+            "tracking_url": "https://tracking.example.com/1Z999",
+            "item_count": "3",
+        }
+    )
+    assert record.status == "partially_refunded" and record.fulfillment_status == "fulfilled"
+    assert record.tracking_url == "https://tracking.example.com/1Z999"
+    assert record.item_count == 3
+    bare = order_record(ORDER | {"status": "", "tracking_url": " "})
+    assert (bare.status, bare.fulfillment_status, bare.tracking_url, bare.item_count) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"status": "shipped"}, "status", "not one of"),
+        ({"fulfillment_status": "paid"}, "fulfillment_status", "not one of"),
+        ({"tracking_url": "javascript:alert(1)"}, "tracking_url", "http"),
+        ({"tracking_url": "ftp://example.com/x"}, "tracking_url", "http"),
+        ({"tracking_url": "https://"}, "tracking_url", "http"),
+        ({"tracking_url": "https://a.example/" + "x" * 2100}, "tracking_url", "longer"),
+        ({"item_count": "-1"}, "item_count", "0 to"),
+        ({"item_count": "two"}, "item_count", "whole number"),
+    ],
+)
+def test_a_bad_order_status_or_link_is_refused_with_a_reason(
+    changes: dict[str, object], field: str, words: str
+) -> None:
+    with pytest.raises(FieldProblem) as raised:
+        order_record(ORDER | changes)
+    assert raised.value.field == field and words in raised.value.message

@@ -1138,3 +1138,51 @@ def test_sync_without_a_store_says_how_to_connect_one(
 
     assert result.exit_code == 1
     assert "flask data shopify connect" in result.output
+
+
+def test_an_orders_payment_fulfilment_tracking_and_items_are_read_in_our_words(
+    client: ShopifyClient, rsps: responses.RequestsMock
+) -> None:
+    standing = [
+        order_node(
+            1,
+            processed_at="2026-11-01T00:00:00Z",
+            amount="10.00",
+            displayFinancialStatus="PARTIALLY_REFUNDED",
+            displayFulfillmentStatus="PARTIALLY_FULFILLED",
+            subtotalLineItemsQuantity=3,
+            fulfillments=[
+                {"trackingInfo": []},
+                {"trackingInfo": [{"url": "https://carrier.example.com/t/1"}]},
+            ],
+        ),
+        order_node(
+            2,
+            processed_at="2026-11-02T00:00:00Z",
+            amount="10.00",
+            displayFinancialStatus="EXPIRED",  # not in our vocabulary: unknown
+            displayFulfillmentStatus="ON_HOLD",
+            subtotalLineItemsQuantity="many",
+            fulfillments=[{"trackingInfo": [{"url": "javascript:alert(1)"}]}],
+        ),
+    ]
+    rsps.post(
+        URL,
+        json=customers_answer(customer_node(orders={"nodes": standing})),
+        match=lookup_match(),
+    )
+
+    first, second = client.customer_by_email(EMAIL).orders  # type: ignore[union-attr]
+
+    assert (first.status, first.fulfillment_status, first.item_count) == (
+        "partially_refunded",
+        "partial",
+        3,
+    )
+    assert first.tracking_url == "https://carrier.example.com/t/1"
+    assert (second.status, second.fulfillment_status, second.item_count) == (
+        None,
+        "unfulfilled",
+        None,
+    )
+    assert second.tracking_url is None, "only an http(s) link is kept"

@@ -139,7 +139,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         # B's agent has had the ticket open: B's account review of it is under way.
         b_bearer = {"Authorization": f"Bearer {world.sessions['b_sidebar']}"}
         query = {"ticket_id": world.ticket, "requester_id": world.requester}
-        for card in ("/sidebar/banner", "/sidebar/suggestions", "/sidebar/review"):
+        for card in (
+            "/sidebar/banner",
+            "/sidebar/suggestions",
+            "/sidebar/orders",
+            "/sidebar/review",
+        ):
             assert client.get(card, query_string=query, headers=b_bearer).status_code == 200
         settle(app)
     finally:
@@ -466,7 +471,7 @@ def warm_up_as_a(client: FlaskClient, world: World) -> None:
     banner = client.get("/sidebar/banner", query_string=query, headers=bearer)
     assert banner.status_code == 200, banner.get_data(as_text=True)
     assert markers_in(banner.get_data(as_text=True)), "A's own banner shows A's data"
-    for card in ("/sidebar/suggestions", "/sidebar/review"):
+    for card in ("/sidebar/suggestions", "/sidebar/orders", "/sidebar/review"):
         assert client.get(card, query_string=query, headers=bearer).status_code in {200, 204}
 
 
@@ -546,6 +551,7 @@ A_SEES_ITS_OWN = [
     ("sidebar", "/sidebar/banner"),
     ("sidebar", "/sidebar/suggestions"),
     ("sidebar", "/sidebar/review"),
+    ("sidebar", "/sidebar/orders"),
     ("console", "/console/rules"),
     ("console", "/console/rules/export"),
     ("console", "/console/catalog"),

@@ -1,0 +1,160 @@
+"""A customer's recent orders as the sidebar's orders card shows them, and the one a ticket names.
+
+Read from the shop's answer when a shop is connected (`from_shop`: the answer the banner's
+upstream cache holds), else from stored orders (`from_store`). No Flask; nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from plugin.customers.shopify_client import ShopifyCustomer
+from plugin.domain.order_numbers import comparable, named_order, order_numbers
+from plugin.models import Order
+
+SHOWN = 5
+
+
+@dataclass(frozen=True)
+class RecentOrder:
+    """One order as the card shows it; statuses in the vocabularies of `records`."""
+
+    number: str  # what the customer calls it: "ORD-12185", "#1001"
+    placed_at: datetime
+    amount_cents: int
+    currency: str | None  # None: the installation's currency
+    item_count: int | None = None
+    status: str | None = None
+    fulfillment_status: str | None = None
+    tracking_url: str | None = None
+    named: bool = False  # the order the ticket names
+
+
+@dataclass(frozen=True)
+class RecentOrders:
+    """The last orders, newest first, with the one the ticket names (also in `orders`)."""
+
+    orders: tuple[RecentOrder, ...]
+    source: str  # "shopify" or "stored"
+    named: RecentOrder | None = None
+
+
+def from_shop(customer: ShopifyCustomer, *, ticket_text: str, shown: int = SHOWN) -> RecentOrders:
+    """The shop customer's latest real orders (no test orders), and the one the text names."""
+    orders = [
+        RecentOrder(
+            number=order.name or order.id,
+            placed_at=order.placed_at,
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+            item_count=order.item_count,
+            status=order.status,
+            fulfillment_status=order.fulfillment_status,
+            tracking_url=order.tracking_url,
+        )
+        for order in sorted(customer.orders, key=lambda order: order.placed_at, reverse=True)
+        if not order.test
+    ]
+    return _with_named(orders, ticket_text, shown=shown, source="shopify")
+
+
+def from_store(
+    session: Session,
+    installation_id: int,
+    customer_id: int,
+    *,
+    ticket_text: str,
+    now: datetime,
+    shown: int = SHOWN,
+) -> RecentOrders:
+    """The customer's stored orders, newest first, and the one the text names even if older."""
+    latest = list(
+        session.execute(
+            _stored(installation_id, customer_id, now)
+            .order_by(Order.placed_at.desc(), Order.id.desc())
+            .limit(shown)
+        ).scalars()
+    )
+    named = named_stored_order(
+        session, installation_id, customer_id, ticket_text=ticket_text, now=now
+    )
+    older = [named] if named is not None else []
+    return _with_named(
+        [_shown(order) for order in _unique([*latest, *older])],
+        ticket_text,
+        shown=shown,
+        source="stored",
+    )
+
+
+def named_stored_order(
+    session: Session, installation_id: int, customer_id: int, *, ticket_text: str, now: datetime
+) -> Order | None:
+    """The customer's stored order the text names by number ("ORD-12185", "#1234", "order
+    1234"), if any: the first number mentioned that is one of theirs."""
+    candidates = order_numbers(ticket_text)
+    if not candidates:
+        return None
+    # Exact ids, any case, with or without "#": the few spellings a number is stored in.
+    spellings = {
+        spelled
+        for number in candidates
+        for bare in (number.lstrip("#"),)
+        for spelled in (bare, bare.upper(), bare.lower(), f"#{bare}")
+    }
+    found = {
+        order.external_id: order
+        for order in session.execute(
+            _stored(installation_id, customer_id, now).where(
+                Order.external_id.in_(sorted(spellings))
+            )
+        ).scalars()
+    }
+    number = named_order(ticket_text, found)
+    return found[number] if number is not None else None
+
+
+def _stored(installation_id: int, customer_id: int, now: datetime) -> sa.Select[Order]:
+    return sa.select(Order).where(
+        Order.installation_id == installation_id,
+        Order.customer_id == customer_id,
+        Order.placed_at <= now,
+    )
+
+
+def _unique(orders: Iterable[Order]) -> list[Order]:
+    return list({order.id: order for order in orders}.values())
+
+
+def _shown(order: Order) -> RecentOrder:
+    return RecentOrder(
+        number=order.external_id,
+        placed_at=order.placed_at,
+        amount_cents=order.amount_cents,
+        currency=None,
+        item_count=order.item_count,
+        status=order.status,
+        fulfillment_status=order.fulfillment_status,
+        tracking_url=order.tracking_url,
+    )
+
+
+def _with_named(
+    orders: Sequence[RecentOrder], ticket_text: str, *, shown: int, source: str
+) -> RecentOrders:
+    """The first `shown` orders plus the named one (marked) when it is older than those."""
+    number = named_order(ticket_text, (order.number for order in orders))
+    kept = list(orders[:shown])
+    named = None
+    if number is not None:
+        found = next(order for order in orders if comparable(order.number) == comparable(number))
+        named = replace(found, named=True)
+        kept = [named if order is found else order for order in kept]
+        if named not in kept:
+            kept.append(named)
+    return RecentOrders(orders=tuple(kept), source=source, named=named)

@@ -1,0 +1,95 @@
+"""The sidebar's recent orders card: the customer's last orders and the one the ticket names.
+
+`GET /sidebar/orders` (the sidebar's bearer session, as the other cards) renders the card, or
+answers 204 when the customer has no orders to show. Live from the connected shop through the
+banner's upstream cache, else from stored orders; it writes nothing but caches.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.clock import utcnow
+from plugin.customers import lookup as customers
+from plugin.customers import recent_orders
+from plugin.customers.recent_orders import RecentOrders
+from plugin.goodwill.money import exact_money
+from plugin.helpdesks.runtime import helpdesks
+from plugin.helpdesks.tokens import InvalidToken
+from plugin.models import Installation
+from plugin.sidebar.snapshot import HelpdeskSnapshot
+from plugin.sidebar.views import card_snapshot, page_ticket, problem, shop_answer, ticket_args
+from plugin.web.auth import current_sidebar_session
+
+bp = Blueprint("orders", __name__, url_prefix="/sidebar")
+
+# Words for the statuses of plugin/customers/records.py.
+STATUS_WORDS = {
+    "pending": "Payment pending",
+    "authorized": "Payment authorized",
+    "paid": "Paid",
+    "partially_paid": "Partly paid",
+    "partially_refunded": "Partly refunded",
+    "refunded": "Refunded",
+    "voided": "Voided",
+    "unfulfilled": "Not shipped",
+    "partial": "Partly shipped",
+    "fulfilled": "Shipped",
+    "returned": "Returned",
+}
+
+
+@bp.get("/orders")
+def card() -> ResponseReturnValue:
+    """Render the orders card for the ticket the page is showing; 204 without orders."""
+    try:
+        _session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id, requester_hint = ticket_args(request.args)
+    if ticket_id is None:
+        return problem("No ticket to show.", 400)
+    now = utcnow()
+    shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    orders = read_orders(installation, snapshot, now=now)
+    if orders is None or not orders.orders:
+        return "", 204
+    return render_orders(installation, orders), 200
+
+
+def read_orders(
+    installation: Installation, snapshot: HelpdeskSnapshot, *, now: datetime
+) -> RecentOrders | None:
+    """The requester's recent orders: the shop's (cached) answer, else what is stored."""
+    text = snapshot.ticket.subject
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    shop = shop_answer(installation, snapshot, deadline)
+    if shop is not None and shop.customer is not None:
+        return recent_orders.from_shop(shop.customer, ticket_text=text)
+    session = db.session()
+    customer = customers.find_customer(
+        session, installation_id=installation.id, person=snapshot.requester
+    )
+    if customer is None:
+        return None
+    return recent_orders.from_store(
+        session, installation.id, customer.id, ticket_text=text, now=now
+    )
+
+
+def render_orders(installation: Installation, orders: RecentOrders) -> str:
+    """The card's HTML, amounts in each order's currency (the installation's when unsaid)."""
+    return render_template(
+        "sidebar/_orders.html",
+        orders=orders,
+        status_words=STATUS_WORDS,
+        total=lambda cents, currency: exact_money(cents, currency or installation.currency),
+    )
