@@ -102,6 +102,23 @@ def test_the_sidebar_for_each_kind_of_customer(live_server: str, audited: Page, 
     assert not found, readable(found)
 
 
+def test_the_sidebar_with_its_orders_card(live_server: str, audited: Page) -> None:
+    """The orders card with the ticket's order marked and tracking links, once it has loaded."""
+    from datetime import UTC, datetime
+
+    from plugin.demo.sample_data import build_sample_data
+
+    data = build_sample_data(datetime.now(UTC).date())
+    ticket = next(t for t in data.tickets if t.subject.startswith("Espresso beans order"))
+    audited.goto(f"{live_server}/demo")
+    audited.locator(f'[data-ticket-id="{ticket.external_id}"]').click()
+    orders = audited.frame_locator(APP_FRAME).locator(".rg-orders [data-tracking]")
+    expect(orders.first).to_be_visible(timeout=15_000)
+    settle(audited)
+    found = violations(app_frame(audited, "/sidebar"))
+    assert not found, readable(found)
+
+
 def test_the_packaged_freshdesk_page(live_server: str, audited: Page) -> None:
     _customer, ticket_id = customer_and_ticket("high")
     audited.goto(f"{live_server}/demo/freshdesk")

@@ -129,3 +129,41 @@ def test_a_supervisor_reads_the_report_and_downloads_it(
     keep(checklists)
     # The wrong dates' answer is a 400, which the browser logs; nothing else went wrong.
     assert [p for p in problems if "status of 400" not in p] == []
+
+
+def test_the_orders_card_shows_status_and_tracking_at_320_px(
+    live_server: str, page: Page, tmp_path: Path
+) -> None:
+    """Margaret's "Espresso beans order ORD-… still not here": her order marked and tracked."""
+    from plugin.demo.sample_data import build_sample_data
+
+    data = build_sample_data(datetime.now(UTC).date())
+    ticket = next(t for t in data.tickets if t.subject.startswith("Espresso beans order"))
+    number = ticket.subject.split()[3]
+    problems = watch_for_errors(page)
+    page.set_viewport_size({"width": 360, "height": 900})
+    page.goto(f"{live_server}/demo")
+    page.locator(f'[data-ticket-id="{ticket.external_id}"]').click()
+    orders = page.frame_locator(SIDEBAR).locator(".rg-orders")
+    expect(orders).to_be_visible(timeout=15_000)
+    expect(orders.locator("h2")).to_have_text("Recent orders")
+    named = orders.locator(".rg-order--named")
+    expect(named).to_have_count(1)
+    expect(named).to_have_attribute("data-order", number)
+    expect(named).to_contain_text("This ticket's order")
+    expect(named.locator(".rg-order__status")).to_contain_text("Paid · Shipped")
+    track = named.get_by_role("link", name=f"Track order {number}")
+    expect(track).to_have_attribute("href", f"https://tracking.example.com/{number}")
+    expect(track).to_have_attribute("target", "_blank")
+    expect(track).to_have_attribute("rel", "noopener noreferrer")
+    frame = page.locator(SIDEBAR)
+    assert frame.evaluate("el => el.getBoundingClientRect().width") <= 340
+    overflow = frame.evaluate(
+        "el => { const d = el.contentDocument.documentElement;"
+        " return d.scrollWidth - d.clientWidth; }"
+    )
+    assert overflow == 0, "the orders card overflows sideways at sidebar width"
+    shot = tmp_path / "orders-card-320.png"
+    page.frame_locator(SIDEBAR).locator(".rg-orders").screenshot(path=str(shot))
+    keep(shot)
+    assert problems == []
