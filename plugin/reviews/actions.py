@@ -2,7 +2,8 @@
 
 Checking, unchecking and completing an item are actions (`ReviewActionKind`), with the ticket,
 customer, agent, time, and the template and item they concern; the outbox delivers them to the
-ticket like every action. Importing this module registers their sentence with the note builder.
+ticket like every action (those taken close together in one note). A completed review's note
+lists what was checked. Importing this module registers their sentence with the note builder.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.models import Action, ReviewItem, ReviewTemplate
+from plugin.models import AccountReview, Action, ReviewCheck, ReviewItem, ReviewTemplate
 
 
 class ReviewActionKind(StrEnum):
@@ -55,9 +56,30 @@ def describe_review_action(session: Session, action: Action) -> str:
         case ReviewActionKind.UNCHECKED:
             return f"{review}: unchecked {what}."
         case ReviewActionKind.COMPLETED:
-            return f"{review} completed: every required item is checked."
+            checked = _checked_when_completed(session, action)
+            listed = f" ({'; '.join(checked)})" if checked else ""
+            return f"{review} completed: every required item is checked{listed}."
         case _:
             return f"{review}: {action.kind.replace('_', ' ')}."
+
+
+def _checked_when_completed(session: Session, action: Action) -> list[str]:
+    """The labels of the items checked on the action's review when it was completed, in order."""
+    return list(
+        session.scalars(
+            sa.select(ReviewItem.label)
+            .join(ReviewCheck, ReviewCheck.item_id == ReviewItem.id)
+            .join(AccountReview, AccountReview.id == ReviewCheck.review_id)
+            .where(
+                AccountReview.installation_id == action.installation_id,
+                AccountReview.ticket_id == action.ticket_id,
+                AccountReview.template_id == action.review_template_id,
+                ReviewCheck.installation_id == action.installation_id,
+                ReviewCheck.checked_at <= action.created_at,
+            )
+            .order_by(ReviewItem.position, ReviewItem.id)
+        )
+    )
 
 
 def review_actions(session: Session, installation_id: int, ticket_id: str) -> Sequence[Action]:

@@ -90,6 +90,10 @@ def test_a_high_value_customer_gets_the_checklist_and_it_completes(
     assert describe_review_action(session, logged[-1]).startswith(
         "Account review “High-value account review” completed"
     )
+    # The completed review's note lists what was checked, in the checklist's order.
+    completed = describe_review_action(session, logged[-1])
+    assert completed.count("; ") == 2
+    assert "checked (Confirm the delivery address and preferred carrier; " in completed
 
     # A colleague reopening the ticket sees the same progress; unchecking reopens the review.
     reopened = card(client, bearer, MARGARET).get_data(as_text=True)
