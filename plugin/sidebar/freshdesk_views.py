@@ -27,6 +27,7 @@ from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.models import Installation
 from plugin.reviews import tickets as reviews
 from plugin.reviews.views import answer_check, render_review
+from plugin.sidebar.orders_views import read_orders, render_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
@@ -97,8 +98,9 @@ def expected_domain(installation: Installation) -> str | None:
 
 @bp.post("/sidebar")
 def sidebar() -> ResponseReturnValue:
-    """Render the banner, the suggestions card and the account review (when the customer's
-    segment calls for one) for the ticket an agent has open in Freshdesk.
+    """Render the banner, the suggestions card, the recent orders (when there are any) and the
+    account review (when the customer's segment calls for one) for the ticket an agent has
+    open in Freshdesk.
 
     All come in one answer: Freshworks allows an app few request-template calls a minute.
     Nothing is written but caches and the seen-ticket count (see `sync`).
@@ -145,6 +147,9 @@ def _sidebar_answer(*, store: bool) -> ResponseReturnValue:
             actions_url=url_for("freshdesk.act"),
             template="freshdesk/_suggestions_holder.html",
         )
+        orders = read_orders(installation, snapshot, now=utcnow())
+        if orders is not None and orders.orders:
+            card += render_orders(installation, orders)
         review = reviews.review_card(
             db.session(),
             installation,

@@ -183,3 +183,25 @@ def launch_page(app: Flask, client: FlaskClient, installation: Installation) -> 
 
     page: str = launch(client, demo_token(app, installation)).get_data(as_text=True)
     return page
+
+
+def test_the_freshdesk_answer_has_the_same_orders_card_between_suggestions_and_review(
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    from plugin.helpdesks.freshdesk_installations import issue_secret
+    from tests.sidebar.test_freshdesk_views import ask, view
+
+    ticket, requester, number = espresso_ticket(session, demo_installation)
+    secret = issue_secret(demo_installation)
+    session.commit()
+
+    html = ask(client, secret, view(ticket_id=ticket, requester_id=requester)).get_data(True)
+    _status, card = orders_card(client, bearer, ticket, requester)
+
+    assert card.strip() and card.strip() in html
+    assert html.index('id="rg-suggestions"') < html.index('data-part="orders"')
+    assert html.index('data-part="orders"') < html.index('id="rg-review"')
+    assert f'rg-order--named" data-order="{number}"' in html
