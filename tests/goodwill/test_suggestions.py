@@ -62,3 +62,20 @@ def test_an_order_named_in_the_subject_prices_a_share(session: Session) -> None:
     assert found.order_value is not None
     assert found.order_value.description == f"order {named}, named in the subject"
     assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
+
+
+def test_an_order_named_after_a_hash_or_among_other_numbers_prices_a_share(
+    session: Session,
+) -> None:
+    inst = set_up(session)
+    named = f"ORD-acme-{HIGH_SPENDER}-5"
+    found = suggestions.suggestions_for(
+        session,
+        inst,
+        ticket=ticket("502", subject=f"2 bags missing from #{named}, 3 days late"),
+        requester=person(HIGH_SPENDER),
+        now=NOW,
+    )
+    assert found.order_value is not None
+    assert found.order_value.description == f"order {named}, named in the subject"
+    assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
