@@ -16,9 +16,7 @@ takes the first match finds A's row, not B's.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -126,12 +124,6 @@ class World:
     a_customer_external_id: str = CUSTOMER_EXTERNAL_ID
     # Bearer sessions, got through the real launches: "a_sidebar", "b_sidebar", "b_console".
     sessions: dict[str, str] = field(default_factory=dict)
-
-
-def copy_database(source: Path, target: Path) -> None:
-    """Copy a SQLite database file with SQLite's own backup (safe with WAL files about)."""
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
 
 
 def seed_world(app: Flask, template: Path) -> World:

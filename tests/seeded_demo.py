@@ -58,7 +58,7 @@ class SeededDemos:
         template = self._template(database.url, now)
         instance = Path(app.instance_path)
         if database.url.startswith("sqlite"):
-            copy_sqlite(template.url, database.url)
+            copy_sqlite(_sqlite_file(template.url), _sqlite_file(database.url))
         else:
             database.dispose()  # a database with open connections cannot be replaced
             clone_database(_cluster_url(database.url), template.url, database.url)
@@ -106,12 +106,17 @@ class SeededDemos:
         return _Template(url=url, instance=instance, built_at=time.monotonic())
 
 
-def copy_sqlite(source_url: str, target_url: str) -> None:
-    """Copy one SQLite database over another with SQLite's backup (safe with connections open)."""
-    source, target = make_url(source_url).database, make_url(target_url).database
-    assert source and target, "both SQLite databases are files"
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy a SQLite database over another with SQLite's own backup (safe with WAL files and
+    connections about)."""
     with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
+
+
+def _sqlite_file(url: str) -> Path:
+    path = make_url(url).database
+    assert path, f"not a SQLite database in a file: {url}"
+    return Path(path)
 
 
 def _cluster_url(url: str) -> str:

@@ -56,13 +56,13 @@ from tests.isolation_world import (
     AGENT,
     World,
     changed_tables,
-    copy_database,
     cross_installation_references,
     installation_rows,
     markers_in,
     seed_world,
 )
 from tests.reviews.test_console_views import WIN_BACK
+from tests.seeded_demo import copy_sqlite
 from tests.sidebar.test_views import QUERY, launch, session_token
 from tests.web.test_every_endpoint import PUBLIC, example_path
 
@@ -159,7 +159,7 @@ def _token(key: Any, audience: str, user: str) -> str:
 @pytest.fixture
 def sweep_app(world: World, tmp_path: Path) -> Iterator[Flask]:
     copy = tmp_path / "sweep.sqlite3"
-    copy_database(world.template, copy)
+    copy_sqlite(world.template, copy)
     app = build_app(f"sqlite:///{copy}", world.instance, metrics_token=METRICS_TOKEN)
     yield app
     dispose_app(app)
