@@ -53,6 +53,9 @@ class SampleCustomer:
     customer_since: date
     story: str
     orders: tuple[SampleOrder, ...]
+    # Set for a customer the store knows only by phone (from its phone orders), under this
+    # name and with no email or helpdesk id: the sidebar can match them by phone alone.
+    phone_only_store_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ CATEGORIES = (
 )
 
 _SEED = "kettle-and-quill-demo-v1"
+# Jordan bought a hose nozzle by phone and calls about it: the store has only that number.
+_PHONE_ONLY_STORE_NAMES = {"jordan": "J. Pike (phone order)"}
 
 
 class _Person(NamedTuple):
@@ -1520,6 +1525,7 @@ def build_sample_data(today: date) -> SampleData:
             phone=None if person.phone is None else f"+155555501{person.phone:02d}",
             customer_since=since_date,
             story=person.story,
+            phone_only_store_name=_PHONE_ONLY_STORE_NAMES.get(person.key),
             orders=tuple(
                 _sample_order(order_ids[i, j], placed, cents, code, category, today)
                 for j, (placed, cents, code, category) in enumerate(orders)

@@ -150,21 +150,22 @@ def insert_sample_customers(
     The demo uses it for its own installation; tests and benchmarks use it to give a Zendesk
     installation (pointed at a fake Zendesk with the same people) a customer base.
     """
+    buyers = [sample for sample in data.customers if sample.orders]
     customers = [
         Customer(
             installation_id=installation_id,
-            helpdesk_user_id=sample.helpdesk_user_id,
-            email=sample.email.lower(),
+            # Known to the store only by phone: no helpdesk id or email there, its own name.
+            helpdesk_user_id=None if sample.phone_only_store_name else sample.helpdesk_user_id,
+            email=None if sample.phone_only_store_name else sample.email.lower(),
             phone=sample.phone,
-            name=sample.name,
+            name=sample.phone_only_store_name or sample.name,
             customer_since=sample.customer_since,
         )
-        for sample in data.customers
-        if sample.orders
+        for sample in buyers
     ]
     session.add_all(customers)
     session.flush()
-    customer_ids = {c.helpdesk_user_id: c.id for c in customers}
+    customer_ids = {s.helpdesk_user_id: c.id for s, c in zip(buyers, customers, strict=True)}
     session.execute(
         sa.insert(Order),
         [

@@ -34,14 +34,18 @@ def demo(storage_app: Flask, session: Session, seeded_demos: SeededDemos) -> Ins
 def segments_by_story(
     session: Session, installation: Installation
 ) -> dict[str, list[CustomerSegment]]:
-    stories = {c.helpdesk_user_id: c.story for c in build_sample_data(utcnow().date()).customers}
+    samples = build_sample_data(utcnow().date()).customers
+    stories = {c.helpdesk_user_id: c.story for c in samples}
+    # The customer the store knows only by phone has no helpdesk id there.
+    by_phone = {c.phone: c.story for c in samples if c.phone_only_store_name}
     found: dict[str, list[CustomerSegment]] = {}
-    for segment, user_id in session.execute(
-        sa.select(CustomerSegment, Customer.helpdesk_user_id)
+    for segment, user_id, phone in session.execute(
+        sa.select(CustomerSegment, Customer.helpdesk_user_id, Customer.phone)
         .join(Customer, Customer.id == CustomerSegment.customer_id)
         .where(CustomerSegment.installation_id == installation.id)
     ):
-        found.setdefault(stories[user_id or ""], []).append(segment)
+        story = stories[user_id] if user_id is not None else by_phone[phone]
+        found.setdefault(story, []).append(segment)
     return found
 
 

@@ -296,3 +296,19 @@ def test_ticket_orders_belong_to_the_requester(day_and_data: tuple[date, SampleD
             owner, order = orders[order_id]
             assert owner == ticket.requester_user_id
             assert order.placed_at < ticket.created_at
+
+
+def test_a_voice_caller_is_known_to_the_store_only_by_phone(
+    day_and_data: tuple[date, SampleData],
+) -> None:
+    _, data = day_and_data
+    phone_only = [c for c in data.customers if c.phone_only_store_name]
+    assert len(phone_only) == 1
+    caller = phone_only[0]
+    assert caller.phone and caller.orders and caller.phone_only_store_name != caller.name
+    assert any(
+        t.requester_user_id == caller.helpdesk_user_id
+        and t.channel == "voice"
+        and t.status == "open"
+        for t in data.tickets
+    )
