@@ -15,10 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.customers.lookup import find_customer, order_stats
+from plugin.customers.lookup import find_customer, match_customer, order_stats
 from plugin.customers.orders import refresh_order_facts
 from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.recognition import MatchedBy
 from plugin.models import Base, Customer, CustomerFact, Installation, Order, SeenTicket
 from plugin.sidebar.seen import record_seen_ticket
 
@@ -70,6 +71,21 @@ def test_customer_is_found_by_id_then_email_then_phone(storage_session: Session)
     # A caller id as a phone system formats it still finds the customer.
     assert find(Person(id="99", name="x", phone="+1 (555) 555-0101")) is by_phone
     assert find(Person(id="99", name="x", email="nobody@example.com")) is None
+
+
+def test_a_match_says_how_the_customer_was_found(storage_session: Session) -> None:
+    acme = installation(storage_session, "acme")
+    by_id = customer(storage_session, acme, helpdesk_user_id="11", email="a@example.com")
+    by_email = customer(storage_session, acme, email="sam@example.com")
+    by_phone = customer(storage_session, acme, phone="+15555550101")
+    match = lambda person: match_customer(storage_session, installation_id=acme.id, person=person)  # noqa: E731
+    assert match(Person(id="11", name="x", phone="+15555550101")) == (by_id, MatchedBy.HELPDESK_ID)
+    assert match(Person(id="99", name="x", email="sam@example.com")) == (by_email, MatchedBy.EMAIL)
+    assert match(Person(id="99", name="x", email="no@example.com", phone="+1 555 555 0101")) == (
+        by_phone,
+        MatchedBy.PHONE,
+    )
+    assert match(Person(id="99", name="x")) is None
 
 
 def test_no_installation_sees_another_installations_customers(storage_session: Session) -> None:

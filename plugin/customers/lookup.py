@@ -10,19 +10,29 @@ from sqlalchemy.orm import Session
 from plugin.customers import orders
 from plugin.customers.records import normalize_email, normalize_phone
 from plugin.domain.helpdesk import Person
-from plugin.domain.recognition import OrderStats
+from plugin.domain.recognition import MatchedBy, OrderStats
 from plugin.models import Customer, CustomerFact, Order
 
 
 def find_customer(session: Session, *, installation_id: int, person: Person) -> Customer | None:
     """Match a requester by helpdesk user id, then email, then phone number."""
-    candidates: list[sa.ColumnElement[bool]] = [Customer.helpdesk_user_id == person.id]
+    found = match_customer(session, installation_id=installation_id, person=person)
+    return found[0] if found is not None else None
+
+
+def match_customer(
+    session: Session, *, installation_id: int, person: Person
+) -> tuple[Customer, MatchedBy] | None:
+    """Match a requester as `find_customer` does, and say by what the record was found."""
+    candidates: list[tuple[MatchedBy, sa.ColumnElement[bool]]] = [
+        (MatchedBy.HELPDESK_ID, Customer.helpdesk_user_id == person.id)
+    ]
     if person.email:
-        candidates.append(Customer.email == normalize_email(person.email))
+        candidates.append((MatchedBy.EMAIL, Customer.email == normalize_email(person.email)))
     if person.phone:
         # A voice ticket's requester is often known only by the number they call from.
-        candidates.append(Customer.phone == normalize_phone(person.phone))
-    for condition in candidates:
+        candidates.append((MatchedBy.PHONE, Customer.phone == normalize_phone(person.phone)))
+    for matched_by, condition in candidates:
         customer = session.scalars(
             sa.select(Customer)
             .where(Customer.installation_id == installation_id, condition)
@@ -30,7 +40,7 @@ def find_customer(session: Session, *, installation_id: int, person: Person) -> 
             .limit(1)
         ).first()
         if customer is not None:
-            return customer
+            return customer, matched_by
     return None
 
 

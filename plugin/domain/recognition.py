@@ -7,11 +7,32 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from plugin.domain.behaviour import Behaviour
 from plugin.domain.helpdesk import ContactHistory, Person
+from plugin.domain.lifecycle import LifecycleStage
+from plugin.domain.rfm import RFM_MIN_BASE
 from plugin.domain.segments import SegmentProfile
 from plugin.domain.tiers import Tier, TierThresholds, value_tier
 
 STALE_AFTER = timedelta(hours=24)
+
+# Words that mark a name as a business's ("Bean There Café", "Brightside Dental Studio"), for
+# customers whose orders do not already say so: a business is greeted by its whole name.
+BUSINESS_NAME_WORDS = frozenset(
+    {
+        "bakery", "bar", "café", "cafe", "clinic", "co", "co.", "company", "corp", "corp.",
+        "dental", "gmbh", "inc", "inc.", "llc", "llp", "ltd", "ltd.", "office", "restaurant",
+        "salon", "shop", "studio", "store", "studios", "surgery",
+    }
+)  # fmt: skip
+
+
+class MatchedBy(StrEnum):
+    """How the requester's customer record was found: by the id the helpdesk gives, or not."""
+
+    HELPDESK_ID = "helpdesk id"
+    EMAIL = "email"
+    PHONE = "phone"
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,33 @@ class Banner:
     profile: SegmentProfile | None = None
     personalization: Personalization = Personalization.GENERIC
     guidance: tuple[Guidance, ...] = ()
+    # How the customer record was found; the store's name when it differs from the helpdesk's.
+    matched_by: MatchedBy | None = None
+    store_name: str | None = None
+    # The tier a lapsed customer's lifetime reaches above their twelve-month one ("was High").
+    former_tier: Tier | None = None
+    # Buyers the installation's RFM cut points come from; 0 for the fixed bands.
+    rfm_base_size: int = 0
+    # A business is greeted by its name, a person by their first name (`greeting_name`).
+    is_business: bool = False
+
+    @property
+    def greeting_name(self) -> str:
+        return self.name if self.is_business else self.first_name
+
+    @property
+    def shows_rfm_chip(self) -> bool:
+        """An RFM segment is a headline only when ranked against enough buyers to mean it."""
+        return self.profile is not None and self.profile.rfm is not None and self.ranks_rfm
+
+    @property
+    def ranks_rfm(self) -> bool:
+        return self.rfm_base_size >= RFM_MIN_BASE
+
+    @property
+    def shows_matched_by(self) -> bool:
+        """Say how the record was found when it was not by the helpdesk's own id."""
+        return self.matched_by is not None and self.matched_by is not MatchedBy.HELPDESK_ID
 
     @property
     def shows_segments(self) -> bool:
@@ -97,10 +145,17 @@ def build_banner(
     helpdesk_facts: Mapping[str, object] | None = None,
     profile: SegmentProfile | None = None,
     guidance: Sequence[Guidance] = (),
+    matched_by: MatchedBy | None = None,
+    rfm_base_size: int = 0,
     now: datetime,
 ) -> Banner:
-    """Combine stored facts and live helpdesk history into the banner for one requester."""
-    name = customer_name or requester.name
+    """Combine stored facts and live helpdesk history into the banner for one requester.
+
+    The helpdesk's name leads (it is who the agent is talking to); the store's name follows
+    when it differs.
+    """
+    name = requester.name.strip() or customer_name or requester.name
+    store_name = customer_name if customer_name and customer_name.strip() != name else None
     if profile is not None:
         tier = profile.tier
     elif orders is not None:
@@ -115,6 +170,11 @@ def build_banner(
     return Banner(
         name=name,
         first_name=name.split()[0] if name.strip() else name,
+        store_name=store_name,
+        matched_by=matched_by if customer_name is not None else None,
+        former_tier=_former_tier(tier, profile, orders, thresholds),
+        rfm_base_size=rfm_base_size,
+        is_business=is_business(name, profile),
         is_customer=customer_name is not None,
         tier=tier,
         customer_since=since,
@@ -127,6 +187,35 @@ def build_banner(
         personalization=PERSONALIZATION_BY_TIER[tier],
         guidance=tuple(guidance),
     )
+
+
+def _former_tier(
+    tier: Tier,
+    profile: SegmentProfile | None,
+    orders: OrderStats | None,
+    thresholds: TierThresholds,
+) -> Tier | None:
+    """A lapsed customer's lifetime orders and spend against one year's bars, when higher.
+
+    Seven years, 47 orders and $4,852 clear the high bars once over, whatever the last twelve
+    months say; the badge should not read plain "Low value" for them.
+    """
+    if profile is None or profile.lifecycle is None or orders is None:
+        return None
+    if profile.lifecycle.stage is not LifecycleStage.LAPSED:
+        return None
+    lifetime = value_tier(orders.order_count, orders.total_spend_cents, thresholds)
+    order = list(Tier)
+    return lifetime if order.index(lifetime) > order.index(tier) else None
+
+
+def is_business(name: str, profile: SegmentProfile | None) -> bool:
+    """A business: it orders like one (the small-business behaviour), or its name says so."""
+    if profile is not None and any(
+        tag.behaviour is Behaviour.SMALL_BUSINESS for tag in profile.behaviours
+    ):
+        return True
+    return any(word in BUSINESS_NAME_WORDS for word in name.casefold().split())
 
 
 # Names an agent reads for the values segments are stored under.

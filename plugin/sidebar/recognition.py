@@ -13,7 +13,14 @@ from plugin.customers import lookup as customers
 from plugin.customers import segmentation
 from plugin.customers.segmentation import thresholds_of
 from plugin.domain.helpdesk import ContactHistory, Person
-from plugin.domain.recognition import Banner, Guidance, OrderStats, build_banner, guidance_for
+from plugin.domain.recognition import (
+    Banner,
+    Guidance,
+    MatchedBy,
+    OrderStats,
+    build_banner,
+    guidance_for,
+)
 from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import field_mappings
 from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
@@ -44,6 +51,7 @@ class StoredFacts:
     customer_id: int | None = None
     customer_name: str | None = None
     customer_since: date | None = None
+    matched_by: MatchedBy | None = None
     profile: SegmentProfile | None = None
     guidance: tuple[Guidance, ...] = ()
     orders: OrderStats | None = None
@@ -143,7 +151,7 @@ def stored_facts(
     stored as read is said (`helpdesk_facts_stored`), for the sidebar to ask for the write
     (`plugin.sidebar.sync`).
     """
-    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
+    match = customers.match_customer(session, installation_id=installation.id, person=requester)
 
     def mappings() -> list[field_mappings.FactMapping]:
         return field_mappings.list_mappings(session, installation)
@@ -152,13 +160,15 @@ def stored_facts(
         requester, reads.get(installation.id, "mappings", mappings) if reads else mappings()
     )
     base_size = rfm_base_size(session, installation.id, reads=reads)
-    if customer is None:
+    if match is None:
         return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
+    customer, matched_by = match
     card = _card_of(session, installation, customer, reads=reads, now=now)
     return StoredFacts(
         customer_id=customer.id,
         customer_name=customer.name,
         customer_since=customer.customer_since,
+        matched_by=matched_by,
         profile=card.profile,
         guidance=card.guidance,
         orders=card.orders,
@@ -215,6 +225,8 @@ def sidebar_view(
             else None
         ),
         helpdesk_facts=dict(facts.helpdesk_facts),
+        matched_by=facts.matched_by,
+        rfm_base_size=facts.rfm_base_size,
         thresholds=thresholds_of(installation),
         now=now,
     )

@@ -29,15 +29,18 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 
 def tenure(since: date | None, today: date) -> str:
-    """Say how long someone has been a customer: "since 2014 · 11 years"."""
+    """Say how long someone has been a customer: "since May 2014 · 11 years".
+
+    Always a month with its four-digit year (or a full date): "Nov 24" could be a day or 2024.
+    """
     if since is None:
         return "not a customer yet"
     years = today.year - since.year - ((today.month, today.day) < (since.month, since.day))
     if years >= 1:
-        return f"since {since.year} · {years} year{'s' if years != 1 else ''}"
+        return f"since {since:%b %Y} · {years} year{'s' if years != 1 else ''}"
     days = (today - since).days
     if days < 31:
-        return f"since {since:%b} {since.day} · new"
+        return f"since {since:%b} {since.day}, {since.year} · new"
     return f"since {since:%b %Y} · {days // 30} months"
 
 

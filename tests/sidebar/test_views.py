@@ -218,10 +218,13 @@ def test_a_high_value_customer_gets_the_personalized_banner_with_guidance(
     assert 'data-behaviour="small_business"' in html and 'data-persona="Busy regular"' in html
     assert "<strong>Busy regular:</strong> Prefers a phone call back." in html
     assert "<strong>Small business:</strong> Ask about their account manager." in html
-    # Every figure says where it came from, to the mouse and to the keyboard.
-    sources = re.findall(r'class="rg-src" tabindex="0" data-src="([^"]+)"', html)
+    # Every figure says where it came from: to the mouse (data-src), to a screen reader (the
+    # hidden text read with it), and to the keyboard while the banner has focus (one tab stop
+    # for the whole banner, issue 15, not one per figure).
+    sources = re.findall(r'class="rg-src" data-src="([^"]+)"', html)
     assert any("orders from demo" in source for source in sources)
     assert any("RFM" in source for source in sources)
+    assert html.count('tabindex="0"') == 1 and re.search(r'<section[^>]*tabindex="0"', html)
 
 
 def test_a_low_value_customer_gets_the_generic_banner(

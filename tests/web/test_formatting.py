@@ -25,7 +25,9 @@ def test_ago_is_coarse() -> None:
 
 def test_tenure() -> None:
     today = NOW.date()
-    assert tenure(date(2014, 5, 1), today) == "since 2014 · 12 years"
+    # Dates are never ambiguous (issue 15): a month always has its four-digit year.
+    assert tenure(date(2014, 5, 1), today) == "since May 2014 · 12 years"
     assert tenure(date(2025, 12, 1), today) == "since Dec 2025 · 11 months"
-    assert tenure(date(2026, 11, 20), today) == "since Nov 20 · new"
+    assert tenure(date(2026, 11, 20), today) == "since Nov 20, 2026 · new"
+    assert tenure(date(2024, 11, 24), today) == "since Nov 2024 · 1 year"
     assert tenure(None, today) == "not a customer yet"
