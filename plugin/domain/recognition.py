@@ -116,6 +116,11 @@ class Banner:
         return self.rfm_base_size >= RFM_MIN_BASE
 
     @property
+    def rfm_min_base(self) -> int:
+        """How many buyers RFM needs to rank against (the tooltip says so when there are fewer)."""
+        return RFM_MIN_BASE
+
+    @property
     def shows_matched_by(self) -> bool:
         """Say how the record was found when it was not by the helpdesk's own id."""
         return self.matched_by is not None and self.matched_by is not MatchedBy.HELPDESK_ID

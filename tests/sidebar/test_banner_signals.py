@@ -45,7 +45,7 @@ def test_rfm_is_no_headline_chip_on_a_base_too_small_to_rank(
     html = banner_html(app, client, session, demo_installation, "medium")
     assert "rg-chip--rfm" not in html
     unranked = re.search(r'data-rfm="unranked">\s*<span class="rg-src" data-src="([^"]+)"', html)
-    assert unranked and "Too few buyers to rank" in unranked.group(1)
+    assert unranked and "Too few buyers to rank (RFM needs 100 with orders)" in unranked.group(1)
 
 
 def test_a_business_is_greeted_by_its_name(
