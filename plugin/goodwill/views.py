@@ -21,7 +21,6 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
-from plugin.clock import utcnow
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.personas import Condition, Operator
 from plugin.goodwill.action_log import ActionKind, handling_of
@@ -30,11 +29,13 @@ from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
-from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Action, Delivery, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
-from plugin.sidebar.views import card_snapshot, json_or_html, page_ticket, problem, ticket_args
-from plugin.web.auth import current_sidebar_session
+from plugin.sidebar.views import (
+    CardRequest,
+    card_to_act_on,
+    card_to_show,
+)
 from plugin.web.settings import settings
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
@@ -72,50 +73,29 @@ class FormState:
 @bp.get("/suggestions")
 def card() -> ResponseReturnValue:
     """Render the suggestions card for the ticket the page is showing."""
-    try:
-        _session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return problem(str(refused), 401)
-    ticket_id, requester_hint = ticket_args(request.args)
-    if ticket_id is None:
-        return problem("No ticket to show.", 400)
-    now = utcnow()
     # Showing the card may use the page's copy of the ticket (no helpdesk call); acting may not.
-    shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
-    return render_card(installation, snapshot, now=now, actions_url=url_for("suggestions.act")), 200
+    opened = card_to_show(request.args, use_page_ticket=True)
+    if not isinstance(opened, CardRequest):
+        return opened
+    actions_url = url_for("suggestions.act")
+    return render_card(
+        opened.installation, opened.snapshot, now=opened.now, actions_url=actions_url
+    ), 200
 
 
 @bp.post("/actions")
 def act() -> ResponseReturnValue:
     """Record an agent's apply, dismiss or escalate, and render the card around the result."""
     as_json = request.is_json
-    try:
-        sidebar_session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
-    fields = _fields()
-    if fields is None:
-        return json_or_html(
-            as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
-        )
-    ticket_id, requester_hint = ticket_args(fields)
-    if ticket_id is None:
-        return json_or_html(
-            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
-        )
-    now = utcnow()
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
+    acting = card_to_act_on(_fields(), as_json=as_json)
+    if not isinstance(acting, CardRequest):
+        return acting
     return answer_action(
-        installation,
-        snapshot,
-        agent_id=sidebar_session.user_id,
-        fields=fields,
-        now=now,
+        acting.installation,
+        acting.snapshot,
+        agent_id=acting.session.user_id,
+        fields=acting.fields,
+        now=acting.now,
         actions_url=url_for("suggestions.act"),
         as_json=as_json,
     )

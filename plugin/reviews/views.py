@@ -18,14 +18,17 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
-from plugin.clock import utcnow
-from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Installation
 from plugin.reviews import tickets as reviews
 from plugin.reviews.tickets import InvalidCheck, ReviewCard, ReviewNotFound
 from plugin.sidebar.snapshot import HelpdeskSnapshot
-from plugin.sidebar.views import card_snapshot, json_or_html, problem, ticket_args
-from plugin.web.auth import current_sidebar_session
+from plugin.sidebar.views import (
+    CardRequest,
+    card_to_act_on,
+    card_to_show,
+    json_or_html,
+    problem,
+)
 
 bp = Blueprint("reviews", __name__, url_prefix="/sidebar")
 
@@ -33,53 +36,35 @@ bp = Blueprint("reviews", __name__, url_prefix="/sidebar")
 @bp.get("/review")
 def card() -> ResponseReturnValue:
     """Render the review card for the ticket the page is showing; 204 when none is called for."""
-    try:
-        _session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return problem(str(refused), 401)
-    ticket_id, requester_hint = ticket_args(request.args)
-    if ticket_id is None:
-        return problem("No ticket to show.", 400)
-    now = utcnow()
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
+    opened = card_to_show(request.args)
+    if not isinstance(opened, CardRequest):
+        return opened
     review = reviews.review_card(
         db.session(),
-        installation,
-        ticket_id=snapshot.ticket.id,
-        requester=snapshot.requester,
-        now=now,
+        opened.installation,
+        ticket_id=opened.snapshot.ticket.id,
+        requester=opened.snapshot.requester,
+        now=opened.now,
     )
     if review is None:
         return "", 204
-    return render_review(review, requester_id=snapshot.requester.id, check_url=_check_url()), 200
+    requester_id = opened.snapshot.requester.id
+    return render_review(review, requester_id=requester_id, check_url=_check_url()), 200
 
 
 @bp.post("/review/check")
 def check() -> ResponseReturnValue:
     """Check or uncheck an item of the ticket's review; answer with the card around the result."""
     as_json = request.is_json
-    try:
-        sidebar_session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
-    fields = _fields()
-    ticket_id, requester_hint = ticket_args(fields)
-    if ticket_id is None:
-        return json_or_html(
-            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
-        )
-    now = utcnow()
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
+    acting = card_to_act_on(_fields(), as_json=as_json)
+    if not isinstance(acting, CardRequest):
+        return acting
     return answer_check(
-        installation,
-        snapshot,
-        agent_id=sidebar_session.user_id,
-        fields=fields,
-        now=now,
+        acting.installation,
+        acting.snapshot,
+        agent_id=acting.session.user_id,
+        fields=acting.fields,
+        now=acting.now,
         check_url=_check_url(),
         as_json=as_json,
     )

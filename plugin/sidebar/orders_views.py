@@ -14,17 +14,18 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from plugin import db
-from plugin.clock import utcnow
 from plugin.customers import lookup as customers
 from plugin.customers import recent_orders
 from plugin.customers.recent_orders import RecentOrders
 from plugin.goodwill.money import exact_money
 from plugin.helpdesks.runtime import helpdesks
-from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
-from plugin.sidebar.views import card_snapshot, page_ticket, problem, shop_answer, ticket_args
-from plugin.web.auth import current_sidebar_session
+from plugin.sidebar.views import (
+    CardRequest,
+    card_to_show,
+    shop_answer,
+)
 
 bp = Blueprint("orders", __name__, url_prefix="/sidebar")
 
@@ -47,22 +48,13 @@ STATUS_WORDS = {
 @bp.get("/orders")
 def card() -> ResponseReturnValue:
     """Render the orders card for the ticket the page is showing; 204 without orders."""
-    try:
-        _session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return problem(str(refused), 401)
-    ticket_id, requester_hint = ticket_args(request.args)
-    if ticket_id is None:
-        return problem("No ticket to show.", 400)
-    now = utcnow()
-    shown = page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint)
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
-    orders = read_orders(installation, snapshot, now=now)
+    opened = card_to_show(request.args, use_page_ticket=True)
+    if not isinstance(opened, CardRequest):
+        return opened
+    orders = read_orders(opened.installation, opened.snapshot, now=opened.now)
     if orders is None or not orders.orders:
         return "", 204
-    return render_orders(installation, orders), 200
+    return render_orders(opened.installation, orders), 200
 
 
 def read_orders(

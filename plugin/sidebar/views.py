@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from flask import (
@@ -314,6 +315,69 @@ def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
     hint = args.get("requester_id")
     requester = str(hint).strip()[:MAX_ID_LENGTH] if isinstance(hint, str | int) else ""
     return ticket, requester or None
+
+
+@dataclass(frozen=True)
+class CardRequest:
+    """A card's request that passed: whose session, which installation, the ticket's snapshot,
+    and what the request sent (its query, or a POST's fields)."""
+
+    session: SidebarSession
+    installation: Installation
+    snapshot: HelpdeskSnapshot
+    now: datetime
+    fields: Mapping[str, object]
+
+
+def card_to_show(
+    args: Mapping[str, str], *, use_page_ticket: bool = False
+) -> CardRequest | ResponseReturnValue:
+    """Authenticate a card's GET and read its ticket, or answer why not (401, 400, 404, 503).
+
+    `use_page_ticket`: the card may show the page's copy of the ticket's fields instead of a
+    ticket call (showing only; acting always reads the helpdesk).
+    """
+    try:
+        session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    ticket_id, requester_hint = ticket_args(args)
+    if ticket_id is None:
+        return problem("No ticket to show.", 400)
+    now = utcnow()
+    shown = (
+        page_ticket(args, ticket_id=ticket_id, requester_hint=requester_hint)
+        if use_page_ticket
+        else None
+    )
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return CardRequest(session, installation, snapshot, now, args)
+
+
+def card_to_act_on(
+    fields: Mapping[str, object] | None, *, as_json: bool
+) -> CardRequest | ResponseReturnValue:
+    """Authenticate a card's POST and read its ticket from the helpdesk, or answer why not."""
+    try:
+        session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
+    if fields is None:
+        return json_or_html(
+            as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
+        )
+    ticket_id, requester_hint = ticket_args(fields)
+    if ticket_id is None:
+        return json_or_html(
+            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
+        )
+    now = utcnow()
+    snapshot = card_snapshot(installation, ticket_id, requester_hint, now)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
+    return CardRequest(session, installation, snapshot, now, fields)
 
 
 def card_snapshot(
