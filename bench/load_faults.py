@@ -454,13 +454,15 @@ class Agent:
         block = self.rng.choice(offers)
         exception = block.split('"', 1)[0]
         applying = self.rng.random() < self.run.options.apply_share
-        select = f"rg-{exception}-reason" if applying else f"rg-{exception}-dismiss-reason"
-        reason = re.search(
-            rf'id="{re.escape(select)}"[^>]*>\s*<option value="">[^<]*</option>\s*'
-            r'<option value="([^"]+)"',
-            block,
+        # Apply sends the preselected reason (one click); dismiss sends the chip clicked.
+        chosen = (
+            re.search(
+                rf'id="rg-{re.escape(exception)}-reason"[^>]*>\s*<option value="([^"]+)"', block
+            )
+            if applying
+            else re.search(r'<button type="submit" name="reason" value="([^"]+)"', block)
         )
-        if reason is None:
+        if chosen is None:
             return None
         if not applying:
             kind = "dismiss"
@@ -473,7 +475,7 @@ class Agent:
             "requester_id": str(ticket.requester_id),
             "exception": html.unescape(exception),
             "kind": kind,
-            "reason": html.unescape(reason.group(1)),
+            "reason": html.unescape(chosen.group(1)),
             "idempotency_key": self.new_key(),
         }
 
