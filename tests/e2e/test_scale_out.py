@@ -217,6 +217,9 @@ def a_killed_worker_loses_and_duplicates_nothing(
 
     for name in ("4", "5"):
         world.workers.start(name)
+    # Both up before the wait: a worker still loading when the other has delivered everything
+    # would be stopped before it could say what it did.
+    world.workers.wait_started()
     world.wait_until_delivered(timeout=scale_out.LEASE_SECONDS + 30)
     notes = world.notes()
     assert (notes.delivered, notes.dead, notes.open) == (notes.actions, 0, 0)
