@@ -43,21 +43,9 @@ def undo_action(
     if action.undone_at is not None:
         return action
     _still_open(action, now=now, window_seconds=window_seconds)
-    held = session.execute(
-        sa.update(Delivery)
-        .where(
-            Delivery.action_id == action.id,
-            Delivery.installation_id == installation.id,
-            Delivery.status == DeliveryStatus.PENDING.value,
-            Delivery.note_action_id.is_(None),
-            Delivery.attempts == 0,
-        )
-        .values(status=DeliveryStatus.UNDONE.value, updated_at=now)
-        .execution_options(synchronize_session=False)
+    _hold_unsent_delivery(
+        session, installation, action, status=DeliveryStatus.UNDONE.value, updated_at=now
     )
-    if held.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
-        raise ActionRefused(TOO_LATE)
     action.undone_at = now
     session.commit()
     return action
@@ -88,6 +76,18 @@ def change_reason(
         raise InvalidAction({"reason": "choose one of: " + ", ".join(r.label for r in reasons)})
     _still_open(action, now=now, window_seconds=window_seconds)
     # Locks the delivery row until commit: a worker claiming it now waits, then sends this.
+    _hold_unsent_delivery(session, installation, action, updated_at=now)
+    action.reason_code = reason
+    session.commit()
+    return action
+
+
+def _hold_unsent_delivery(
+    session: Session, installation: Installation, action: Action, **values: object
+) -> None:
+    """Update the action's delivery while nothing of it can be on the ticket yet: pending, not
+    gathered into a note, never attempted (an attempt's outcome may be unknown). Else roll back
+    and refuse: the note may already say what the agent wants to change."""
     held = session.execute(
         sa.update(Delivery)
         .where(
@@ -95,16 +95,14 @@ def change_reason(
             Delivery.installation_id == installation.id,
             Delivery.status == DeliveryStatus.PENDING.value,
             Delivery.note_action_id.is_(None),
+            Delivery.attempts == 0,
         )
-        .values(updated_at=now)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if held.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         raise ActionRefused(TOO_LATE)
-    action.reason_code = reason
-    session.commit()
-    return action
 
 
 def _own_action(
