@@ -144,6 +144,19 @@ class Offer:
     def key(self) -> str:
         return self.suggestion.exception.key
 
+    def limits_phrase(self, currency: str) -> str:
+        """What the agent may give, in one phrase: "$5 to $75; a supervisor approves above $25"."""
+        if self.editable is None:
+            return ""
+        phrase = (
+            f"{exact_money(self.editable.min_cents, currency)} to "
+            f"{exact_money(self.editable.max_cents, currency)}"
+        )
+        threshold = self.approval_threshold_cents
+        if threshold is not None and threshold < self.editable.max_cents:
+            phrase += f"; a supervisor approves above {exact_money(threshold, currency)}"
+        return phrase + "."
+
 
 @dataclass(frozen=True)
 class SuggestionsCard:
@@ -214,12 +227,7 @@ def suggestions_for(
             suggestion,
             suggestion.exception.editable,
             found.book.rules[suggestion.rule.id].approval_threshold_cents,
-            priced_from=(
-                f"{suggestion.exception.cost.describe(installation.currency)} — of "
-                f"{order.description} ({exact_money(order.cents, installation.currency)})"
-                if isinstance(suggestion.exception.cost, PercentCost) and order
-                else None
-            ),
+            priced_from=_priced_from(suggestion.exception, order, installation.currency),
         )
         for suggestion in found.evaluation.suggestions
         if suggestion.exception.key not in settled
@@ -243,6 +251,23 @@ def suggestions_for(
         currency=installation.currency,
         deliveries=_deliveries(session, installation.id, handled.values()),
     )
+
+
+def _priced_from(exception: ExceptionType, order: OrderValue | None, currency: str) -> str | None:
+    """How a share of an order was priced: "10% of order ORD-1, named in the subject ($90.00)".
+
+    An amount the agent may edit has its limits said once, next to the amount, so the
+    estimate's own bounds are not repeated here.
+    """
+    cost = exception.cost
+    if not isinstance(cost, PercentCost) or order is None:
+        return None
+    share = (
+        f"{cost.percent.normalize():f}% of the order"
+        if exception.editable is not None
+        else cost.describe(currency)
+    )
+    return f"{share} — of {order.description} ({exact_money(order.cents, currency)})"
 
 
 def _deliveries(

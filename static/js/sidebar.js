@@ -184,6 +184,15 @@
     });
   }
 
+  // A form's buttons, those inside it and those joined to it by their form attribute.
+  function buttons(form, disabled) {
+    Array.prototype.forEach.call(form.elements, function (element) {
+      if (element.tagName === 'BUTTON') {
+        element.disabled = disabled;
+      }
+    });
+  }
+
   // Apply, dismiss, escalate and review checks: each form goes with the bearer session; the
   // answer is its card (data-rg-holder names which).
   root.addEventListener('submit', function (event) {
@@ -201,9 +210,7 @@
       data.set(submitter.name, submitter.value);
     }
     form.setAttribute('data-busy', 'true');
-    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
-      button.disabled = true;
-    });
+    buttons(form, true);
     fetch(form.action, {
       method: 'POST',
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
@@ -216,14 +223,12 @@
       });
     }).catch(function () {
       form.removeAttribute('data-busy');
-      Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
-        button.disabled = false;
-      });
+      buttons(form, false);
       var note = document.createElement('p');
       note.className = 'rg-error';
       note.setAttribute('role', 'alert');
       note.textContent = 'Not sent: Regulars could not reach its service. Try again.';
-      form.appendChild(note);
+      (form.closest('li') || form).appendChild(note);
       resize();
     });
   });

@@ -91,8 +91,7 @@ def test_an_agent_applies_a_suggestion_and_sees_it_recorded(live_server: str, pa
     assert poll(lambda: frame.evaluate("el => el.getBoundingClientRect().height") > 600)
     shoot(page, "suggestions-margaret")
 
-    # By keyboard: choose the reason, then press Enter on Apply.
-    offer.get_by_label("Reason").select_option("late_delivery")
+    # By keyboard: Enter on Apply, with the rule's reason preselected.
     offer.get_by_role("button", name="Apply").focus()
     page.keyboard.press("Enter")
 
@@ -118,7 +117,7 @@ def test_an_agent_applies_a_suggestion_and_sees_it_recorded(live_server: str, pa
     ("name", "shows"),
     [
         ("Bean There Café", "Budget running out"),
-        ("Daniel Whitfield", "Needs approval"),
+        ("Daniel Whitfield", "Ask a supervisor: $"),
         ("Walter Huang", "10% goodwill credit"),
     ],
 )
@@ -133,6 +132,42 @@ def test_the_card_reads_well_at_sidebar_width(
     )
     assert overflow == 0
     shoot(page, "suggestions-" + name.split()[0].lower())
+
+
+# --- One screen: the top offer's button in the first 600 px of every story ------------------
+
+FIRST_SCREEN = 600
+
+
+@pytest.mark.parametrize("view", ["demo", "demo/freshdesk"])
+def test_every_story_shows_its_top_offer_on_the_first_screen(
+    live_server: str, page: Page, view: str
+) -> None:
+    """At the helpdesks' sidebar size, who the customer is and what to offer need no scroll."""
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{live_server}/{view}")
+    listed = page.locator("[data-ticket-id]:visible")
+    tickets = [listed.nth(i).get_attribute("data-ticket-id") for i in range(listed.count())]
+    frame = page.locator('iframe[title="Regulars app"]')
+    sidebar = page.frame_locator('iframe[title="Regulars app"]')
+    placed: dict[str, float] = {}
+    for ticket in tickets:
+        page.locator(f'[data-ticket-id="{ticket}"]:visible').first.click()
+        expect(sidebar.locator(f'#rg-suggestions [data-ticket="{ticket}"]')).to_have_count(
+            1, timeout=15_000
+        )
+        assert frame.evaluate("el => el.getBoundingClientRect().width") <= 320
+        go = sidebar.locator('.rg-offer[data-place="top"] .rg-offer__go')
+        if go.count():
+            # From the top of the app's own page, whatever the desk around it scrolled.
+            bottom = go.evaluate("el => el.getBoundingClientRect().bottom + window.scrollY")
+            placed[str(ticket)] = bottom
+            for part in (".rg-name", ".rg-badge", ".rg-since", '.rg-offer[data-place="top"] h3'):
+                top = sidebar.locator(part).first
+                assert top.evaluate("el => el.getBoundingClientRect().bottom") <= FIRST_SCREEN
+    assert len(placed) >= 8, f"too few stories with an offer: {placed}"
+    below = {ticket: at for ticket, at in placed.items() if at > FIRST_SCREEN}
+    assert not below, f"the top offer's button is below the first screen: {below}"
 
 
 # --- One click to apply, two to dismiss, Undo within the window ---------------------------
@@ -223,7 +258,7 @@ def test_dismiss_takes_at_most_two_clicks(live_server: str, page: Page) -> None:
     sidebar = open_card(live_server, page, "Carmen Vásquez")
     offer = sidebar.locator('.rg-offer[data-exception="free_sample"]')
     clicks = Clicks()
-    clicks.on(offer.locator(".rg-dismiss summary"))
+    clicks.on(offer.locator(".rg-offer__more > summary"))
     clicks.on(offer.get_by_role("button", name="Customer declined"))
     expect(sidebar.locator('[data-result="done"]')).to_contain_text(
         "Dismissed: Free sample with the next order (Customer declined)", timeout=10_000

@@ -30,10 +30,11 @@ def test_suggestions_say_why_with_goodwill_cap_and_budget(session: Session) -> N
     first = offer.suggestion
     assert first.cost_cents == 2000  # 10% of the latest order, $200
     assert found.order_value is not None and "latest order" in found.order_value.description
+    # The amount is editable: its limits are said once, next to it, not in the pricing too.
     assert offer.priced_from == (
-        "10% of the order, at least $5, at most $50 — of the latest order, "
-        f"ORD-acme-{HIGH_SPENDER}-0 ($200)"
+        f"10% of the order — of the latest order, ORD-acme-{HIGH_SPENDER}-0 ($200)"
     )
+    assert offer.limits_phrase("USD") == "$5 to $75; a supervisor approves above $25."
     assert first.why.condition_words == ("tier is high", "ticket_tags include late_delivery")
     assert first.why.goodwill == "$9 granted in the last 90 days"
     assert first.why.cap == "1 of 1 in 90 days"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -20,7 +21,15 @@ from plugin.clock import utcnow
 from plugin.delivery import outbox as delivery
 from plugin.delivery.outbox import OutboxPolicy
 from plugin.models import Delivery, Installation
-from tests.goodwill.test_views import DANIEL, MARGARET, TYLER, actions, suggestions, text_of
+from tests.goodwill.test_views import (
+    DANIEL,
+    MARGARET,
+    TYLER,
+    actions,
+    offer_html,
+    suggestions,
+    text_of,
+)
 from tests.sidebar.test_views import demo_token, launch, session_token
 
 
@@ -30,24 +39,66 @@ def bearer(app: Flask, client: FlaskClient, demo_installation: Installation) -> 
     return {"Authorization": f"Bearer {token}"}
 
 
+class _Controls(HTMLParser):
+    """Every form control with the form it belongs to: its `form` attribute, else the form
+    around it, as a browser decides; buttons with their visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str]] = []
+        self._forms: list[str] = []
+        self._open: dict[str, str] | None = None  # the select or button being read
+        self._unnamed = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self._unnamed += 1
+            self._forms.append(found.get("id") or f"#form{self._unnamed}")
+            return
+        if tag not in {"input", "select", "button", "option", "textarea"}:
+            return
+        if tag == "option" and self._open is not None:
+            if "selected" in found or "value" not in self._open:
+                self._open["value"] = found.get("value", "")
+            return
+        owner = found.get("form") or (self._forms[-1] if self._forms else "")
+        control = found | {"tag": tag, "owner": owner, "text": ""}
+        if tag == "select":
+            control.pop("value", None)
+        self.controls.append(control)
+        if tag in {"select", "button"}:
+            self._open = control
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._forms:
+            self._forms.pop()
+        if tag in {"select", "button"}:
+            self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None and self._open["tag"] == "button":
+            self._open["text"] += data
+
+
 def sent_form(html: str, marker: str, button: str) -> dict[str, str]:
-    """The fields a click on `button` (its visible text) sends: the form's inputs as rendered,
-    each select's selected option, and the button's own name and value."""
-    start = html.index(marker)
-    form_start = html.rindex("<form", 0, html.index(f">{button}</button>", start))
-    form = html[form_start : html.index("</form>", form_start)]
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
-    for name, options in re.findall(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
-        chosen = re.search(r'<option value="([^"]*)" selected>', options)
-        fields[name] = chosen.group(1) if chosen else ""
-    for name, value in re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"[^>]*>', form):
-        fields.setdefault(name, value)
-    clicked = re.search(
-        rf'<button type="submit" name="([^"]+)" value="([^"]*)"[^>]*>{re.escape(button)}</button>',
-        form,
+    """The fields a click on `button` (its visible text, the first such after `marker`) sends:
+    its form's controls as rendered (wherever they sit on the page: a control joins a form by
+    its form attribute), each select's selected option, and the button's own name and value."""
+    parser = _Controls()
+    parser.feed(html[html.index(marker) :])
+    clicked = next(
+        (c for c in parser.controls if c["tag"] == "button" and c["text"].strip() == button), None
     )
     assert clicked is not None, f"no {button!r} button"
-    return fields | {clicked.group(1): clicked.group(2)}
+    fields = {
+        control["name"]: control.get("value", "")
+        for control in parser.controls
+        if control["owner"] == clicked["owner"]
+        and control["tag"] in {"input", "select"}
+        and control.get("name")
+    }
+    return fields | {clicked["name"]: clicked["value"]}
 
 
 def deliveries(session: Session) -> dict[int, str]:
@@ -73,10 +124,11 @@ def test_dismiss_is_two_clicks_a_reason_chip_sends_it(
     client: FlaskClient, bearer: dict[str, str], session: Session
 ) -> None:
     html = suggestions(client, bearer, TYLER).get_data(as_text=True)
-    offer = html[html.index('data-exception="free_sample"') :]
-    dismiss = offer[offer.index('class="rg-dismiss"') :]
-    assert dismiss.index("<summary>") < dismiss.index('class="rg-button rg-chip"')
-    fields = sent_form(offer, 'class="rg-dismiss"', "Customer declined")
+    offer = offer_html(html, "free_sample")
+    # One click opens the offer's disclosure; the chip inside is the second.
+    assert offer.index("<summary>") < offer.index('class="rg-button rg-chip"')
+    assert offer.count("<summary>") == 1
+    fields = sent_form(offer, 'rg-dismiss"', "Customer declined")
     response = client.post("/sidebar/actions", data=fields, headers=bearer)
     assert response.status_code == 200
     dismissed = actions(session)[-1]
@@ -87,8 +139,7 @@ def test_above_the_threshold_the_button_asks_a_supervisor(
     client: FlaskClient, bearer: dict[str, str], session: Session
 ) -> None:
     html = suggestions(client, bearer, DANIEL).get_data(as_text=True)
-    offer = html[html.index('data-exception="goodwill_credit"') :]
-    offer = offer[: offer.index('class="rg-dismiss"')]
+    offer = offer_html(html, "goodwill_credit")
     asks = re.search(r"Ask a supervisor: \$[\d.,]+", text_of(offer))
     assert asks is not None
     fields = sent_form(offer, "<form", asks.group(0))
@@ -130,7 +181,7 @@ def test_the_reason_can_be_changed_within_the_window(
     offer = html[html.index('data-exception="free_sample"') :]
     card = client.post(
         "/sidebar/actions",
-        data=sent_form(offer, 'class="rg-dismiss"', "Customer declined"),
+        data=sent_form(offer, 'rg-dismiss"', "Customer declined"),
         headers=bearer,
     ).get_data(as_text=True)
     fields = sent_form(card, "rg-undo__reason", "Change reason")

@@ -56,9 +56,16 @@ def form_of(html: str, exception: str, kind: str = "apply") -> dict[str, str]:
     """The hidden fields of an offer's apply (or dismiss) form, as the page would send them."""
     offer = html[html.index(f'data-exception="{exception}"') :]
     if kind == "dismiss":
-        offer = offer[offer.index('class="rg-dismiss"') :]
+        offer = offer[offer.rindex("<form", 0, offer.index('rg-dismiss"')) :]
     form = offer[offer.index("<form") : offer.index("</form>")]
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def offer_html(html: str, exception: str) -> str:
+    """One offer's part of the card, up to the next offer or the end of the list."""
+    offer = html[html.index(f'data-exception="{exception}"') :]
+    ends = [offer.find(end, 1) for end in ('<li class="rg-offer"', "</ol>")]
+    return offer[: min(end for end in ends if end > 0)]
 
 
 def text_of(html: str) -> str:
@@ -113,9 +120,9 @@ def test_a_credit_above_the_threshold_needs_approval(
     client: FlaskClient, bearer: dict[str, str], session: Session
 ) -> None:
     html = suggestions(client, bearer, DANIEL).get_data(as_text=True)
-    offer = html[html.index('data-exception="goodwill_credit"') :]
-    assert 'data-flag="needs-approval"' in offer[: offer.index("</li>")]
-    assert "From $5 to $75; above $25 needs approval." in text_of(offer)
+    offer = offer_html(html, "goodwill_credit")
+    assert 'data-flag="needs-approval"' in offer
+    assert "$5 to $75; a supervisor approves above $25." in text_of(offer)
     fields = form_of(html, "goodwill_credit") | {
         "kind": "escalate",
         "amount": "27.67",

@@ -142,16 +142,22 @@
     fit(client);
   }
 
+  // A form's buttons, those inside it and those joined to it by their form attribute.
+  function buttons(form, disabled) {
+    Array.prototype.forEach.call(form.elements, function (element) {
+      if (element.tagName === 'BUTTON') element.disabled = disabled;
+    });
+  }
+
   function notSent(client, form, text) {
     form.removeAttribute('data-busy');
-    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
-      button.disabled = false;
-    });
+    buttons(form, false);
     var note = document.createElement('p');
     note.className = 'rg-error';
     note.setAttribute('role', 'alert');
     note.textContent = text;
-    form.appendChild(note);
+    // An offer's apply form is hidden (its controls join it by their form attribute).
+    (form.closest('li') || form).appendChild(note);
     fit(client);
   }
 
@@ -160,9 +166,7 @@
     new FormData(form).forEach(function (value, name) { action[name] = String(value); });
     if (submitter && submitter.name) action[submitter.name] = submitter.value;
     form.setAttribute('data-busy', 'true');
-    Array.prototype.forEach.call(form.querySelectorAll('button'), function (button) {
-      button.disabled = true;
-    });
+    buttons(form, true);
     var body = Object.assign({}, currentView, { action: action });
     // The review card's checks go to their own endpoint; the suggestions' actions to theirs.
     var holderId = form.getAttribute('data-rg-holder') || 'rg-suggestions';
