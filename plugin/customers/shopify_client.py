@@ -281,7 +281,7 @@ class ShopifyClient:
             raise ValueError("not an email address")
         if not 1 <= recent_orders <= MAX_PAGE_SIZE:
             raise ValueError(f"recent_orders must be 1 to {MAX_PAGE_SIZE}")
-        data = self._query(
+        data = self.graphql(
             "the customer lookup",
             CUSTOMER_QUERY,
             {"query": _search_phrase("email", wanted), "orders": recent_orders},
@@ -297,7 +297,7 @@ class ShopifyClient:
 
     def shop_status(self) -> ShopStatus:
         """Return the shop's name and currency and the token's scopes: proof the token works."""
-        data = self._query("the connection check", CHECK_QUERY, {})
+        data = self.graphql("the connection check", CHECK_QUERY, {})
         try:
             shop = _field(data, "shop")
             installation = _field(data, "currentAppInstallation")
@@ -312,8 +312,10 @@ class ShopifyClient:
         except (KeyError, TypeError, ValueError):
             raise _unreadable("shop") from None
 
-    def _query(self, what: str, query: str, variables: Mapping[str, object]) -> dict[str, Any]:
-        """Run one GraphQL query and return its `data`, or raise ShopifyError saying why not."""
+    def graphql(self, what: str, query: str, variables: Mapping[str, object]) -> dict[str, Any]:
+        """Run one GraphQL query or mutation and return its `data` (a mutation's userErrors
+        included), or raise ShopifyError saying why not; `what` names it in messages.
+        """
         body = {"query": query, "variables": dict(variables)}
         response = self._http.send("POST", self._url, what=what, json=body)
         payload = _json_object(response)

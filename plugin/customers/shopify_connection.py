@@ -19,6 +19,7 @@ from plugin.customers.shopify_client import (
     base_url_for,
     shop_domain,
 )
+from plugin.gestures.scopes import describe_gesture_scopes
 from plugin.helpdesks.credentials import CredentialsError, CredentialsVault
 from plugin.helpdesks.http import AccountSessions, CallBudget
 from plugin.helpdesks.installations import (
@@ -39,6 +40,7 @@ CHECK_SHOP = "Shop reachable"
 CHECK_TOKEN = "Access token valid"  # noqa: S105
 CHECK_SCOPES = "Access scopes granted"
 CHECK_CURRENCY = "Currency matches"
+CHECK_GESTURES = "Gestures the shop can give"
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +226,8 @@ def check_shopify(
             Check(CHECK_TOKEN, CheckStatus.OK, f"Signed in to the shop {status.name}"),
             _scopes_check(status.scopes),
             _currency_check(status.currency, installation.currency),
+            # Informative: gestures are optional, so a missing gesture scope fails nothing.
+            Check(CHECK_GESTURES, CheckStatus.OK, describe_gesture_scopes(status.scopes)),
         )
     )
 
@@ -232,11 +236,11 @@ def _failed_check(error: ShopifyError, *, host: str, shop: str, timeout: float) 
     unreachable = error.transport is not None or error.status == 404
     if unreachable:
         first = Check(CHECK_SHOP, CheckStatus.FAILED, _unreachable(error, host, shop, timeout))
-        rest = [CHECK_TOKEN, CHECK_SCOPES, CHECK_CURRENCY]
+        rest = [CHECK_TOKEN, CHECK_SCOPES, CHECK_CURRENCY, CHECK_GESTURES]
         reason = "skipped: the shop is not reachable"
     else:
         first = Check(CHECK_SHOP, CheckStatus.OK, f"{host} answered")
-        rest = [CHECK_SCOPES, CHECK_CURRENCY]
+        rest = [CHECK_SCOPES, CHECK_CURRENCY, CHECK_GESTURES]
         reason = "skipped: needs a working access token"
     checks = [first]
     if not unreachable:

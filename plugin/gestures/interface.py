@@ -78,6 +78,8 @@ class GivenGesture:
     balance: Decimal | None = None
     # A refund's id, or the replacement order's name (#1042).
     reference: str | None = None
+    # A percent-off discount code's percent (0-100), where `amount` is None.
+    percent: Decimal | None = None
 
 
 class ShopRefused(Exception):

@@ -894,6 +894,13 @@ def test_the_check_passes_for_a_working_token(
         ("Access token valid", CheckStatus.OK, "Signed in to the shop Regulars Test Tea"),
         ("Access scopes granted", CheckStatus.OK, "read_customers, read_orders granted"),
         ("Currency matches", CheckStatus.OK, "The shop sells in USD"),
+        (
+            "Gestures the shop can give",
+            CheckStatus.OK,
+            "Can give refunds; discount codes need write_discounts; gift cards need "
+            "write_gift_cards, write_customers; free replacements need write_draft_orders; "
+            "free-shipping codes need write_discounts",
+        ),
     ]
 
 
@@ -909,6 +916,7 @@ def test_the_check_explains_missing_scopes_and_another_currency(
         CheckStatus.OK,
         CheckStatus.FAILED,
         CheckStatus.FAILED,
+        CheckStatus.OK,
     ]
     assert "The token lacks read_orders" in checks[2][2]
     assert "sells in EUR but the installation shows amounts in USD" in checks[3][2]
@@ -946,7 +954,7 @@ def test_the_check_says_why_the_token_does_not_work(
 
     assert checks[0][1] is CheckStatus.OK
     assert checks[1][1] is CheckStatus.FAILED and words in checks[1][2]
-    assert [status for _, status, _ in checks[2:]] == [CheckStatus.SKIPPED] * 2
+    assert [status for _, status, _ in checks[2:]] == [CheckStatus.SKIPPED] * 3
 
 
 @pytest.mark.parametrize(
@@ -968,7 +976,7 @@ def test_the_check_says_when_the_shop_cannot_be_reached(
     checks = run_check(app, connected)
 
     assert checks[0][1] is CheckStatus.FAILED and words in checks[0][2]
-    assert [status for _, status, _ in checks[1:]] == [CheckStatus.SKIPPED] * 3
+    assert [status for _, status, _ in checks[1:]] == [CheckStatus.SKIPPED] * 4
 
 
 def test_checking_without_a_store_says_how_to_connect_one(app: Flask, acme: Installation) -> None:
