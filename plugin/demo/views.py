@@ -39,6 +39,7 @@ from flask.cli import AppGroup
 from plugin import db
 from plugin.clock import utcnow
 from plugin.demo import signing
+from plugin.demo.demo_shop import given_in_demo_shop
 from plugin.demo.seed import ISSUER, demo_installation, seed_demo
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.freshdesk_installations import SECRET_PREFIX, adopt_secret
@@ -167,6 +168,20 @@ def _desk_page(helpdesk: str) -> tuple[str, int]:
         account_name=installation.account,
         helpdesk=helpdesk,
     ), 200
+
+
+@bp.get("/shop")
+def shop() -> tuple[str, int]:
+    """The demo's Shopify store: what gestures gave in it (codes, gift cards by their last 4
+    characters, refunds, replacement orders), newest first.
+    """
+    installation = _installation()
+    if installation is None:
+        return render_template("demo/not_seeded.html"), 503
+    given = given_in_demo_shop(db.session(), installation)
+    # Stocking the store on first view is the demo's own bookkeeping: keep it.
+    db.session().commit()
+    return render_template("demo/shop.html", given=given, shop_name=installation.display_name), 200
 
 
 @bp.post("/api/tickets/<ticket_id>/open")

@@ -15,7 +15,7 @@ from plugin.models.customers import (
     SegmentGuidance,
 )
 from plugin.models.delivery import Delivery, DeliveryLease
-from plugin.models.demo import DemoNote, DemoTicket, DemoUser
+from plugin.models.demo import DemoNote, DemoShopState, DemoTicket, DemoUser
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
 from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
@@ -31,6 +31,7 @@ __all__ = [
     "Delivery",
     "DeliveryLease",
     "DemoNote",
+    "DemoShopState",
     "DemoTicket",
     "DemoUser",
     "ExceptionType",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,3 +71,17 @@ class DemoNote(Base):
     body: Mapped[str] = mapped_column(Text)
     marker: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DemoShopState(Base):
+    """The demo's fake Shopify store (plugin/demo/fake_shopify.py): its orders and what was
+    given in it, as one JSON document per installation, so the demo shop survives restarts.
+    """
+
+    __tablename__ = "demo_shop_states"
+
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -28,6 +28,7 @@ PUBLIC = {
     ("GET", "/demo"): "the demo desk (only while the demo is on)",
     ("GET", "/demo/freshdesk"): "the demo desk's Freshdesk view (only while the demo is on)",
     ("GET", "/demo/freshdesk/app/<path:path>"): "the packaged Freshdesk page (public files)",
+    ("GET", "/demo/shop"): "the demo's shop: what gestures gave there (only while the demo is on)",
 }
 REFUSALS = {400, 401, 403, 404, 405}
 
