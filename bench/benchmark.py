@@ -78,7 +78,8 @@ TARGETS = {
     "cold_latency_over_upstream_call": 1.2,
     "warm_throughput_over_noop": 0.5,
     "upstream_calls_per_view": 0.3,
-    "own_css_js_bytes": 20 * 1024,
+    # Issue 15: what one view loads of our own CSS and JS may not grow past its 18.3 KB.
+    "own_css_js_bytes": 18_314,
 }
 _ASSET = re.compile(r'<(?:link[^>]+href|script[^>]+src)="([^"]+)"')
 

@@ -118,6 +118,9 @@ def test_the_page_asks_to_store_what_the_banner_read_and_shows_the_banner_again(
         banner = page.frame_locator('iframe[title="Regulars app"]').locator(".rg-banner")
         expect(banner.locator(".rg-name")).to_have_text(customer.name, timeout=15_000)
         expect(banner).not_to_have_attribute("data-sync", "due", timeout=15_000)
+        # Helpdesk facts are details: one click on the disclosure shows them.
+        expect(banner.locator('[data-fact="vip"]')).to_be_hidden()
+        banner.locator(".rg-details > summary").click()
         expect(banner.locator('[data-fact="vip"]')).to_be_visible()
         assert syncs == [200]
         with db.database(app).sessions() as session:

@@ -1,0 +1,62 @@
+"""The service's own CSS and JS are served minified, revalidated by ETag; other static files
+as they are, and nothing outside the static folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+
+
+def test_css_and_js_are_minified_and_still_whole(client: FlaskClient) -> None:
+    for name, kept in (
+        ("css/sidebar.css", ".rg-offer__go"),
+        ("js/sidebar.js", "data-rg-action"),
+    ):
+        source = (STATIC / name).read_bytes()
+        answer = client.get(f"/static/{name}")
+        assert answer.status_code == 200
+        body = answer.get_data()
+        assert len(body) < 0.95 * len(source), name
+        assert kept.encode() in body
+        assert b"/*" not in body and b"\n  " not in body  # comments and indentation are gone
+        assert answer.headers["Content-Type"].endswith("charset=utf-8")
+        assert answer.headers["ETag"]
+
+
+def test_an_unchanged_asset_answers_304(client: FlaskClient) -> None:
+    etag = client.get("/static/js/sidebar.js").headers["ETag"]
+    again = client.get("/static/js/sidebar.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+
+
+def test_a_changed_file_is_minified_again(app: Flask, tmp_path: Path) -> None:
+    from plugin.web.assets import MinifiedAssets
+
+    (tmp_path / "a.css").write_text("/* note */\n.a {\n  color: red;\n}\n", encoding="utf-8")
+    assets = MinifiedAssets(tmp_path)
+    first = assets.minified("a.css")
+    assert first is not None and first[0] == b".a{color:red}"
+    (tmp_path / "a.css").write_text(".b {\n  color: blue;\n}\n", encoding="utf-8")
+    stat = (tmp_path / "a.css").stat()
+    os.utime(tmp_path / "a.css", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    second = assets.minified("a.css")
+    assert second is not None and second[0] == b".b{color:blue}" and second[1] != first[1]
+
+
+def test_other_files_are_served_as_they_are(client: FlaskClient) -> None:
+    for name in ("vendor/zaf_sdk.min.js", "favicon.svg"):
+        with client.get(f"/static/{name}") as answer:
+            assert answer.status_code == 200
+            assert answer.get_data() == (STATIC / name).read_bytes()
+
+
+def test_nothing_outside_the_static_folder(client: FlaskClient) -> None:
+    for path in ("/static/../setup.cfg", "/static/css/../../setup.cfg", "/static/css/none.css"):
+        assert client.get(path).status_code == 404
+    assert client.get("/static/%2e%2e/plugin/config.py").status_code == 404
