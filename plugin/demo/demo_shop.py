@@ -52,6 +52,8 @@ class DatabaseStorage:
         row = self._session.get(DemoShopState, self._installation_id)
         state = operations.copy_state(row.state) if row is not None else empty_state()
         yield state
+        if row is not None and state == row.state:
+            return  # a read: nothing to write
         if row is None:
             self._session.add(DemoShopState(installation_id=self._installation_id, state=state))
         else:

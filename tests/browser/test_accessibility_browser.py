@@ -90,6 +90,12 @@ def test_the_demo_desk_itself(live_server: str, audited: Page) -> None:
     assert not found, readable(found)
 
 
+def test_the_demo_shop_page(live_server: str, audited: Page) -> None:
+    audited.goto(f"{live_server}/demo/shop")
+    found = violations(audited)
+    assert not found, readable(found)
+
+
 @pytest.mark.parametrize("story", ["high", "medium", "low", "small_business", "lapsed", "prospect"])
 def test_the_sidebar_for_each_kind_of_customer(live_server: str, audited: Page, story: str) -> None:
     _customer, ticket_id = customer_and_ticket(story)
