@@ -65,7 +65,8 @@ def connect_command(
 ) -> None:
     """Connect a Shopify store, or replace its token.
 
-    The Admin API access token (of a custom app with read_customers and read_orders) is read
+    The Admin API access token (of a custom app with read_customers and read_orders, and the
+    scopes of the gestures it is to give: see the README's "Gestures in the shop") is read
     from SHOPIFY_ACCESS_TOKEN or a hidden prompt, never from an argument.
     """
     token = _read_token()

@@ -49,7 +49,9 @@ class DatabaseStorage:
 
     @contextmanager
     def transaction(self) -> Iterator[State]:
-        row = self._session.get(DemoShopState, self._installation_id)
+        # Locked on PostgreSQL until the caller commits, so two workers cannot both give
+        # from the same copy (SQLite writes one at a time anyway).
+        row = self._session.get(DemoShopState, self._installation_id, with_for_update=True)
         state = operations.copy_state(row.state) if row is not None else empty_state()
         yield state
         if row is not None and state == row.state:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +23,8 @@ from plugin.helpdesks import Connections
 from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault
 from plugin.helpdesks.http import AccountSessions
 from plugin.models import Customer, DemoShopState, Installation, Order
+from tests.conftest import build_app, dispose_app
+from tests.seeded_demo import SeededDemos
 
 
 def connections(app: Flask) -> Connections:
@@ -238,3 +241,34 @@ def test_the_demo_shop_page_says_when_nothing_was_given_and_the_desk_links_to_it
 def test_the_demo_shop_page_without_data_says_how_to_seed(client: FlaskClient) -> None:
     answer = client.get("/demo/shop")
     assert answer.status_code == 503 and "demo seed" in answer.get_data(as_text=True)
+
+
+def test_the_demo_shop_keeps_what_was_given_on_both_databases(
+    database_url: str, tmp_path: Path, seeded_demos: SeededDemos
+) -> None:
+    app = build_app(database_url, tmp_path / "instance")
+    try:
+        with db.database(app).sessions() as session:
+            installation = seeded_demos.load(app, session)
+            margaret, order = margaret_and_her_latest_order(session, installation)
+            shop = shop_for(session, installation, connections=connections(app))
+            assert shop is not None
+            refund = GestureRequest(
+                kind=GestureKind.REFUND,
+                marker="demo-refund-pg",
+                customer_id=shop_customer_id(session, installation, margaret),
+                currency="USD",
+                amount=Decimal("4.50"),
+                order_id=shop_order_id(installation, order),
+            )
+            given = shop.give(refund)
+            session.commit()
+        with db.database(app).sessions() as session:
+            installation = session.get(Installation, installation.id)
+            assert installation is not None
+            again = shop_for(session, installation, connections=connections(app))
+            assert again is not None
+            found = again.find(refund)
+    finally:
+        dispose_app(app)
+    assert found is not None and found.shop_id == given.shop_id
