@@ -264,9 +264,9 @@ def test_the_demo_shop_keeps_what_was_given_on_both_databases(
             given = shop.give(refund)
             session.commit()
         with db.database(app).sessions() as session:
-            installation = session.get(Installation, installation.id)
-            assert installation is not None
-            again = shop_for(session, installation, connections=connections(app))
+            reread = session.get(Installation, installation.id)
+            assert reread is not None
+            again = shop_for(session, reread, connections=connections(app))
             assert again is not None
             found = again.find(refund)
     finally:
