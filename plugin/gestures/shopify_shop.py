@@ -254,6 +254,10 @@ class ShopifyGestureShop:
         order_id = answers.required_order(request)
         amount = answers.required_amount(request)
         order = self._order_for_refund(request, order_id)
+        earlier = answers.refund_found(request, order)
+        if earlier is not None:
+            # Made by an attempt whose answer was lost: what is left to refund no longer counts.
+            return earlier
         refundable, currency, transactions = answers.refundable(order)
         if currency and currency != request.currency:
             raise ShopRefused(f"Order {order.get('name')} is in {currency}, not {request.currency}")

@@ -283,3 +283,14 @@ def test_after_an_unknown_outcome_find_finds_exactly_what_was_created(
     assert made(fake, kind) == 1
     if kind is GestureKind.GIFT_CARD:
         assert found.gift_card_code is None and found.code_last4
+
+
+def test_giving_a_refund_again_answers_the_refund_made_even_when_nothing_is_left() -> None:
+    fake = engine()
+    shop = shop_of(fake)
+    everything = gesture(GestureKind.REFUND, amount=Decimal(64), order_id=MUGS)
+    first = shop.give(everything)
+
+    again = shop.give(everything)
+
+    assert again.shop_id == first.shop_id and made(fake, GestureKind.REFUND) == 1
