@@ -41,10 +41,18 @@ class Ticket:
     requester_id: str
     created_at: datetime
     updated_at: datetime
+    # The order numbers the ticket's description mentions (`mentioned_orders`): what the
+    # sidebar needs of the customer's own words, kept instead of the words themselves.
+    description_orders: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def order_text(self) -> str:
+        """Where the ticket may name an order: its subject, then its description's numbers."""
+        return " ".join((self.subject, *self.description_orders))
 
 
 @dataclass(frozen=True)

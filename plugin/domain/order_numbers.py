@@ -23,6 +23,18 @@ def order_numbers(text: str) -> list[str]:
     return sorted((number for number in found if number), key=found.__getitem__)
 
 
+# How many of a description's order numbers a ticket keeps, and how much of it is read.
+MAX_MENTIONED = 5
+MAX_DESCRIPTION_READ = 2000
+
+
+def mentioned_orders(description: str | None) -> tuple[str, ...]:
+    """The candidate order numbers in a ticket's description, at most a few, in rank order."""
+    if not description:
+        return ()
+    return tuple(order_numbers(description[:MAX_DESCRIPTION_READ])[:MAX_MENTIONED])
+
+
 def comparable(number: str) -> str:
     """An order number as compared: case and a leading "#" do not count ("#1001" is "1001")."""
     return number.strip().lstrip("#").casefold()

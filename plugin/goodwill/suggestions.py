@@ -6,8 +6,8 @@ customer's profile facts and personas, mapped helpdesk facts, the ticket, the cu
 grants, this month's budgets and an order value. `ticket` and `requester` always come from the
 helpdesk (never from the page).
 
-- Order value (what a percent cost is a share of): the order the ticket's subject names by its
-  number, if it names one of the customer's orders; otherwise the customer's latest order,
+- Order value (what a percent cost is a share of): the order the ticket names by its number
+  (in its subject or description), if it is one of the customer's orders; else the latest,
   since a ticket is most often about the last thing bought. None without orders, so a percent
   gesture is withheld as unpriced for a prospect.
 - Ticket handling is applied once per ticket: once handled, the card shows it done (with how
@@ -55,7 +55,7 @@ class OrderValue:
     """The order a percent cost is a share of, and how it was chosen, in words."""
 
     cents: int
-    description: str  # "order ORD-10234, named in the subject" / "the latest order, ORD-10234"
+    description: str  # "order ORD-10234, named in the ticket" / "the latest order, ORD-10234"
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def ticket_context(
     facts = field_mappings.mapped_facts(
         requester, field_mappings.list_mappings(session, installation)
     )
-    order_value = _order_value(session, installation.id, customer, ticket.subject, now=now)
+    order_value = _order_value(session, installation.id, customer, ticket.order_text, now=now)
     context = RuleContext(
         ticket=ticket,
         now=now,
@@ -107,11 +107,11 @@ def _order_value(
     session: Session,
     installation_id: int,
     customer: Customer | None,
-    subject: str,
+    ticket_text: str,
     *,
     now: datetime,
 ) -> OrderValue | None:
-    """The order the subject names by number, or else the customer's latest order."""
+    """The order the ticket names by number, or else the customer's latest order."""
     if customer is None:
         return None
     orders = sa.select(Order.external_id, Order.amount_cents).where(
@@ -120,10 +120,10 @@ def _order_value(
         Order.placed_at <= now,
     )
     named = recent_orders.named_stored_order(
-        session, installation_id, customer.id, ticket_text=subject, now=now
+        session, installation_id, customer.id, ticket_text=ticket_text, now=now
     )
     if named is not None:
-        return OrderValue(named.amount_cents, f"order {named.external_id}, named in the subject")
+        return OrderValue(named.amount_cents, f"order {named.external_id}, named in the ticket")
     latest = session.execute(orders.order_by(Order.placed_at.desc()).limit(1)).first()
     if latest is None:
         return None
@@ -254,7 +254,7 @@ def suggestions_for(
 
 
 def _priced_from(exception: ExceptionType, order: OrderValue | None, currency: str) -> str | None:
-    """How a share of an order was priced: "10% of order ORD-1, named in the subject ($90.00)".
+    """How a share of an order was priced: "10% of order ORD-1, named in the ticket ($90.00)".
 
     An amount the agent may edit has its limits said once, next to the amount, so the
     estimate's own bounds are not repeated here.

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks.interface import (
     PersonNotFound,
     TicketChange,
@@ -186,4 +187,5 @@ def _ticket(row: DemoTicket) -> Ticket:
         requester_id=row.requester_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        description_orders=mentioned_orders(row.description),
     )

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 import requests
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks.account_client import HelpdeskAccountClient
 from plugin.helpdesks.http import UpstreamApi, utc_timestamp
 from plugin.helpdesks.interface import (
@@ -474,6 +475,10 @@ def _map_ticket(raw: Mapping[str, Any]) -> Ticket:
             requester_id=str(int(raw["requester_id"])),
             created_at=utc_timestamp(raw["created_at"]),
             updated_at=utc_timestamp(raw["updated_at"]),
+            # `description_text` is the description without its HTML.
+            description_orders=mentioned_orders(
+                None if raw.get("description_text") is None else str(raw["description_text"])
+            ),
         )
     except (KeyError, TypeError, ValueError):
         raise _unreadable("ticket") from None

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks.http import utc_timestamp
 from plugin.helpdesks.interface import HelpdeskError
 
@@ -77,6 +78,8 @@ def ticket_from(raw: Mapping[str, Any]) -> Ticket:
             requester_id=str(raw["requester_id"]),
             created_at=utc_timestamp(raw["created_at"]),
             updated_at=utc_timestamp(raw["updated_at"]),
+            # `description` is the ticket's first comment, as plain text.
+            description_orders=mentioned_orders(_optional_str(raw.get("description"))),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise unreadable("ticket") from None

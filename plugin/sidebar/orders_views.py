@@ -61,7 +61,7 @@ def read_orders(
     installation: Installation, snapshot: HelpdeskSnapshot, *, now: datetime
 ) -> RecentOrders | None:
     """The requester's recent orders: the shop's (cached) answer, else what is stored."""
-    text = snapshot.ticket.subject
+    text = snapshot.ticket.order_text
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     shop = shop_answer(installation, snapshot, deadline)
     if shop is not None and shop.customer is not None:

@@ -278,6 +278,7 @@ def _ticket_to_json(ticket: Ticket) -> dict[str, object]:
         "requester_id": ticket.requester_id,
         "created_at": ticket.created_at.isoformat(),
         "updated_at": ticket.updated_at.isoformat(),
+        "description_orders": list(ticket.description_orders),
     }
 
 
@@ -293,6 +294,7 @@ def _ticket_from_json(raw: Mapping[str, object]) -> Ticket:
         requester_id=str(raw["requester_id"]),
         created_at=datetime.fromisoformat(str(raw["created_at"])),
         updated_at=datetime.fromisoformat(str(raw["updated_at"])),
+        description_orders=tuple(str(item) for item in _items(raw.get("description_orders"))),
     )
 
 

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Ticket
+from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
@@ -37,6 +38,8 @@ bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
 
 MAX_ID_LENGTH = 64
 MAX_PAGE_TAGS = 100
+# The page sends the start of the description (ZAF's ticket.description), kept short in the URL.
+MAX_PAGE_DESCRIPTION = 300
 RETRY_AFTER_SECONDS = 2
 PLATFORM_NAMES = {"zendesk": "Zendesk", "freshdesk": "Freshdesk", "demo": "the demo helpdesk"}
 
@@ -141,6 +144,7 @@ def page_ticket(
         requester_id=requester_hint,
         created_at=now,
         updated_at=now,
+        description_orders=mentioned_orders(args.get("description", "")[:MAX_PAGE_DESCRIPTION]),
     )
 
 

@@ -236,7 +236,10 @@
   // The ticket's fields as the page has them: the service shows the cards from them without
   // reading the ticket from the helpdesk's API (it reads it itself before recording anything).
   var FIELDS = { subject: 'ticket.subject', status: 'ticket.status', type: 'ticket.type',
-    priority: 'ticket.priority', tags: 'ticket.tags', channel: 'ticket.via' };
+    priority: 'ticket.priority', tags: 'ticket.tags', channel: 'ticket.via',
+    description: 'ticket.description' };
+  // Of the description only its start goes (where an order is named), to keep the URL short.
+  var DESCRIPTION_CHARS = 300;
   var pageFields = '';
 
   function fieldsQuery(answer) {
@@ -246,6 +249,8 @@
         value = value.join(' ');
       } else if (value && typeof value === 'object') {
         value = value.channel;
+      } else if (name === 'description' && typeof value === 'string') {
+        value = value.slice(0, DESCRIPTION_CHARS);
       }
       return value === undefined || value === null || typeof value === 'object' ? ''
         : '&' + name + '=' + encodeURIComponent(String(value));

@@ -4,6 +4,7 @@ and budget), what is withheld, and the order a share of an order is priced from.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
+from plugin.domain.order_numbers import mentioned_orders
 from plugin.goodwill import suggestions
 from tests.goodwill.world import HIGH_SPENDER, NOW, act, card, person, set_up, ticket
 
@@ -61,7 +63,22 @@ def test_an_order_named_in_the_subject_prices_a_share(session: Session) -> None:
         now=NOW,
     )
     assert found.order_value is not None
-    assert found.order_value.description == f"order {named}, named in the subject"
+    assert found.order_value.description == f"order {named}, named in the ticket"
+    assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
+
+
+def test_an_order_named_in_the_description_prices_a_share(session: Session) -> None:
+    inst = set_up(session)
+    named = f"ORD-acme-{HIGH_SPENDER}-5"
+    described = dataclasses.replace(
+        ticket("503", subject="Still waiting"),
+        description_orders=mentioned_orders(f"Hi, my order {named} was due on Tuesday."),
+    )
+    found = suggestions.suggestions_for(
+        session, inst, ticket=described, requester=person(HIGH_SPENDER), now=NOW
+    )
+    assert found.order_value is not None
+    assert found.order_value.description == f"order {named}, named in the ticket"
     assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
 
 
@@ -78,5 +95,5 @@ def test_an_order_named_after_a_hash_or_among_other_numbers_prices_a_share(
         now=NOW,
     )
     assert found.order_value is not None
-    assert found.order_value.description == f"order {named}, named in the subject"
+    assert found.order_value.description == f"order {named}, named in the ticket"
     assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500

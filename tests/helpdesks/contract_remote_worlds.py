@@ -35,6 +35,7 @@ from tests.helpdesks.contract_worlds import (
     TICKETS,
     Note,
     World,
+    description_of,
 )
 
 
@@ -253,7 +254,7 @@ def _zendesk_ticket(ticket: Ticket) -> dict[str, Any]:
         int(ticket.id),
         subject=ticket.subject,
         raw_subject=ticket.subject,
-        description=f"About: {ticket.subject}",
+        description=description_of(ticket),
         status=ticket.status,
         via={"channel": ticket.channel, "source": {"from": {}, "to": {}, "rel": None}},
         priority=ticket.priority,
@@ -440,6 +441,8 @@ def _freshdesk_ticket(ticket: Ticket) -> dict[str, Any]:
     return freshdesk_shapes.freshdesk_ticket(
         int(ticket.id),
         subject=ticket.subject,
+        description=f"<div>{description_of(ticket)}</div>",
+        description_text=description_of(ticket),
         status=FRESHDESK_STATUSES[ticket.status],
         priority=FRESHDESK_PRIORITIES[ticket.priority],
         source=FRESHDESK_SOURCES[ticket.channel],

@@ -44,6 +44,8 @@ EARLIER_TICKET = Ticket(
     created_at=datetime(2026, 10, 2, 9, 30),
     updated_at=datetime(2026, 10, 3, 16, 0),
 )
+# The open ticket names its order only in the description: a ticket keeps those numbers.
+OPEN_DESCRIPTION = "Order #4471 came with the lid cracked in two places."
 OPEN_TICKET = Ticket(
     id="35436",
     subject="My order arrived damaged",
@@ -55,6 +57,7 @@ OPEN_TICKET = Ticket(
     requester_id=REQUESTER.id,
     created_at=datetime(2026, 11, 20, 10, 0),
     updated_at=datetime(2026, 11, 21, 8, 30),
+    description_orders=("4471",),
 )
 OTHER_CUSTOMERS_TICKET = Ticket(
     id="35437",
@@ -70,6 +73,13 @@ OTHER_CUSTOMERS_TICKET = Ticket(
 )
 # In the order they were created: the fakes list them so, whatever order a query asks for,
 # since the interface promises newest first whatever order the helpdesk's pages come in.
+
+
+def description_of(ticket: Ticket) -> str:
+    """What each world's helpdesk has as the ticket's description."""
+    return OPEN_DESCRIPTION if ticket.id == OPEN_TICKET.id else f"About: {ticket.subject}"
+
+
 TICKETS = (EARLIER_TICKET, OPEN_TICKET, OTHER_CUSTOMERS_TICKET)
 # The same group names the demo helpdesk routes to.
 GROUPS = demo.GROUPS
@@ -147,7 +157,7 @@ class DemoWorld(World):
                     requester_id=ticket.requester_id,
                     assignee_id=AGENT.id,
                     subject=ticket.subject,
-                    description=f"About: {ticket.subject}",
+                    description=description_of(ticket),
                     channel=ticket.channel,
                     status=ticket.status,
                     priority=ticket.priority,

@@ -337,3 +337,22 @@ def test_the_one_call_with_nothing_cached_and_a_slow_helpdesk_times_out(
             deadline=time.monotonic() + 0.05,
             now=utcnow(),
         )
+
+
+def test_the_page_and_the_snapshot_keep_the_descriptions_order_numbers_not_its_words() -> None:
+    from plugin.sidebar import views
+    from plugin.sidebar.snapshot import _ticket_from_json, _ticket_to_json
+
+    words = "Hi, my order ORD-12185 was due on Tuesday and I am nearly out of beans. " * 10
+    page = views.page_ticket(
+        {"subject": "Still not here", "description": words}, ticket_id="9", requester_hint="7"
+    )
+    assert page is not None
+    assert page.description_orders == ("ORD-12185",)
+    assert page.order_text == "Still not here ORD-12185"
+    stored = _ticket_to_json(page)
+    assert "beans" not in str(stored)
+    assert _ticket_from_json(stored) == page
+    # A snapshot written before tickets kept these numbers still reads.
+    del stored["description_orders"]
+    assert _ticket_from_json(stored).description_orders == ()
