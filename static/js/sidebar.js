@@ -184,6 +184,22 @@
     });
   }
 
+  // An amount above the rule's approval threshold asks a supervisor: the button says so as
+  // the agent types, and sends an escalation; at or below it, it is the agent's own Apply.
+  root.addEventListener('input', function (event) {
+    var input = event.target;
+    var above = input.getAttribute('data-approval-above');
+    var go = above && document.getElementById(input.getAttribute('data-go'));
+    var value = parseFloat(input.value);
+    if (!go || isNaN(value)) {
+      return;
+    }
+    var asks = value > parseFloat(above);
+    go.value = asks ? 'escalate' : 'apply';
+    go.textContent = asks ? 'Ask a supervisor: ' + go.getAttribute('data-money') +
+      value.toFixed(2).replace(/\.00$/, '') : 'Apply';
+  });
+
   // A form's buttons, those inside it and those joined to it by their form attribute.
   function buttons(form, disabled) {
     Array.prototype.forEach.call(form.elements, function (element) {

@@ -273,6 +273,13 @@ def test_above_the_threshold_the_button_says_it_asks_a_supervisor(
     offer = sidebar.locator('.rg-offer[data-exception="goodwill_credit"]')
     asks = offer.get_by_role("button", name=re.compile(r"^Ask a supervisor: \$"))
     expect(asks).to_have_count(1)
+    # Typed down to the threshold, the amount is the agent's own to apply; above, it asks.
+    amount = offer.get_by_label("Amount (USD)")
+    amount.fill("25")
+    expect(offer.locator(".rg-offer__go")).to_have_text("Apply")
+    amount.fill("40")
+    expect(offer.locator(".rg-offer__go")).to_have_text("Ask a supervisor: $40")
+    amount.fill("27.67")
     Clicks().on(asks)
     expect(sidebar.locator('[data-result="done"]')).to_contain_text(
         "Sent for approval:", timeout=10_000

@@ -196,6 +196,19 @@
       if (form.getAttribute('data-busy') === 'true' || !currentView) return;
       act(client, form, event.submitter);
     });
+    // As in the Zendesk page (static/js/sidebar.js): an amount above the approval threshold
+    // turns Apply into "Ask a supervisor: $N", and back.
+    root.addEventListener('input', function (event) {
+      var input = event.target;
+      var above = input.getAttribute('data-approval-above');
+      var go = above && document.getElementById(input.getAttribute('data-go'));
+      var value = parseFloat(input.value);
+      if (!go || isNaN(value)) return;
+      var asks = value > parseFloat(above);
+      go.value = asks ? 'escalate' : 'apply';
+      go.textContent = asks ? 'Ask a supervisor: ' + go.getAttribute('data-money') +
+        value.toFixed(2).replace(/\.00$/, '') : 'Apply';
+    });
   }
 
   if (!window.app || typeof window.app.initialized !== 'function') {
