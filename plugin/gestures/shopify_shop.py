@@ -203,15 +203,10 @@ class ShopifyGestureShop:
         }
         if request.expires_at is not None:
             body["expiresOn"] = request.expires_at.date().isoformat()
-        data = self._run(
-            request.kind, "the gift card", documents.GIFT_CARD_CREATE, {"input": body}, write=True
+        payload, card = self._mutate(
+            request, "the gift card", documents.GIFT_CARD_CREATE, body, "giftCardCreate", "giftCard"
         )
-        payload = answers.payload(data, "giftCardCreate")
-        answers.refuse_user_errors(payload, request.kind)
-        card = payload.get("giftCard")
         full_code = payload.get("giftCardCode")
-        if not isinstance(card, dict) or not isinstance(card.get("id"), str):
-            raise answers.unreadable(request.kind)
         given = answers.gift_card(request, card)
         if isinstance(full_code, str) and full_code:
             # Shown once to the agent: kept only in the answer, never logged.
@@ -272,18 +267,14 @@ class ShopifyGestureShop:
             "notify": True,
             "transactions": answers.refund_transactions(order_id, amount, transactions),
         }
-        data = self._run(
-            request.kind,
+        _, refund = self._mutate(
+            request,
             "the refund",
             documents.refund_create(request.marker),
-            {"input": body},
-            write=True,
+            body,
+            "refundCreate",
+            "refund",
         )
-        payload = answers.payload(data, "refundCreate")
-        answers.refuse_user_errors(payload, request.kind)
-        refund = payload.get("refund")
-        if not isinstance(refund, dict) or not isinstance(refund.get("id"), str):
-            raise answers.unreadable(request.kind)
         return answers.refund_given(request, refund)
 
     # --- Replacements -------------------------------------------------------------------
@@ -314,17 +305,16 @@ class ShopifyGestureShop:
             return answers.replacement(draft)
         else:
             draft_id = str(draft.get("id"))
-        data = self._run(
-            request.kind,
+        _, completed = self._mutate(
+            request,
             "completing the replacement",
             documents.DRAFT_ORDER_COMPLETE,
-            {"id": draft_id},
-            write=True,
+            None,
+            "draftOrderComplete",
+            "draftOrder",
+            variables={"id": draft_id},
         )
-        payload = answers.payload(data, "draftOrderComplete")
-        answers.refuse_user_errors(payload, request.kind)
-        completed = payload.get("draftOrder")
-        if not isinstance(completed, dict) or not isinstance(completed.get("order"), dict):
+        if not isinstance(completed.get("order"), dict):
             raise answers.unreadable(request.kind)
         return answers.replacement(completed)
 
@@ -365,21 +355,38 @@ class ShopifyGestureShop:
                 : answers.MAX_NOTE
             ],
         }
-        data = self._run(
-            request.kind,
+        _, draft = self._mutate(
+            request,
             "the replacement",
             documents.DRAFT_ORDER_CREATE,
-            {"input": body},
-            write=True,
+            body,
+            "draftOrderCreate",
+            "draftOrder",
         )
-        payload = answers.payload(data, "draftOrderCreate")
-        answers.refuse_user_errors(payload, request.kind)
-        draft = payload.get("draftOrder")
-        if not isinstance(draft, dict) or not isinstance(draft.get("id"), str):
-            raise answers.unreadable(request.kind)
         return str(draft["id"])
 
     # --- Calling Shopify ----------------------------------------------------------------
+
+    def _mutate(
+        self,
+        request: GestureRequest,
+        what: str,
+        document: str,
+        body: Mapping[str, object] | None,
+        field: str,
+        result: str,
+        *,
+        variables: Mapping[str, object] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Run one write (its input `body`, or else `variables`), refuse on its userErrors, and
+        answer its payload and the object it made (`result`, which must carry an id)."""
+        data = self._run(request.kind, what, document, variables or {"input": body}, write=True)
+        payload = answers.payload(data, field)
+        answers.refuse_user_errors(payload, request.kind)
+        made = payload.get(result)
+        if not isinstance(made, dict) or not isinstance(made.get("id"), str):
+            raise answers.unreadable(request.kind)
+        return payload, made
 
     def _run(
         self,
