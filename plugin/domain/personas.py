@@ -217,6 +217,12 @@ class ConditionSet:
             not self.any or any(c.holds(facts) for c in self.any)
         )
 
+    def held_when_matched(self, facts: Mapping[str, object]) -> tuple[Condition, ...]:
+        """The conditions that held, for a set `matches` already said holds: every `all` one
+        (matching proved them) and the `any` ones that hold. As `evaluate(facts).held`, without
+        checking again what matching proved or building each check's record."""
+        return self.all + tuple(c for c in self.any if c.holds(facts))
+
     def evaluate(self, facts: Mapping[str, object]) -> ConditionResult:
         """Check every condition against the facts."""
         all_checks = _checks("all", self.all, facts)

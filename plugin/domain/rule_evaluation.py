@@ -347,9 +347,9 @@ class _Checks:
         return self._granted[key]
 
     def held(self, rule: Rule) -> tuple[Condition, ...]:
-        """The conditions of a matching rule that held."""
+        """The conditions of a matching rule that held (only matching rules are asked)."""
         if rule.id not in self._held:
-            self._held[rule.id] = rule.conditions.evaluate(self.facts).held
+            self._held[rule.id] = rule.conditions.held_when_matched(self.facts)
         return self._held[rule.id]
 
     def refusal(self, candidate: _Candidate) -> WithheldReason | None:

@@ -282,3 +282,35 @@ def test_personas_match_in_priority_order_and_a_customer_may_match_several() -> 
 
 def test_no_personas_no_matches() -> None:
     assert match_personas([], FACTS) == ()
+
+
+conditions_on_facts = st.sampled_from(
+    [
+        Condition("tier", Operator.IS, "high"),
+        Condition("tier", Operator.IN, ("medium", "high")),
+        Condition("orders_12m", Operator.GTE, 4),
+        Condition("behaviour_tags", Operator.CONTAINS, "seasonal"),
+        Condition("lifecycle_stage", Operator.NOT_IN, ("lapsed",)),
+    ]
+)
+facts_drawn = st.fixed_dictionaries(
+    {
+        "tier": st.sampled_from(["low", "medium", "high"]),
+        "orders_12m": st.integers(0, 8),
+        "behaviour_tags": st.sampled_from([(), ("seasonal",), ("deal_seeker",)]),
+        "lifecycle_stage": st.sampled_from(["active", "lapsed"]),
+    }
+)
+
+
+@given(
+    st.lists(conditions_on_facts, max_size=4),
+    st.lists(conditions_on_facts, max_size=4),
+    facts_drawn,
+)
+def test_held_when_matched_says_what_evaluate_says_of_a_matching_set(
+    all_of: list[Condition], any_of: list[Condition], facts: dict[str, object]
+) -> None:
+    conditions = ConditionSet(all=tuple(all_of), any=tuple(any_of))
+    if conditions.matches(facts):
+        assert conditions.held_when_matched(facts) == conditions.evaluate(facts).held
