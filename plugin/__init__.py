@@ -86,6 +86,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.reports import views as console_reports
     from plugin.reviews import console_views as console_reviews
     from plugin.reviews import views as reviews
+    from plugin.sidebar import event_cli, event_views
     from plugin.sidebar import freshdesk_views as freshdesk
     from plugin.sidebar import orders_views as orders
     from plugin.sidebar import views as sidebar
@@ -108,6 +109,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         console_delivery.bp,
         push.bp,
         freshdesk.bp,
+        event_views.bp,  # signed by the helpdesk, or its event secret
     )
     for bp in bearer_or_secret:
         app.register_blueprint(bp)
@@ -117,6 +119,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         app.register_blueprint(demo.bp)
 
     delivery_cli.init_app(app, settings)
+    event_cli.init_app(app, settings)
     for command in (
         demo.demo_cli,
         package_cli,

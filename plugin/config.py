@@ -60,6 +60,10 @@ class Settings:
     seen_ticket_write_seconds: int = 60
     # Keep helpdesk answers in the database for the other processes too (see shared_cache).
     shared_cache: bool = True
+    # The service's public https address, where helpdesks send events (`/events/...`); empty:
+    # `flask zendesk register` sets up no webhooks. And how old a signed event may be.
+    public_url: str = ""
+    event_replay_seconds: int = 300
     # The share of each helpdesk account's API rate limit this process may spend.
     helpdesk_budget_share: float = 0.8
     # The action log's outbox (plugin/delivery/outbox.py): an in-process worker thread (the demo's;
@@ -263,6 +267,12 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             minimum=0,
         ),
         shared_cache=_bool("REGULARS_SHARED_CACHE", env.get("REGULARS_SHARED_CACHE", "true")),
+        public_url=env.get("REGULARS_PUBLIC_URL", "").strip().rstrip("/"),
+        event_replay_seconds=_int(
+            "REGULARS_EVENT_REPLAY_SECONDS",
+            env.get("REGULARS_EVENT_REPLAY_SECONDS", "300"),
+            minimum=10,
+        ),
         helpdesk_budget_share=_fraction(
             "REGULARS_HELPDESK_BUDGET_SHARE", env.get("REGULARS_HELPDESK_BUDGET_SHARE", "0.8")
         ),

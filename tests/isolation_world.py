@@ -345,6 +345,7 @@ def _tag_and_complete(session: Session, a: Installation, markers: Markers) -> di
             "template_id": [str(template.id)],
             "action_id": [str(escalation.id)],
             "ticket_id": [A_ONLY_TICKET, open_ticket.external_id],
+            "installation_id": [str(a.id)],  # the helpdesk event endpoints
         },
     }
 

@@ -33,6 +33,7 @@ from plugin.helpdesks.zendesk_installations import (
     zendesk_installations,
 )
 from plugin.models import Installation
+from plugin.sidebar.event_cli import install_on_connect
 
 # Names of environment variables, not secrets.
 API_TOKEN_VARIABLE = "ZENDESK_API_TOKEN"  # noqa: S105
@@ -113,6 +114,7 @@ def register_command(
         click.echo(f"Registered Zendesk installation {installation.account}.")
         if check:
             _run_check(session, installation, timeout=timeout)
+        install_on_connect(session, installation, timeout=timeout)  # events, when public
 
 
 @zendesk_cli.command("check")

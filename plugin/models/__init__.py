@@ -16,6 +16,7 @@ from plugin.models.customers import (
 )
 from plugin.models.delivery import Delivery, DeliveryLease
 from plugin.models.demo import DemoNote, DemoShopState, DemoTicket, DemoUser
+from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
 from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
@@ -34,6 +35,8 @@ __all__ = [
     "DemoShopState",
     "DemoTicket",
     "DemoUser",
+    "EventDelivery",
+    "EventSource",
     "ExceptionType",
     "FieldMapping",
     "Installation",
@@ -49,4 +52,5 @@ __all__ = [
     "SegmentBudget",
     "SegmentGuidance",
     "SharedCacheEntry",
+    "SnapshotRefresh",
 ]

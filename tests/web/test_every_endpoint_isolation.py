@@ -43,6 +43,7 @@ from plugin.demo import signing
 from plugin.demo.exceptions_seed import demo_rules_file
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.helpdesks.freshdesk import domain_of
+from plugin.helpdesks.zendesk_webhooks import signature_for
 from tests import tokens
 from tests.conftest import build_app, dispose_app
 from tests.console.test_views import launch as console_launch
@@ -106,6 +107,7 @@ def kind_of(method: str, rule: str, endpoint: str) -> str | None:
         ("/freshdesk/", "freshdesk"),
         ("/api/v1/", "push"),
         ("/demo/api/", "demo"),
+        ("/events/", "events"),
     ):
         if rule.startswith(prefix):
             return kind
@@ -447,7 +449,25 @@ def _demo_probes(world: World, method: str, path: str, endpoint: str, has_ids: b
     return found
 
 
+def _event_probes(
+    world: World, method: str, path: str, endpoint: str, has_ids: bool
+) -> list[Probe]:
+    """A helpdesk event for A's installation, signed or vouched for with B's secret: a 401."""
+    body = json.dumps({"type": "zen:event-type:user.deleted", "detail": {"id": world.requester}})
+    stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {
+        "X-Zendesk-Webhook-Signature": signature_for(
+            world.b_freshdesk_secret, stamp, body.encode()
+        ),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "X-Regulars-Event-Secret": world.b_freshdesk_secret,
+        "Content-Type": "application/json",
+    }
+    return [Probe("B's secret", method, path, {"headers": headers, "data": body}, frozenset({401}))]
+
+
 PROBES = {
+    "events": _event_probes,
     "console": _console_probes,
     "sidebar": _sidebar_probes,
     "freshdesk": _freshdesk_probes,

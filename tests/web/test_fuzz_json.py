@@ -8,6 +8,7 @@ endpoint's own keys holding any JSON; and the endpoint's real payload with one v
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
+from plugin.clock import utcnow
 from plugin.customers import push_tokens
 from plugin.helpdesks.freshdesk_installations import issue_secret
+from plugin.helpdesks.zendesk_webhooks import signature_for
 from plugin.models import Installation
+from plugin.models.events import EventSource
 from tests.goodwill.test_views import MARGARET, open_ticket_of
 from tests.sidebar.test_freshdesk_views import view
 from tests.sidebar.test_views import demo_token, launch, session_token
@@ -196,3 +200,82 @@ def test_sidebar_sync_as_json(
     token = session_token(launch(client, demo_token(app, demo_installation)).get_data(True))
     headers = {"Authorization": f"Bearer {token}"}
     assert_no_server_error(lambda b: client.post("/sidebar/sync", json=b, headers=headers), body)
+
+
+@pytest.fixture
+def event_sources(app: Flask, session: Session) -> tuple[int, int]:
+    """A Zendesk and a Freshdesk installation whose events the fuzzed bodies are signed for."""
+    vault = app.extensions["regulars.vault"]
+    zendesk_one = Installation(platform="zendesk", account="fuzz-events", display_name="Fuzz")
+    freshdesk_one = Installation(platform="freshdesk", account="fuzz-desk", display_name="Fuzz")
+    session.add_all([zendesk_one, freshdesk_one])
+    session.flush()
+    session.add_all(
+        [
+            EventSource(
+                installation_id=zendesk_one.id,
+                secret_encrypted=vault.encrypt({"1": EVENT_SECRET}),
+                remote_ids={},
+                events_received=0,
+            ),
+            EventSource(
+                installation_id=freshdesk_one.id,
+                secret_encrypted=vault.encrypt({"secret": EVENT_SECRET}),
+                remote_ids={},
+                events_received=0,
+            ),
+        ]
+    )
+    session.commit()
+    return zendesk_one.id, freshdesk_one.id
+
+
+EVENT_SECRET = "fuzz-event-secret-0123456789"
+ZENDESK_TICKET_EVENT = {
+    "type": "regulars:ticket",
+    "ticket": {
+        "id": "501",
+        "requester_id": "77",
+        "subject": "Where is my order?",
+        "status": "Open",
+        "priority": "Normal",
+        "ticket_type": "-",
+        "channel": "Mail",
+        "tags": "vip",
+        "created_at": "2026-12-04T10:00:00Z",
+        "updated_at": "2026-12-04T10:05:00Z",
+    },
+}
+
+
+@FUZZ
+@given(
+    body=bodies(ZENDESK_TICKET_EVENT)
+    | bodies({"type": "zen:event-type:user.deleted", "detail": {"id": "77"}})
+)
+def test_zendesk_events(client: FlaskClient, event_sources: tuple[int, int], body: Any) -> None:
+    def post(b: Any) -> Any:
+        raw = json.dumps(b).encode()
+        stamp = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = {
+            "X-Zendesk-Webhook-Signature": signature_for(EVENT_SECRET, stamp, raw),
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        }
+        return client.post(
+            f"/events/zendesk/{event_sources[0]}",
+            data=raw,
+            content_type="application/json",
+            headers=headers,
+        )
+
+    assert_no_server_error(post, body)
+
+
+@FUZZ
+@given(body=bodies({"freshdesk_webhook": {"ticket_id": "12", "ticket_requester_id": "44"}}))
+def test_freshdesk_events(client: FlaskClient, event_sources: tuple[int, int], body: Any) -> None:
+    headers = {"X-Regulars-Event-Secret": EVENT_SECRET}
+    assert_no_server_error(
+        lambda b: client.post(f"/events/freshdesk/{event_sources[1]}", json=b, headers=headers),
+        body,
+    )
