@@ -187,6 +187,14 @@ def _requester_first(
         return None
     requester, tickets = fetched.value
     ticket = next((t for t in tickets if t.id == ticket_id), None)
+    if ticket is None and not fetched.is_stale:
+        # A ticket newer than this process's copy: a helpdesk event's refresh (or another
+        # process) may have stored one that has it, read in one query instead of a call.
+        newer = cache.newer_shared(key, REQUESTER_CODEC, than=fetched.fetched_at)
+        if newer is not None:
+            fetched = newer
+            requester, tickets = fetched.value
+            ticket = next((t for t in tickets if t.id == ticket_id), None)
     from_page = ticket is None
     if ticket is None:
         ticket = page_ticket

@@ -316,6 +316,26 @@ class UpstreamCache:
         with self._lock:
             self._entries.pop(key, None)
 
+    def newer_shared(self, key: Hashable, codec: Codec[T], *, than: datetime) -> Fetched[T] | None:
+        """The shared store's answer for `key` when it was fetched after `than` (another
+        process, or a helpdesk event's refresh, stored it since), kept here; else None."""
+        if self._shared is None:
+            return None
+        found = self._shared.read(key)
+        if found is None or found[1] <= than:
+            return None
+        payload, fetched_at = found
+        try:
+            value = codec.decode(payload)
+        except (KeyError, TypeError, ValueError):
+            return None
+        age = max(0.0, (utcnow() - fetched_at).total_seconds())
+        with self._lock:
+            self._entries[key] = _Entry(
+                value=value, fetched_at=fetched_at, loaded_monotonic=self._clock() - age
+            )
+        return Fetched(value=value, fetched_at=fetched_at)
+
     def in_trouble(self, group: Hashable) -> bool:
         """Has this upstream failed, or spent someone's budget, lately and not answered since?"""
         with self._lock:

@@ -6,7 +6,9 @@ that behave as before when an event is lost."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -19,6 +21,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.helpdesks.credentials import EXTENSION_KEY, CredentialsVault
+from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.zendesk_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
 from plugin.models import Installation, SharedCacheEntry
 from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
@@ -26,8 +29,8 @@ from plugin.sidebar.event_cli import health_lines
 from plugin.sidebar.event_refresh import RefreshStats, refresh_due
 from plugin.sidebar.event_views import SECRET_HEADER
 from plugin.sidebar.shared_cache import DatabaseSharedStore
-from plugin.sidebar.snapshot import REQUESTER_CODEC
-from plugin.sidebar.upstream import UpstreamPolicy
+from plugin.sidebar.snapshot import REQUESTER_CODEC, HelpdeskSnapshot, fetch_helpdesk_snapshot
+from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 USERS_SECRET = "c2Vjb25kX3dlYmhvb2tzX3NlY3JldA=="
@@ -440,8 +443,6 @@ class FakeDesk:
     def requester_with_tickets(self, requester_id: str) -> tuple[Person, list[Ticket]]:
         self.calls += 1
         if self.fail:
-            from plugin.helpdesks.interface import HelpdeskError
-
             raise HelpdeskError("the helpdesk is down", retryable=True)
         at = datetime(2026, 11, 1, 9, 0)
         ticket = Ticket(
@@ -470,3 +471,34 @@ def refresh(app: Flask, desk: FakeDesk, *, now: object = None) -> RefreshStats:
         keep_seconds=KEEP,
         **({"now": now} if now is not None else {}),  # type: ignore[arg-type]
     )
+
+
+def test_after_an_event_the_first_view_of_a_new_ticket_makes_no_call(
+    app: Flask, client: FlaskClient, session: Session, accounts: tuple[int, int, int]
+) -> None:
+    acme, _, _ = accounts
+    store = DatabaseSharedStore(db.database(app).sessions, keep_seconds=KEEP)
+    desk = FakeDesk()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cache = UpstreamCache(executor=pool, keep_seconds=KEEP, shared=store)
+
+        def view(ticket_id: str) -> HelpdeskSnapshot:
+            return fetch_helpdesk_snapshot(
+                desk,  # type: ignore[arg-type]
+                cache=cache,
+                installation_id=acme,
+                ticket_id=ticket_id,
+                requester_hint="77",
+                policy=UpstreamPolicy(),
+                deadline=time.monotonic() + 2.5,
+                now=utcnow(),
+            )
+
+        assert view("100").ticket.id == "100" and desk.calls == 1  # cold: one call
+        # The helpdesk says a new ticket came; the refresher merges it without a call.
+        assert send(client, acme, ticket_body(ticket_id="900"))[0] == 202
+        assert refresh(app, FakeDesk()).merged == 1
+        seen = view("900")
+        assert desk.calls == 1  # this process's copy lacked it: one query, no call
+        assert seen.ticket.id == "900" and not seen.ticket_from_page
+        assert seen.ticket.subject == "Where is my order #1042?"
