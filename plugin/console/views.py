@@ -21,6 +21,7 @@ from plugin.helpdesks.interface import HelpdeskError, PersonNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
+from plugin.sidebar.events import health_line
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.settings import settings
 
@@ -120,9 +121,10 @@ def console_caller(need: Need = Need.SUPERVISE) -> tuple[SidebarSession, Install
 def check_connection() -> ResponseReturnValue:
     """Run the connection check now and render its report (called by the console page)."""
     installation = console_installation(Need.ADMINISTER)
-    if installation.platform != zendesk.PLATFORM:
-        return render_template("console/_connection.html", report=None), 200
     db_session = db.session()
+    events = health_line(db_session, installation.id, now=utcnow())
+    if installation.platform != zendesk.PLATFORM:
+        return render_template("console/_connection.html", report=None, events=events), 200
     connections = helpdesks().connections
     base_url = zendesk.base_url_for(installation.account, installation.api_base_url)
     report = zendesk_connection_check.check_connection(
@@ -134,7 +136,7 @@ def check_connection() -> ResponseReturnValue:
         now=utcnow(),
     )
     db_session.commit()
-    return render_template("console/_connection.html", report=report), 200
+    return render_template("console/_connection.html", report=report, events=events), 200
 
 
 @bp.post("/import")

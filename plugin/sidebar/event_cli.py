@@ -33,6 +33,7 @@ from plugin.models import Installation
 from plugin.models.events import EventSource, SnapshotRefresh
 from plugin.sidebar.event_refresh import EventRefresher, RefreshStats, refresh_due
 from plugin.sidebar.event_views import SECRET_HEADER
+from plugin.sidebar.events import health_line
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 
 logger = logging.getLogger(__name__)
@@ -88,30 +89,16 @@ def status_command() -> None:
 def health_lines(session: Session) -> list[str]:
     """One line per installation with events set up: when the last one came."""
     now = utcnow()
-    waiting = dict(
-        session.execute(
-            sa.select(SnapshotRefresh.installation_id, sa.func.count()).group_by(
-                SnapshotRefresh.installation_id
-            )
-        ).all()
-    )
-    lines = []
     rows = session.execute(
-        sa.select(EventSource, Installation)
-        .join(Installation, Installation.id == EventSource.installation_id)
+        sa.select(Installation)
+        .join(EventSource, Installation.id == EventSource.installation_id)
         .order_by(Installation.platform, Installation.account)
-    ).all()
-    for source, installation in rows:
-        if source.last_event_at is None:
-            last = "no event yet"
-        else:
-            age = int((now - source.last_event_at).total_seconds())
-            last = f"last event {age} s ago ({source.last_event_kind})"
-        lines.append(
-            f"{installation.platform}:{installation.account}: {last}, "
-            f"{source.events_received} received, {waiting.get(installation.id, 0)} waiting"
-        )
-    return lines
+    ).scalars()
+    return [
+        f"{installation.platform}:{installation.account}: "
+        f"{health_line(session, installation.id, now=now)}"
+        for installation in rows
+    ]
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -238,3 +238,25 @@ def drop_requester(session: Session, installation_id: int, requester_id: str) ->
         )
     )
     return int(getattr(dropped, "rowcount", 0) or 0)
+
+
+# --- Health ---------------------------------------------------------------------------------
+
+
+def health_line(session: Session, installation_id: int, *, now: datetime) -> str | None:
+    """When the installation's last event came, how many, and the refreshes waiting; None
+    when its events are not set up."""
+    source = session.get(EventSource, installation_id)
+    if source is None:
+        return None
+    waiting = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(SnapshotRefresh)
+        .where(SnapshotRefresh.installation_id == installation_id)
+    )
+    if source.last_event_at is None:
+        last = "no event yet"
+    else:
+        age = int((now - source.last_event_at).total_seconds())
+        last = f"last event {age} s ago ({source.last_event_kind})"
+    return f"{last}, {source.events_received} received, {waiting or 0} waiting"

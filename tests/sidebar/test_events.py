@@ -31,6 +31,7 @@ from plugin.sidebar.event_views import SECRET_HEADER
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 from plugin.sidebar.snapshot import REQUESTER_CODEC, HelpdeskSnapshot, fetch_helpdesk_snapshot
 from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy
+from tests.console.test_views import check, console_session, text_of
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 USERS_SECRET = "c2Vjb25kX3dlYmhvb2tzX3NlY3JldA=="
@@ -502,3 +503,23 @@ def test_after_an_event_the_first_view_of_a_new_ticket_makes_no_call(
         assert desk.calls == 1  # this process's copy lacked it: one query, no call
         assert seen.ticket.id == "900" and not seen.ticket_from_page
         assert seen.ticket.subject == "Where is my order #1042?"
+
+
+def test_the_console_shows_the_installations_last_event(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    token = console_session(app, client, demo_installation)
+    assert "Helpdesk events" not in text_of(check(client, {"Authorization": f"Bearer {token}"}))
+    session.add(
+        EventSource(
+            installation_id=demo_installation.id,
+            secret_encrypted=vault_of(app).encrypt({"secret": FRESHDESK_SECRET}),
+            remote_ids={},
+            events_received=3,
+            last_event_at=utcnow() - timedelta(seconds=42),
+            last_event_kind="ticket",
+        )
+    )
+    session.commit()
+    shown = text_of(check(client, {"Authorization": f"Bearer {token}"}))
+    assert "Helpdesk events: last event 42 s ago (ticket), 3 received, 0 waiting." in shown
