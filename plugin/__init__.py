@@ -83,7 +83,9 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.helpdesks.freshdesk_cli import freshdesk_cli
     from plugin.helpdesks.zendesk_cli import installations_cli, zendesk_cli
     from plugin.packaging.cli import package_cli
+    from plugin.reports import effects_views as console_effects
     from plugin.reports import views as console_reports
+    from plugin.reports.cli import effects_cli
     from plugin.reviews import console_views as console_reviews
     from plugin.reviews import views as reviews
     from plugin.sidebar import event_cli, event_views
@@ -106,6 +108,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         rules_views.bp,
         console_reviews.bp,
         console_reports.bp,
+        console_effects.bp,
         console_delivery.bp,
         push.bp,
         freshdesk.bp,
@@ -126,6 +129,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         data_cli,
         segments_cli,
         rules_cli,
+        effects_cli,
         zendesk_cli,
         freshdesk_cli,
         installations_cli,

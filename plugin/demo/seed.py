@@ -12,6 +12,7 @@ from plugin.customers.orders import refresh_order_facts
 from plugin.customers.segmentation import recompute_installation
 from plugin.demo import signing
 from plugin.demo.console_seed import seed_console
+from plugin.demo.effects_seed import seed_effects
 from plugin.demo.exceptions_seed import seed_exceptions
 from plugin.demo.reviews_seed import seed_report_history, seed_reviews
 from plugin.demo.sample_data import SampleData, build_sample_data
@@ -77,6 +78,7 @@ def seed_demo(session: Session, *, instance_path: Path, now: datetime) -> Instal
     seed_console(session, installation, now=now)
     template_id = seed_reviews(session, installation, now=now)
     seed_report_history(session, installation, template_id=template_id, now=now)
+    seed_effects(session, installation, now=now)
     return installation
 
 

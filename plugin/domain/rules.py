@@ -39,6 +39,8 @@ HISTORY_WINDOWS_DAYS = (30, 90, 365)
 MAX_PRIORITY = 9999
 MAX_CAP_TIMES = 100
 MAX_CAP_DAYS = 3650
+# A holdout keeps a rule's suggestion from at most half the eligible customers.
+MAX_HOLDOUT_PERCENT = 50
 # Helpdesk tags are single words: Zendesk turns spaces into separate tags.
 TAG = TextShape(
     re.compile(r"[a-z0-9][a-z0-9_\-:/.]{0,79}"),
@@ -194,6 +196,9 @@ class Rule:
     cap: Cap | None = None
     approval_threshold_cents: int | None = None
     budget: SegmentRef | None = None
+    # The share of eligible customers (0-50 %) the suggestion is held back from, to measure
+    # what it changes (`plugin.domain.effects`).
+    holdout_percent: int = 0
 
     @cached_property
     def ref(self) -> RuleRef:
@@ -212,7 +217,8 @@ def parse_rule(
 
     `raw` is `{"name", "conditions", "suggest": [{"exception", "priority"}], "actions":
     [{"kind", "value"}], "priority", "enabled", "cap": {"times", "days"},
-    "approval_threshold_cents", "budget": {"field", "value"}}`; the first two are required.
+    "approval_threshold_cents", "budget": {"field", "value"}, "holdout_percent"}`; the first
+    two are required.
     Raises InvalidRule listing every problem, each at its path (`conditions.all[2].value`).
     """
     reader = DefinitionReader()
@@ -228,6 +234,7 @@ def parse_rule(
             "cap",
             "approval_threshold_cents",
             "budget",
+            "holdout_percent",
         ),
     )
     if definition is None:
@@ -258,6 +265,12 @@ def parse_rule(
     budget = None
     if definition.get("budget") is not None:
         budget = read_segment_ref(definition["budget"], "budget", reader)
+    holdout = reader.integer(
+        definition.get("holdout_percent", 0),
+        "holdout_percent",
+        minimum=0,
+        maximum=MAX_HOLDOUT_PERCENT,
+    )
     if reader.errors:
         raise InvalidRule(reader.errors)
     assert name is not None and priority is not None and isinstance(enabled, bool)
@@ -273,6 +286,7 @@ def parse_rule(
         cap=cap,
         approval_threshold_cents=threshold,
         budget=budget,
+        holdout_percent=holdout or 0,
     )
 
 

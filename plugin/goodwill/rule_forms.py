@@ -56,6 +56,7 @@ class RuleForm:
     cap_days: str = ""
     budget: str = ""
     approval_threshold: str = ""
+    holdout_percent: str = ""
     note: str = ""
 
     def rows(self, group: str) -> tuple[ConditionRow, ...]:
@@ -98,6 +99,7 @@ def read_rule_form(submitted: Mapping[str, str], *, key: str | None = None) -> R
             "cap_days",
             "budget",
             "approval_threshold",
+            "holdout_percent",
             "note",
         )
     }
@@ -160,6 +162,11 @@ def rule_definition(
         if cents is None:
             errors["approval_threshold"] = "Enter an amount, such as 50 or 49.99."
         definition["approval_threshold_cents"] = cents
+    if form.holdout_percent.strip() not in ("", "0"):
+        share = whole_number(form.holdout_percent.strip().removesuffix("%").strip())
+        if share is None:
+            errors["holdout_percent"] = "Enter a whole percentage from 0 to 50, such as 10."
+        definition["holdout_percent"] = share
     return definition, errors
 
 
@@ -271,6 +278,7 @@ _RULE_PATHS = {
     "budget.field": "budget",
     "budget.value": "budget",
     "approval_threshold_cents": "approval_threshold",
+    "holdout_percent": "holdout_percent",
     "key": "key",
 }
 
@@ -322,6 +330,7 @@ def rule_form(key: str, definition: Mapping[str, Any], fields: Mapping[str, Fiel
         cap_days="" if not cap else str(cap.get("days", "")),
         budget=f"{budget.get('field')}:{budget.get('value')}" if budget else "",
         approval_threshold="" if threshold is None else units(threshold),
+        holdout_percent=str(definition.get("holdout_percent") or ""),
     )
 
 

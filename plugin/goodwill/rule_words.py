@@ -106,6 +106,7 @@ _PART_LABELS = {
     "cap": "Cap per customer",
     "budget": "Budget segment",
     "approval_threshold_cents": "Approval above",
+    "holdout_percent": "Holdout",
 }
 
 
@@ -145,6 +146,8 @@ def _part_words(part: str, value: object) -> str | None:
         return SegmentRef(str(value["field"]), str(value["value"])).label
     if part == "approval_threshold_cents" and isinstance(value, int):
         return units(value)
+    if part == "holdout_percent" and isinstance(value, int):
+        return f"{value}%"
     if part == "suggest" and isinstance(value, list):
         return ", ".join(f"{s['exception']} (priority {s.get('priority', 0)})" for s in value)
     if part == "actions" and isinstance(value, list):

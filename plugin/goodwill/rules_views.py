@@ -150,6 +150,8 @@ def _limits(rule: DomainRule, currency: str) -> tuple[str, ...]:
     if rule.approval_threshold_cents is not None:
         amount = exact_money(rule.approval_threshold_cents, currency)
         limits.append(f"Approval above {amount}")
+    if rule.holdout_percent:
+        limits.append(f"Held out from {rule.holdout_percent}% of customers, to measure its effect")
     return tuple(limits)
 
 
@@ -502,6 +504,7 @@ def _input_name(key: str) -> str:
         "cap_days": "Cap, days",
         "budget": "Budget segment",
         "approval_threshold": "Approval above",
+        "holdout_percent": "Holdout",
         "raise_priority": "Raise priority",
         "add_tags": "Add tags",
         "route_to_group": "Route to group",

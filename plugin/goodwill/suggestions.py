@@ -44,6 +44,7 @@ from plugin.domain.rules import TicketAction
 from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
+from plugin.goodwill.holdouts import TicketExposures, customer_key, split_held_out
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
@@ -174,6 +175,8 @@ class SuggestionsCard:
     currency: str
     # How the ticket handling done on this ticket stands on its way there, by action id.
     deliveries: Mapping[int, Delivery] = field(default_factory=dict)
+    # Each rule's suggestion on this ticket, shown or held out, for the effects report.
+    exposures: TicketExposures | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,14 @@ def suggestions_for(
         if handling is not None:
             handled.setdefault(handling, action.id)
     order = found.context.order_value
+    customer = found.context.customer
+    shown, exposures = split_held_out(
+        installation.id,
+        found.evaluation.suggestions,
+        rules=found.book.rules,
+        rule_ids=found.book.rule_ids,
+        who=customer_key(customer.id if customer else None, requester.id),
+    )
     offers = tuple(
         Offer(
             suggestion,
@@ -229,7 +240,7 @@ def suggestions_for(
             found.book.rules[suggestion.rule.id].approval_threshold_cents,
             priced_from=_priced_from(suggestion.exception, order, installation.currency),
         )
-        for suggestion in found.evaluation.suggestions
+        for suggestion in shown
         if suggestion.exception.key not in settled
     )
     return SuggestionsCard(
@@ -250,6 +261,12 @@ def suggestions_for(
         is_customer=found.context.customer is not None,
         currency=installation.currency,
         deliveries=_deliveries(session, installation.id, handled.values()),
+        exposures=TicketExposures(
+            requester_id=requester.id,
+            customer_id=customer.id if customer else None,
+            segment=str(found.context.rule_context.customer.get("tier") or ""),
+            exposures=exposures,
+        ),
     )
 
 

@@ -26,6 +26,7 @@ from plugin.domain.personas import Condition, Operator
 from plugin.goodwill.action_log import ActionKind, handling_of
 from plugin.goodwill.actions import record_action
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
+from plugin.goodwill.holdouts import record_exposures
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
@@ -280,6 +281,15 @@ def render_card(
         requester=snapshot.requester,
         now=now,
     )
+    # The page's copy of a ticket is good for showing, never for deciding what to record.
+    if card.exposures is not None and not snapshot.ticket_from_page:
+        record_exposures(
+            db.session(),
+            installation.id,
+            ticket_id=snapshot.ticket.id,
+            found=card.exposures,
+            now=now,
+        )
     window = settings().undo_seconds
     undoable = (
         recorded

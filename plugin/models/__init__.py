@@ -16,6 +16,7 @@ from plugin.models.customers import (
 )
 from plugin.models.delivery import Delivery, DeliveryLease
 from plugin.models.demo import DemoNote, DemoShopState, DemoTicket, DemoUser
+from plugin.models.effects import RuleExposure
 from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
@@ -46,6 +47,7 @@ __all__ = [
     "ReviewItem",
     "ReviewTemplate",
     "Rule",
+    "RuleExposure",
     "RuleVersion",
     "SeenTicket",
     "SegmentBaseline",

@@ -20,6 +20,13 @@ class SeenTicket(Base):
         UniqueConstraint("installation_id", "ticket_id"),
         # A rule replay reads the installation's tickets of the last 30 days.
         Index("ix_seen_tickets_installation_last_seen", "installation_id", "last_seen_at"),
+        # The effects' repeat contact: a requester's next ticket (plugin/reports/outcomes.py).
+        Index(
+            "ix_seen_tickets_installation_requester",
+            "installation_id",
+            "requester_id",
+            "first_seen_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

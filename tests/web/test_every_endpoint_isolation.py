@@ -246,6 +246,10 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
         "from": (utcnow() - timedelta(days=365)).date().isoformat(),
         "to": utcnow().date().isoformat(),
     },
+    "console_effects": {
+        "from": (utcnow() - timedelta(days=365)).date().isoformat(),
+        "to": utcnow().date().isoformat(),
+    },
     "console_access": {"supervisor_roles": "agent"},
 }
 
