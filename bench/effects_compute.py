@@ -83,9 +83,9 @@ def _fill(session: Session, exposures: int, rng: random.Random) -> None:
                     "view_count": 1,
                 }
             )
-        connection.execute(sa.insert(RuleExposure.__table__), rows)
-        connection.execute(sa.insert(Order.__table__), orders)
-        connection.execute(sa.insert(SeenTicket.__table__), seen)
+        connection.execute(sa.insert(RuleExposure), rows)
+        connection.execute(sa.insert(Order), orders)
+        connection.execute(sa.insert(SeenTicket), seen)
     session.commit()
 
 
