@@ -1,5 +1,6 @@
 """The demo's effects history: two rules with holdouts, one whose gesture pays and one whose
-gesture changes nothing, so the effects report shows a real difference and a null one.
+gesture changes nothing, so the effects report shows a real difference and a null one; and a
+rule without a holdout, whose applied and dismissed tickets the report compares (not causal).
 
 The tickets are 190 to 360 days old, so every outcome window has passed and `flask effects
 compute` leaves them as planted (final). The rules suggest on tags no live demo ticket has,
@@ -19,7 +20,7 @@ from plugin.domain.effects import is_held_out
 from plugin.goodwill.action_log import ActionKind
 from plugin.goodwill.holdouts import customer_key
 from plugin.goodwill.rulebook import Author, create_rule
-from plugin.models import Action, Installation, RuleExposure
+from plugin.models import Action, Installation, Rule, RuleExposure
 
 AUTHOR = Author(id=None, name="Regulars demo")
 TIERS = ("high", "medium", "medium", "low", "low", "low")
@@ -109,7 +110,74 @@ def seed_effects(session: Session, installation: Installation, *, now: datetime)
         )
         for number in range(planted.tickets):
             _plant(session, installation, planted, version.rule_id, number, rng, now)
+    _plant_without_holdout(session, installation, rng, now)
     session.commit()
+
+
+# The demo's medium-tier waiver has no holdout: agents applied it on some tickets and dismissed
+# it on others, and those who got it ordered again a little more often (who chose is unknown).
+WITHOUT_HOLDOUT = "medium_late_delivery"
+WITHOUT_HOLDOUT_TICKETS = 400
+
+
+def _plant_without_holdout(
+    session: Session, installation: Installation, rng: random.Random, now: datetime
+) -> None:
+    rule_id = session.scalar(
+        sa.select(Rule.id).where(
+            Rule.installation_id == installation.id, Rule.key == WITHOUT_HOLDOUT
+        )
+    )
+    if rule_id is None:
+        return
+    for number in range(WITHOUT_HOLDOUT_TICKETS):
+        applied = rng.random() < 0.6
+        seen_at = now - timedelta(days=rng.randint(190, 360), minutes=rng.randint(0, 1439))
+        ticket = f"H{rule_id}-{number}"
+        requester = f"history-{WITHOUT_HOLDOUT}-{number}"
+        ordered_90 = rng.random() < (0.40 if applied else 0.33)
+        session.add(
+            RuleExposure(
+                installation_id=installation.id,
+                ticket_id=ticket,
+                rule_id=rule_id,
+                rule_version=1,
+                requester_id=requester,
+                customer_id=None,
+                segment="medium",
+                held_out=False,
+                exception_key="waive_shipping_fee",
+                cost_cents=900,
+                seen_at=seen_at,
+                repeat_contact_7d=rng.random() < 0.17,
+                ordered_30d=ordered_90 and rng.random() < 0.55,
+                ordered_90d=ordered_90,
+                spend_90d_cents=round(rng.lognormvariate(8.2, 0.5)) if ordered_90 else 0,
+                lapsed_180d=not ordered_90 and rng.random() < 0.7,
+                satisfied=None,
+                outcomes_final=True,
+                outcomes_at=seen_at + timedelta(days=181),
+            )
+        )
+        session.add(
+            Action(
+                installation_id=installation.id,
+                ticket_id=ticket,
+                requester_id=requester,
+                customer_id=None,
+                agent_id="demo-history",
+                kind=(ActionKind.APPLIED if applied else ActionKind.DISMISSED).value,
+                exception_key="waive_shipping_fee",
+                amount_cents=900 if applied else None,
+                currency=installation.currency,
+                reason_code=None if applied else "customer_declined",
+                text="",
+                rule_id=rule_id,
+                rule_version=1,
+                idempotency_key=f"demo-effects-{rule_id}-{number}",
+                created_at=seen_at + timedelta(minutes=3),
+            )
+        )
 
 
 def _plant(

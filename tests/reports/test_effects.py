@@ -174,6 +174,9 @@ def test_the_demo_shows_the_planted_effect_and_no_effect_where_there_is_none(
     assert paying.overall.cost_per_extra_cents is not None
     assert not null.overall.line("ordered_90d").comparison.significant
     assert null.overall.cost_per_extra_cents is None
+    # The rule without a holdout: applied against dismissed, not causal.
+    plain = by_key["medium_late_delivery"]
+    assert not plain.causal and plain.overall.treated_n > 200 and plain.overall.control_n > 100
 
     assert client.get("/console/effects").status_code == 401
     response = client.get("/console/effects", headers=bearer)
@@ -182,6 +185,7 @@ def test_the_demo_shows_the_planted_effect_and_no_effect_where_there_is_none(
     assert "<script" not in html and "style=" not in html  # strict CSP
     assert 'data-effect-rule="repeat_late_credit"' in html and "data-effect-chart" in html
     assert 'role="img"' in html and "holdout 20%" in html
+    assert "not causal: applied vs dismissed" in html
 
 
 def test_the_effects_csv_and_wrong_dates(
