@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from bench import fake_zendesk, workload
+from bench import events_replay, fake_zendesk, workload
 from bench.load import Client, LoopResult, Request, Response, closed_loop, percentiles
 from bench.service import (
     BenchError,
@@ -321,6 +321,13 @@ def measure_database(bench: Bench, kind: str, url: str) -> JSONObject:
     }
     with gunicorn(env | ttl_scale, options.gunicorn, log) as service:
         tuned["upstream_calls_per_view"] = replay(bench, service, hint=True)
+    # The same trace with helpdesk events ahead of new tickets' first views, every one
+    # arriving and a fifth lost; each on a fresh service and an empty shared cache.
+    for name, lost in (("events", 0.0), ("events_20_percent_lost", 0.2)):
+        with gunicorn(env | ttl_scale, options.gunicorn, log) as service:
+            tuned[name] = events_replay.replay_with_events(
+                bench, service, env | ttl_scale, events_replay.EventPlan(lost_share=lost)
+            )
 
     naive: JSONObject = {}
     no_cache = {
@@ -771,6 +778,15 @@ def summary(results: JSONObject) -> list[str]:
             f"(naive {naive['upstream_calls_per_view']['calls_per_view']}), naive cold p50 "
             f"{naive['latency_ms']['cold']['p50_ms']} ms, naive renders/s "
             f"{naive['renders_per_second']}",
+        ]
+        lines += [
+            f"{kind}: with events ({name}): upstream calls/view on the view path "
+            f"{events['upstream_calls']['view_path_per_view']}, per event "
+            f"{events['upstream_calls']['event_path_per_event']}; view p50 with an event "
+            f"{events['view_latency_ms']['with_event'].get('p50_ms')} ms, without "
+            f"{events['view_latency_ms']['without_event'].get('p50_ms')} ms"
+            for name in ("events", "events_20_percent_lost")
+            if (events := sidebar.get(name))
         ]
         lines += [
             f"{kind}: target {name}: {target['value']} ({'met' if target['met'] else 'NOT met'})"

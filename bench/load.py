@@ -62,6 +62,10 @@ class Client:
         payload = json.dumps(body).encode()
         return self._send("POST", path, payload, {"Content-Type": "application/json"})
 
+    def post_bytes(self, path: str, body: bytes, headers: Mapping[str, str]) -> Response:
+        """POST a body as given (a signed webhook delivery must arrive byte for byte)."""
+        return self._send("POST", path, body, dict(headers))
+
     def close(self) -> None:
         if self._connection is not None:
             self._connection.close()

@@ -110,3 +110,17 @@ def test_the_bytes_of_a_view_are_the_sidebars_own_files(results: benchmark.JSONO
         "https://static.zdassets.com/zendesk_app_framework_sdk/2.0/zaf_sdk.min.js"
     ]
     assert sizes["total_body_bytes"] == sum(sizes["body_bytes"].values())
+
+
+def test_events_keep_the_view_path_off_the_helpdesk(results: benchmark.JSONObject) -> None:
+    sidebar = results["sqlite"]["sidebar"]
+    without = sidebar["upstream_calls_per_view"]["calls_per_view"]
+    every, some_lost = sidebar["events"], sidebar["events_20_percent_lost"]
+    for figures in (every, some_lost):
+        assert figures["failures"] == {} and figures["events_refused"] == {}
+        assert figures["events_sent"] > 0
+        assert figures["upstream_calls"]["event_path_per_event"] <= 1.0
+        assert set(figures["view_latency_ms"]["with_event"]) >= PERCENTILES
+    # Events move the calls off the agents' views; losing a fifth of them costs some back.
+    assert every["upstream_calls"]["view_path_per_view"] < without
+    assert some_lost["upstream_calls"]["view_path_per_view"] <= without
