@@ -69,6 +69,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     so CSRF tokens do not apply to them.
     """
     from plugin.console import access_views as console_access
+    from plugin.console import privacy_views as console_privacy
     from plugin.console import views as console
     from plugin.customers import console_views as console_segments
     from plugin.customers import push_views as push
@@ -103,6 +104,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         orders.bp,
         console.bp,
         console_access.bp,
+        console_privacy.bp,
         console_segments.bp,
         catalog_views.bp,
         rules_views.bp,

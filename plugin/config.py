@@ -85,6 +85,14 @@ class Settings:
     # after the first of them.
     undo_seconds: int = 10
     outbox_gather_seconds: int = 120
+    # Retention (`flask data purge`, plugin/customers/retention.py): days seen tickets, shared
+    # cached helpdesk answers and delivered actions' personal fields are kept; 0 keeps them.
+    retention_seen_ticket_days: int = 180
+    retention_cached_answer_days: int = 1
+    retention_delivered_days: int = 90
+    # A console session's role is asked of the helpdesk again once this old, so a removed
+    # supervisor loses access within it rather than at the session's end.
+    console_role_recheck_seconds: int = 300
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -323,6 +331,26 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             "REGULARS_STALE_KEEP_SECONDS",
             env.get("REGULARS_STALE_KEEP_SECONDS", "86400"),
             minimum=1,
+        ),
+        retention_seen_ticket_days=_int(
+            "REGULARS_RETENTION_SEEN_TICKET_DAYS",
+            env.get("REGULARS_RETENTION_SEEN_TICKET_DAYS", "180"),
+            minimum=0,
+        ),
+        retention_cached_answer_days=_int(
+            "REGULARS_RETENTION_CACHED_ANSWER_DAYS",
+            env.get("REGULARS_RETENTION_CACHED_ANSWER_DAYS", "1"),
+            minimum=0,
+        ),
+        retention_delivered_days=_int(
+            "REGULARS_RETENTION_DELIVERED_DAYS",
+            env.get("REGULARS_RETENTION_DELIVERED_DAYS", "90"),
+            minimum=0,
+        ),
+        console_role_recheck_seconds=_int(
+            "REGULARS_CONSOLE_ROLE_RECHECK_SECONDS",
+            env.get("REGULARS_CONSOLE_ROLE_RECHECK_SECONDS", "300"),
+            minimum=0,
         ),
     )
 

@@ -7,25 +7,35 @@ endpoint (here and in the other console blueprints) goes through `console_instal
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
 from plugin.clock import utcnow
 from plugin.console.roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
+from plugin.domain.helpdesk import Person
 from plugin.helpdesks import field_mappings, zendesk, zendesk_connection_check
 from plugin.helpdesks.interface import HelpdeskError, PersonNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
 from plugin.sidebar.events import health_line
+from plugin.sidebar.upstream import LockedTTLCache
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.settings import settings
 
 bp = Blueprint("console", __name__, url_prefix="/console")
+
+ROLE_CHECKS_KEY = "regulars.console_role_checks"
+ROLE_CHECKS_KEPT = 10_000
+# Checks older than any sensible recheck setting are dropped, so the store stays small.
+ROLE_CHECKS_SECONDS = 86_400
+# The clock role checks are timed with (tests move it).
+_clock = time.monotonic
 
 IMPORT_KINDS: dict[str, Kind] = {"customers": "customers", "orders": "orders"}
 
@@ -45,7 +55,7 @@ def launch() -> ResponseReturnValue:
         return refused("The launch token does not say who you are; reopen the console.", 401)
     try:
         # The helpdesk, not the token or the page, says what the user may do.
-        user = client_for(installation).user(user_id=launched.user_id)
+        user, role = helpdesk_role(installation, launched.user_id)
     except PersonNotFound:
         return refused(
             "The helpdesk does not know you as a user of this account; reopen the console "
@@ -54,15 +64,6 @@ def launch() -> ResponseReturnValue:
         )
     except HelpdeskError as error:
         return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
-    supervisors = installation.supervisor_roles or ()
-    role = console_role(user, supervisors)
-    if role is None and user.role_ids and names_roles(supervisors):
-        # Roles typed by name ("Team lead"): ask the helpdesk what the user's roles are called.
-        try:
-            named = client_for(installation).role_names(role_ids=user.role_ids)
-        except HelpdeskError as error:
-            return refused(f"Regulars could not check your role in the helpdesk: {error}.", 503)
-        role = console_role(replace(user, role_ids=(*user.role_ids, *named)), supervisors)
     if role is None:
         return refused(
             "The Regulars console is for admins of this helpdesk and the supervisors they "
@@ -72,6 +73,7 @@ def launch() -> ResponseReturnValue:
     token = sidebar_sessions().issue(
         SidebarSession(installation_id=installation.id, user_id=user.id, role=role.value)
     )
+    _role_checks()[(installation.id, user.id)] = (role.value, _clock())
     return render_template(
         "console/page.html",
         session_token=token,
@@ -83,6 +85,62 @@ def launch() -> ResponseReturnValue:
         check_url=url_for("console.check_connection"),
         import_url=url_for("console.import_data"),
     ), 200
+
+
+def helpdesk_role(installation: Installation, user_id: str) -> tuple[Person, ConsoleRole | None]:
+    """The user as the helpdesk answers now, and the console role that gives them (None: no
+    console). Raises PersonNotFound, or HelpdeskError when the helpdesk cannot answer."""
+    user = client_for(installation).user(user_id=user_id)
+    supervisors = installation.supervisor_roles or ()
+    role = console_role(user, supervisors)
+    if role is None and user.role_ids and names_roles(supervisors):
+        # Roles typed by name ("Team lead"): ask the helpdesk what the user's roles are called.
+        named = client_for(installation).role_names(role_ids=user.role_ids)
+        role = console_role(replace(user, role_ids=(*user.role_ids, *named)), supervisors)
+    return user, role
+
+
+def _role_checks() -> LockedTTLCache[tuple[int, str], tuple[str | None, float]]:
+    """This process's last check of each console user's role: (role, when, by `_clock`)."""
+    checks: LockedTTLCache[tuple[int, str], tuple[str | None, float]] | None = (
+        current_app.extensions.get(ROLE_CHECKS_KEY)
+    )
+    if checks is None:
+        checks = current_app.extensions.setdefault(
+            ROLE_CHECKS_KEY, LockedTTLCache(maxsize=ROLE_CHECKS_KEPT, ttl=ROLE_CHECKS_SECONDS)
+        )
+    return checks
+
+
+def _current_role(session: SidebarSession, installation: Installation) -> str | None:
+    """The session's role, asked of the helpdesk again when this process's last check of it is
+    older than REGULARS_CONSOLE_ROLE_RECHECK_SECONDS: a supervisor removed in the helpdesk
+    loses the console within that, not at the session's end. Fails closed (ConsoleRefused)."""
+    if session.user_id is None or session.role is None:
+        return session.role
+    key = (installation.id, session.user_id)
+    checked = _role_checks().get(key)
+    if checked is not None and _clock() - checked[1] < settings().console_role_recheck_seconds:
+        return checked[0]
+    try:
+        _user, role = helpdesk_role(installation, session.user_id)
+    except PersonNotFound:
+        role = None
+    except HelpdeskError as error:
+        raise ConsoleRefused(
+            f"Regulars could not check your role in the helpdesk again: {error}. "
+            "Try again in a moment.",
+            503,
+        ) from None
+    current = None if role is None else role.value
+    _role_checks()[key] = (current, _clock())
+    if current is None:
+        raise ConsoleRefused(
+            "Your access to the Regulars console has ended: the helpdesk no longer names you "
+            "an admin or a supervisor. Ask an admin if this is a mistake.",
+            403,
+        )
+    return current
 
 
 class ConsoleRefused(Exception):
@@ -112,9 +170,10 @@ def console_caller(need: Need = Need.SUPERVISE) -> tuple[SidebarSession, Install
         session, installation = current_sidebar_session()
     except InvalidToken as refusal:
         raise ConsoleRefused(str(refusal), 401) from None
-    if not allows(session.role, need):
+    role = _current_role(session, installation)
+    if not allows(role, need):
         raise ConsoleRefused(REFUSALS[need], 403)
-    return session, installation
+    return replace(session, role=role), installation
 
 
 @bp.post("/connection/check")

@@ -9,11 +9,14 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.customers import push_tokens
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
+from plugin.customers.privacy_cli import forget_command, purge_command
 from plugin.customers.shopify_cli import shopify_cli
 from plugin.helpdesks.installations import RegistrationError, installation_named
 
 data_cli = AppGroup("data", help="Customer data: CSV imports, push API tokens and Shopify.")
 data_cli.add_command(shopify_cli)
+data_cli.add_command(forget_command)
+data_cli.add_command(purge_command)
 
 SHOWN_PROBLEMS = 50
 

@@ -104,7 +104,10 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
         if len(text) > MAX_AGENT_TEXT:
             text = text[: MAX_AGENT_TEXT - 1].rstrip() + "…"
         lines.append(f"In their words: “{text}”")
-    lines.append(f"By: {_who(session, installation, action.agent_id)}")
+    who = _who(session, installation, action.agent_id)
+    if action.agent_verified is False:
+        who += " (agent not verified)"
+    lines.append(f"By: {who}")
     rule = _rule_names(session, action)
     if rule is not None:
         lines.append(f"Suggested by rule: {rule[0]}")

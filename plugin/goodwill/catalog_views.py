@@ -297,7 +297,8 @@ def _escalation_list(
         shown.append(
             PendingEscalation(
                 id=action.id,
-                asked_by=agents.get(action.agent_id or "", action.agent_id or "Unknown agent"),
+                asked_by=agents.get(action.agent_id or "", action.agent_id or "Unknown agent")
+                + ("" if action.agent_verified is not False else " (agent not verified)"),
                 customer=names.get(action.customer_id or 0, f"Requester {action.requester_id}"),
                 exception=entry.name if entry else action.exception_key,
                 amount=exact_money(action.amount_cents or 0, action.currency),

@@ -20,6 +20,7 @@ from plugin.models.effects import RuleExposure
 from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
+from plugin.models.privacy import DataErasure
 from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
 from plugin.models.sidebar import SeenTicket, SharedCacheEntry
 
@@ -30,6 +31,7 @@ __all__ = [
     "Customer",
     "CustomerFact",
     "CustomerSegment",
+    "DataErasure",
     "Delivery",
     "DeliveryLease",
     "DemoNote",

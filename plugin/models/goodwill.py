@@ -138,6 +138,9 @@ class Action(Base):
     requester_id: Mapped[str] = mapped_column(String(64))
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
     agent_id: Mapped[str | None] = mapped_column(String(64))
+    # False when nothing the helpdesk signed says who the agent was (the Freshdesk app's page
+    # names its agent itself): notes, reports and the console then say "agent not verified".
+    agent_verified: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     kind: Mapped[str] = mapped_column(String(20))
     exception_key: Mapped[str] = mapped_column(String(40))
     amount_cents: Mapped[int | None] = mapped_column(BigInteger)
@@ -166,6 +169,21 @@ class Action(Base):
     # Taken back by the agent within the undo window, before its note was sent: kept in the
     # log, but it granted nothing and counts toward no cap, budget or report.
     undone_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# Set in `session.info` by a request whose agent nothing signed (the Freshdesk app's page names
+# its own): every action the session writes is marked `agent_verified=False`, whichever writer
+# of the action log wrote it.
+AGENT_NOT_VERIFIED = "regulars.agent_not_verified"
+
+
+@event.listens_for(Session, "before_flush")
+def _mark_unverified_agents(session: Session, _context: object, _instances: object) -> None:
+    if not session.info.get(AGENT_NOT_VERIFIED):
+        return
+    for row in session.new:
+        if isinstance(row, Action):
+            row.agent_verified = False
 
 
 # What a compiled rule book (`plugin.goodwill.rulebook.rule_book`) is built from.

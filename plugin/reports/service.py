@@ -204,6 +204,8 @@ class AgentLine:
     tally: Tally = field(default_factory=Tally)
     items_checked: int = 0
     reviews_completed: int = 0
+    # Actions whose agent nothing signed (Freshdesk's page names its own): "agent not verified".
+    unverified: int = 0
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,12 @@ def build_report(session: Session, installation: Installation, period: Period) -
             line.items_checked += count
         elif kind == ReviewActionKind.COMPLETED:
             line.reviews_completed += count
+    for agent, count in session.execute(
+        sa.select(Action.agent_id, sa.func.count())
+        .where(*in_range, Action.agent_verified.is_(False))
+        .group_by(Action.agent_id)
+    ):
+        _agent(agents, agent).unverified += count
     names = agent_names(session, installation, agents)
     for agent_id, line in agents.items():
         line.name = names.get(agent_id, line.name)

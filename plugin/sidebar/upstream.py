@@ -336,6 +336,19 @@ class UpstreamCache:
             )
         return Fetched(value=value, fetched_at=fetched_at)
 
+    def drop_installation(self, installation_id: int) -> int:
+        """Forget every entry of one installation (keys begin with its id), e.g. after one of
+        its customers was forgotten; returns how many. Fetches in flight still land."""
+        with self._lock:
+            doomed = [
+                key
+                for key in list(self._entries)
+                if isinstance(key, tuple) and key and key[0] == installation_id
+            ]
+            for key in doomed:
+                self._entries.pop(key, None)
+        return len(doomed)
+
     def in_trouble(self, group: Hashable) -> bool:
         """Has this upstream failed, or spent someone's budget, lately and not answered since?"""
         with self._lock:

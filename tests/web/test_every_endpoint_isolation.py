@@ -251,6 +251,8 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
         "to": utcnow().date().isoformat(),
     },
     "console_access": {"supervisor_roles": "agent"},
+    # Forgetting, confirmed: B's erasure of A's customer's email must touch nothing of A's.
+    "console_privacy": {"kind": "email", "confirm": "yes"},
 }
 
 
@@ -340,6 +342,8 @@ def _console_probes(
     """The section's form with A's ids in it; an id of A's in the path is a 404."""
     form = a_fields(world, world.ticket) | CONSOLE_FORMS.get(endpoint.partition(".")[0], {})
     form |= console_upload(world, endpoint)
+    if endpoint.startswith("console_privacy."):
+        form |= {"value": world.a_customer_email}
     bearer = {"Authorization": f"Bearer {world.sessions['b_console']}"}
     sent = {"data": form} if method == "POST" else {"query_string": form}
     expect = frozenset({404}) if has_ids else None
