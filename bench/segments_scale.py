@@ -534,6 +534,8 @@ def run(
     trace_memory: bool = False,
 ) -> JSONObject:
     """Generate the data once, then measure each database; return the JSON-able figures."""
+    if workdir is not None:
+        os.makedirs(workdir, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="segments-scale-", dir=workdir) as tmp:
         folder = Path(tmp)
         data = generate(folder, customers=customers, orders=orders)
@@ -594,7 +596,9 @@ def main(argv: list[str] | None = None) -> None:
         "--postgresql-url",
         help="a server to create the database on (default: a throwaway cluster)",
     )
-    parser.add_argument("--workdir", help="where the CSV files and SQLite database go")
+    parser.add_argument(
+        "--workdir", help="where the CSV files and SQLite database go (created if need be)"
+    )
     parser.add_argument("--profile-dir", help="write a cProfile .pstats file per phase here")
     parser.add_argument(
         "--tracemalloc", action="store_true", help="also report Python's traced peak (slow)"

@@ -6,7 +6,6 @@ endpoint (here and in the other console blueprints) goes through `console_instal
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import replace
 
@@ -209,9 +208,12 @@ def import_data() -> ResponseReturnValue:
         return _import_problem("Choose whether the file holds customers or orders.")
     if upload is None or not upload.filename:
         return _import_problem("Choose a CSV file to import.")
-    stream = io.TextIOWrapper(upload.stream, encoding="utf-8-sig", newline="")
+    dry_run = request.form.get("dry_run") == "1"
     try:
-        report = import_csv(db.session(), installation.id, stream, kind=kind, now=utcnow())
+        # The encoding and delimiter are detected from the file (and reported).
+        report = import_csv(
+            db.session(), installation.id, upload.stream, kind=kind, now=utcnow(), dry_run=dry_run
+        )
     except ImportFileError as error:
         return _import_problem(f"{upload.filename}: {error}; nothing was imported.")
     return render_template(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import os
+
 import click
 from flask.cli import AppGroup
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.customers import push_tokens
+from plugin.customers import progress, push_tokens
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
 from plugin.customers.privacy_cli import forget_command, purge_command
 from plugin.customers.shopify_cli import shopify_cli
@@ -30,9 +33,22 @@ SHOWN_PROBLEMS = 50
     required=True,
     help="The installation: its account (acme) or platform:account (zendesk:acme).",
 )
-def import_command(kind: Kind, path: str, name: str) -> None:
+@click.option(
+    "--dry-run", is_flag=True, help="Check the file and say what would happen; write nothing."
+)
+@click.option(
+    "--refused",
+    "refused_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the refused rows here as CSV: line, field, reason.",
+)
+def import_command(
+    kind: Kind, path: str, name: str, dry_run: bool, refused_path: str | None
+) -> None:
     """Import a CSV file of customers or orders; refused rows are listed by line.
 
+    The encoding (UTF-8, else detected, e.g. Windows-1252) and the delimiter (comma,
+    semicolon or tab) are found from the file and reported. Progress goes to stderr.
     Exits 1 when some rows were refused (the others are imported), 2 when the file as a whole
     cannot be.
     """
@@ -42,12 +58,27 @@ def import_command(kind: Kind, path: str, name: str) -> None:
         except RegistrationError as error:
             raise click.UsageError(str(error)) from None
         try:
-            with open(path, encoding="utf-8-sig", newline="") as stream:
-                report = import_csv(session, installation.id, stream, kind=kind, now=utcnow())
+            with open(path, "rb") as stream:
+                meter = progress.Meter(f"importing {kind}", total_bytes=os.path.getsize(path))
+                report = import_csv(
+                    session,
+                    installation.id,
+                    stream,
+                    kind=kind,
+                    now=utcnow(),
+                    dry_run=dry_run,
+                    on_progress=lambda report: meter.update(report.rows, stream.tell()),
+                )
+                meter.done(report.rows)
         except ImportFileError as error:
             click.echo(f"✗ {path}: {error}; nothing was imported.", err=True)
             raise SystemExit(2) from None
-    click.echo(report.summary())
+    click.echo(f"{report.summary()} ({report.reading()})")
+    if refused_path is not None:
+        with open(refused_path, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "field", "reason"])
+            writer.writerows((p.line, p.field, p.message) for p in report.problems)
     for problem in report.problems[:SHOWN_PROBLEMS]:
         click.echo(f"  {problem}", err=True)
     if len(report.problems) > SHOWN_PROBLEMS:

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
+import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, TextIO, TypeVar
+from typing import IO, Literal, TextIO, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.csv_reading import DELIMITER_NAMES, physical_rows, sniff_delimiter, text_of
 from plugin.customers.records import (
     CustomerRecord,
     FieldProblem,
@@ -86,60 +90,93 @@ class ImportReport:
     unchanged: int = 0
     problems: list[LineProblem] = field(default_factory=list)
     ignored_columns: tuple[str, ...] = ()
+    encoding: str = "text"  # what the file was read as ("text": given as text already)
+    delimiter: str = ","
+    dry_run: bool = False
 
     @property
     def imported(self) -> int:
         return self.created + self.updated + self.unchanged
 
     def summary(self) -> str:
+        added, updated = (
+            ("would be added", "would be updated") if self.dry_run else ("added", "updated")
+        )
         text = (
-            f"{self.rows} {self.kind} rows: {self.created} added, {self.updated} updated, "
+            f"{self.rows} {self.kind} rows: {self.created} {added}, {self.updated} {updated}, "
             f"{self.unchanged} unchanged, {len(self.problems)} refused"
         )
+        if self.dry_run:
+            text += " (a check: nothing was written)"
         if self.ignored_columns:
             text += f"; ignored columns: {', '.join(self.ignored_columns)}"
         return text
+
+    def reading(self) -> str:
+        """How the file was read: its encoding (when detected) and delimiter."""
+        separated = f"olumns separated by {DELIMITER_NAMES[self.delimiter]}"
+        if self.encoding == "text":
+            return "C" + separated
+        return f"Read as {self.encoding}, c{separated}"
 
 
 def import_csv(
     session: Session,
     installation_id: int,
-    stream: TextIO,
+    stream: IO[bytes] | TextIO,
     *,
     kind: Kind,
     now: datetime,
     batch_size: int = BATCH_SIZE,
+    dry_run: bool = False,
+    on_progress: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import one CSV file of customers or orders into an installation, committing as it goes.
 
-    The customers it touched have their order facts and segments refreshed at the end.
+    A binary stream's encoding is detected (`csv_reading.text_of`), the delimiter sniffed
+    from the header. The customers it touched have their order facts and segments refreshed
+    at the end. With `dry_run`, every row is read, checked and matched as it would be, and
+    nothing is kept (each batch is rolled back). `on_progress` is called after each batch.
     """
-    reader = csv.DictReader(stream, restkey="\x00extra")
-    header = _header(reader, kind)
+    text, encoding = text_of(stream)
+    try:
+        header, delimiter = _header(text, kind)
+    except ImportFileError:
+        _let_go(text, stream)
+        raise
     required, optional = COLUMNS[kind]
     report = ImportReport(
-        kind=kind, ignored_columns=tuple(sorted(set(header) - required - optional))
+        kind=kind,
+        ignored_columns=tuple(sorted(set(header) - required - optional)),
+        encoding=encoding,
+        delimiter=delimiter,
+        dry_run=dry_run,
     )
-
+    fast_bulk_writes(session)
     progress = _Progress(session, ("customers",) if kind == "customers" else ("orders",))
+    batches = _Batches(text, header, delimiter, report, batch_size)
     try:
         # A big file's rows are validated in worker processes while this one stores them.
-        with worker_pool(_size(stream) >= PARALLEL_MIN_BYTES) as pool:
+        with worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool:
             if kind == "customers":
-                for customers, lines in _batches(reader, customer_record, report, batch_size, pool):
+                for customers, lines in batches.records(customer_record, pool):
                     stored = store_customers(
                         session, installation_id, customers, now=now, refresh=False
                     )
                     _count(report, stored, lines)
-                    progress.stored(stored, len(customers))
+                    progress.stored(stored, len(customers), dry_run=dry_run)
+                    if on_progress is not None:
+                        on_progress(report)
             else:
-                for orders, lines in _batches(reader, order_record, report, batch_size, pool):
+                for orders, lines in batches.records(order_record, pool):
                     stored = store_orders(
                         session, installation_id, orders, source=SOURCE, now=now, refresh=False
                     )
                     _count(report, stored, lines)
-                    progress.stored(stored, len(orders))
-        progress.commit()
+                    progress.stored(stored, len(orders), dry_run=dry_run)
+                    if on_progress is not None:
+                        on_progress(report)
+        progress.commit(dry_run=dry_run)
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
         session.rollback()
@@ -147,9 +184,29 @@ def import_csv(
             session, installation_id, progress.touched, orders=kind == "orders", now=now
         )
         raise
+    finally:
+        batches.close()
+        _let_go(text, stream)
     refresh_touched(session, installation_id, progress.touched, orders=kind == "orders", now=now)
     report.problems.sort(key=lambda problem: problem.line)
     return report
+
+
+def _let_go(text: TextIO, stream: IO[bytes] | TextIO) -> None:
+    """Detach the text wrapper made around the caller's stream: it stays theirs to close."""
+    if text is not stream and isinstance(text, io.TextIOWrapper):
+        text.detach()
+
+
+def fast_bulk_writes(session: Session) -> None:
+    """On SQLite, sync the write-ahead log at checkpoints only, and keep more pages cached.
+
+    With WAL (plugin.db sets it), synchronous=NORMAL cannot corrupt the database; a power
+    cut may lose the last commits, which re-running the import writes again.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.text("PRAGMA synchronous=NORMAL"))
+        session.execute(sa.text("PRAGMA cache_size=-65536"))  # 64 MiB
 
 
 @dataclass
@@ -163,13 +220,19 @@ class _Progress:
     rows: int = 0
     commits: int = 0
 
-    def stored(self, result: StoreResult, rows: int) -> None:
+    def stored(self, result: StoreResult, rows: int, *, dry_run: bool = False) -> None:
+        if dry_run:
+            self.session.rollback()
+            return
         self.pending |= result.customer_ids
         self.rows += rows
         if self.rows >= COMMIT_ROWS:
             self.commit()
 
-    def commit(self) -> None:
+    def commit(self, *, dry_run: bool = False) -> None:
+        if dry_run:
+            self.session.rollback()
+            return
         self.session.commit()
         self.touched.update(self.pending)
         self.pending.clear()
@@ -272,99 +335,158 @@ def _count(report: ImportReport, result: StoreResult, lines: Sequence[int]) -> N
     )
 
 
-def _header(reader: csv.DictReader[str], kind: Kind) -> list[str]:
+def _header(text: TextIO, kind: Kind) -> tuple[list[str], str]:
+    """The file's column names and delimiter, from its first line; ImportFileError if unusable."""
     try:
-        header = [name.strip() for name in reader.fieldnames or []]
-    except UnicodeDecodeError:
-        raise ImportFileError("the file is not UTF-8 text") from None
+        first = text.readline()
+    except UnicodeDecodeError as error:
+        raise ImportFileError(f"the header line is not {error.encoding.upper()} text") from None
+    first = first.lstrip("\ufeff")  # a byte order mark read as text
+    delimiter = sniff_delimiter(first)
+    try:
+        header = [name.strip() for name in next(csv.reader([first], delimiter=delimiter), [])]
     except csv.Error as error:
         raise ImportFileError(f"the header line is not valid CSV: {error}") from None
     if not header:
         raise ImportFileError("the file is empty: it needs a header line naming the columns")
-    reader.fieldnames = header
     required, _optional = COLUMNS[kind]
     missing = sorted(required - set(header))
     if missing:
         raise ImportFileError(
             f"a {kind} file needs the columns {', '.join(sorted(required))}; "
-            f"missing: {', '.join(missing)}"
+            f"missing: {', '.join(missing)} (the header line was read as separated by "
+            f"{DELIMITER_NAMES[delimiter]})"
         )
     if kind == "orders" and not {"customer_id", "customer_email"} & set(header):
         raise ImportFileError("an orders file needs a customer_id or a customer_email column")
     if kind == "orders" and not {"amount", "amount_cents"} & set(header):
         raise ImportFileError("an orders file needs an amount or an amount_cents column")
-    return header
+    return header, delimiter
 
 
-def _batches(
-    reader: csv.DictReader[str],
-    build: Callable[[dict[str, object]], R],
-    report: ImportReport,
-    batch_size: int,
-    pool: Executor | None = None,
-) -> Iterator[tuple[list[R], list[int]]]:
-    """Yield batches of valid records with their line numbers; record bad rows in the report.
+class _Batches:
+    """The file's rows in batches of valid records with their lines; bad rows go to the report.
 
-    Rows come from the DictReader's own csv reader, zipped with the header: the same fields
-    as the DictReader's rows (a short row lacks the missing ones), for less work per row.
-    With a `pool`, worker processes validate the rows while this process stores batches.
+    A record whose id an earlier line of the file already had is refused, naming that line:
+    the first one is imported. The ids seen are kept in a temporary SQLite file, not in
+    memory, so a file of ten million orders is checked in bounded memory.
     """
-    fields = tuple(reader.fieldnames or ())
-    chunks = _row_chunks(reader.reader, len(fields), report, batch_size)
-    work = functools.partial(_build_batch, build, fields)
-    results = map(work, chunks) if pool is None else in_order(pool, work, chunks)
-    for records, lines, problems in results:
-        report.problems.extend(problems)
-        if records:
-            yield records, lines
 
+    def __init__(
+        self, text: TextIO, header: list[str], delimiter: str, report: ImportReport, size: int
+    ) -> None:
+        self.text = text
+        self.fields = tuple(header)
+        self.delimiter = delimiter
+        self.report = report
+        self.size = size
+        self.seen = SeenIds()
 
-class _Rows(Protocol):
-    """A csv reader: rows, and the line the last one ended on."""
+    def close(self) -> None:
+        self.seen.close()
 
-    line_num: int
+    def records(
+        self, build: Callable[[dict[str, object]], R], pool: Executor | None = None
+    ) -> Iterator[tuple[list[R], list[int]]]:
+        """With a `pool`, worker processes validate the rows while this process stores them."""
+        chunks = self._row_chunks()
+        work = functools.partial(_build_batch, build, self.fields)
+        results = map(work, chunks) if pool is None else in_order(pool, work, chunks)
+        for records, lines, problems in results:
+            self.report.problems.extend(problems)
+            records, lines = self._first_of_each_id(records, lines)
+            if records:
+                yield records, lines
 
-    def __next__(self) -> list[str]: ...
-
-
-def _row_chunks(
-    rows: _Rows, width: int, report: ImportReport, size: int
-) -> Iterator[list[tuple[int, list[str]]]]:
-    """Read the file's rows `size` at a time, with their line numbers; report unreadable ones."""
-    chunk: list[tuple[int, list[str]]] = []
-    while True:
-        try:
-            row = next(rows)
-        except StopIteration:
-            break
-        except UnicodeDecodeError:
-            # Nothing after this point can be read; what came before is imported.
-            report.problems.append(
-                LineProblem(
-                    rows.line_num + 1,
-                    "file",
-                    "is not UTF-8 text from here on; the rest of the file was not read",
+    def _first_of_each_id(self, records: list[R], lines: list[int]) -> tuple[list[R], list[int]]:
+        earlier = self.seen.add(
+            [(record.external_id, line) for record, line in zip(records, lines, strict=True)]
+        )
+        if not earlier:
+            return records, lines
+        name = "customer_id" if self.report.kind == "customers" else "order_id"
+        kept: tuple[list[R], list[int]] = ([], [])
+        for record, line in zip(records, lines, strict=True):
+            first = earlier.get(line)
+            if first is None:
+                kept[0].append(record)
+                kept[1].append(line)
+            else:
+                self.report.problems.append(
+                    LineProblem(
+                        line,
+                        name,
+                        f"{record.external_id!r} is also on line {first}: "
+                        f"line {first} was imported, this one refused",
+                    )
                 )
-            )
-            break
-        except csv.Error as error:
+        return kept
+
+    def _row_chunks(self) -> Iterator[list[tuple[int, list[str]]]]:
+        """Read the file's rows `size` at a time, with their lines; report unreadable ones."""
+        report, width = self.report, len(self.fields)
+
+        def refuse(line: int, message: str) -> None:
+            field_name = "file" if "rest of the file" in message else "row"
+            if field_name == "row":
+                report.rows += 1
+            report.problems.append(LineProblem(line, field_name, message))
+
+        chunk: list[tuple[int, list[str]]] = []
+        for line, row in physical_rows(
+            self.text, delimiter=self.delimiter, first_line=2, refuse=refuse
+        ):
             report.rows += 1
-            report.problems.append(LineProblem(rows.line_num, "row", f"not valid CSV: {error}"))
-            continue
-        if not row:
-            continue  # a blank line, which DictReader skips too
-        report.rows += 1
-        if len(row) > width:
-            report.problems.append(
-                LineProblem(rows.line_num, "row", "has more fields than the header")
-            )
-            continue
-        chunk.append((rows.line_num, row))
-        if len(chunk) >= size:
+            if len(row) > width:
+                report.problems.append(LineProblem(line, "row", "has more fields than the header"))
+                continue
+            chunk.append((line, row))
+            if len(chunk) >= self.size:
+                yield chunk
+                chunk = []
+        if chunk:
             yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+
+
+class SeenIds:
+    """The ids a file has named so far and the first line of each, in a temporary SQLite file."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # "": a private temporary file, deleted on close
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+            "CREATE TABLE seen (id TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID;"
+        )
+
+    def add(self, ids: Sequence[tuple[str, int]]) -> dict[int, int]:
+        """Remember ids with their lines; return {line: first line} for those named before."""
+        earlier: dict[int, int] = {}
+        first_in_batch: dict[str, int] = {}
+        new: list[tuple[str, int]] = []
+        for external_id, line in ids:
+            if external_id in first_in_batch:
+                earlier[line] = first_in_batch[external_id]
+            else:
+                first_in_batch[external_id] = line
+                new.append((external_id, line))
+        # One parameter, a JSON array, whatever the batch's size.
+        known: dict[str, int] = dict(
+            self._db.execute(
+                "SELECT id, line FROM seen WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps([external_id for external_id, _line in new]),),
+            )
+        )
+        for external_id, line in new:
+            if external_id in known:
+                earlier[line] = known[external_id]
+        self._db.executemany(
+            "INSERT OR IGNORE INTO seen VALUES (?, ?)",
+            [(external_id, line) for external_id, line in new if external_id not in known],
+        )
+        return earlier
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def _build_batch(

@@ -55,6 +55,9 @@ def push_customers() -> Response:
     records = _records("customers", customer_record)
     session = db.session()
     result = store_customers(session, installation.id, records, now=utcnow())
+    if result.problems:
+        session.rollback()
+        raise ApiError(422, "some customers name two customers at once", _problems(result))
     session.commit()
     return _stored(result)
 
@@ -85,7 +88,10 @@ def _installation() -> Installation:
 def _records(key: str, build: Callable[[Mapping[str, object]], R]) -> list[R]:
     if not request.is_json:
         raise ApiError(415, "send JSON with Content-Type: application/json")
-    payload = request.get_json(silent=True)
+    try:
+        payload = request.get_json(silent=True)
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deeply to be a batch of records") from None
     if not isinstance(payload, dict) or not isinstance(payload.get(key), list):
         raise ApiError(400, f'the body must be a JSON object like {{"{key}": [...]}}')
     items = payload[key]

@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
+
+from plugin.clock import utcnow
 
 MAX_ID = 64
 MAX_NAME = 255
@@ -31,6 +33,8 @@ MAX_AMOUNT_CENTS = 10**12  # ten billion in currency units: anything above is a 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_NOISE = re.compile(r"[\s().\-/]")
 _PHONE = re.compile(r"\+?[0-9]{7,15}")
+# Control characters (a line break, a NUL) and lone surrogates, which no database stores.
+_UNSAFE = re.compile("[\x00-\x1f\ud800-\udfff]")
 
 PAYMENT_STATUSES = frozenset(
     {"pending", "authorized", "paid", "partially_paid", "partially_refunded", "refunded", "voided"}
@@ -38,6 +42,8 @@ PAYMENT_STATUSES = frozenset(
 FULFILLMENT_STATUSES = frozenset({"unfulfilled", "partial", "fulfilled", "returned"})
 MAX_URL = 2048
 MAX_ITEM_COUNT = 100_000
+# Dates before this are typos (0001-01-01, 1019 for 2019); later than tomorrow, in the future.
+EARLIEST = datetime(1900, 1, 1)
 
 
 class FieldProblem(ValueError):
@@ -176,8 +182,11 @@ def _optional_text(fields: Mapping[str, object], name: str, limit: int) -> str |
         return None
     if len(text) > limit:
         raise FieldProblem(name, f"is longer than {limit} characters")
-    if any(ord(char) < 32 for char in text):
-        raise FieldProblem(name, "holds control characters")
+    unsafe = _UNSAFE.search(text)
+    if unsafe is not None:
+        if unsafe.group() < " ":
+            raise FieldProblem(name, "holds control characters")
+        raise FieldProblem(name, "is not valid Unicode text (a lone surrogate)")
     return text
 
 
@@ -193,9 +202,11 @@ def _optional_date(fields: Mapping[str, object], name: str) -> date | None:
     if text is None:
         return None
     try:
-        return date.fromisoformat(text[:10])
+        day = date.fromisoformat(text[:10])
     except ValueError:
         raise FieldProblem(name, f"{text!r} is not a date like 2024-03-31") from None
+    _plausible(name, text, datetime.combine(day, time()))
+    return day
 
 
 def _required_datetime(fields: Mapping[str, object], name: str) -> datetime:
@@ -207,8 +218,20 @@ def _required_datetime(fields: Mapping[str, object], name: str) -> datetime:
             name, f"{text!r} is not a date or time like 2024-03-31 or 2024-03-31T14:05:00Z"
         ) from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+            raise FieldProblem(name, f"{text!r} is out of the calendar's range") from None
+    _plausible(name, text, moment)
     return moment
+
+
+def _plausible(name: str, text: str, moment: datetime) -> None:
+    """Refuse a date before EARLIEST or later than tomorrow (allowing for time zones)."""
+    if moment < EARLIEST:
+        raise FieldProblem(name, f"{text!r} is before {EARLIEST.year}: a typo?")
+    if moment > utcnow() + timedelta(days=1):
+        raise FieldProblem(name, f"{text!r} is in the future")
 
 
 def _amount_cents(fields: Mapping[str, object]) -> int:

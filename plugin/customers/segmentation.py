@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.orders import SOURCE as FACT_SOURCE
 from plugin.customers.orders import delete_order_facts, fact_rows, insert_rows, one_of
 from plugin.customers.orders import order_facts as draw_order_facts
 from plugin.domain.order_history import CustomerHistory, OrderRecord
@@ -135,9 +136,16 @@ def profile_for_customer(
 
 
 def recompute_installation(
-    session: Session, installation: Installation, *, now: datetime
+    session: Session,
+    installation: Installation,
+    *,
+    now: datetime,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeReport:
-    """Measure the base and profile every customer; one transaction, committed at the end."""
+    """Measure the base, profile every customer and rebuild their order facts; one transaction.
+
+    `on_progress(done, total)` is called as customers are profiled.
+    """
     started = time.perf_counter()
     cut_points = RfmCutPoints.from_base(_rfm_base(session, installation.id, now=now))
     stored = session.get(SegmentBaseline, installation.id)
@@ -154,6 +162,13 @@ def recompute_installation(
     session.execute(
         sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
     )
+    # Order facts are derived too, and rebuilt from the orders with the profiles: whatever an
+    # import killed halfway (or during its last refresh) left behind, a recompute repairs.
+    session.execute(
+        sa.delete(CustomerFact).where(
+            CustomerFact.installation_id == installation.id, CustomerFact.source == FACT_SOURCE
+        )
+    )
     size = session.scalar(
         sa.select(sa.func.count())
         .select_from(Customer)
@@ -162,9 +177,12 @@ def recompute_installation(
     with profiling_pool(size or 0) as pool:
         customers = _write_profiles(
             session,
-            _profiler(session, installation, cut_points, now),
-            _raw_histories(session, installation.id, now=now),
+            replace(_profiler(session, installation, cut_points, now), order_facts=True),
+            _raw_histories(session, installation.id, now=now, all_orders=True),
             pool=pool,
+            on_progress=(
+                None if on_progress is None else lambda done: on_progress(done, size or 0)
+            ),
         )
     stored.customers = customers
     session.commit()
@@ -303,6 +321,7 @@ def _write_profiles(
     histories: Iterable[RawHistory],
     *,
     pool: Executor | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Profile customers chunk by chunk, in `pool` if given, and insert their rows."""
     chunks = _chunked(histories, PROFILE_CHUNK)
@@ -321,6 +340,8 @@ def _write_profiles(
             insert_rows(session, _FACTS, facts)
             written += len(segments)
             segments, facts = [], []
+            if on_progress is not None:
+                on_progress(written)
     insert_rows(session, _SEGMENTS, segments)
     insert_rows(session, _FACTS, facts)
     return written + len(segments)

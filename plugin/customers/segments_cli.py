@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.customers import tier_settings
+from plugin.customers import progress, tier_settings
 from plugin.customers.segmentation import recompute_installation
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.models import Installation
@@ -26,10 +26,20 @@ def _installation(session: Session, name: str) -> Installation:
 @segments_cli.command("recompute")
 @click.option("--installation", "name", required=True, help="account or platform:account")
 def recompute_command(name: str) -> None:
-    """Measure the customer base and profile every customer (run it nightly)."""
+    """Measure the customer base, profile every customer, rebuild order facts (run nightly).
+
+    Progress goes to stderr.
+    """
     with db.database().sessions() as session:
         installation = _installation(session, name)
-        report = recompute_installation(session, installation, now=utcnow())
+        meter = progress.Meter("profiling customers")
+        report = recompute_installation(
+            session,
+            installation,
+            now=utcnow(),
+            on_progress=lambda done, total: meter.update(done, total=total),
+        )
+        meter.done(report.customers)
     bases = "fixed bands" if report.buyers == 0 else f"quintiles of {report.buyers} buyers"
     click.echo(
         f"Profiled {report.customers} customers in {report.seconds:.1f} s; RFM from {bases}."

@@ -18,10 +18,15 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from plugin.clock import utcnow
-from plugin.customers.orders import insert_rows, one_of, refresh_order_facts
+from plugin.customers.orders import (
+    customers_with_stale_facts,
+    insert_rows,
+    one_of,
+    refresh_order_facts,
+)
 from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
 from plugin.customers.segmentation import refresh_customers
-from plugin.models import Customer, Order
+from plugin.models import Customer, CustomerSegment, Order
 
 
 @dataclass
@@ -60,8 +65,13 @@ def store_customers(
     index = _CustomerIndex.load(session, installation_id, records)
     created: list[_StoredCustomer] = []
     changed: dict[int, _StoredCustomer] = {}
-    for record in records:
+    unchanged: set[int] = set()
+    for position, record in enumerate(records):
         customer = index.match(record)
+        conflict = index.conflict(record, customer)
+        if conflict is not None:
+            result.problems.append((position, conflict))
+            continue
         if customer is None:
             customer = _StoredCustomer(id=None, name=record.name)
             _apply(customer, record)
@@ -75,8 +85,13 @@ def store_customers(
             result.updated += 1
         else:
             result.unchanged += 1
+            if customer.id is not None:
+                unchanged.add(customer.id)
     _write_customers(session, installation_id, created, changed)
     result.customer_ids = {c.id for c in index.touched if c.id is not None}
+    if not refresh:
+        # A bulk import run again after a crash: profile those it never got to.
+        result.customer_ids |= _without_segment(session, unchanged - result.customer_ids)
     if refresh:
         refresh_customers(session, installation_id, result.customer_ids, now=now)
     return result
@@ -114,6 +129,7 @@ def store_orders(
     }
     created: list[dict[str, Any]] = []
     changed: dict[int, _StoredOrder] = {}
+    unchanged: set[int] = set()
     for position, record in enumerate(records):
         customer_id = customers.get(("id", record.customer_external_id)) or customers.get(
             ("email", record.customer_email)
@@ -154,8 +170,14 @@ def store_orders(
             result.updated += 1
         else:
             result.unchanged += 1
+            unchanged.add(customer_id)
             continue
         result.customer_ids.add(customer_id)
+    if not refresh:
+        # A bulk import run again after a crash: its customers' facts may be missing or stale.
+        result.customer_ids |= customers_with_stale_facts(
+            session, installation_id, unchanged - result.customer_ids
+        )
     if created:
         insert_rows(session, _ORDERS, created)
     if changed:
@@ -177,6 +199,7 @@ def store_orders(
 
 _CUSTOMERS = cast(sa.Table, Customer.__table__)
 _ORDERS = cast(sa.Table, Order.__table__)
+_SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
 # What an order says, as stored and compared: anything else is fixed when it is created.
 _ORDER_VALUES = (
     *("customer_id", "placed_at", "amount_cents", "discount_code", "category"),
@@ -269,6 +292,20 @@ def _write_customers(
         _expire(session, Customer, changed)
 
 
+def _without_segment(session: Session, customer_ids: set[int]) -> set[int]:
+    """Those of these customers who have no stored segment."""
+    if not customer_ids:
+        return set()
+    profiled = set(
+        session.scalars(
+            sa.select(_SEGMENTS.c.customer_id).where(
+                one_of(session, _SEGMENTS.c.customer_id, customer_ids)
+            )
+        )
+    )
+    return customer_ids - profiled
+
+
 def _expire(
     session: Session, model: type[Customer] | type[Order], ids: Iterable[int | None]
 ) -> None:
@@ -327,6 +364,26 @@ class _CustomerIndex:
             if candidate.external_id in (None, record.external_id):
                 return candidate
         return None
+
+    def conflict(
+        self, record: CustomerRecord, customer: _StoredCustomer | None
+    ) -> FieldProblem | None:
+        """Why the record cannot be stored as `customer`: a helpdesk id another one holds.
+
+        A helpdesk user is one customer; a record that names a new company id with a helpdesk
+        id another customer has names two customers at once, and which one is meant is the
+        company's to say: refused, naming the other customer by company id (or our id).
+        """
+        value = record.helpdesk_user_id
+        holder = self.by_key.get(("helpdesk_user_id", value)) if value is not None else None
+        if holder is None or holder is customer:
+            return None
+        other = repr(holder.external_id) if holder.external_id else f"#{holder.id} (no customer_id)"
+        return FieldProblem(
+            "helpdesk_user_id",
+            f"{value!r} belongs to customer {other}, not to {record.external_id!r}: "
+            "change the customer_id or the helpdesk_user_id so they name one customer",
+        )
 
     def remember(self, customer: _StoredCustomer) -> None:
         self._index(customer, overwrite=True)

@@ -64,10 +64,16 @@
     importForm.addEventListener('submit', function (event) {
       event.preventDefault();
       var submit = importForm.querySelector('button[type="submit"]');
+      var data = new FormData(importForm);
+      // "Check file" (dry_run) says what an import would do and writes nothing.
+      var checking = event.submitter && event.submitter.name === 'dry_run';
+      if (checking) {
+        data.append('dry_run', '1');
+      }
       submit.disabled = true;
       importReport.setAttribute('aria-busy', 'true');
-      importReport.textContent = 'Importing…';
-      post(importForm.action, new FormData(importForm)).then(function (html) {
+      importReport.textContent = checking ? 'Checking…' : 'Importing…';
+      post(importForm.action, data).then(function (html) {
         show(importReport, html);
       }).catch(function () {
         unreachable(importReport);

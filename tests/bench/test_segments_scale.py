@@ -24,9 +24,13 @@ CUSTOMERS = 2_000
 ORDERS = 20_000
 
 
-def test_a_tiny_run_imports_recomputes_and_refreshes_one_customer() -> None:
+def test_a_tiny_run_imports_recomputes_and_refreshes_one_customer(tmp_path: Path) -> None:
     results = segments_scale.run(
-        customers=CUSTOMERS, orders=ORDERS, databases=("sqlite",), separate_processes=False
+        customers=CUSTOMERS,
+        orders=ORDERS,
+        databases=("sqlite",),
+        separate_processes=False,
+        workdir=str(tmp_path / "not" / "there" / "yet"),  # created by the bench
     )
     assert results["data"]["customers"] == CUSTOMERS
     figures = results["databases"]["sqlite"]
