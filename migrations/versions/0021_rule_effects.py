@@ -52,6 +52,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_rule_exposures_pending", "rule_exposures", ["outcomes_final", "id"])
     op.create_index(
+        "ix_rule_exposures_requester",
+        "rule_exposures",
+        ["installation_id", "rule_id", "requester_id", "seen_at"],
+    )
+    op.create_index(
         "ix_seen_tickets_installation_requester",
         "seen_tickets",
         ["installation_id", "requester_id", "first_seen_at"],
@@ -60,6 +65,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_seen_tickets_installation_requester", table_name="seen_tickets")
+    op.drop_index("ix_rule_exposures_requester", table_name="rule_exposures")
     op.drop_index("ix_rule_exposures_pending", table_name="rule_exposures")
     op.drop_index("ix_rule_exposures_installation_rule_seen", table_name="rule_exposures")
     op.drop_table("rule_exposures")

@@ -27,6 +27,14 @@ class RuleExposure(Base):
         UniqueConstraint("installation_id", "ticket_id", "rule_id"),
         # The report reads one installation's exposures by rule and date.
         Index("ix_rule_exposures_installation_rule_seen", "installation_id", "rule_id", "seen_at"),
+        # A requester's first ticket under a rule, which alone the report counts.
+        Index(
+            "ix_rule_exposures_requester",
+            "installation_id",
+            "rule_id",
+            "requester_id",
+            "seen_at",
+        ),
         # The compute walks the rows not final yet, in id order.
         Index("ix_rule_exposures_pending", "outcomes_final", "id"),
     )

@@ -9,6 +9,7 @@ the installation's exposures in the range; the statistics are `plugin.domain.eff
   difference is the suggestion's effect.
 - A rule without one compares the tickets where an agent applied it with those where an agent
   dismissed it. Agents choose, so that difference is not causal, and is labelled so.
+- Each requester counts once per rule, at their first eligible ticket (`_first_for_requester`).
 - Cost per extra retained customer: what the rule granted per treated ticket, over the extra
   share of customers who ordered again within 90 days.
 """
@@ -188,6 +189,30 @@ def _granted_column(installation_id: int) -> Any:
     )
 
 
+def _first_for_requester() -> Any:
+    """Only a requester's first eligible ticket under each rule counts.
+
+    One customer's tickets are not independent, and a gesture granted on the first can keep a
+    shown customer from being eligible again (a cap) where a held-out one stays eligible: the
+    groups would then differ by more than the suggestion.
+    """
+    e = RuleExposure.__table__.c
+    earlier = RuleExposure.__table__.alias("earlier")
+    return ~sa.exists(
+        sa.select(1)
+        .select_from(earlier)
+        .where(
+            earlier.c.installation_id == e.installation_id,
+            earlier.c.rule_id == e.rule_id,
+            earlier.c.requester_id == e.requester_id,
+            sa.or_(
+                earlier.c.seen_at < e.seen_at,
+                sa.and_(earlier.c.seen_at == e.seen_at, earlier.c.id < e.id),
+            ),
+        )
+    )
+
+
 def _sums(
     session: Session, installation_id: int, period: Period
 ) -> dict[tuple[int, str, str], _Sums]:
@@ -206,6 +231,7 @@ def _sums(
             e.installation_id == installation_id,
             e.seen_at >= period.start,
             e.seen_at < period.end,
+            _first_for_requester(),
         )
         .group_by(e.rule_id, e.segment, group)
     )

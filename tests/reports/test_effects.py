@@ -228,3 +228,35 @@ def test_segments_below_the_minimum_say_not_enough_data(
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "not enough data yet" in html and "data-not-enough" in html
+
+
+def test_a_requester_counts_once_per_rule_at_their_first_ticket(session: Session) -> None:
+    installation, rule_id = _installation(session)
+    for ticket, requester, days_ago, ordered in (
+        ("t1", "r1", 300, True),
+        ("t2", "r1", 250, False),  # r1 again: not counted
+        ("t3", "r2", 260, False),
+    ):
+        session.add(
+            RuleExposure(
+                installation_id=installation.id,
+                ticket_id=ticket,
+                rule_id=rule_id,
+                rule_version=1,
+                requester_id=requester,
+                segment="high",
+                held_out=True,
+                exception_key="goodwill_credit",
+                cost_cents=900,
+                seen_at=NOW - timedelta(days=days_ago),
+                ordered_90d=ordered,
+                outcomes_final=True,
+            )
+        )
+    session.commit()
+    period = effects.default_period(NOW.date())
+    built = effects.build_effects(session, installation, period)
+    (rule,) = built.rules
+    found = rule.overall.line("ordered_90d").comparison
+    assert rule.causal and (found.control_n, found.control) == (2, 0.5)
+    assert found.shortfall.startswith("not enough data yet")
