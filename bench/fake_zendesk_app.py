@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
+from bench import fake_zendesk_webhooks
 from bench.fake_base import (
     ErrorAnswers,
     JSONObject,
@@ -384,6 +385,8 @@ def create_app(state: FakeZendeskState) -> Flask:
             "settings": dict(INSTALLATION_SETTINGS),
         }
         return json_response({"installations": [installation]})
+
+    fake_zendesk_webhooks.add_routes(app, state)  # admin calls: not the sidebar's, not counted
 
     @app.get("/_fake/stats", endpoint="fake_stats")
     def fake_stats() -> Response:
