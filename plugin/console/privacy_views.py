@@ -8,9 +8,13 @@ never a cookie, as every console endpoint's do (`plugin.console.views.console_in
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import sqlalchemy as sa
 from flask import Blueprint, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from plugin import db
 from plugin.clock import utcnow
@@ -22,7 +26,9 @@ from plugin.customers.forget import (
     NothingToForget,
     drop_cached_answers,
     erasures,
+    erasures_after,
     forget_customer,
+    latest_erasure,
     matching_customers,
 )
 from plugin.helpdesks.runtime import helpdesks
@@ -37,6 +43,47 @@ KIND_LABELS = {
     IdentifierKind.COMPANY_ID: "Customer id (your company's)",
 }
 MAX_VALUE_LENGTH = 320
+ERASURE_WATCH_KEY = "regulars.erasure_watch"
+# How often a process looks for erasures made elsewhere (on the next request after this).
+ERASURE_CHECK_SECONDS = 30.0
+# The clock the watch is timed with (tests move it).
+_clock = time.monotonic
+
+
+@bp.before_app_request
+def drop_answers_of_erasures_elsewhere() -> None:
+    """Drop this process's cached answers of installations another process (the command line,
+    another worker or host) has forgotten a customer in since this one last looked: at most
+    one indexed query every `ERASURE_CHECK_SECONDS` per process."""
+    watch: _ErasureWatch = current_app.extensions.setdefault(ERASURE_WATCH_KEY, _ErasureWatch())
+    now = _clock()
+    if now < watch.next_check:
+        return
+    watch.next_check = now + ERASURE_CHECK_SECONDS
+    try:
+        with db.database().sessions() as session:
+            if watch.last_id is None:
+                # A process starts with empty caches: only later erasures concern it.
+                watch.last_id = latest_erasure(session)
+                return
+            found = erasures_after(session, watch.last_id)
+    except SQLAlchemyError as error:
+        current_app.logger.warning("could not look for erasures: %s", error)
+        return
+    if not found:
+        return
+    watch.last_id = found[-1][0]
+    shared = helpdesks()
+    for installation_id in {installation_id for _id, installation_id in found}:
+        drop_cached_answers(shared.cache, installation_id, synced=shared.shop_synced)
+
+
+@dataclass
+class _ErasureWatch:
+    """The newest erasure this process has dropped cached answers for, and when to look again."""
+
+    last_id: int | None = None
+    next_check: float = 0.0
 
 
 @bp.get("/forget")

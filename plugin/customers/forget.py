@@ -418,6 +418,24 @@ def _count_deleted(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def erasures_after(session: Session, erasure_id: int) -> list[tuple[int, int]]:
+    """(erasure id, installation id) of the erasures after `erasure_id`, oldest first: what a
+    process that last looked at `erasure_id` has not dropped its cached answers for yet."""
+    return [
+        (found, installation_id)
+        for found, installation_id in session.execute(
+            sa.select(DataErasure.id, DataErasure.installation_id)
+            .where(DataErasure.id > erasure_id)
+            .order_by(DataErasure.id)
+        )
+    ]
+
+
+def latest_erasure(session: Session) -> int:
+    """The newest erasure's id (0 when there is none)."""
+    return int(session.scalar(sa.select(sa.func.max(DataErasure.id))) or 0)
+
+
 def erasures(session: Session, installation_id: int, *, limit: int = 20) -> Iterable[DataErasure]:
     """The installation's latest erasures, newest first (for the console)."""
     return session.scalars(

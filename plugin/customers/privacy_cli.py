@@ -74,8 +74,8 @@ def forget_command(
         session.commit()
     click.echo(forgotten.summary())
     click.echo(
-        "Running service processes drop their in-memory copies of helpdesk answers within "
-        "REGULARS_HISTORY_CACHE_SECONDS; the shared cache's are gone now."
+        "The shared cache's answers about them are gone; running service processes drop "
+        "their in-memory copies on their next request (within half a minute)."
     )
 
 

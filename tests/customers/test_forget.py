@@ -6,12 +6,14 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin.clock import utcnow
+from plugin.console import privacy_views
 from plugin.customers.forget import (
     Identifier,
     IdentifierKind,
@@ -33,6 +35,7 @@ from plugin.models import (
     SeenTicket,
     SharedCacheEntry,
 )
+from tests.clock import FakeClock
 from tests.console.test_views import AGENT, console_session
 from tests.goodwill.console_world import SUPERVISOR, bearer_for
 
@@ -364,3 +367,38 @@ def test_the_seen_ticket_left_for_outcomes_is_kept_anonymous(
     seen = session.scalars(sa.select(SeenTicket).where(SeenTicket.ticket_id == "990001")).one()
     assert seen.subject == "" and seen.customer_id is None
     assert seen.requester_id.startswith("forgotten-")
+
+
+def test_a_process_drops_its_answers_of_an_installation_forgotten_in_another(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(privacy_views, "_clock", clock)
+    shared: Helpdesks = app.extensions["regulars.helpdesks"]
+    client.get("/healthz")  # the process notes the erasures made before it started
+    with app.app_context():
+        shared.cache.lookup(
+            (demo_installation.id, "requester", "7001"), lambda: {"name": "Ann"}, fresh_for=600
+        ).result(time.monotonic() + 5)
+    # Another process (the command line) forgets someone in the installation.
+    session.add(
+        DataErasure(
+            installation_id=demo_installation.id,
+            via="cli",
+            requested_by="command line (ops)",
+            identifier_kind="email",
+            identifier_hash="0" * 64,
+            counts={},
+        )
+    )
+    session.commit()
+
+    client.get("/healthz")
+    assert len(shared.cache) == 1  # not looked again yet: one query per process a while
+    clock.advance(privacy_views.ERASURE_CHECK_SECONDS)
+    client.get("/healthz")
+    assert len(shared.cache) == 0
