@@ -30,6 +30,7 @@ from plugin.sidebar.upstream import (
     UpstreamCache,
     UpstreamPolicy,
 )
+from plugin.sidebar.view_budget import ViewBudgets
 
 EXTENSION_KEY = "regulars.helpdesks"
 CLIENT_CACHE_SECONDS = 300
@@ -53,6 +54,8 @@ class Helpdesks:
     reads: ReadCache
     # The sidebar's records of seen tickets, written at most once a minute per ticket.
     seen: SeenTicketWrites
+    # One deadline per agent's view of a ticket, shared by the banner and its cards.
+    views: ViewBudgets
     # Remote clients by installation and credentials: decrypting them once, not every view.
     clients: LockedTTLCache[Hashable, Helpdesk] = field(
         default_factory=lambda: LockedTTLCache(maxsize=1000, ttl=CLIENT_CACHE_SECONDS)
@@ -101,6 +104,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         executor=executor,
         reads=ReadCache(ttl_seconds=settings.read_cache_seconds),
         seen=seen,
+        views=ViewBudgets(budget_seconds=settings.upstream_budget_ms / 1000),
     )
 
 

@@ -31,6 +31,7 @@ from plugin.sidebar.recognition import prepare_customer, sidebar_view
 from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot, start_requester_read
 from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
+from plugin.sidebar.view_budget import view_key
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.settings import settings
 
@@ -77,7 +78,7 @@ def sdk_url(installation: Installation) -> str:
 def banner() -> ResponseReturnValue:
     """Render the recognition banner for the ticket the page is showing."""
     try:
-        _session, installation = current_sidebar_session(cached=True)
+        session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
     ticket_id = request.args.get("ticket_id", "").strip()
@@ -89,6 +90,7 @@ def banner() -> ResponseReturnValue:
         installation,
         ticket_id=ticket_id,
         requester_hint=requester_hint,
+        deadline=helpdesks().views.deadline(view_key(installation.id, session.user_id, ticket_id)),
         page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
     )
 
@@ -354,7 +356,11 @@ def card_to_show(
         if use_page_ticket
         else None
     )
-    snapshot = card_snapshot(installation, ticket_id, requester_hint, now, page_ticket=shown)
+    # The banner's and the other cards' view: they wait for the helpdesk until one deadline.
+    deadline = helpdesks().views.deadline(view_key(installation.id, session.user_id, ticket_id))
+    snapshot = card_snapshot(
+        installation, ticket_id, requester_hint, now, page_ticket=shown, deadline=deadline
+    )
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
     return CardRequest(session, installation, snapshot, now, args)
@@ -390,9 +396,12 @@ def card_snapshot(
     requester_hint: str | None,
     now: datetime,
     page_ticket: Ticket | None = None,
+    deadline: float | None = None,
 ) -> HelpdeskSnapshot | ResponseReturnValue:
-    """The snapshot a card after the banner reads, within the sidebar's time budget from now."""
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    """The snapshot a card after the banner reads, by `deadline` (the view's, when shown) or
+    within the sidebar's time budget from now (acting: a click starts its own wait)."""
+    if deadline is None:
+        deadline = time.monotonic() + helpdesks().policy.budget_seconds
     return read_snapshot(
         installation,
         ticket_id=ticket_id,
