@@ -78,6 +78,8 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.delivery import cli as delivery_cli
     from plugin.delivery import views as console_delivery
     from plugin.demo import views as demo
+    from plugin.gestures import console_views as console_gestures
+    from plugin.gestures import sidebar_views as gestures
     from plugin.goodwill import catalog_views, rules_views
     from plugin.goodwill import views as suggestions
     from plugin.goodwill.cli import rules_cli
@@ -100,6 +102,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     csrf.exempt(sidebar.sync)  # a bearer session, as the cards' POSTs
     bearer_or_secret = (
         suggestions.bp,
+        gestures.bp,
         reviews.bp,
         orders.bp,
         console.bp,
@@ -112,6 +115,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         console_reports.bp,
         console_effects.bp,
         console_delivery.bp,
+        console_gestures.bp,
         push.bp,
         freshdesk.bp,
         event_views.bp,  # signed by the helpdesk, or its event secret

@@ -75,7 +75,9 @@ class Settings:
     outbox_max_failures: int = 8
     outbox_backoff_ms: int = 2000
     outbox_backoff_max_seconds: int = 600
-    outbox_lease_seconds: int = 120
+    # Renewed by the worker's heartbeat every third of it: a dead worker's work moves on
+    # within this long.
+    outbox_lease_seconds: int = 10
     # After an unknown outcome, the wait before the marker check (a late write lands first).
     outbox_settle_seconds: int = 60
     outbox_concurrency: int = 4
@@ -303,7 +305,7 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         ),
         outbox_lease_seconds=_int(
             "REGULARS_OUTBOX_LEASE_SECONDS",
-            env.get("REGULARS_OUTBOX_LEASE_SECONDS", "120"),
+            env.get("REGULARS_OUTBOX_LEASE_SECONDS", "10"),
             minimum=2,
         ),
         outbox_settle_seconds=_int(

@@ -27,6 +27,7 @@ from plugin.config import EXTENSION_KEY as SETTINGS_KEY
 from plugin.config import Settings
 from plugin.delivery import outbox as delivery
 from plugin.delivery.worker import OutboxWorker, writers_for
+from plugin.gestures.shops import shop_for
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.helpdesks.runtime import EXTENSION_KEY as HELPDESKS_KEY
 from plugin.helpdesks.runtime import Helpdesks
@@ -47,6 +48,10 @@ def worker_for(app: Flask, *, worker_id: str | None = None) -> OutboxWorker:
         writers_for(shared.connections),
         policy=delivery.policy_from(settings),
         worker_id=worker_id or f"{socket.gethostname()}-{os.getpid()}",
+        # Gestures are given in the installation's shop, on the same connections.
+        shops=lambda session, installation: shop_for(
+            session, installation, connections=shared.connections
+        ),
     )
 
 

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import ExceptionType
 from plugin.domain.rules import ActionKind as HandlingKind
+from plugin.gestures.planning import GestureStatus
+from plugin.gestures.words import gesture_of, note_line
 from plugin.goodwill.action_log import ActionKind, describe_action, handling_of
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
@@ -93,6 +95,16 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
     else:
         headline = _generic_sentence(action)
     lines = [f"Regulars · {headline}"]
+    gesture = gesture_of(session, installation.id, action.id)
+    # An escalation's note speaks of its gesture only while it waits for the decision.
+    said = (
+        note_line(gesture)
+        if gesture is not None
+        and (gesture.action_id == action.id or gesture.status == GestureStatus.WAITING_APPROVAL)
+        else None
+    )
+    if said:
+        lines.append(said)
     entry = catalog.get(action.exception_key)
     if action.amount_cents is not None and action.kind not in EXCEPTION_KINDS:
         lines.append(f"Amount: {exact_money(action.amount_cents, action.currency)}")

@@ -71,7 +71,8 @@ class OutboxPolicy:
     backoff_seconds: float = 2.0
     # Retries wait at most this long, however many failures came before.
     max_backoff_seconds: float = 600.0
-    lease_seconds: float = 120.0
+    # Renewed by the worker's heartbeat while it runs (`OutboxWorker.heartbeat`).
+    lease_seconds: float = 10.0
     # After a call whose outcome is unknown (a timeout), the least wait before the marker
     # check: a helpdesk slow to answer may still be writing the note, and a check made before
     # it lands would send it twice.
@@ -422,6 +423,8 @@ def record(
             status, wait = DeliveryStatus.PENDING, policy.backoff(failures, rng)
             if outcome.outcome_unknown:
                 wait = max(wait, policy.settle_seconds)
+            # A shop that names its wait (a 429's Retry-After, a throttle) gets at least that.
+            wait = max(wait, outcome.retry_in_seconds)
         else:
             status = DeliveryStatus.PENDING
             wait = outcome.retry_in_seconds + rng.uniform(0, RATE_LIMIT_JITTER_SECONDS)

@@ -36,6 +36,7 @@ from plugin.delivery.outbox import (
     enqueue_missing,
     record,
 )
+from plugin.gestures.giving import ShopFactory, settle_gestures
 from plugin.helpdesks import Connections, demo, freshdesk, helpdesk_for, zendesk
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound, TicketWriter
 from plugin.models import Action, Delivery, DeliveryLease, Installation
@@ -57,8 +58,17 @@ WriterFactory = Callable[[Session, Installation], TicketWriter]
 # --- Sending ----------------------------------------------------------------------------
 
 
-def attempt(session: Session, held: Claim, *, writers: WriterFactory) -> Outcome:
-    """Send one claimed note (after a marker check when its outcome is unknown)."""
+def attempt(
+    session: Session,
+    held: Claim,
+    *,
+    writers: WriterFactory,
+    shops: ShopFactory | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Outcome:
+    """Give the note's gestures in the shop, then send the note (after a marker check when its
+    outcome is unknown). The note is written only once every gesture is settled, so it says
+    what was given or refused; a shop that does not answer sends the note back to wait."""
     found = session.scalars(
         sa.select(Action)
         .where(Action.id.in_(held.actions), Action.installation_id == held.installation_id)
@@ -68,6 +78,17 @@ def attempt(session: Session, held: Claim, *, writers: WriterFactory) -> Outcome
     if len(found) != len(held.actions) or installation is None:
         return Outcome(DeliveryStatus.DEAD, "gone", "the action or its installation was deleted")
     action = found[0]
+    unsettled = settle_gestures(session, held, installation, shops, now=clock)
+    if unsettled is not None:
+        return Outcome(
+            DeliveryStatus.PENDING,
+            unsettled.error_kind,
+            unsettled.error,
+            retry_in_seconds=unsettled.retry_after or 0.0,
+            counts_as_failure=True,
+            # No note is ever sent before its gestures are settled: none can be on the ticket.
+            outcome_unknown=False,
+        )
     checked = False
     try:
         note = build_gathered_note(session, installation, found)
@@ -204,9 +225,11 @@ class OutboxWorker:
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        shops: ShopFactory | None = None,
     ) -> None:
         self._sessions = sessions
         self._writers = writers
+        self._shops = shops
         self.policy = policy
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
         self._clock = clock
@@ -216,25 +239,37 @@ class OutboxWorker:
         self._stats_lock = threading.Lock()
         self._single_worker = sessions.kw["bind"].dialect.name != "postgresql"
         self._last_sweep: datetime | None = None
+        # The claims in hand, whose leases the heartbeat renews while they are worked on.
+        self._held_tokens: set[str] = set()
+        self._waiting_logged = False
 
     def stop(self) -> None:
         self.stop_event.set()
 
     def run(self, *, until_empty: bool = False) -> WorkerStats:
         """Deliver until `stop()` (or, with `until_empty`, until nothing is left to send)."""
-        with ThreadPoolExecutor(
-            max_workers=self.policy.concurrency, thread_name_prefix="regulars-outbox"
-        ) as pool:
-            while not self.stop_event.is_set():
-                if not self.hold_lease():
-                    self.stop_event.wait(self.policy.poll_seconds)
-                    continue
-                sent = self.run_once(pool)
-                if sent:
-                    continue
-                if until_empty and not self.open_count():
-                    break
-                self.stop_event.wait(self.idle_wait())
+        heartbeat = threading.Thread(
+            target=self._beat, name=f"regulars-outbox-heartbeat-{self.worker_id}", daemon=True
+        )
+        heartbeat.start()
+        try:
+            with ThreadPoolExecutor(
+                max_workers=self.policy.concurrency, thread_name_prefix="regulars-outbox"
+            ) as pool:
+                while not self.stop_event.is_set():
+                    if not self.hold_lease():
+                        self._say_waiting()
+                        self.stop_event.wait(self.policy.poll_seconds)
+                        continue
+                    sent = self.run_once(pool)
+                    if sent:
+                        continue
+                    if until_empty and not self.open_count():
+                        break
+                    self.stop_event.wait(self.idle_wait())
+        finally:
+            self.stop_event.set()
+            heartbeat.join(timeout=5)
         self.release_lease()
         return self.stats
 
@@ -258,6 +293,7 @@ class OutboxWorker:
             )
         with self._stats_lock:
             self.stats.claimed += len(claims)
+            self._held_tokens.update(held.token for held in claims)
         if pool is None or len(claims) <= 1:
             for held in claims:
                 self._deliver(held)
@@ -266,14 +302,20 @@ class OutboxWorker:
         return len(claims)
 
     def _deliver(self, held: Claim) -> None:
-        with self._sessions() as session:
-            outcome = attempt(session, held, writers=self._writers)
-            # No lock around this: a thread holding SQLite's write lock (the demo's note)
-            # must never wait for one another thread holds while it waits for SQLite.
-            # random.Random's draws are safe to share between threads.
-            kept = record(
-                session, held, outcome, now=self._clock(), policy=self.policy, rng=self._rng
-            )
+        try:
+            with self._sessions() as session:
+                outcome = attempt(
+                    session, held, writers=self._writers, shops=self._shops, clock=self._clock
+                )
+                # No lock around this: a thread holding SQLite's write lock (the demo's note)
+                # must never wait for one another thread holds while it waits for SQLite.
+                # random.Random's draws are safe to share between threads.
+                kept = record(
+                    session, held, outcome, now=self._clock(), policy=self.policy, rng=self._rng
+                )
+        finally:
+            with self._stats_lock:
+                self._held_tokens.discard(held.token)
         self._count(outcome, kept=kept, held=held)
 
     def _count(self, outcome: Outcome, *, kept: bool, held: Claim) -> None:
@@ -325,6 +367,63 @@ class OutboxWorker:
                 or 0
             )
 
+    # The heartbeat: short leases, renewed while the worker runs.
+
+    def _beat(self) -> None:
+        """Renew this worker's leases (the outbox's on SQLite, and its claims') a few times per
+        lease, until stopped: a worker that dies stops renewing, and a replacement takes over
+        within one lease, seconds rather than minutes."""
+        every = max(0.05, self.policy.lease_seconds / 3)
+        while not self.stop_event.wait(every):
+            try:
+                self.heartbeat()
+            except Exception:  # a database hiccup: the next beat tries again
+                logger.warning("outbox: %s could not renew its leases", self.worker_id)
+
+    def heartbeat(self) -> None:
+        """Renew the leases this worker holds now (the outbox's, its claims')."""
+        now = self._clock()
+        expires = now + timedelta(seconds=self.policy.lease_seconds)
+        with self._stats_lock:
+            tokens = sorted(self._held_tokens)
+        with self._sessions() as session:
+            if self._single_worker:
+                session.execute(
+                    sa.update(DeliveryLease)
+                    .where(
+                        DeliveryLease.name == OUTBOX_LEASE,
+                        DeliveryLease.holder == self.worker_id,
+                    )
+                    .values(expires_at=expires)
+                )
+            if tokens:
+                session.execute(
+                    sa.update(Delivery)
+                    .where(
+                        Delivery.claim_token.in_(tokens),
+                        Delivery.status == DeliveryStatus.IN_FLIGHT.value,
+                    )
+                    .values(lease_expires_at=expires)
+                    .execution_options(synchronize_session=False)
+                )
+            session.commit()
+
+    def _say_waiting(self) -> None:
+        """Log, once per wait, which worker holds the outbox and until when."""
+        if self._waiting_logged:
+            return
+        with self._sessions() as session:
+            lease = session.get(DeliveryLease, OUTBOX_LEASE)
+            holder, until = (lease.holder, lease.expires_at) if lease else (None, None)
+        logger.info(
+            "outbox: %s waits for the outbox's lease, held by %s until %s UTC (renewed while "
+            "it runs; taken over once it lapses)",
+            self.worker_id,
+            holder or "nobody",
+            f"{until:%H:%M:%S}" if until else "now",
+        )
+        self._waiting_logged = True
+
     # One worker at a time on SQLite.
 
     def hold_lease(self) -> bool:
@@ -350,7 +449,10 @@ class OutboxWorker:
             )
             held = bool(updated.rowcount == 1)  # type: ignore[attr-defined]
             session.commit()
-            return held
+        if held and self._waiting_logged:
+            logger.info("outbox: %s holds the outbox's lease now", self.worker_id)
+        self._waiting_logged = self._waiting_logged and not held
+        return held
 
     def release_lease(self) -> None:
         if not self._single_worker:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import TypeGuard
 
+from plugin.domain.gesture_binding import GestureBinding, read_binding
 from plugin.domain.personas import ConditionError, InvalidConditions
 from plugin.domain.recognition import segment_label
 from plugin.domain.segments import SEGMENT_FIELDS
@@ -242,6 +243,8 @@ class ExceptionType:
     dismiss_reasons: tuple[ReasonCode, ...]
     currency: str = "USD"
     editable: AmountLimits | None = None
+    # What the shop gives when it is applied; None: record only (`gesture_binding`).
+    gesture: GestureBinding | None = None
 
     def estimate(self, order_value_cents: int | None) -> int | None:
         """What granting it would cost for this order; None when a share has no order to price."""
@@ -261,7 +264,7 @@ def parse_exception_type(raw: object) -> ExceptionType:
         raw,
         "",
         required=("key", "name", "currency", "cost", "apply_reasons", "dismiss_reasons"),
-        optional=("description", "editable"),
+        optional=("description", "editable", "gesture"),
     )
     if entry is None:
         raise InvalidExceptionType(reader.errors)
@@ -277,6 +280,7 @@ def parse_exception_type(raw: object) -> ExceptionType:
     cost = _cost(entry.get("cost"), reader, editable)
     apply_reasons = _reasons(entry.get("apply_reasons"), "apply_reasons", reader)
     dismiss_reasons = _reasons(entry.get("dismiss_reasons"), "dismiss_reasons", reader)
+    gesture = read_binding(entry.get("gesture"), reader, percent_cost=isinstance(cost, PercentCost))
     if reader.errors:
         raise InvalidExceptionType(reader.errors)
     assert key and name and currency and cost and isinstance(description, str)
@@ -289,6 +293,7 @@ def parse_exception_type(raw: object) -> ExceptionType:
         dismiss_reasons=dismiss_reasons,
         currency=currency,
         editable=editable,
+        gesture=gesture,
     )
 
 

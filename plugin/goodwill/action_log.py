@@ -19,7 +19,7 @@ from plugin.domain.exceptions import ExceptionType, Grant, ReasonCode
 from plugin.domain.rules import MAX_CAP_DAYS, TicketAction
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.goodwill.money import exact_money
-from plugin.models import Action, Customer
+from plugin.models import Action, Customer, Gesture
 
 
 class ActionKind(StrEnum):
@@ -35,6 +35,26 @@ class ActionKind(StrEnum):
 
 # The actions that granted something: what goodwill, caps and budgets count.
 GRANT_KINDS = (ActionKind.APPLIED, ActionKind.APPROVED)
+# A grant whose gesture the shop refused (or the policy stopped) gave nothing: it counts
+# toward no cap or budget (`plugin/gestures`).
+REFUSED_GESTURE = "refused"
+
+
+def gave_something() -> sa.ColumnElement[bool]:
+    """An action that did not end in a refused gesture."""
+    return ~sa.exists().where(Gesture.action_id == Action.id, Gesture.status == REFUSED_GESTURE)
+
+
+def charged_cents() -> sa.ColumnElement[int | None]:
+    """What an action is charged: the amount its gesture actually gave, else its amount."""
+    given = (
+        sa.select(Gesture.given_cents)
+        .where(Gesture.action_id == Action.id, Gesture.given_cents.is_not(None))
+        .scalar_subquery()
+    )
+    return sa.func.coalesce(given, Action.amount_cents)
+
+
 # What agents and approvers did about suggested exceptions: what reports tally.
 EXCEPTION_KINDS = tuple(kind for kind in ActionKind if kind is not ActionKind.HANDLED)
 
@@ -81,10 +101,11 @@ def grants_to(
         else Action.requester_id == requester_id
     )
     rows = session.execute(
-        sa.select(Action.exception_key, Action.amount_cents, Action.created_at).where(
+        sa.select(Action.exception_key, charged_cents(), Action.created_at).where(
             Action.installation_id == installation_id,
             Action.kind.in_(GRANT_KINDS),
             Action.undone_at.is_(None),
+            gave_something(),
             who,
             Action.created_at > now - timedelta(days=MAX_CAP_DAYS),
         )

@@ -27,6 +27,7 @@ from plugin.domain.exceptions import AmountLimits, ExceptionType, SegmentRef, gr
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.domain.rules import TicketAction
+from plugin.gestures import planning as gestures
 from plugin.goodwill.action_log import ActionKind, describe_action, grants_to, handling_of
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
@@ -155,6 +156,18 @@ def record_action(
         idempotency_key=key,
         created_at=now,
     )
+    if kind is not ActionKind.DISMISSED:
+        # What the shop is to give, checked now and written with the action (or record only).
+        gestures.plan_gesture(
+            session,
+            installation,
+            action=action,
+            entry=entry,
+            customer=customer,
+            ticket=ticket,
+            reason=next((r.label for r in entry.apply_reasons if r.code == reason), reason),
+            now=now,
+        )
     return _commit_once(session, action, found.book.catalog)
 
 
@@ -442,6 +455,7 @@ def resolve_escalation(
         idempotency_key=idempotency_key,
         created_at=now,
     )
+    gestures.on_approval(session, escalation, decision)
     try:
         return _commit_once(session, decision, book.catalog)
     except IntegrityError:

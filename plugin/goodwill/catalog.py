@@ -11,7 +11,8 @@ Budget spend: each grant is charged to the segment budget its rule names, and th
 stored on the action; a budget's spend this month is the sum of the applied and approved
 actions charged to it since the first of the month (UTC). So a customer who changes segment
 mid-month does not move money between budgets, and a customer in two segments (a high-value
-deal seeker) is not counted twice.
+deal seeker) is not counted twice. A grant given in the shop is charged what the shop gave; one
+the shop refused is charged nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from plugin.domain.exceptions import (
 )
 from plugin.domain.personas import ConditionError
 from plugin.goodwill import book_cache
-from plugin.goodwill.action_log import GRANT_KINDS
+from plugin.goodwill.action_log import GRANT_KINDS, charged_cents, gave_something
 from plugin.goodwill.errors import NotFound
 from plugin.models import Action, Installation, SegmentBudget
 from plugin.models import ExceptionType as ExceptionTypeRow
@@ -202,11 +203,12 @@ def budget_statuses(
     spent = {
         (field, value): int(total or 0)
         for field, value, total in session.execute(
-            sa.select(Action.budget_field, Action.budget_value, sa.func.sum(Action.amount_cents))
+            sa.select(Action.budget_field, Action.budget_value, sa.func.sum(charged_cents()))
             .where(
                 Action.installation_id == installation_id,
                 Action.kind.in_(GRANT_KINDS),
                 Action.undone_at.is_(None),
+                gave_something(),
                 Action.budget_field.is_not(None),
                 Action.created_at >= month_start(now),
                 Action.created_at <= now,

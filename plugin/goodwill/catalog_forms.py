@@ -10,7 +10,7 @@ go back into forms for editing, also when they no longer validate.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -45,6 +45,12 @@ class CatalogForm:
     apply_reasons: str = ""
     dismiss_reasons: str = ""
     enabled: bool = True
+    # The gesture the shop gives when it is applied; no kind: record only.
+    gesture_kind: str = ""
+    gesture_value: str = "fixed"
+    gesture_expires_days: str = ""
+    gesture_min_order: str = ""
+    gesture_cap_percent: str = ""
 
     @classmethod
     def read(cls, submitted: Mapping[str, str], *, key: str | None = None) -> CatalogForm:
@@ -63,6 +69,8 @@ class CatalogForm:
         cost: Mapping[str, Any] = raw_cost if isinstance(raw_cost, Mapping) else {}
         editable = definition.get("editable")
         limits = editable if isinstance(editable, Mapping) else {}
+        raw_gesture = definition.get("gesture")
+        gesture: Mapping[str, Any] = raw_gesture if isinstance(raw_gesture, Mapping) else {}
         return cls(
             key=str(definition.get("key", "")),
             name=str(definition.get("name", "")),
@@ -78,6 +86,11 @@ class CatalogForm:
             apply_reasons=_reason_lines(definition.get("apply_reasons")),
             dismiss_reasons=_reason_lines(definition.get("dismiss_reasons")),
             enabled=enabled,
+            gesture_kind=str(gesture.get("kind", "")),
+            gesture_value=str(gesture.get("value", "fixed")),
+            gesture_expires_days=str(gesture.get("expires_in_days", "")),
+            gesture_min_order=units(gesture.get("minimum_order_cents")),
+            gesture_cap_percent=str(gesture.get("gift_card_cap_percent", "")),
         )
 
 
@@ -93,6 +106,11 @@ _CATALOG_TEXT = (
     "editable_max",
     "apply_reasons",
     "dismiss_reasons",
+    "gesture_kind",
+    "gesture_value",
+    "gesture_expires_days",
+    "gesture_min_order",
+    "gesture_cap_percent",
 )
 _CATALOG_PATHS = {
     "key": "key",
@@ -108,6 +126,12 @@ _CATALOG_PATHS = {
     "editable": "editable",
     "editable.min_cents": "editable_min",
     "editable.max_cents": "editable_max",
+    "gesture": "gesture_kind",
+    "gesture.kind": "gesture_kind",
+    "gesture.value": "gesture_value",
+    "gesture.expires_in_days": "gesture_expires_days",
+    "gesture.minimum_order_cents": "gesture_min_order",
+    "gesture.gift_card_cap_percent": "gesture_cap_percent",
 }
 
 
@@ -171,7 +195,31 @@ def catalog_definition(form: CatalogForm, currency: str) -> tuple[dict[str, Any]
             definition["editable"] = {"min_cents": low, "max_cents": high}
     for name in ("apply_reasons", "dismiss_reasons"):
         definition[name] = _reasons(name, getattr(form, name), errors)
+    if form.gesture_kind.strip():
+        definition["gesture"] = _gesture(form, errors, amount)
     return definition, errors
+
+
+def _gesture(
+    form: CatalogForm, errors: dict[str, str], amount: Callable[..., int | None]
+) -> dict[str, Any]:
+    """The binding to a gesture, as `plugin.domain.gesture_binding` reads it."""
+    gesture: dict[str, Any] = {"kind": form.gesture_kind.strip()}
+    if form.gesture_kind == "discount_code" and form.gesture_value.strip():
+        gesture["value"] = form.gesture_value.strip()
+    for name, key in (
+        ("gesture_expires_days", "expires_in_days"),
+        ("gesture_cap_percent", "gift_card_cap_percent"),
+    ):
+        text = getattr(form, name).strip()
+        if text and not text.isdigit():
+            add_error(errors, name, "Enter a whole number, such as 90")
+        elif text:
+            gesture[key] = int(text)
+    minimum = amount("gesture_min_order", form.gesture_min_order, required=False)
+    if minimum is not None:
+        gesture["minimum_order_cents"] = minimum
+    return gesture
 
 
 def _reasons(name: str, text: str, errors: dict[str, str]) -> list[dict[str, str]]:

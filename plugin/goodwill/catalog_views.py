@@ -26,7 +26,9 @@ from plugin.console.views import (
     console_refused,
 )
 from plugin.domain.exceptions import CostKind, ExceptionType, parse_exception_type
+from plugin.domain.gesture_binding import RECORD_ONLY
 from plugin.domain.personas import InvalidConditions
+from plugin.gestures.planning import enabled_kinds
 from plugin.goodwill import actions, rulebook
 from plugin.goodwill import catalog as exception_catalog
 from plugin.goodwill.catalog_forms import (
@@ -155,7 +157,12 @@ def _catalog_list(installation: Installation, *, status: str | None = None) -> t
         name = str(row.definition.get("name", row.key))
         items.append(CatalogItem(row.id, row.key, row.enabled, entry, name, problem))
     return render_template(
-        "console/_catalog.html", items=items, status=status, currency=installation.currency
+        "console/_catalog.html",
+        items=items,
+        status=status,
+        currency=installation.currency,
+        gesture_kinds=enabled_kinds(db.session(), installation.id),
+        record_only=RECORD_ONLY,
     ), 200
 
 

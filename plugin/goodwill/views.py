@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from plugin import db
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.personas import Condition, Operator
+from plugin.gestures.card import record_only, ticket_gestures
 from plugin.goodwill.action_log import ActionKind, handling_of
 from plugin.goodwill.actions import record_action
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
@@ -318,6 +319,12 @@ def render_card(
         condition_words=lambda conditions: condition_words(conditions, snapshot.ticket.subject),
         new_key=lambda: secrets.token_urlsafe(18),
         now=now,
+        # What the shop gives for the ticket's actions, and the offers it does not give.
+        gestures=ticket_gestures(db.session(), installation.id, snapshot.ticket.id, now=now),
+        gestures_url=url_for("gestures.card"),
+        record_only=record_only(
+            [offer.suggestion.exception for offer in card.offers], db.session(), installation.id
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from plugin.models.delivery import Delivery, DeliveryLease
 from plugin.models.demo import DemoNote, DemoShopState, DemoTicket, DemoUser
 from plugin.models.effects import RuleExposure
 from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
+from plugin.models.gestures import Gesture, GestureKindSetting
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
 from plugin.models.privacy import DataErasure
@@ -42,6 +43,8 @@ __all__ = [
     "EventSource",
     "ExceptionType",
     "FieldMapping",
+    "Gesture",
+    "GestureKindSetting",
     "Installation",
     "Order",
     "Persona",

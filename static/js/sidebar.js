@@ -292,6 +292,41 @@
     );
   }
 
+  // Gestures given in the shop (issue 18): while one is on its way, its list (data-poll) is
+  // fetched again every few seconds and replaced whole; Copy puts a code on the clipboard.
+  var GESTURE_POLL_MS = 2500;
+  var gesturePolling = false;
+  window.setInterval(function () {
+    var list = root.querySelector('[data-rg-gestures][data-poll]');
+    if (!list || gesturePolling) {
+      return;
+    }
+    gesturePolling = true;
+    fetch(list.getAttribute('data-poll') + pageFields, {
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      credentials: 'omit',
+      cache: 'no-store'
+    }).then(function (response) {
+      return response.ok ? response.text() : null;
+    }).then(function (html) {
+      // Rendered by the service with autoescaping, as every card.
+      if (html !== null && list.isConnected) {
+        list.outerHTML = html;
+        resize();
+      }
+    }).catch(function () {}).then(function () {
+      gesturePolling = false;
+    });
+  }, GESTURE_POLL_MS);
+  root.addEventListener('click', function (event) {
+    var button = event.target.closest && event.target.closest('[data-rg-copy]');
+    if (button && navigator.clipboard) {
+      navigator.clipboard.writeText(button.getAttribute('data-rg-copy')).then(function () {
+        button.textContent = 'Copied';
+      });
+    }
+  });
+
   loadCurrentTicket();
   client.on('ticket.requester.id.changed', loadCurrentTicket);
 })();

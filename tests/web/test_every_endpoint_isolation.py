@@ -251,6 +251,8 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
         "to": utcnow().date().isoformat(),
     },
     "console_access": {"supervisor_roles": "agent"},
+    # Turning a gesture kind on in B touches B's settings only.
+    "console_gestures": {"kind": "gift_card", "enabled": "true"},
     # Forgetting, confirmed: B's erasure of A's customer's email must touch nothing of A's.
     "console_privacy": {"kind": "email", "confirm": "yes"},
 }
