@@ -3,12 +3,14 @@ read the source in static/, not for every sidebar that loads it.
 
 Flask's static route keeps its URLs (`url_for("static", ...)`); for `.css` and `.js` files it
 answers the minified text (rcssmin, rjsmin: whitespace and comments go, names stay), made once
-per file version and kept in memory, with an ETag so a browser revalidates cheaply. Every other
-static file (images, the vendored ZAF SDK, already minified) is served as Flask serves it.
+per file version and kept in memory, with an ETag so a browser revalidates cheaply, and
+gzip-compressed (made once too) to a browser that accepts it. Every other static file (images,
+the vendored ZAF SDK, already minified) is served as Flask serves it.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import threading
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import rcssmin
 import rjsmin
-from flask import Flask, Response, abort, send_file
+from flask import Flask, Response, abort, request, send_file
 from werkzeug.security import safe_join
 
 MINIFIERS: dict[str, tuple[str, Callable[[str], str]]] = {
@@ -32,6 +34,7 @@ class MinifiedAssets:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._made: dict[str, tuple[tuple[int, int], bytes, str]] = {}
+        self._gzipped: dict[str, tuple[str, bytes]] = {}
         self._lock = threading.Lock()
 
     def minified(self, filename: str) -> tuple[bytes, str] | None:
@@ -58,6 +61,18 @@ class MinifiedAssets:
             self._made[filename] = (version, body, etag)
         return body, etag
 
+    def gzipped(self, filename: str, body: bytes, etag: str) -> bytes:
+        """The minified bytes gzip-compressed, made once per version (by its ETag)."""
+        with self._lock:
+            made = self._gzipped.get(filename)
+        if made is not None and made[0] == etag:
+            return made[1]
+        # mtime=0: the same bytes every time, so every process serves the same variant.
+        compressed = gzip.compress(body, compresslevel=9, mtime=0)
+        with self._lock:
+            self._gzipped[filename] = (etag, compressed)
+        return compressed
+
 
 def init_app(app: Flask) -> None:
     """Serve the static folder's CSS and JS minified through Flask's own static endpoint."""
@@ -69,6 +84,9 @@ def init_app(app: Flask) -> None:
         if found is None:
             return app.send_static_file(filename)
         body, etag = found
+        compress = request.accept_encodings["gzip"] > 0
+        if compress:
+            body, etag = assets.gzipped(filename, body, etag), f"{etag}-gz"
         answer = send_file(
             io.BytesIO(body),
             mimetype=MINIFIERS[Path(filename).suffix][0],
@@ -77,6 +95,9 @@ def init_app(app: Flask) -> None:
             max_age=app.get_send_file_max_age(filename),
         )
         answer.headers["Content-Type"] = f"{answer.mimetype}; charset=utf-8"
+        answer.headers["Vary"] = "Accept-Encoding"
+        if compress and answer.status_code == 200:
+            answer.headers["Content-Encoding"] = "gzip"
         return answer
 
     app.view_functions["static"] = static

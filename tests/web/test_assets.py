@@ -60,3 +60,25 @@ def test_nothing_outside_the_static_folder(client: FlaskClient) -> None:
     for path in ("/static/../setup.cfg", "/static/css/../../setup.cfg", "/static/css/none.css"):
         assert client.get(path).status_code == 404
     assert client.get("/static/%2e%2e/plugin/config.py").status_code == 404
+
+
+def test_css_and_js_are_gzipped_for_a_browser_that_accepts_it(client: FlaskClient) -> None:
+    import gzip
+
+    plain = client.get("/static/js/sidebar.js")
+    assert "Content-Encoding" not in plain.headers
+    assert plain.headers["Vary"] == "Accept-Encoding"
+    packed = client.get("/static/js/sidebar.js", headers={"Accept-Encoding": "gzip, br"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert packed.headers["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(packed.get_data()) == plain.get_data()
+    assert len(packed.get_data()) < 0.5 * len(plain.get_data())
+    # Each variant has its own ETag, and revalidates to a 304 with the right one.
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+    again = client.get(
+        "/static/js/sidebar.js",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]},
+    )
+    assert again.status_code == 304 and "Content-Encoding" not in again.headers
+    refused = client.get("/static/js/sidebar.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers
