@@ -407,6 +407,8 @@ CSV_COLUMNS = (
     "reviews_due",
     "reviews_completed",
     "items_checked",
+    # Agent rows: how many of the agent's actions nothing signed the agent of (Freshdesk app).
+    "agent_not_verified",
 )
 
 
@@ -468,6 +470,7 @@ def report_csv(report: Report) -> str:
             **cells(agent.tally),
             "reviews_completed": str(agent.reviews_completed),
             "items_checked": str(agent.items_checked),
+            "agent_not_verified": str(agent.unverified),
         }
         for agent in report.agents
     ]

@@ -3,6 +3,8 @@ says so in its note, the report and the console; one the helpdesk signed the age
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 from flask.testing import FlaskClient
@@ -11,7 +13,7 @@ from sqlalchemy.orm import Session
 from plugin.clock import utcnow
 from plugin.delivery.notes import build_note
 from plugin.models import Action, Installation
-from plugin.reports.service import build_report, parse_period
+from plugin.reports.service import build_report, parse_period, report_csv
 from tests.goodwill.test_views import MARGARET, actions, form_of, open_ticket_of
 from tests.sidebar.test_freshdesk_views import act, ask, demo_secret, view
 
@@ -36,6 +38,9 @@ def test_an_action_from_the_freshdesk_app_is_marked_agent_not_verified(
     report = build_report(session, demo_installation, period)
     line = next(agent for agent in report.agents if agent.agent_id == action.agent_id)
     assert line.unverified >= 1
+    exported = list(csv.DictReader(io.StringIO(report_csv(report))))
+    row = next(row for row in exported if row["section"] == "agent" and row["name"] == line.name)
+    assert int(row["agent_not_verified"]) == line.unverified
 
 
 def test_an_action_written_elsewhere_is_verified_and_its_note_says_nothing_more(
