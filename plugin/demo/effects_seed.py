@@ -16,13 +16,15 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.effects import is_held_out
 from plugin.goodwill.action_log import ActionKind
 from plugin.goodwill.holdouts import customer_key
 from plugin.goodwill.rulebook import Author, create_rule
-from plugin.models import Action, Installation, Rule, RuleExposure
+from plugin.models import Action, Delivery, Installation, Rule, RuleExposure
 
 AUTHOR = Author(id=None, name="Regulars demo")
+HISTORY_KEY = "demo-effects-"
 TIERS = ("high", "medium", "medium", "low", "low", "low")
 
 
@@ -111,6 +113,22 @@ def seed_effects(session: Session, installation: Installation, *, now: datetime)
         for number in range(planted.tickets):
             _plant(session, installation, planted, version.rule_id, number, rng, now)
     _plant_without_holdout(session, installation, rng, now)
+    session.flush()
+    # History: their notes went out long ago (the tickets are not in the demo desk).
+    session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.installation_id == installation.id,
+            Delivery.action_id.in_(
+                sa.select(Action.id).where(
+                    Action.installation_id == installation.id,
+                    Action.idempotency_key.like(f"{HISTORY_KEY}%"),
+                )
+            ),
+        )
+        .values(status=DeliveryStatus.DELIVERED.value, attempts=1, delivered_at=now)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
 
 
@@ -174,7 +192,7 @@ def _plant_without_holdout(
                 text="",
                 rule_id=rule_id,
                 rule_version=1,
-                idempotency_key=f"demo-effects-{rule_id}-{number}",
+                idempotency_key=f"{HISTORY_KEY}{rule_id}-{number}",
                 created_at=seen_at + timedelta(minutes=3),
             )
         )
@@ -238,7 +256,7 @@ def _plant(
                 text="",
                 rule_id=rule_id,
                 rule_version=1,
-                idempotency_key=f"demo-effects-{rule_id}-{number}",
+                idempotency_key=f"{HISTORY_KEY}{rule_id}-{number}",
                 created_at=seen_at + timedelta(minutes=3),
             )
         )

@@ -146,9 +146,12 @@ def test_the_in_process_worker_delivers_a_demo_action_as_a_note(
     ).first()
     assert ticket is not None
     action = dead_action(session, demo_installation, ticket.external_id, "note-key-0001")
-    # Queued a minute ago: past the undo window, due now.
+    # Queued a minute ago: past the undo window, due now. Only this action: the demo's history
+    # (delivered long ago) must not be queued again ahead of it.
     session.execute(
-        sa.update(Delivery).values(
+        sa.update(Delivery)
+        .where(Delivery.action_id == action.id)
+        .values(
             status="pending",
             next_attempt_at=utcnow(),
             created_at=utcnow() - timedelta(minutes=1),
