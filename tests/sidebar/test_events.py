@@ -28,6 +28,7 @@ from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.sidebar.event_cli import health_lines
 from plugin.sidebar.event_refresh import RefreshStats, refresh_due
 from plugin.sidebar.event_views import SECRET_HEADER
+from plugin.sidebar.events import drop_requester, queue_refresh, take_delivery, zendesk_event
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 from plugin.sidebar.snapshot import REQUESTER_CODEC, HelpdeskSnapshot, fetch_helpdesk_snapshot
 from plugin.sidebar.upstream import UpstreamCache, UpstreamPolicy
@@ -523,3 +524,36 @@ def test_the_console_shows_the_installations_last_event(
     session.commit()
     shown = text_of(check(client, {"Authorization": f"Bearer {token}"}))
     assert "Helpdesk events: last event 42 s ago (ticket), 3 received, 0 waiting." in shown
+
+
+def test_queueing_refreshing_and_dropping_on_each_database(storage_app: Flask) -> None:
+    sessions = db.database(storage_app).sessions
+    with sessions() as session:
+        acme = installation(storage_app, session, "zendesk", "acme")
+        session.commit()
+        acme_id = acme.id
+    with sessions() as session:
+        for n in range(5):
+            event = zendesk_event(json.loads(ticket_body(ticket_id=str(600 + n))))
+            assert event is not None
+            queue_refresh(session, acme_id, event, now=utcnow())
+            session.commit()
+        assert take_delivery(session, acme_id, "d1", now=utcnow(), window=timedelta(minutes=5))
+        assert not take_delivery(session, acme_id, "d1", now=utcnow(), window=timedelta(minutes=5))
+        session.commit()
+        [row] = queued(session)
+        assert (row.version, len(row.tickets)) == (5, 5)
+    desk = FakeDesk()
+    stats = refresh_due(
+        sessions,
+        clients=lambda _session, _installation: desk,  # type: ignore[arg-type,return-value]
+        shared=DatabaseSharedStore(sessions, keep_seconds=KEEP),
+        cache=None,
+        policy=UpstreamPolicy(),
+        keep_seconds=KEEP,
+    )
+    assert (stats.fetched, desk.calls) == (1, 1)  # uncached requester: one call for five
+    with sessions() as session:
+        assert queued(session) == []
+        assert drop_requester(session, acme_id, "77") == 1
+        session.commit()
