@@ -270,7 +270,9 @@ def test_an_admin_imports_a_csv_and_sees_refused_lines(
         ("customers", b"name\nPriya\n", "bad.csv", "missing: customer_id"),
         ("pets", b"customer_id,name\n", "a.csv", "customers or orders"),
         ("customers", b"", "", "Choose a CSV file"),
-        ("customers", b"customer_id,name\n\xff\xfe\n", "latin.csv", "not UTF-8"),
+        # Files in other encodings are read now (issue 20); a header that names the wrong
+        # columns says how it was split.
+        ("customers", b"id;full_name\nC-1;Priya\n", "semi.csv", "separated by semicolons"),
     ],
 )
 def test_a_file_that_cannot_be_imported_says_why(
@@ -286,6 +288,27 @@ def test_a_file_that_cannot_be_imported_says_why(
     response = upload(client, token, kind, content, filename)
     assert response.status_code == 400
     assert words in text_of(response)
+
+
+def test_a_windows_file_is_read_and_check_file_writes_nothing(
+    app: Flask, client: FlaskClient, demo_installation: Installation, session: Session
+) -> None:
+    token = console_session(app, client, demo_installation)
+    content = "customer_id;name\nW-1;Zoë Müller\n".encode("cp1252")
+    checked = client.post(
+        "/console/import",
+        data={"kind": "customers", "dry_run": "1", "file": (io.BytesIO(content), "w.csv")},
+        headers={"Authorization": f"Bearer {token}"},
+        content_type="multipart/form-data",
+    )
+    assert checked.status_code == 200
+    assert "1 would be added" in text_of(checked)
+    assert "Read as Windows-1252, columns separated by semicolons" in text_of(checked)
+    assert session.scalar(sa.select(Customer.id).where(Customer.external_id == "W-1")) is None
+    imported = upload(client, token, "customers", content)
+    assert "1 added" in text_of(imported)
+    name = session.scalar(sa.select(Customer.name).where(Customer.external_id == "W-1"))
+    assert name == "Zoë Müller"
 
 
 def test_an_upload_over_the_limit_is_a_413(
