@@ -85,7 +85,7 @@ def attempt(
             unsettled.error_kind,
             unsettled.error,
             retry_in_seconds=unsettled.retry_after or 0.0,
-            counts_as_failure=True,
+            counts_as_failure=unsettled.counts_as_failure,
             # No note is ever sent before its gestures are settled: none can be on the ticket.
             outcome_unknown=False,
         )

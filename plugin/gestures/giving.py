@@ -43,6 +43,9 @@ logger = logging.getLogger(__name__)
 ShopFactory = Callable[[Session, Installation], GestureShop | None]
 NO_SHOP = "No shop is connected to give it in: give it in your shop by hand."
 MAX_ERROR_LENGTH = 500
+# The shop's own "wait": GraphQL THROTTLED and 429, each with the wait it names.
+WAITS = frozenset({"throttled", "rate_limited"})
+BUDGET_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class Unsettled:
     error_kind: str
     error: str
     retry_after: float | None = None
+    # A wait the shop asked for (throttled, 429, the store's call budget) is not a failure:
+    # it never parks the gesture dead, as a helpdesk's 429 does not.
+    counts_as_failure: bool = True
 
 
 def settle_gestures(
@@ -126,8 +132,14 @@ def _settle(
         # Unknown stays unknown until a find has answered: a find that failed answered nothing.
         unknown = error.outcome_unknown or was_unknown
         _unavailable(session, gesture_id, message, unknown=unknown, at=now())
-        kind = "shop_throttled" if error.retry_after is not None else "shop_unavailable"
-        return Unsettled(kind, f"The shop is not answering: {message}", error.retry_after)
+        if error.kind == "budget":
+            # Nothing was sent: the store's call budget is spent for now.
+            wait = error.retry_after or BUDGET_WAIT_SECONDS
+            return Unsettled("budget", message, wait, counts_as_failure=False)
+        if error.kind in WAITS or error.retry_after is not None:
+            wait = error.retry_after or BUDGET_WAIT_SECONDS
+            return Unsettled("shop_throttled", message, wait, counts_as_failure=False)
+        return Unsettled("shop_unavailable", f"The shop is not answering: {message}")
     except Exception as error:  # a bug must not stop the outbox; it retries and is parked
         logger.exception("gestures: giving %s failed unexpectedly", gesture.marker)
         session.rollback()

@@ -66,7 +66,7 @@ def test_apply_writes_the_gesture_with_the_action_and_the_worker_gives_it_once(
     assert shop.gives == 1
 
 
-def test_a_shop_that_does_not_answer_holds_the_note_and_retries_after_its_wait(
+def test_a_throttling_shop_holds_the_note_and_is_retried_after_its_wait(
     session: Session,
 ) -> None:
     inst = set_up(session)
@@ -76,7 +76,8 @@ def test_a_shop_that_does_not_answer_holds_the_note_and_retries_after_its_wait(
     (outcome,) = work(session, shop, notes)
     assert outcome.error_kind == "shop_throttled"
     state = delivery(session, action.id)
-    assert state.status == "pending" and state.failures == 1
+    # The shop's own wait is honoured, and is not a failure (it never parks it dead).
+    assert state.status == "pending" and state.failures == 0
     assert state.next_attempt_at >= wall(NOW + timedelta(seconds=30))
     row = gesture(session, action.id)
     assert row.status == "pending" and row.last_error == "throttled" and not row.outcome_unknown
