@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -245,19 +246,22 @@ def _sqlite_insert(
     convert = [_sqlite_converter(table.c[name].type) for name in columns]
     driver = connection.connection.driver_connection
     assert driver is not None
-    pairs = list(zip(columns, convert, strict=True))
+    pick = operator.itemgetter(*columns)
+    special = [(index, to) for index, to in enumerate(convert) if to is not None]
+    parameters: list[Sequence[Any]] = []
+    for row in rows:
+        values = pick(row)
+        if len(columns) == 1:
+            values = (values,)
+        if special:
+            values = list(values)
+            for index, to in special:
+                if values[index] is not None:
+                    values[index] = to(values[index])
+        parameters.append(values)
     cursor = driver.cursor()
     try:
-        cursor.executemany(
-            statement,
-            [
-                tuple(
-                    value if (value := row[name]) is None or to is None else to(value)
-                    for name, to in pairs
-                )
-                for row in rows
-            ],
-        )
+        cursor.executemany(statement, parameters)
     finally:
         cursor.close()
 
