@@ -38,6 +38,7 @@ class GestureStatus:
 
 
 SUPERVISOR_REFUSED = "A supervisor did not approve it, so nothing was given."
+UNDONE = "Undone by the agent before it was sent, so nothing was given."
 
 
 # Kinds on and off ------------------------------------------------------------------------
@@ -258,6 +259,20 @@ def on_approval(session: Session, escalation: Action, decision: Action) -> None:
     else:
         gesture.status, gesture.refusal = GestureStatus.REFUSED, SUPERVISOR_REFUSED
     gesture.updated_at = decision.created_at
+
+
+def on_undo(session: Session, action: Action) -> None:
+    """End an undone action's gesture, uncommitted: its note (which gives it) is never sent."""
+    session.execute(
+        sa.update(Gesture)
+        .where(
+            Gesture.installation_id == action.installation_id,
+            Gesture.action_id == action.id,
+            Gesture.status.in_((GestureStatus.PENDING, GestureStatus.WAITING_APPROVAL)),
+        )
+        .values(status=GestureStatus.REFUSED, refusal=UNDONE, updated_at=action.undone_at)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def percent_text(percent: Decimal | None) -> str:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.delivery.outbox import DeliveryStatus
+from plugin.gestures import planning as gestures
 from plugin.goodwill.action_log import ActionKind
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.rulebook import rule_book
@@ -47,6 +48,8 @@ def undo_action(
         session, installation, action, status=DeliveryStatus.UNDONE.value, updated_at=now
     )
     action.undone_at = now
+    # Its gesture was never sent (the note, which gives it, was held): it is not given.
+    gestures.on_undo(session, action)
     session.commit()
     return action
 

@@ -320,3 +320,24 @@ def test_dead_after_repeated_failures_then_given_on_retry(session: Session) -> N
     work(session, shop, notes, now=NOW + timedelta(minutes=5))
     assert gesture(session, action.id).status == "given"
     assert len(shop.given) == 1
+
+
+def test_an_undone_action_gives_nothing_and_its_gesture_says_so(session: Session) -> None:
+    from plugin.goodwill.undo import undo_action
+
+    inst = set_up(session)
+    bind(session, inst, "waive_shipping_fee", CODE)
+    action = act(session, inst).action
+    undo_action(
+        session,
+        inst,
+        idempotency_key=action.idempotency_key,
+        agent_id="80001",
+        now=NOW + timedelta(seconds=2),
+        window_seconds=10,
+    )
+    row = gesture(session, action.id)
+    assert row.status == "refused" and "Undone" in (row.refusal or "")
+    shop = FakeShop()
+    work(session, shop, Notes(), now=NOW + timedelta(minutes=1))
+    assert shop.gives == 0
