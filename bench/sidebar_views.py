@@ -87,7 +87,13 @@ def forget_shared(app: Flask) -> None:
 def session_token(client: FlaskClient, key: rsa.RSAPrivateKey) -> str:
     now = datetime.now(UTC)
     token = jwt.encode(
-        {"aud": AUDIENCE, "iat": now, "exp": now + timedelta(minutes=5), "sub": "80001"},
+        {
+            "iss": f"{SUBDOMAIN}.zendesk.com",
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + timedelta(minutes=5),
+            "sub": "80001",
+        },
         key,
         algorithm="RS256",
     )

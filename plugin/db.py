@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class Database:
 def create_engine(url: str) -> Engine:
     """Create an engine with the settings each backend needs for a multi-threaded server."""
     if url.startswith("sqlite"):
+        _create_private_sqlite_file(url)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -46,6 +48,21 @@ def create_engine(url: str) -> Engine:
     return sa.create_engine(
         url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
     )
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only: it holds customer data.
+
+    SQLite gives its -wal and -shm files the database file's mode. A file that exists is left
+    as its owner set it.
+    """
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    file = Path(path)
+    if file.exists() or not file.parent.is_dir():
+        return
+    os.close(os.open(file, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -8,6 +8,7 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -29,7 +30,8 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
 def claims(audience: str, *, issued: datetime | None = None, lifetime: int = 300) -> dict[str, Any]:
     issued = issued or datetime.now(UTC)
     return {
-        "iss": "acme.zendesk.com",
+        # The account's host, as the installation's audience names it.
+        "iss": urlsplit(audience).hostname or "acme.zendesk.com",
         "aud": audience,
         "sub": "80001",
         "iat": issued,

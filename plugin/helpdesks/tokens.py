@@ -6,12 +6,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from jwt.exceptions import InvalidJTIError
 
 from plugin.models import Installation
 from plugin.sidebar.upstream import LockedTTLCache
@@ -22,6 +25,9 @@ _USER_URL = re.compile(r"/users/([0-9]+)(?:\.json)?$")
 # Verified sidebar session tokens remembered, and for how long at most (each to its expiry).
 VERIFIED_TOKENS_KEPT = 10_000
 VERIFIED_TOKENS_SECONDS = 600
+# A launch token lives a few minutes (Zendesk's and the demo's: 5); longer ones are refused.
+MAX_LAUNCH_TOKEN_SECONDS = 600
+MAX_JTI_LENGTH = 255
 
 
 class InvalidToken(Exception):
@@ -40,10 +46,30 @@ class Launch:
 InstallationFinder = Callable[[list[str]], Installation | None]
 # Fetch the installation's current public key; True if it changed (the helpdesk rotated it).
 KeyRefresher = Callable[[Installation], bool]
+# Record a launch token's jti for the installation until the given (naive UTC) time; False if
+# it was recorded before: the token is a replay.
+JtiRecorder = Callable[[Installation, str, datetime], bool]
 
 
 def _never_refresh(_installation: Installation) -> bool:
     return False
+
+
+def _remember_nothing(_installation: Installation, _jti: str, _until: datetime) -> bool:
+    return True
+
+
+def expected_issuers(installation: Installation) -> list[str]:
+    """The `iss` a genuine launch token of this installation carries: its account's host.
+
+    Zendesk's is the account's subdomain host (`acme.zendesk.com`, with or without the scheme:
+    the exact form is unconfirmed); other platforms' (the demo's) the host of their audience.
+    """
+    if installation.platform == "zendesk":
+        host = f"{installation.account}.zendesk.com"
+    else:
+        host = urlsplit(installation.token_audience or "").hostname or ""
+    return [host, f"https://{host}"] if host else []
 
 
 def verify_launch_token(
@@ -52,9 +78,13 @@ def verify_launch_token(
     find_installation: InstallationFinder,
     leeway: int,
     refresh_key: KeyRefresher = _never_refresh,
+    record_jti: JtiRecorder = _remember_nothing,
 ) -> Launch:
     """Verify a launch JWT: RS256 only, signed by the installation's key, in date, for it.
 
+    One shape only: `aud` a single string (the installation's), `iss` the installation's
+    account, `sub` present, numeric `iat` and `exp` at most a few minutes apart, and a `jti`
+    (when sent) not seen before for the installation within the token's life.
     A signature that fails with the stored key is checked once more after `refresh_key`, so a
     key the helpdesk rotated is picked up on the next launch instead of locking everyone out.
     """
@@ -65,6 +95,8 @@ def verify_launch_token(
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
+    except InvalidJTIError:
+        raise InvalidToken("The launch token's id (jti) is not valid.") from None
     except jwt.PyJWTError:
         raise InvalidToken("The launch token is malformed.") from None
     algorithm = header.get("alg")
@@ -72,8 +104,10 @@ def verify_launch_token(
         raise InvalidToken(
             f"The launch token is signed with {algorithm!r}; only {ACCEPTED_ALGORITHM} is accepted."
         )
-    audiences = _audiences(unverified.get("aud"))
-    installation = find_installation(audiences)
+    audience = unverified.get("aud")
+    if not isinstance(audience, str):
+        raise InvalidToken("The launch token's audience must be one installation.")
+    installation = find_installation([audience])
     if installation is None or not installation.token_audience:
         raise InvalidToken("The launch token is not for an installation registered here.")
     if not installation.public_key_pem and not refresh_key(installation):
@@ -93,10 +127,22 @@ def verify_launch_token(
         raise InvalidToken("The launch token is for another installation.") from None
     except jwt.InvalidSignatureError:
         raise InvalidToken("The launch token's signature does not match.") from None
+    except jwt.InvalidIssuerError:
+        raise InvalidToken("The launch token was issued by another account.") from None
     except jwt.MissingRequiredClaimError as error:
         raise InvalidToken(f"The launch token has no {error.claim!r} claim.") from None
+    except InvalidJTIError:
+        raise InvalidToken("The launch token's id (jti) is not valid.") from None
     except jwt.PyJWTError:
         raise InvalidToken("The launch token could not be verified.") from None
+    expires = _check_lifetime(claims)
+    jti = claims.get("jti")
+    if jti is not None:
+        if not isinstance(jti, str) or not jti or len(jti) > MAX_JTI_LENGTH:
+            raise InvalidToken("The launch token's id (jti) is not valid.")
+        until = datetime.fromtimestamp(expires + leeway, UTC).replace(tzinfo=None)
+        if not record_jti(installation, jti, until):
+            raise InvalidToken("This launch token was already used. Reload the app.")
     return Launch(installation_id=installation.id, user_id=_user_id(claims), claims=claims)
 
 
@@ -108,17 +154,22 @@ def _decode(token: str, installation: Installation, leeway: int) -> dict[str, An
         algorithms=[ACCEPTED_ALGORITHM],
         audience=installation.token_audience,
         leeway=leeway,
-        options={"require": ["exp", "iat", "aud"]},
+        issuer=expected_issuers(installation),
+        options={"require": ["exp", "iat", "aud", "iss", "sub"]},
     )
     return claims
 
 
-def _audiences(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [item for item in value if isinstance(item, str)]
-    return []
+def _check_lifetime(claims: dict[str, Any]) -> float:
+    """Refuse times that are not numbers and tokens that live too long; return `exp`."""
+    issued, expires = claims.get("iat"), claims.get("exp")
+    for value in (issued, expires):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidToken("The launch token's times (iat, exp) must be numbers.")
+    assert isinstance(issued, int | float) and isinstance(expires, int | float)
+    if expires - issued > MAX_LAUNCH_TOKEN_SECONDS:
+        raise InvalidToken("The launch token lives too long to be genuine.")
+    return float(expires)
 
 
 def _public_key(pem: str) -> RSAPublicKey:

@@ -21,6 +21,7 @@ from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.models.gestures import Gesture, GestureKindSetting
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
+from plugin.models.launches import LaunchTokenUse
 from plugin.models.privacy import DataErasure
 from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
 from plugin.models.sidebar import SeenTicket, SharedCacheEntry
@@ -46,6 +47,7 @@ __all__ = [
     "Gesture",
     "GestureKindSetting",
     "Installation",
+    "LaunchTokenUse",
     "Order",
     "Persona",
     "ReviewCheck",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request
@@ -11,6 +11,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.helpdesks import is_allowed_origin, zendesk, zendesk_installations
 from plugin.helpdesks.interface import HelpdeskError
+from plugin.helpdesks.launch_replays import record_launch_jti
 from plugin.helpdesks.runtime import helpdesks
 from plugin.helpdesks.tokens import (
     InvalidToken,
@@ -42,7 +43,14 @@ def verify_launch(token: str) -> Launch:
         find_installation=find_installation_by_audience,
         leeway=settings().jwt_leeway_seconds,
         refresh_key=refresh_public_key_if_due,
+        record_jti=record_jti_once,
     )
+
+
+def record_jti_once(installation: Installation, jti: str, until: datetime) -> bool:
+    """Record a launch token's id in a transaction of its own; False for a replay."""
+    with db.database().sessions() as own:
+        return record_launch_jti(own, installation.id, jti, until=until, now=utcnow())
 
 
 def launched_installation() -> tuple[Launch, Installation]:

@@ -43,6 +43,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         response.headers["X-Content-Type-Options"] = "nosniff"
         # same-origin, not no-referrer: CSRF checks on HTTPS need the Referer of our own pages.
         response.headers["Referrer-Policy"] = "same-origin"
+        # Pages and JSON carry session tokens and customer data: no cache may keep them. Files
+        # that say how to cache themselves (static assets) keep their own header.
+        if "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response

@@ -45,18 +45,9 @@ def test_genuine_token_names_installation_and_agent() -> None:
     assert launch.user_id == "80001"
 
 
-def test_agent_id_from_a_context_claim_of_any_shape() -> None:
-    nested = tokens.claims(AUDIENCE) | {"context": {"user_id": 5}}
-    del nested["sub"]
-    assert verify(tokens.rs256(KEY, nested)).user_id == "5"
-    odd = tokens.claims(AUDIENCE) | {"context": "ticket_sidebar"}
-    del odd["sub"]
-    assert verify(tokens.rs256(KEY, odd)).user_id is None
-
-
-def test_audience_may_be_a_list() -> None:
-    payload = tokens.claims(AUDIENCE) | {"aud": ["https://other.example", AUDIENCE]}
-    assert verify_launch_token(tokens.rs256(KEY, payload), find_installation=find, leeway=0)
+def test_agent_id_from_a_user_url_subject() -> None:
+    payload = tokens.claims(AUDIENCE) | {"sub": "https://acme.zendesk.com/api/v2/users/5.json"}
+    assert verify(tokens.rs256(KEY, payload)).user_id == "5"
 
 
 def test_slightly_expired_token_passes_within_leeway() -> None:
@@ -96,6 +87,36 @@ def test_slightly_expired_token_passes_within_leeway() -> None:
             tokens.rs256(KEY, {k: v for k, v in tokens.claims(AUDIENCE).items() if k != "exp"}),
             "'exp'",
         ),
+        (
+            tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"iss": "evil.zendesk.com"}),
+            "issued by another account",
+        ),
+        (
+            tokens.rs256(KEY, {k: v for k, v in tokens.claims(AUDIENCE).items() if k != "iss"}),
+            "'iss'",
+        ),
+        (
+            tokens.rs256(KEY, {k: v for k, v in tokens.claims(AUDIENCE).items() if k != "sub"}),
+            "'sub'",
+        ),
+        (
+            tokens.rs256(
+                KEY, tokens.claims(AUDIENCE) | {"aud": ["https://evil.example", AUDIENCE]}
+            ),
+            "audience must be one installation",
+        ),
+        (
+            tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"aud": [AUDIENCE]}),
+            "audience must be one installation",
+        ),
+        (
+            tokens.rs256(KEY, tokens.claims(AUDIENCE, lifetime=10 * 365 * 86400)),
+            "lives too long",
+        ),
+        (
+            tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"exp": str(int(time.time()) + 300)}),
+            "must be numbers",
+        ),
     ],
     ids=[
         "missing",
@@ -109,11 +130,50 @@ def test_slightly_expired_token_passes_within_leeway() -> None:
         "tampered-payload",
         "unknown-installation",
         "no-exp",
+        "foreign-iss",
+        "no-iss",
+        "no-sub",
+        "aud-list-foreign-first",
+        "aud-list",
+        "ten-year-life",
+        "exp-as-string",
     ],
 )
 def test_refused_tokens_say_why(token: str, reason: str) -> None:
     with pytest.raises(InvalidToken, match=reason):
         verify(token)
+
+
+def test_a_replayed_jti_is_refused_and_ids_are_kept_per_installation() -> None:
+    seen: set[tuple[int, str]] = set()
+    kept_until: list[datetime] = []
+
+    def record(installation: Installation, jti: str, until: datetime) -> bool:
+        kept_until.append(until)
+        if (installation.id, jti) in seen:
+            return False
+        seen.add((installation.id, jti))
+        return True
+
+    token = tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"jti": "launch-1"})
+    verify_launch_token(token, find_installation=find, leeway=60, record_jti=record)
+    with pytest.raises(InvalidToken, match="already used"):
+        verify_launch_token(token, find_installation=find, leeway=60, record_jti=record)
+    other = tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"jti": "launch-2"})
+    verify_launch_token(other, find_installation=find, leeway=60, record_jti=record)
+    # Kept for the token's life plus the leeway, no longer.
+    assert all(
+        timedelta(seconds=300)
+        < until - datetime.now(UTC).replace(tzinfo=None)
+        <= timedelta(seconds=361)
+        for until in kept_until
+    )
+
+
+@pytest.mark.parametrize("jti", ["", 5, "x" * 300])
+def test_a_malformed_jti_is_refused(jti: object) -> None:
+    with pytest.raises(InvalidToken, match="jti"):
+        verify(tokens.rs256(KEY, tokens.claims(AUDIENCE) | {"jti": jti}))
 
 
 def test_installation_without_public_key_is_refused() -> None:
