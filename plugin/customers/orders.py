@@ -238,7 +238,7 @@ def _sqlite_insert(
 ) -> None:
     """executemany on the sqlite3 cursor, values converted as SQLAlchemy's SQLite types store
     them: SQLAlchemy's own executemany builds and processes a parameter dict per row, which
-    cost more than SQLite's work (a profile of a million orders: 60% of the import).
+    cost more than SQLite's work (a profile of a million orders: nearly half the import).
     """
     compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=list(rows[0]))
     statement = str(compiled)  # INSERT INTO table (columns) VALUES (?, ...)
