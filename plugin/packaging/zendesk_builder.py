@@ -11,7 +11,9 @@ from plugin.packaging.problems import Problem, has_errors
 from plugin.packaging.zendesk_validator import problem, validate_manifest
 
 PACKAGE_DIR = Path("packaging", "zendesk")
-SERVICE_URL_PLACEHOLDER = "{{service_url}}"
+# The committed manifest's location URLs point at the local service (the demo's): valid as is
+# for Zendesk, which lets plain http through for localhost; a build rewrites only these.
+DEV_SERVICE_URL = "http://localhost:5000"
 
 
 def check_service_url(service_url: str) -> Problem | None:
@@ -44,8 +46,8 @@ def check_service_url(service_url: str) -> Problem | None:
 
 
 def fill_service_url(manifest_text: str, service_url: str) -> str:
-    """Put the service URL where the manifest has the placeholder."""
-    return manifest_text.replace(SERVICE_URL_PLACEHOLDER, service_url.rstrip("/"))
+    """Point the manifest's location URLs (those on the local service) at the service URL."""
+    return manifest_text.replace(f'"{DEV_SERVICE_URL}/', f'"{service_url.rstrip("/")}/')
 
 
 def build_package(

@@ -50,10 +50,33 @@ def real_files() -> dict[str, bytes]:
     return files
 
 
+# The committed package asks admins for nothing; the parameter rules are tried on the two
+# parameters it once asked for (and their labels).
+EXAMPLE_PARAMETERS = [
+    {"name": "api_token", "type": "text", "required": True, "secure": True, "scopes": ["header"]},
+    {"name": "api_email", "type": "text", "required": True},
+]
+
+
+def example_manifest() -> dict[str, Any]:
+    return real_manifest() | {"parameters": [dict(p) for p in EXAMPLE_PARAMETERS]}
+
+
+def example_files() -> dict[str, bytes]:
+    files = real_files()
+    english = json.loads(files["translations/en.json"])
+    english["app"]["parameters"] = {
+        "api_token": {"label": "Zendesk API token"},
+        "api_email": {"label": "API token owner's email"},
+    }
+    files["translations/en.json"] = json.dumps(english).encode()
+    return files
+
+
 @dataclass
 class Package:
-    manifest: dict[str, Any] = field(default_factory=real_manifest)
-    files: dict[str, bytes] = field(default_factory=real_files)
+    manifest: dict[str, Any] = field(default_factory=example_manifest)
+    files: dict[str, bytes] = field(default_factory=example_files)
     text: str | None = None
 
     def validate(self) -> list[Problem]:
@@ -233,6 +256,27 @@ BROKEN = [
     ("package.forbidden_file", put_file("assets/rates.xlsx", b"PK"), "xlsx"),
     ("package.forbidden_file", put_file("lib/util.jar", b"PK"), "jar"),
 ]
+
+
+def test_the_committed_manifest_is_valid_as_is_and_asks_for_nothing() -> None:
+    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    assert zendesk_validator.validate_manifest(text, files=real_files()) == []
+    manifest = json.loads(text)
+    assert "parameters" not in manifest
+    assert "{{" not in text
+    assert "parameters" not in json.loads(real_files()["translations/en.json"])["app"]
+
+
+def test_the_build_rewrites_only_the_location_urls() -> None:
+    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    built = json.loads(zendesk_builder.fill_service_url(text, SERVICE_URL + "/"))
+    committed = json.loads(text)
+    support = built["location"]["support"]
+    assert support["ticket_sidebar"]["url"] == SERVICE_URL + "/sidebar"
+    assert support["nav_bar"]["url"] == SERVICE_URL + "/console"
+    for location in ("ticket_sidebar", "nav_bar"):
+        committed["location"]["support"][location]["url"] = support[location]["url"]
+    assert built == committed
 
 
 def test_real_package_has_no_problems() -> None:
@@ -438,7 +482,7 @@ def test_errors_stop_the_build(tmp_path: Path) -> None:
 def test_warnings_do_not_stop_the_build(tmp_path: Path) -> None:
     root = copy_sources(tmp_path)
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
-    manifest["parameters"][0]["default"] = "changeme"
+    manifest["location"]["support"]["nav_bar"]["colour"] = "red"  # an option Zendesk ignores
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     out = tmp_path / "package.zip"
 
@@ -446,7 +490,7 @@ def test_warnings_do_not_stop_the_build(tmp_path: Path) -> None:
         service_url=SERVICE_URL, out_path=out, source_root=root
     )
 
-    assert [(p.rule, p.severity) for p in problems] == [("parameters.secure_default", "warning")]
+    assert [(p.rule, p.severity) for p in problems] == [("location.option_unknown", "warning")]
     assert out.exists()
 
 
