@@ -4,10 +4,13 @@ suggestions, the review, the orders) wait for the helpdesk until the same deadli
 Each of them is a request of its own, and each reads the ticket through the upstream cache.
 With the helpdesk hanging and nothing cached, each used to wait its whole budget in turn, so
 the view took several budgets. A view is named by the installation, the agent and the ticket;
-its deadline is set by its first request and kept for `budget + VIEW_WINDOW_SECONDS`, so
-the cards that come with or after the banner get what is left of the same budget (perhaps
-nothing: they answer at once, with what the cache has or "still trying"). A view opened
-again once the window has passed gets a budget of its own. Per process, like the cache.
+the banner starts it (the page asks for the cards once the banner has answered), and its
+deadline is kept for `budget + VIEW_WINDOW_SECONDS`, so the cards that come after the banner
+get what is left of the same budget (perhaps nothing: they answer at once, with what the
+cache has or "still trying"). A card with no banner before it starts the view itself. Each
+banner request starts the view again: the page asks for the banner again when it was told
+"still trying" (Retry-After), and that retry must wait for the helpdesk, not answer at once
+from a budget spent seconds ago. Per process, like the cache.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ class ViewBudgets:
         self._started: LockedTTLCache[Hashable, float] = LockedTTLCache(
             maxsize=MAX_VIEWS, ttl=budget_seconds + VIEW_WINDOW_SECONDS
         )
+
+    def start(self, view: Hashable) -> float:
+        """Start the view (its banner, or the banner asked for again): now plus the budget."""
+        now = self._clock()
+        self._started[view] = now
+        return now + self._budget
 
     def deadline(self, view: Hashable) -> float:
         """The view's deadline (time.monotonic): its first request's start plus the budget."""

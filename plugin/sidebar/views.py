@@ -90,7 +90,7 @@ def banner() -> ResponseReturnValue:
         installation,
         ticket_id=ticket_id,
         requester_hint=requester_hint,
-        deadline=helpdesks().views.deadline(view_key(installation.id, session.user_id, ticket_id)),
+        deadline=helpdesks().views.start(view_key(installation.id, session.user_id, ticket_id)),
         page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
     )
 

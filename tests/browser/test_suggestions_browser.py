@@ -139,6 +139,16 @@ def test_the_card_reads_well_at_sidebar_width(
 FIRST_SCREEN = 600
 
 
+COVERED_WORDS = """offer => {
+    const go = offer.querySelector(".rg-offer__go").getBoundingClientRect();
+    const words = offer.querySelectorAll(".rg-offer__more > summary span");
+    return [...words].flatMap(el => [...el.getClientRects()])
+        .filter(r => r.left < go.right && go.left < r.right)
+        .filter(r => r.top < go.bottom && go.top < r.bottom)
+        .map(r => [r.left, r.top, r.width, r.height]);
+}"""
+
+
 @pytest.mark.parametrize("view", ["demo", "demo/freshdesk"])
 def test_every_story_shows_its_top_offer_on_the_first_screen(
     live_server: str, page: Page, view: str
@@ -165,6 +175,10 @@ def test_every_story_shows_its_top_offer_on_the_first_screen(
             for part in (".rg-name", ".rg-badge", ".rg-since", '.rg-offer[data-place="top"] h3'):
                 top = sidebar.locator(part).first
                 assert top.evaluate("el => el.getBoundingClientRect().bottom") <= FIRST_SCREEN
+        # A further offer's button (however wide: "Ask a supervisor: $27.67") covers none of
+        # its line's words, so the line still opens where the agent clicks it.
+        for line in sidebar.locator('.rg-offer[data-place="more"]').all():
+            assert line.evaluate(COVERED_WORDS) == [], f"ticket {ticket}"
     assert len(placed) >= 8, f"too few stories with an offer: {placed}"
     below = {ticket: at for ticket, at in placed.items() if at > FIRST_SCREEN}
     assert not below, f"the top offer's button is below the first screen: {below}"

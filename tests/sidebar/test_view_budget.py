@@ -29,6 +29,20 @@ def test_within_the_window_a_view_keeps_its_deadline_once_it_has_passed() -> Non
     assert budgets.deadline(view) == first
 
 
+def test_the_banner_asked_for_again_gets_a_budget_of_its_own() -> None:
+    """The page asks again after "still trying" (Retry-After 2 s): that request waits for the
+    helpdesk again instead of answering at once from the budget it spent before."""
+    now = [100.0]
+    budgets = ViewBudgets(budget_seconds=2.5, clock=lambda: now[0])
+    view = view_key(1, "80001", "1058")
+    assert budgets.start(view) == 102.5
+    now[0] = 104.5  # the retry, well within the view's window
+    assert budgets.deadline(view) == 102.5  # a card now would have nothing left
+    assert budgets.start(view) == 107.0
+    now[0] = 105.0
+    assert budgets.deadline(view) == 107.0  # the cards after it share the new budget
+
+
 def test_with_the_helpdesk_hanging_the_cards_do_not_wait_a_budget_each(tmp_path: Path) -> None:
     for world in make_world(tmp_path, upstream_budget_ms=600, upstream_timeout_seconds=5):
         world.zendesk.hang_seconds = 3.0
