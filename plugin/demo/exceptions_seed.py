@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.gestures.interface import GestureKind
 from plugin.goodwill.action_log import ActionKind
 from plugin.goodwill.catalog import month_start
 from plugin.goodwill.rulebook import Author
@@ -24,7 +25,10 @@ from plugin.goodwill.transfer import EXPORT_FORMAT, import_rules
 from plugin.models import (
     Action,
     Customer,
+    DemoShopState,
     DemoTicket,
+    Gesture,
+    GestureKindSetting,
     Installation,
     Rule,
     RuleVersion,
@@ -43,9 +47,11 @@ CATALOG: list[dict[str, Any]] = [
     {
         "key": "waive_shipping_fee",
         "name": "Waived shipping fee",
-        "description": "Refund the order's shipping fee.",
+        "description": "The order's shipping fee back, as a one-time code for the next order.",
         "currency": "USD",
         "cost": {"kind": "fixed", "cents": 900},
+        # Given in the demo shop: a one-time code for $9 off, this customer's only.
+        "gesture": {"kind": "discount_code", "value": "fixed", "expires_in_days": 60},
         "apply_reasons": [
             {"code": "late_delivery", "label": "Late delivery"},
             {"code": "damaged_in_transit", "label": "Damaged in transit"},
@@ -77,6 +83,8 @@ CATALOG: list[dict[str, Any]] = [
         "currency": "USD",
         "cost": {"kind": "percent", "percent": 10, "min_cents": 500, "max_cents": 5000},
         "editable": {"min_cents": 500, "max_cents": 7500},
+        # Given in the demo shop: a gift card of the amount applied, at most 150 % of the order.
+        "gesture": {"kind": "gift_card", "expires_in_days": 365},
         "apply_reasons": [
             {"code": "service_failure", "label": "Service failure"},
             {"code": "win_back", "label": "Win back a lapsed customer"},
@@ -284,6 +292,10 @@ HISTORY = (
 )
 
 
+# The gesture kinds the demo gives in its shop: the waived fee as a code, the credit as a card.
+DEMO_KINDS = (GestureKind.DISCOUNT_CODE, GestureKind.GIFT_CARD)
+
+
 def demo_rules_file() -> dict[str, Any]:
     """The demo's catalog, budgets and rules in the shape `flask rules import` reads (a copy)."""
     return copy.deepcopy(
@@ -298,9 +310,25 @@ def demo_rules_file() -> dict[str, Any]:
 
 
 def seed_exceptions(session: Session, installation: Installation, *, now: datetime) -> None:
-    """Replace the installation's catalog, rules, budgets and actions with the demo's."""
-    for model in (Action, RuleVersion, Rule, SegmentBudget, ExceptionTypeRow):
+    """Replace the installation's catalog, rules, budgets and actions with the demo's, and
+    its gestures: the kinds the demo gives (DEMO_KINDS) on, its demo shop emptied."""
+    for model in (
+        Gesture,
+        Action,
+        RuleVersion,
+        Rule,
+        SegmentBudget,
+        ExceptionTypeRow,
+        GestureKindSetting,
+        DemoShopState,
+    ):
         session.execute(sa.delete(model).where(model.installation_id == installation.id))
+    session.add_all(
+        GestureKindSetting(
+            installation_id=installation.id, kind=kind.value, enabled=True, updated_at=now
+        )
+        for kind in DEMO_KINDS
+    )
     import_rules(
         session,
         installation,

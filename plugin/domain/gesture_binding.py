@@ -77,8 +77,9 @@ def read_binding(
 ) -> GestureBinding | None:
     """Read `{"kind": "gift_card", "expires_in_days": 90, ...}`; null or absent means none.
 
-    Problems go to the reader under `gesture.`: a kind a percent entry cannot be (a gift card
-    or a fixed code needs a fixed amount), a parameter the kind does not take.
+    Problems go to the reader under `gesture.`: a percent-off code for an entry without a
+    percent cost, a parameter the kind does not take. A gift card or a money-off code of a
+    percent entry holds the amount the action was priced at (the percent of the order).
     """
     if raw is None:
         return None
@@ -106,8 +107,6 @@ def read_binding(
             value = GestureValue(str(fields["value"]))
     if value is GestureValue.PERCENT and not percent_cost:
         reader.error("gesture.value", "a percent-off code needs a percent cost")
-    if kind is GestureKind.GIFT_CARD and percent_cost:
-        reader.error("gesture.kind", "a gift card needs a fixed amount, not a percent cost")
     expires = None
     if "expires_in_days" in fields:
         if kind not in _EXPIRING:

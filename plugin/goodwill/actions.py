@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
 from plugin.domain.exceptions import AmountLimits, ExceptionType, SegmentRef, granted_within
+from plugin.domain.gesture_binding import KIND_NAMES
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.domain.rules import TicketAction
 from plugin.gestures import planning as gestures
+from plugin.gestures.interface import GestureKind
 from plugin.goodwill.action_log import ActionKind, describe_action, grants_to, handling_of
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
@@ -156,9 +158,10 @@ def record_action(
         idempotency_key=key,
         created_at=now,
     )
+    giving = None
     if kind is not ActionKind.DISMISSED:
         # What the shop is to give, checked now and written with the action (or record only).
-        gestures.plan_gesture(
+        giving = gestures.plan_gesture(
             session,
             installation,
             action=action,
@@ -168,7 +171,14 @@ def record_action(
             reason=next((r.label for r in entry.apply_reasons if r.code == reason), reason),
             now=now,
         )
-    return _commit_once(session, action, found.book.catalog)
+    outcome = _commit_once(session, action, found.book.catalog)
+    if giving is None or outcome.duplicate:
+        return outcome
+    # Where the agent sees it land: the card's "In the shop", below the offers.
+    what = KIND_NAMES[GestureKind(giving.kind)]
+    when = " once a supervisor approves it" if kind is ActionKind.ESCALATED else ""
+    said = f"{outcome.message} The shop will give {what}{when}: see In the shop."
+    return replace(outcome, message=said)
 
 
 def _record_handling(

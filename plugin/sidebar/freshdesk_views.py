@@ -19,6 +19,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.domain.helpdesk import Person
+from plugin.gestures.sidebar_views import render_gesture_list
 from plugin.goodwill.views import answer_action, render_card
 from plugin.helpdesks import demo, freshdesk
 from plugin.helpdesks.freshdesk_installations import installation_for_secret
@@ -205,6 +206,23 @@ def check_review() -> ResponseReturnValue:
         now=utcnow(),
         check_url=url_for("freshdesk.check_review"),
     )
+
+
+@bp.post("/gestures")
+def gestures() -> ResponseReturnValue:
+    """The ticket's gestures in the shop, which the app asks for again while one is on its way
+    (as the Zendesk page's `GET /sidebar/gestures`). The checked view is enough: what the shop
+    gave is Regulars' own record, scoped to the installation and the view's ticket."""
+    checked = _checked_view(time.monotonic() + helpdesks().policy.budget_seconds)
+    if not isinstance(checked, CheckedView):
+        return checked
+    view = checked.view
+    return render_gesture_list(
+        checked.installation,
+        ticket_id=view.ticket_id,
+        requester_id=view.requester_hint or "",
+        now=utcnow(),
+    ), 200
 
 
 @dataclass(frozen=True)

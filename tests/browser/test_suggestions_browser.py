@@ -300,3 +300,63 @@ def test_above_the_threshold_the_button_says_it_asks_a_supervisor(
     expect(sidebar.locator('[data-result="done"]')).to_contain_text(
         "Sent for approval:", timeout=10_000
     )
+
+
+# --- Given in the shop (issue 18) ---------------------------------------------------------
+
+
+def test_the_demo_agent_gives_a_discount_code_and_a_gift_card_in_the_shop(
+    demo_with_undo: tuple[Flask, str], page: Page
+) -> None:
+    """Apply gives the gesture for real: the demo binds the waived fee to a discount code and
+    the goodwill credit to a gift card, given in the demo shop once the undo window closes."""
+    _, url = demo_with_undo
+    sidebar = open_card(url, page, "Margaret Okafor")
+    sidebar.locator('.rg-offer[data-exception="waive_shipping_fee"]').get_by_role(
+        "button", name="Apply"
+    ).click()
+    expect(sidebar.locator('[data-result="done"]')).to_contain_text(
+        "The shop will give a one-time discount code: see In the shop.", timeout=10_000
+    )
+    given = sidebar.locator('.rg-gesture[data-state="given"]')
+    expect(given).to_contain_text(
+        re.compile(r"Discount code RG[0-9A-F]+ \(\$9 off\)"), timeout=30_000
+    )
+    code = given.locator(".rg-gesture__copy").get_attribute("data-rg-copy")
+    assert code and code.startswith("RG")
+
+    sidebar = open_card(url, page, "Daniel Whitfield")
+    credit = sidebar.locator('.rg-offer[data-exception="goodwill_credit"]')
+    if not credit.get_by_label("Amount (USD)").is_visible():
+        credit.locator(".rg-offer__more > summary").click()
+    credit.get_by_label("Amount (USD)").fill("20")  # within what an agent gives alone
+    credit.locator(".rg-offer__go").click()
+    expect(sidebar.locator('[data-result="done"]')).to_contain_text(
+        "Applied: $20 10% goodwill credit", timeout=10_000
+    )
+    card = sidebar.locator('.rg-gesture[data-state="given"]')
+    expect(card).to_contain_text(
+        re.compile(r"Gift card ending \w{4}, balance \$20"), timeout=30_000
+    )
+    full = card.locator(".rg-gesture__code code").inner_text()  # shown once, to copy
+    shoot(page, "gesture-gift-card-given")
+
+    page.goto(f"{url}/demo/shop")
+    rows = page.locator("tbody tr")
+    expect(rows.filter(has_text="Margaret Okafor")).to_contain_text(code)
+    expect(rows.filter(has_text="Daniel Whitfield")).to_contain_text("…" + full[-4:])
+    assert full not in page.content()  # the shop page shows a card's last 4 only
+
+    # The same in Freshdesk: the packaged app asks for the list again (postGestures) until
+    # the code is given.
+    page.goto(f"{url}/demo/freshdesk")
+    page.locator(f'[data-ticket-id="{open_ticket_of("Omar Haddad")}"]').click()
+    app = page.frame_locator('iframe[title="Regulars app"]')
+    app.locator('.rg-offer[data-exception="waive_shipping_fee"]').get_by_role(
+        "button", name="Apply"
+    ).click()
+    expect(app.locator('.rg-gesture[data-state="given"]')).to_contain_text(
+        re.compile(r"Discount code RG[0-9A-F]+ \(\$9 off\)"), timeout=30_000
+    )
+    page.goto(f"{url}/demo/shop")
+    expect(page.locator("tbody tr").filter(has_text="Omar Haddad")).to_contain_text("RG")

@@ -41,14 +41,14 @@ def test_a_gift_card_binding_keeps_its_parameters_and_the_default_cap() -> None:
     assert bound.describe() == "a gift card, expires after 90 days, at most 150 % of the order"
 
 
-def test_a_percent_entry_may_be_a_percent_code_but_not_a_gift_card() -> None:
+def test_a_percent_entry_may_be_a_percent_code_or_a_gift_card_of_its_priced_amount() -> None:
     code = parse_exception_type(
         entry("goodwill_credit", {"kind": "discount_code", "value": "percent"})
     ).gesture
     assert code is not None and code.value is GestureValue.PERCENT
-    assert problems(entry("goodwill_credit", {"kind": "gift_card"})) == {
-        "gesture.kind": "a gift card needs a fixed amount, not a percent cost"
-    }
+    # Store credit of 10 % of the order: the card holds the amount the action was priced at.
+    card = parse_exception_type(entry("goodwill_credit", {"kind": "gift_card"})).gesture
+    assert card is not None and card.kind is GestureKind.GIFT_CARD
     assert problems(entry("waive_shipping_fee", {"kind": "discount_code", "value": "percent"})) == {
         "gesture.value": "a percent-off code needs a percent cost"
     }

@@ -29,8 +29,9 @@ from plugin.models import Gesture, Installation
 from tests.console.test_views import console_session
 from tests.gestures.gesture_world import Notes
 from tests.goodwill.test_views import MARGARET, bearer, form_of, suggestions, text_of
+from tests.sidebar.test_freshdesk_views import demo_secret, view
 
-__all__ = ["bearer"]  # the fixture, used by name
+__all__ = ["bearer", "demo_secret"]  # the fixtures, used by name
 
 
 def bind(session: Session, inst: Installation, key: str, gesture: dict[str, object]) -> None:
@@ -127,3 +128,34 @@ def test_admins_turn_kinds_on_and_off_in_the_console(
     with app.app_context():
         assert GestureKind.GIFT_CARD in enabled_kinds(db.session(), demo_installation.id)
     assert client.post("/console/gestures", data={"kind": "x"}, headers=headers).status_code == 404
+
+
+def test_the_freshdesk_app_asks_for_the_same_list_with_its_secret(
+    app: Flask,
+    client: FlaskClient,
+    bearer: dict[str, str],
+    session: Session,
+    demo_installation: Installation,
+    demo_secret: str,
+) -> None:
+    bind(session, demo_installation, "expedited_shipping", {"kind": "discount_code"})
+    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
+    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
+    client.post("/sidebar/actions", data=fields, headers=bearer)
+    body = view(ticket_id=fields["ticket_id"], requester_id=None)
+
+    def ask(secret: str) -> tuple[int, str]:
+        answer = client.post(
+            "/freshdesk/gestures", json=body, headers={"X-Regulars-Secret": secret}
+        )
+        return answer.status_code, answer.get_data(as_text=True)
+
+    status, waiting = ask(demo_secret)
+    assert status == 200 and "Giving…" in text_of(waiting) and "data-poll=" in waiting
+    deliver(app, session)
+    status, given = ask(demo_secret)
+    row = session.scalars(sa.select(Gesture).order_by(Gesture.id.desc())).first()
+    assert row is not None
+    assert status == 200 and f"Given: Discount code {row.marker} ($18 off)" in text_of(given)
+    assert "data-poll=" not in given
+    assert ask("rgf_not-the-secret")[0] == 401

@@ -326,11 +326,13 @@ def test_the_page_invokes_exactly_the_declared_templates() -> None:
         "postAction",
         "postReviewCheck",
         "postSync",
+        "postGestures",
     }
     assert b"invokeTemplate('getSidebar'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postAction'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postReviewCheck'" in files["app/scripts/app.js"]
     assert b"invokeTemplate('postSync'" in files["app/scripts/app.js"]
+    assert b"invokeTemplate('postGestures'" in files["app/scripts/app.js"]
 
 
 def test_the_banner_styles_are_the_services_own() -> None:

@@ -211,12 +211,40 @@
     });
   }
 
+  // Gestures given in the shop (issue 18), as in the Zendesk page: while one is on its way its
+  // list (data-poll) is asked for again every few seconds and replaced whole (the service
+  // renders it with autoescaping); Copy puts a code on the clipboard.
+  var GESTURE_POLL_MS = 2500;
+  var gesturePolling = false;
+  function pollGestures(client) {
+    var list = root.querySelector('[data-rg-gestures][data-poll]');
+    if (!list || gesturePolling || !currentView) return;
+    gesturePolling = true;
+    client.request.invokeTemplate('postGestures', { body: JSON.stringify(currentView) })
+      .then(function (answer) {
+        if (list.isConnected) {
+          list.outerHTML = answer.response;
+          fit(client);
+        }
+      }, function () {})
+      .then(function () { gesturePolling = false; });
+  }
+  root.addEventListener('click', function (event) {
+    var button = event.target.closest && event.target.closest('[data-rg-copy]');
+    if (button && navigator.clipboard) {
+      navigator.clipboard.writeText(button.getAttribute('data-rg-copy')).then(function () {
+        button.textContent = 'Copied';
+      });
+    }
+  });
+
   if (!window.app || typeof window.app.initialized !== 'function') {
     showMessage('Regulars runs inside Freshdesk: open it from a ticket.');
     return;
   }
   window.app.initialized().then(function (client) {
     listenForActions(client);
+    window.setInterval(function () { pollGestures(client); }, GESTURE_POLL_MS);
     client.events.on('app.activated', function () { refresh(client); });
   });
 })();
