@@ -17,7 +17,15 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.models import Base, Installation, Order, Rule, RuleExposure, SeenTicket
+from plugin.models import (
+    Base,
+    Installation,
+    Order,
+    Rule,
+    RuleExposure,
+    SeenTicket,
+    TicketRating,
+)
 from plugin.reports.outcomes import compute_outcomes
 
 NOW = datetime(2026, 12, 1)
@@ -41,7 +49,7 @@ def _fill(session: Session, exposures: int, rng: random.Random) -> None:
         [{"id": c, "i": installation.id, "u": f"u{c}", "t": NOW} for c in range(1, customers + 1)],
     )
     for start in range(0, exposures, CHUNK):
-        rows, orders, seen = [], [], []
+        rows, orders, seen, rated = [], [], [], []
         for n in range(start, min(exposures, start + CHUNK)):
             customer = rng.randint(1, customers)
             at = NOW - timedelta(days=rng.randint(1, 400), minutes=rng.randint(0, 1439))
@@ -72,6 +80,17 @@ def _fill(session: Session, exposures: int, rng: random.Random) -> None:
                         "source": "bench",
                     }
                 )
+            if rng.random() < 0.3:  # a third of the tickets got a survey answer
+                rated.append(
+                    {
+                        "installation_id": installation.id,
+                        "ticket_id": f"t{n}",
+                        "rating_id": f"r{n}",
+                        "satisfied": rng.random() < 0.8,
+                        "rated_at": at + timedelta(days=2),
+                        "read_at": NOW,
+                    }
+                )
             seen.append(
                 {
                     "installation_id": installation.id,
@@ -86,6 +105,7 @@ def _fill(session: Session, exposures: int, rng: random.Random) -> None:
         connection.execute(sa.insert(RuleExposure), rows)
         connection.execute(sa.insert(Order), orders)
         connection.execute(sa.insert(SeenTicket), seen)
+        connection.execute(sa.insert(TicketRating), rated)
     session.commit()
 
 

@@ -41,6 +41,7 @@ from plugin.models import (
     DemoUser,
     Installation,
     Order,
+    RuleExposure,
     SeenTicket,
     SharedCacheEntry,
 )
@@ -156,6 +157,14 @@ def forget_customer(
         installation.id,
         person,
         {"requester_id": pseudonym, "customer_id": None, "subject": ""},
+    )
+    # The effects report keeps its counts: the exposures lose whom they were about.
+    counts["rule_exposures"] = _update(
+        session,
+        RuleExposure,
+        installation.id,
+        person,
+        {"requester_id": pseudonym, "customer_id": None},
     )
     counts["account_reviews"] = _update(
         session,
@@ -293,7 +302,7 @@ class _Person:
         return any(needle in text for needle in self.needles)
 
     def rows_of(
-        self, model: type[SeenTicket] | type[Action] | type[AccountReview]
+        self, model: type[SeenTicket] | type[Action] | type[AccountReview] | type[RuleExposure]
     ) -> sa.ColumnElement[bool]:
         conditions = []
         if self.customer_ids:
@@ -365,7 +374,7 @@ def _anonymize_actions(
 
 def _update(
     session: Session,
-    model: type[SeenTicket] | type[AccountReview],
+    model: type[SeenTicket] | type[AccountReview] | type[RuleExposure],
     installation_id: int,
     person: _Person,
     values: dict[str, object],

@@ -36,7 +36,7 @@ from plugin.goodwill.catalog import budget_statuses
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
-from plugin.goodwill.suggestions import evaluate_ticket
+from plugin.goodwill.suggestions import evaluate_ticket, shown_and_held_out
 from plugin.models import Action, Customer, Installation
 
 TEXT_MAX_LENGTH = 1000
@@ -108,10 +108,18 @@ def record_action(
     if request is not AgentRequest.DISMISS:
         _lock_for_grant(session, installation.id)
     found = evaluate_ticket(session, installation, ticket=ticket, requester=requester, now=now)
-    suggestion = next(
-        (s for s in found.evaluation.suggestions if s.exception.key == entry.key), None
-    )
+    shown, _ = shown_and_held_out(installation.id, found, requester)
+    suggestion = next((s for s in shown if s.exception.key == entry.key), None)
     withheld = next((w for w in found.evaluation.withheld if w.exception.key == entry.key), None)
+    if suggestion is None and any(
+        s.exception.key == entry.key for s in found.evaluation.suggestions
+    ):
+        # Never on this customer's card: a stale or hand-made form cannot give it either, or
+        # the effects report's held-out group would not be held out.
+        raise ActionRefused(
+            f"{entry.name} is held out for this customer: the rule measures its effect by "
+            "leaving it out for some customers, and this is one of them."
+        )
     if suggestion is not None:
         made_by = suggestion.rule
     elif withheld is not None and request is AgentRequest.DISMISS:

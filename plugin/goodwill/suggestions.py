@@ -44,7 +44,7 @@ from plugin.domain.rules import TicketAction
 from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
-from plugin.goodwill.holdouts import TicketExposures, customer_key, split_held_out
+from plugin.goodwill.holdouts import Exposure, TicketExposures, customer_key, split_held_out
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
@@ -202,6 +202,21 @@ def evaluate_ticket(
     return EvaluatedTicket(book, context, book.compiled.evaluate(context.rule_context))
 
 
+def shown_and_held_out(
+    installation_id: int, found: EvaluatedTicket, requester: Person
+) -> tuple[tuple[Suggestion, ...], tuple[Exposure, ...]]:
+    """The suggestions the agent may see (those a rule's holdout keeps from this customer
+    left out), and each rule's exposure: the card and an action decide alike."""
+    customer = found.context.customer
+    return split_held_out(
+        installation_id,
+        found.evaluation.suggestions,
+        rules=found.book.rules,
+        rule_ids=found.book.rule_ids,
+        who=customer_key(customer.id if customer else None, requester.id),
+    )
+
+
 def suggestions_for(
     session: Session,
     installation: Installation,
@@ -226,13 +241,7 @@ def suggestions_for(
             handled.setdefault(handling, action.id)
     order = found.context.order_value
     customer = found.context.customer
-    shown, exposures = split_held_out(
-        installation.id,
-        found.evaluation.suggestions,
-        rules=found.book.rules,
-        rule_ids=found.book.rule_ids,
-        who=customer_key(customer.id if customer else None, requester.id),
-    )
+    shown, exposures = shown_and_held_out(installation.id, found, requester)
     offers = tuple(
         Offer(
             suggestion,

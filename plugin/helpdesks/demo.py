@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -9,6 +12,7 @@ from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks.interface import (
     PersonNotFound,
+    SatisfactionRating,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -59,6 +63,12 @@ class DemoHelpdesk:
         if person is None:
             raise PersonNotFound(user_id)
         return person
+
+    def satisfaction_ratings(
+        self, *, since: datetime, max_pages: int
+    ) -> Iterator[SatisfactionRating]:
+        """The demo helpdesk sends no surveys (its effects history has satisfaction planted)."""
+        return iter(())
 
     def _requester(self, user_id: str) -> Person:
         """A ticket's requester; one the demo no longer has still gets a placeholder."""

@@ -33,8 +33,9 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,7 @@ from plugin.helpdesks.http import UpstreamApi, utc_timestamp
 from plugin.helpdesks.interface import (
     HelpdeskError,
     PersonNotFound,
+    SatisfactionRating,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -262,6 +264,31 @@ class FreshdeskClient(HelpdeskAccountClient[FreshdeskCredentials]):
                 names.append(name)
         return tuple(names)
 
+    def satisfaction_ratings(
+        self, *, since: datetime, max_pages: int
+    ) -> Iterator[SatisfactionRating]:
+        """`GET /api/v2/surveys/satisfaction_ratings?created_since=…`: the survey answers, 100
+        a page while a `Link: rel="next"` follows. The survey's main question
+        (`ratings.default_question`) runs from 103 (extremely happy) to -103; above 100 is
+        satisfied, below 0 is not, 100 (neutral) is neither. Each page is a budgeted call."""
+        for page in range(1, max_pages + 1):
+            self._http.check_budget("GET /api/v2/surveys/satisfaction_ratings")
+            answer = self._call(
+                "GET",
+                "/api/v2/surveys/satisfaction_ratings",
+                params={
+                    "created_since": since.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "per_page": PAGE_SIZE,
+                    "page": page,
+                },
+            )
+            for item in _array(self._json(answer), "satisfaction ratings"):
+                rating = _map_rating(item)
+                if rating is not None:
+                    yield rating
+            if "next" not in answer.links:
+                break
+
     # --- More reads ------------------------------------------------------------------------
 
     def contact(self, *, contact_id: str) -> Person:
@@ -458,6 +485,21 @@ def _strings(value: object, kind: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _unreadable(kind)
     return tuple(str(item) for item in value)
+
+
+def _map_rating(raw: Mapping[str, Any]) -> SatisfactionRating | None:
+    """A survey answer, or None for one the service cannot read."""
+    ratings = raw.get("ratings")
+    main = ratings.get("default_question") if isinstance(ratings, dict) else None
+    ticket_id = str(raw.get("ticket_id", ""))
+    if not isinstance(main, int) or isinstance(main, bool) or not _NUMERIC_ID.fullmatch(ticket_id):
+        return None
+    try:
+        created_at = utc_timestamp(raw.get("created_at"))
+    except (TypeError, ValueError):
+        return None
+    satisfied = True if main > 100 else False if main < 0 else None
+    return SatisfactionRating(str(raw.get("id", "")), ticket_id, satisfied, created_at)
 
 
 def _map_ticket(raw: Mapping[str, Any]) -> Ticket:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from cachetools import TTLCache
@@ -144,6 +145,21 @@ class TicketWithRequester:
     requester: Person
 
 
+@dataclass(frozen=True)
+class SatisfactionRating:
+    """A requester's answer to the helpdesk's satisfaction survey about one ticket.
+
+    `satisfied`: True for a good rating (Zendesk's "good", a happy Freshdesk answer), False for
+    a bad one, None for an answer that is neither (Freshdesk's neutral). `created_at` is the
+    rating's, in naive UTC; listings are read from it onwards.
+    """
+
+    rating_id: str
+    ticket_id: str
+    satisfied: bool | None
+    created_at: datetime
+
+
 class Helpdesk(Protocol):
     """Read tickets and people from one helpdesk account."""
 
@@ -168,6 +184,13 @@ class Helpdesk(Protocol):
 
         The console calls it only when an admin named supervisor roles by name, not by id.
         """
+        ...
+
+    def satisfaction_ratings(
+        self, *, since: datetime, max_pages: int
+    ) -> Iterator[SatisfactionRating]:
+        """The survey answers received from `since` on, oldest first, `max_pages` pages at most
+        (a later read goes on from the last one kept). Unanswered surveys are not listed."""
         ...
 
 

@@ -6,6 +6,7 @@ import base64
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,10 +21,12 @@ from plugin.helpdesks.http import (
     answered_call,
     describe_call,
     same_origin,
+    utc_timestamp,
 )
 from plugin.helpdesks.interface import (
     HelpdeskError,
     PersonNotFound,
+    SatisfactionRating,
     TicketChange,
     TicketNotFound,
     TicketWithRequester,
@@ -246,6 +249,24 @@ class ZendeskClient(HelpdeskAccountClient[ZendeskCredentials]):
             if isinstance(name, str) and name:
                 names.append(name)
         return tuple(names)
+
+    def satisfaction_ratings(
+        self, *, since: datetime, max_pages: int
+    ) -> Iterator[SatisfactionRating]:
+        """`GET /api/v2/satisfaction_ratings.json?score=received&start_time=…` (legacy CSAT):
+        the answered ratings, oldest first, 100 a page through `next_page`; "good" is satisfied,
+        "bad" is not. Each page is a budgeted call."""
+        params: dict[str, str | int] = {
+            "score": "received",
+            "start_time": int(since.replace(tzinfo=UTC).timestamp()),
+            "per_page": PAGE_SIZE,
+        }
+        path = "/api/v2/satisfaction_ratings.json"
+        for payload in self._pages(path, params, max_pages=max_pages, budgeted=True):
+            for item in list_at(payload, "satisfaction_ratings"):
+                rating = _rating_from(as_object(item))
+                if rating is not None:
+                    yield rating
 
     def user_fields(self, *, user_id: str) -> dict[str, object]:
         """Return the user's custom fields and tags, keyed as Zendesk names them."""
@@ -482,6 +503,23 @@ class ZendeskClient(HelpdeskAccountClient[ZendeskCredentials]):
         return ZendeskError(
             f"Zendesk answered {what} with {status}", retryable=retryable, status=status
         )
+
+
+_SCORES = {"good": True, "bad": False}
+
+
+def _rating_from(raw: Mapping[str, Any]) -> SatisfactionRating | None:
+    """A rating of the listing, or None for one that is not an answer (offered, unoffered) or
+    that the service cannot read."""
+    score = raw.get("score")
+    rating_id, ticket_id = str(raw.get("id", "")), str(raw.get("ticket_id", ""))
+    if score not in _SCORES or not NUMERIC_ID.fullmatch(ticket_id):
+        return None
+    try:
+        created_at = utc_timestamp(raw.get("created_at"))
+    except (TypeError, ValueError):
+        return None
+    return SatisfactionRating(rating_id, ticket_id, _SCORES[str(score)], created_at)
 
 
 def fetch_public_key(

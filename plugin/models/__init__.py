@@ -16,7 +16,7 @@ from plugin.models.customers import (
 )
 from plugin.models.delivery import Delivery, DeliveryLease
 from plugin.models.demo import DemoNote, DemoShopState, DemoTicket, DemoUser
-from plugin.models.effects import RuleExposure
+from plugin.models.effects import RuleExposure, TicketRating
 from plugin.models.events import EventDelivery, EventSource, SnapshotRefresh
 from plugin.models.gestures import Gesture, GestureKindSetting
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
@@ -62,4 +62,5 @@ __all__ = [
     "SegmentGuidance",
     "SharedCacheEntry",
     "SnapshotRefresh",
+    "TicketRating",
 ]

@@ -63,3 +63,24 @@ class RuleExposure(Base):
     satisfied: Mapped[bool | None] = mapped_column()
     outcomes_final: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     outcomes_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class TicketRating(Base):
+    """The requester's satisfaction survey answer about one ticket, read from the helpdesk by
+    `flask effects ratings` (and before each compute): an exposure's `satisfied` outcome.
+
+    One row per ticket (a changed answer replaces it). `satisfied` None: an answer that is
+    neither good nor bad (Freshdesk's neutral).
+    """
+
+    __tablename__ = "ticket_ratings"
+
+    installation_id: Mapped[int] = mapped_column(
+        ForeignKey("installations.id", ondelete="CASCADE"), primary_key=True
+    )
+    ticket_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rating_id: Mapped[str] = mapped_column(String(64))
+    satisfied: Mapped[bool | None] = mapped_column()
+    # The rating's own time (the next read starts a little before the latest) and when read.
+    rated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime)

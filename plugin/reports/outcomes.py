@@ -9,7 +9,8 @@ memory stays the size of a batch's ids whatever the table holds.
 - Repeat contact: another ticket the sidebar saw from the same requester within 7 days.
 - Next order within 30 and 90 days, spend in 90 days, lapsed (no order) within 180: from the
   stored orders of the customer (None for someone who is not a customer).
-- Satisfaction is not read here: the helpdesks' ratings are not stored yet (README, "Effects").
+- Satisfaction: the requester's survey answer about the exposure's own ticket, as read from
+  the helpdesk into `ticket_ratings` (`plugin/reports/ratings.py`); None while there is none.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.models import Order, RuleExposure, SeenTicket
+from plugin.models import Order, RuleExposure, SeenTicket, TicketRating
 
 REPEAT_DAYS = 7
 ORDER_DAYS = (30, 90)
@@ -86,8 +87,18 @@ def _outcome_values(dialect: str, now: datetime) -> dict[str, Any]:
     lapsed = ~sa.exists(
         sa.select(1).select_from(Order.__table__).where(customer_orders(LAPSED_DAYS))
     )
+    ratings = TicketRating.__table__.c
+    satisfied = (
+        sa.select(ratings.satisfied)
+        .where(
+            ratings.installation_id == e.installation_id,
+            ratings.ticket_id == e.ticket_id,
+        )
+        .scalar_subquery()
+    )
     return {
         "repeat_contact_7d": matured(REPEAT_DAYS, repeat),
+        "satisfied": satisfied,
         "ordered_30d": ordered_within(30),
         "ordered_90d": ordered_within(90),
         "spend_90d_cents": sa.case((e.customer_id.is_(None), None), else_=matured(90, spend)),

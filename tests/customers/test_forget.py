@@ -32,6 +32,8 @@ from plugin.models import (
     Installation,
     Order,
     ReviewTemplate,
+    Rule,
+    RuleExposure,
     SeenTicket,
     SharedCacheEntry,
 )
@@ -110,6 +112,23 @@ def leave_traces(session: Session, installation: Installation, customer: Custome
             tags=["vip"],
             first_seen_at=now,
             last_seen_at=now,
+        )
+    )
+    rule = session.scalars(sa.select(Rule).where(Rule.installation_id == installation.id)).first()
+    assert rule is not None
+    session.add(
+        RuleExposure(
+            installation_id=installation.id,
+            ticket_id="990001",
+            rule_id=rule.id,
+            rule_version=1,
+            requester_id=requester,
+            customer_id=customer.id,
+            segment="high",
+            held_out=False,
+            exception_key="goodwill_credit",
+            cost_cents=900,
+            seen_at=now,
         )
     )
     action = Action(
@@ -367,6 +386,11 @@ def test_the_seen_ticket_left_for_outcomes_is_kept_anonymous(
     seen = session.scalars(sa.select(SeenTicket).where(SeenTicket.ticket_id == "990001")).one()
     assert seen.subject == "" and seen.customer_id is None
     assert seen.requester_id.startswith("forgotten-")
+    # The effects report keeps its count of the exposure, about nobody.
+    exposure = session.scalars(
+        sa.select(RuleExposure).where(RuleExposure.ticket_id == "990001")
+    ).one()
+    assert (exposure.requester_id, exposure.customer_id) == (seen.requester_id, None)
 
 
 def test_a_process_drops_its_answers_of_an_installation_forgotten_in_another(

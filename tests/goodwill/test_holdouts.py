@@ -13,10 +13,11 @@ from plugin import db
 from plugin.domain.effects import is_held_out
 from plugin.domain.rules import RULE_FIELDS, InvalidRule, parse_rule
 from plugin.goodwill import holdouts
+from plugin.goodwill.errors import ActionRefused
 from plugin.goodwill.holdouts import customer_key, record_exposures
 from plugin.goodwill.rule_forms import read_rule_form, rule_definition, rule_form
 from plugin.models import RuleExposure
-from tests.goodwill.world import NOW, card, set_up
+from tests.goodwill.world import NOW, act, card, set_up
 
 
 @pytest.fixture
@@ -48,6 +49,19 @@ def test_a_held_out_suggestion_is_hidden_and_recorded_like_a_shown_one(
         found.exposures.customer_id,
     )
     assert row.cost_cents == exposure.cost_cents > 0
+
+
+@pytest.mark.parametrize("kind", ["apply", "escalate", "dismiss"])
+def test_a_held_out_suggestion_cannot_be_acted_on_from_a_stale_or_hand_made_form(
+    session: Session, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    inst = set_up(session, holdout_percent=30)
+    monkeypatch.setattr(holdouts, "is_held_out", lambda *_args: True)
+    with pytest.raises(ActionRefused, match="held out for this customer"):
+        reason = "customer_declined" if kind == "dismiss" else "late_delivery"
+        act(session, inst, kind=kind, exception="waive_shipping_fee", reason=reason)
+    monkeypatch.setattr(holdouts, "is_held_out", lambda *_args: False)
+    assert act(session, inst, kind="apply", exception="waive_shipping_fee").action.id
 
 
 def test_the_real_assignment_is_the_hash_of_installation_rule_and_customer(

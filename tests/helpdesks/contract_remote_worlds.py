@@ -182,7 +182,12 @@ class ZendeskWorld(RemoteWorld):
             ("GET", r"/api/v2/users/(\d+)/tickets/requested\.json", self._requested),
             ("GET", r"/api/v2/groups\.json", self._list_groups),
             ("GET", r"/api/v2/custom_roles/(\d+)\.json", self._show_custom_role),
+            # No survey answers yet: the listing's shape, empty.
+            ("GET", r"/api/v2/satisfaction_ratings\.json", self._no_ratings),
         ]
+
+    def _no_ratings(self, _: str, query: dict[str, str], body: Any) -> Answer:
+        return 200, {"satisfaction_ratings": [], "next_page": None, "count": 0}
 
     def _sideloads(self, query: dict[str, str], user_ids: list[str]) -> dict[str, object]:
         if "users" not in query.get("include", "").split(","):
@@ -361,7 +366,11 @@ class FreshdeskWorld(RemoteWorld):
             ("GET", r"/api/v2/agents/(\d+)", self._view_agent),
             ("GET", r"/api/v2/groups", self._list_groups),
             ("GET", r"/api/v2/roles/(\d+)", self._view_role),
+            ("GET", r"/api/v2/surveys/satisfaction_ratings", self._no_ratings),
         ]
+
+    def _no_ratings(self, _: str, query: dict[str, str], body: Any) -> Answer:
+        return 200, []
 
     def _view_ticket(self, ticket_id: str, query: dict[str, str], body: Any) -> Answer:
         ticket = self.tickets.get(ticket_id)

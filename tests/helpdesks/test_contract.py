@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 import requests
@@ -99,7 +100,7 @@ def remote_world(request: pytest.FixtureRequest) -> RemoteWorld:
 
 # What this contract covers: a method added to an interface needs its behaviours here too.
 COVERED: dict[type, set[str]] = {
-    Helpdesk: {"ticket", "requester_tickets", "user", "role_names"},
+    Helpdesk: {"ticket", "requester_tickets", "user", "role_names", "satisfaction_ratings"},
     TicketWriter: {"add_note", "has_note"},
 }
 
@@ -266,6 +267,10 @@ def test_routing_to_a_group_the_helpdesk_lacks_is_permanent_and_writes_nothing(
     assert not world.helpdesk.has_note(ticket_id=OPEN_TICKET.id, marker=MARKER)
 
 
+def test_a_helpdesk_without_survey_answers_lists_none(world: World) -> None:
+    assert list(world.helpdesk.satisfaction_ratings(since=datetime(2026, 1, 1), max_pages=2)) == []
+
+
 # --- A helpdesk in trouble ---------------------------------------------------------------------
 
 
@@ -273,6 +278,9 @@ CALLS: dict[str, Callable[[ContractHelpdesk], object]] = {
     "ticket": lambda helpdesk: helpdesk.ticket(ticket_id=OPEN_TICKET.id),
     "requester_tickets": lambda helpdesk: helpdesk.requester_tickets(requester_id=REQUESTER.id),
     "user": lambda helpdesk: helpdesk.user(user_id=REQUESTER.id),
+    "satisfaction_ratings": lambda helpdesk: list(
+        helpdesk.satisfaction_ratings(since=datetime(2026, 1, 1), max_pages=1)
+    ),
     "add_note": add_note,
     "add_note with handling": lambda helpdesk: add_note(
         helpdesk, TicketChange(priority="urgent", group="Billing")
