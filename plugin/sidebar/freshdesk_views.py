@@ -211,16 +211,19 @@ def check_review() -> ResponseReturnValue:
 @bp.post("/gestures")
 def gestures() -> ResponseReturnValue:
     """The ticket's gestures in the shop, which the app asks for again while one is on its way
-    (as the Zendesk page's `GET /sidebar/gestures`). The checked view is enough: what the shop
-    gave is Regulars' own record, scoped to the installation and the view's ticket."""
-    checked = _checked_view(time.monotonic() + helpdesks().policy.budget_seconds)
+    (as the Zendesk page's `GET /sidebar/gestures`): the view checked and its ticket read
+    through the cache, as for every card, so a ticket of another account answers 404."""
+    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    checked = _checked_view(deadline)
     if not isinstance(checked, CheckedView):
         return checked
-    view = checked.view
+    snapshot = _snapshot(checked.installation, checked.view, deadline)
+    if not isinstance(snapshot, HelpdeskSnapshot):
+        return snapshot
     return render_gesture_list(
         checked.installation,
-        ticket_id=view.ticket_id,
-        requester_id=view.requester_hint or "",
+        ticket_id=snapshot.ticket.id,
+        requester_id=snapshot.requester.id,
         now=utcnow(),
     ), 200
 

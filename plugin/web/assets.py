@@ -1,11 +1,16 @@
 """The service's own CSS and JS, served minified: comments and spaces are for the people who
 read the source in static/, not for every sidebar that loads it.
 
-Flask's static route keeps its URLs (`url_for("static", ...)`); for `.css` and `.js` files it
-answers the minified text (rcssmin, rjsmin: whitespace and comments go, names stay), made once
-per file version and kept in memory, with an ETag so a browser revalidates cheaply, and
-gzip-compressed (made once too) to a browser that accepts it. Every other static file (images,
-the vendored ZAF SDK, already minified) is served as Flask serves it.
+For `.css` and `.js` files Flask's static route answers the minified text (rcssmin, rjsmin:
+whitespace and comments go, names stay), made once per file version and kept in memory, with an
+ETag, and gzip-compressed (made once too) to a browser that accepts it. Every other static file
+(images, the vendored ZAF SDK, already minified) is served as Flask serves it.
+
+Their URLs carry the content: `url_for("static", filename="css/sidebar.css")` gives
+`/static/css/sidebar.<12 hex of the minified text's hash>.css`, which is cached for a year as
+immutable, so a repeat view asks for nothing, not even a revalidation; a changed file gets a
+new name. A name whose hash is not the file's current one (a page rendered before a deploy)
+gets the current text, revalidated on each use. The plain name still works, revalidated by ETag.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +26,20 @@ from pathlib import Path
 import rcssmin
 import rjsmin
 from flask import Flask, Response, abort, request, send_file
+from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
 MINIFIERS: dict[str, tuple[str, Callable[[str], str]]] = {
     ".css": ("text/css", rcssmin.cssmin),
     ".js": ("text/javascript", rjsmin.jsmin),
 }
+
+
+# A versioned name: the file's stem, 12 hex digits of its minified text's hash, its suffix.
+VERSIONED = re.compile(r"(?P<stem>.+)\.(?P<tag>[0-9a-f]{12})(?P<suffix>\.css|\.js)")
+TAG_LENGTH = 12
+# A versioned URL never changes its content: browsers and proxies may keep it a year.
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class MinifiedAssets:
@@ -61,6 +75,23 @@ class MinifiedAssets:
             self._made[filename] = (version, body, etag)
         return body, etag
 
+    def exists(self, filename: str) -> bool:
+        """Is there such a file in the folder (a name that is not one, no)?"""
+        joined = safe_join(str(self.folder), filename)
+        return joined is not None and Path(joined).is_file()
+
+    def versioned_name(self, filename: str) -> str:
+        """The name that carries the content (`css/sidebar.3f2a…c1.css`), or the name itself
+        for a file served as it is, or one that is not there."""
+        try:
+            found = self.minified(filename)
+        except NotFound:  # no such file: the plain name, which answers 404
+            return filename
+        if found is None:
+            return filename
+        path = Path(filename)
+        return str(path.with_name(f"{path.stem}.{found[1][:TAG_LENGTH]}{path.suffix}"))
+
     def gzipped(self, filename: str, body: bytes, etag: str) -> bytes:
         """The minified bytes gzip-compressed, made once per version (by its ETag)."""
         with self._lock:
@@ -80,10 +111,15 @@ def init_app(app: Flask) -> None:
     assets = MinifiedAssets(Path(app.static_folder))
 
     def static(filename: str) -> Response:
+        versioned = VERSIONED.fullmatch(filename)
+        tag = None
+        if versioned is not None and not assets.exists(filename):
+            filename, tag = versioned["stem"] + versioned["suffix"], versioned["tag"]
         found = assets.minified(filename)
         if found is None:
             return app.send_static_file(filename)
         body, etag = found
+        current = tag is not None and etag.startswith(tag)
         compress = request.accept_encodings["gzip"] > 0
         if compress:
             body, etag = assets.gzipped(filename, body, etag), f"{etag}-gz"
@@ -92,8 +128,12 @@ def init_app(app: Flask) -> None:
             mimetype=MINIFIERS[Path(filename).suffix][0],
             etag=etag,
             conditional=True,
-            max_age=app.get_send_file_max_age(filename),
+            max_age=None if tag is not None else app.get_send_file_max_age(filename),
         )
+        if current:
+            answer.headers["Cache-Control"] = IMMUTABLE
+        elif tag is not None:
+            answer.headers["Cache-Control"] = "no-cache"  # an old page's name: the current text
         answer.headers["Content-Type"] = f"{answer.mimetype}; charset=utf-8"
         answer.headers["Vary"] = "Accept-Encoding"
         if compress and answer.status_code == 200:
@@ -101,3 +141,9 @@ def init_app(app: Flask) -> None:
         return answer
 
     app.view_functions["static"] = static
+
+    @app.url_defaults
+    def versioned_static(endpoint: str, values: dict[str, object]) -> None:
+        name = values.get("filename")
+        if endpoint == "static" and isinstance(name, str):
+            values["filename"] = assets.versioned_name(name)

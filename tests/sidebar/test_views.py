@@ -42,7 +42,7 @@ def test_signed_post_serves_the_sidebar_page(
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "/static/vendor/zaf_sdk.min.js" in html
-    assert "/static/js/sidebar.js" in html
+    assert re.search(r"/static/js/sidebar\.[0-9a-f]{12}\.js", html)
     assert "<script>" not in html  # no inline script
     policy = response.headers["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy

@@ -82,3 +82,41 @@ def test_css_and_js_are_gzipped_for_a_browser_that_accepts_it(client: FlaskClien
     assert again.status_code == 304 and "Content-Encoding" not in again.headers
     refused = client.get("/static/js/sidebar.js", headers={"Accept-Encoding": "gzip;q=0"})
     assert "Content-Encoding" not in refused.headers
+
+
+def test_pages_name_css_and_js_by_their_content_and_those_urls_are_immutable(
+    client: FlaskClient, app: Flask
+) -> None:
+    import re
+
+    from flask import url_for
+
+    with app.test_request_context():
+        css = url_for("static", filename="css/sidebar.css")
+        sdk = url_for("static", filename="vendor/zaf_sdk.min.js")
+    assert re.fullmatch(r"/static/css/sidebar\.[0-9a-f]{12}\.css", css)
+    assert sdk == "/static/vendor/zaf_sdk.min.js"  # already minified: served as it is
+    versioned = client.get(css)
+    plain = client.get("/static/css/sidebar.css")
+    assert versioned.status_code == 200 and versioned.get_data() == plain.get_data()
+    assert versioned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in plain.headers.get("Cache-Control", "")
+    # A page rendered before a deploy names the old text: it gets the current one, revalidated.
+    stale = client.get("/static/css/sidebar.000000000000.css")
+    assert stale.status_code == 200 and stale.get_data() == plain.get_data()
+    assert stale.headers["Cache-Control"] == "no-cache"
+    assert client.get("/static/css/none.0123456789ab.css").status_code == 404
+    with app.test_request_context():
+        assert url_for("static", filename="css/none.css") == "/static/css/none.css"
+
+
+def test_a_changed_file_gets_a_new_name(tmp_path: Path) -> None:
+    from plugin.web.assets import MinifiedAssets
+
+    (tmp_path / "a.css").write_text(".a { color: red; }", encoding="utf-8")
+    assets = MinifiedAssets(tmp_path)
+    first = assets.versioned_name("a.css")
+    (tmp_path / "a.css").write_text(".a { color: blue; }", encoding="utf-8")
+    stat = (tmp_path / "a.css").stat()
+    os.utime(tmp_path / "a.css", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert assets.versioned_name("a.css") != first
