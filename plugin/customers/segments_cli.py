@@ -10,6 +10,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.customers import progress, tier_settings
 from plugin.customers.segmentation import recompute_installation
+from plugin.domain.exceptions import whole_units
 from plugin.helpdesks.installations import RegistrationError, installation_named
 from plugin.models import Installation
 
@@ -58,9 +59,9 @@ def suggest_tiers_command(name: str, apply: bool) -> None:
         click.echo(
             f"From {suggestion.buyers} customers who bought in the last 12 months:\n"
             f"Medium: {bars.medium_min_orders}+ orders or "
-            f"{bars.medium_min_spend_cents / 100:,.0f}+ {currency} a year\n"
+            f"{whole_units(bars.medium_min_spend_cents):,}+ {currency} a year\n"
             f"High:   {bars.high_min_orders}+ orders and "
-            f"{bars.high_min_spend_cents / 100:,.0f}+ {currency} a year"
+            f"{whole_units(bars.high_min_spend_cents):,}+ {currency} a year"
         )
         if apply:
             tier_settings.apply_tier_thresholds(installation, bars)

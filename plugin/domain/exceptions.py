@@ -50,9 +50,18 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": 
 
 
 def money(cents: int, currency: str = "USD") -> str:
-    """Format cents as whole currency units, e.g. 123456 -> "$1,235"."""
+    """Format cents as whole currency units, half up, e.g. 123456 -> "$1,235", 250 -> "$3".
+
+    In integers: through a float, round() rounds half to even, and 250 cents showed as "$2"."""
     symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
-    return f"{symbol}{round(cents / 100):,}"
+    units = whole_units(cents)
+    return f"{'-' if units < 0 else ''}{symbol}{abs(units):,}"
+
+
+def whole_units(cents: int) -> int:
+    """Cents as whole units, half away from zero: 250 -> 3, 249 -> 2, -250 -> -3."""
+    units = (abs(cents) + 50) // 100
+    return -units if cents < 0 else units
 
 
 class InvalidExceptionType(InvalidConditions):

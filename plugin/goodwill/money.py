@@ -12,7 +12,8 @@ def exact_money(cents: int, currency: str) -> str:
     if cents % 100 == 0:
         return money(cents, currency)
     whole = money(0, currency)[:-1]  # the symbol: "$", "CA$", "NOK "
-    return f"{whole}{cents / 100:,.2f}"
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{whole}{Decimal(abs(cents)) / 100:,.2f}"
 
 
 def cents_as_units(cents: int) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from plugin.domain.exceptions import (
     parse_exception_type,
 )
 from plugin.domain.personas import ConditionError
+from plugin.goodwill.money import exact_money
 
 NOW = datetime(2026, 3, 15, 12, 0)
 REASONS = [{"code": "late_delivery", "label": "Late delivery"}]
@@ -186,6 +187,21 @@ def test_money_in_whole_units() -> None:
     assert money(123_456) == "$1,235"
     assert money(3_800, "GBP") == "£38"
     assert money(100, "SEK") == "SEK 1"
+    # Half up, not half to even as a float's round() did ("$2", "$4", "$12").
+    assert [money(c) for c in (250, 350, 1_250, 249)] == ["$3", "$4", "$13", "$2"]
+    assert money(-250) == "-$3" and exact_money(-788, "USD") == "-$7.88"
+
+
+@given(cents=st.integers(min_value=-(10**15), max_value=10**15))
+def test_money_shown_is_exact_arithmetic_rounded_half_up(cents: int) -> None:
+    exact = (Decimal(cents) / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert money(cents) == ("-" if exact < 0 else "") + f"${abs(exact):,}"
+    to_cent = Decimal(cents) / 100
+    assert exact_money(cents, "USD") == (
+        ("-" if cents < 0 else "") + f"${abs(exact):,}"
+        if cents % 100 == 0
+        else ("-" if cents < 0 else "") + f"${abs(to_cent):,.2f}"
+    )
 
 
 @given(
