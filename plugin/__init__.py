@@ -16,6 +16,7 @@ from plugin.helpdesks import runtime as helpdesks
 from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.credentials import CredentialsVault
 from plugin.helpdesks.tokens import SidebarSessions
+from plugin.resources import resource_path
 from plugin.web import assets, formatting, security
 
 csrf = CSRFProtect()
@@ -23,13 +24,12 @@ csrf = CSRFProtect()
 
 def create_app(settings: Settings | None = None, *, instance_path: str | None = None) -> Flask:
     """Create the service: settings are read here, once, unless given."""
-    root = Path(__file__).resolve().parent.parent
     app = Flask(
         __name__,
         instance_path=instance_path or os.environ.get("REGULARS_INSTANCE_PATH") or None,
         instance_relative_config=True,
-        template_folder=str(root / "templates"),
-        static_folder=str(root / "static"),
+        template_folder=str(resource_path("templates")),
+        static_folder=str(resource_path("static")),
     )
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if settings is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +66,9 @@ class Settings:
     event_replay_seconds: int = 300
     # The share of each helpdesk account's API rate limit this process may spend.
     helpdesk_budget_share: float = 0.8
-    # The action log's outbox (plugin/delivery/outbox.py): an in-process worker thread (the demo's;
-    # off unless set, REGULARS_OUTBOX_IN_PROCESS follows REGULARS_DEMO when read from the
-    # environment), failures before an action is parked as dead, the first retry's delay (it
+    # The action log's outbox (plugin/delivery/outbox.py): an in-process worker thread (off
+    # unless set, as in production; scripts/demo.sh turns it on for the demo's notes), failures
+    # before an action is parked as dead, the first retry's delay (it
     # doubles, with jitter, up to the longest wait), how long a worker holds an action it is
     # sending, and how many it sends at once.
     outbox_in_process: bool = False
@@ -103,6 +103,12 @@ class Settings:
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "WTF_CSRF_TIME_LIMIT": None,
         }
+
+
+def _default(name: str) -> str:
+    """A setting's default as the environment would spell it, taken from the Settings class."""
+    (default,) = [f.default for f in fields(Settings) if f.name == name]
+    return str(default).lower() if isinstance(default, bool) else str(default)
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -288,7 +294,7 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
         ),
         outbox_in_process=_bool(
             "REGULARS_OUTBOX_IN_PROCESS",
-            env.get("REGULARS_OUTBOX_IN_PROCESS", env.get("REGULARS_DEMO", "true")),
+            env.get("REGULARS_OUTBOX_IN_PROCESS", _default("outbox_in_process")),
         ),
         outbox_max_failures=_int(
             "REGULARS_OUTBOX_MAX_FAILURES",

@@ -18,7 +18,9 @@ from flask.cli import AppGroup
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from plugin.resources import resource_path
+
+MIGRATIONS_DIR = resource_path("migrations")
 EXTENSION_KEY = "regulars.db"
 
 

@@ -18,4 +18,6 @@ step "seeding demo data (flask demo seed)"
 .venv/bin/flask --app plugin demo seed
 
 echo "Regulars demo: open http://127.0.0.1:${PORT}/demo"
+# The demo's notes are sent by a worker thread inside the service: no second command to run.
+export REGULARS_OUTBOX_IN_PROCESS="${REGULARS_OUTBOX_IN_PROCESS:-true}"
 exec .venv/bin/flask --app plugin run --host 127.0.0.1 --port "$PORT"

@@ -1,7 +1,7 @@
 """`flask outbox`: run the action log's delivery worker, see where it stands, retry the dead.
 
 Also starts the worker as a thread inside the service when REGULARS_OUTBOX_IN_PROCESS says
-so (the demo's default), on the first request rather than at import, so commands such as
+so (scripts/demo.sh turns it on), on the first request rather than at import, so commands such as
 `flask db upgrade` never start one.
 """
 

@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from plugin.packaging.problems import Problem
+from plugin.resources import source_root
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# manifest.json and packaging/: the repository's root, or the copy inside an installed package.
+SOURCE_ROOT = source_root()
 # Both validators register this rule as an error.
 SYMLINK_RULE = "package.symlink"
 # A fixed timestamp makes two builds of the same sources byte-identical.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from plugin.packaging.archive import REPO_ROOT, collect_package_files, write_zip
+from plugin.packaging.archive import SOURCE_ROOT, collect_package_files, write_zip
 from plugin.packaging.freshdesk_requests import is_domain_name
 from plugin.packaging.freshdesk_rules import problem
 from plugin.packaging.freshdesk_validator import validate_package
@@ -20,7 +20,7 @@ SERVICE_HOST_IPARAM = "service_host"
 
 
 def package_files(
-    *, service_host: str | None = None, source_root: Path = REPO_ROOT
+    *, service_host: str | None = None, source_root: Path = SOURCE_ROOT
 ) -> tuple[dict[str, bytes], list[Problem]]:
     """Return the package's files as they go in the zip, and problems reading them.
 
@@ -58,7 +58,7 @@ def _with_default_host(data: bytes, service_host: str) -> bytes:
 
 
 def build_package(
-    *, out_path: Path, service_host: str | None = None, source_root: Path = REPO_ROOT
+    *, out_path: Path, service_host: str | None = None, source_root: Path = SOURCE_ROOT
 ) -> list[Problem]:
     """Validate the package and write its zip only if nothing is an error."""
     files, problems = package_files(service_host=service_host, source_root=source_root)

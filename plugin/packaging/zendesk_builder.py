@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from plugin.packaging.archive import REPO_ROOT, collect_package_files, write_zip
+from plugin.packaging.archive import SOURCE_ROOT, collect_package_files, write_zip
 from plugin.packaging.problems import Problem, has_errors
 from plugin.packaging.zendesk_validator import problem, validate_manifest
 
@@ -51,7 +51,7 @@ def fill_service_url(manifest_text: str, service_url: str) -> str:
 
 
 def build_package(
-    *, service_url: str, out_path: Path, source_root: Path = REPO_ROOT
+    *, service_url: str, out_path: Path, source_root: Path = SOURCE_ROOT
 ) -> list[Problem]:
     """Fill in the service URL, validate, and write the zip only if nothing is an error."""
     url_problem = check_service_url(service_url)

@@ -338,7 +338,7 @@ def test_the_page_invokes_exactly_the_declared_templates() -> None:
 def test_the_banner_styles_are_the_services_own() -> None:
     assert (
         real_files()["app/styles/sidebar.css"]
-        == (archive.REPO_ROOT / "static" / "css" / "sidebar.css").read_bytes()
+        == (archive.SOURCE_ROOT / "static" / "css" / "sidebar.css").read_bytes()
     )
 
 
@@ -398,10 +398,10 @@ def test_build_is_reproducible(tmp_path: Path) -> None:
 def copy_sources(tmp_path: Path) -> Path:
     root = tmp_path / "source"
     shutil.copytree(
-        archive.REPO_ROOT / freshdesk_builder.PACKAGE_DIR, root / freshdesk_builder.PACKAGE_DIR
+        archive.SOURCE_ROOT / freshdesk_builder.PACKAGE_DIR, root / freshdesk_builder.PACKAGE_DIR
     )
     (root / "static" / "css").mkdir(parents=True)
-    shutil.copy(archive.REPO_ROOT / "static" / "css" / "sidebar.css", root / "static" / "css")
+    shutil.copy(archive.SOURCE_ROOT / "static" / "css" / "sidebar.css", root / "static" / "css")
     return root
 
 

@@ -39,13 +39,15 @@ BUILDER_RULES = {"manifest.missing", "package.symlink", "package.service_url"}
 
 
 def real_manifest() -> dict[str, Any]:
-    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    text = (archive.SOURCE_ROOT / "manifest.json").read_text(encoding="utf-8")
     manifest: dict[str, Any] = json.loads(zendesk_builder.fill_service_url(text, SERVICE_URL))
     return manifest
 
 
 def real_files() -> dict[str, bytes]:
-    files, problems = archive.collect_package_files(archive.REPO_ROOT / zendesk_builder.PACKAGE_DIR)
+    files, problems = archive.collect_package_files(
+        archive.SOURCE_ROOT / zendesk_builder.PACKAGE_DIR
+    )
     assert problems == []
     return files
 
@@ -259,7 +261,7 @@ BROKEN = [
 
 
 def test_the_committed_manifest_is_valid_as_is_and_asks_for_nothing() -> None:
-    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    text = (archive.SOURCE_ROOT / "manifest.json").read_text(encoding="utf-8")
     assert zendesk_validator.validate_manifest(text, files=real_files()) == []
     manifest = json.loads(text)
     assert "parameters" not in manifest
@@ -268,7 +270,7 @@ def test_the_committed_manifest_is_valid_as_is_and_asks_for_nothing() -> None:
 
 
 def test_the_build_rewrites_only_the_location_urls() -> None:
-    text = (archive.REPO_ROOT / "manifest.json").read_text(encoding="utf-8")
+    text = (archive.SOURCE_ROOT / "manifest.json").read_text(encoding="utf-8")
     built = json.loads(zendesk_builder.fill_service_url(text, SERVICE_URL + "/"))
     committed = json.loads(text)
     support = built["location"]["support"]
@@ -415,9 +417,9 @@ def test_unusable_service_url_is_refused(tmp_path: Path, service_url: str) -> No
 def copy_sources(tmp_path: Path) -> Path:
     root = tmp_path / "source"
     shutil.copytree(
-        archive.REPO_ROOT / zendesk_builder.PACKAGE_DIR, root / zendesk_builder.PACKAGE_DIR
+        archive.SOURCE_ROOT / zendesk_builder.PACKAGE_DIR, root / zendesk_builder.PACKAGE_DIR
     )
-    shutil.copy(archive.REPO_ROOT / "manifest.json", root / "manifest.json")
+    shutil.copy(archive.SOURCE_ROOT / "manifest.json", root / "manifest.json")
     return root
 
 
