@@ -31,6 +31,7 @@ from plugin.customers.forget import (
     latest_erasure,
     matching_customers,
 )
+from plugin.domain.phones import region_or_default
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation, Order
 
@@ -102,7 +103,9 @@ def forget() -> ResponseReturnValue:
     kind = request.form.get("kind", "")
     value = request.form.get("value", "")[:MAX_VALUE_LENGTH]
     try:
-        identifier = Identifier.of(kind, value)
+        identifier = Identifier.of(
+            kind, value, phone_region=region_or_default(installation.default_phone_region)
+        )
     except (NothingToForget, ValueError) as invalid:
         message = (
             str(invalid)

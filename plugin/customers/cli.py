@@ -12,6 +12,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.customers import progress, push_tokens
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
+from plugin.customers.phone_cli import phone_region_command
 from plugin.customers.privacy_cli import forget_command, purge_command
 from plugin.customers.shopify_cli import shopify_cli
 from plugin.helpdesks.installations import RegistrationError, installation_named
@@ -20,6 +21,7 @@ data_cli = AppGroup("data", help="Customer data: CSV imports, push API tokens an
 data_cli.add_command(shopify_cli)
 data_cli.add_command(forget_command)
 data_cli.add_command(purge_command)
+data_cli.add_command(phone_region_command)
 
 SHOWN_PROBLEMS = 50
 

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers.csv_reading import DELIMITER_NAMES, physical_rows, sniff_delimiter, text_of
+from plugin.customers.phone_region import phone_region
 from plugin.customers.records import (
     CustomerRecord,
     FieldProblem,
@@ -159,7 +160,11 @@ def import_csv(
         # A big file's rows are validated in worker processes while this one stores them.
         with worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool:
             if kind == "customers":
-                for customers, lines in batches.records(customer_record, pool):
+                # A partial of a module's function: it travels to the worker processes.
+                build = functools.partial(
+                    customer_record, phone_region=phone_region(session, installation_id)
+                )
+                for customers, lines in batches.records(build, pool):
                     stored = store_customers(
                         session, installation_id, customers, now=now, refresh=False
                     )

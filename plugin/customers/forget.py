@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers.records import normalize_email, normalize_phone
+from plugin.customers.records import normalize_email
+from plugin.domain.phones import phone_key_or_none
 from plugin.helpdesks import demo
 from plugin.models import (
     AccountReview,
@@ -80,13 +81,16 @@ class Identifier:
     value: str
 
     @classmethod
-    def of(cls, kind: IdentifierKind | str, raw: str) -> Identifier:
+    def of(cls, kind: IdentifierKind | str, raw: str, *, phone_region: str) -> Identifier:
+        """The identifier as stored: a phone read in the installation's `phone_region`."""
         kind = IdentifierKind(kind)
         match kind:
             case IdentifierKind.EMAIL:
                 value = normalize_email(raw)
             case IdentifierKind.PHONE:
-                value = normalize_phone(raw)
+                # A stored number the re-keying left as it was (not a number in the
+                # region) is still found by its exact text: erasure must not miss it.
+                value = phone_key_or_none(raw, phone_region) or raw.strip()
             case _:
                 value = raw.strip()
         if not value:

@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers import orders
-from plugin.customers.records import normalize_email, normalize_phone
+from plugin.customers.phone_region import phone_region
+from plugin.customers.records import normalize_email
 from plugin.domain.helpdesk import Person
+from plugin.domain.phones import phone_key_or_none
 from plugin.domain.recognition import MatchedBy, OrderStats
 from plugin.models import Customer, CustomerFact, Order
 
@@ -30,8 +32,11 @@ def match_customer(
     if person.email:
         candidates.append((MatchedBy.EMAIL, Customer.email == normalize_email(person.email)))
     if person.phone:
-        # A voice ticket's requester is often known only by the number they call from.
-        candidates.append((MatchedBy.PHONE, Customer.phone == normalize_phone(person.phone)))
+        # A voice ticket's requester is often known only by the number they call from, read
+        # as imports read theirs; a caller id that is not a number matches nobody by phone.
+        phone = phone_key_or_none(person.phone, phone_region(session, installation_id))
+        if phone is not None:
+            candidates.append((MatchedBy.PHONE, Customer.phone == phone))
     for matched_by, condition in candidates:
         customer = session.scalars(
             sa.select(Customer)

@@ -15,6 +15,7 @@ from plugin.config import EXTENSION_KEY as SETTINGS_KEY
 from plugin.config import Settings
 from plugin.customers.forget import Identifier, IdentifierKind, NothingToForget, forget_customer
 from plugin.customers.retention import RetentionPolicy, purge
+from plugin.domain.phones import region_or_default
 from plugin.helpdesks.installations import RegistrationError, installation_named
 
 
@@ -46,15 +47,17 @@ def forget_command(
         raise click.UsageError(
             "Name the customer by exactly one of --email, --phone, --company-id."
         )
-    try:
-        identifier = Identifier.of(*given[0])
-    except NothingToForget as empty:
-        raise click.UsageError(str(empty)) from None
     with db.database().sessions() as session:
         try:
             installation = installation_named(session, name)
         except RegistrationError as error:
             raise click.UsageError(str(error)) from None
+        try:
+            identifier = Identifier.of(
+                *given[0], phone_region=region_or_default(installation.default_phone_region)
+            )
+        except NothingToForget as empty:
+            raise click.UsageError(str(empty)) from None
         if not yes:
             click.confirm(
                 f"Forget the customer with {identifier.kind.value.replace('_', ' ')} "

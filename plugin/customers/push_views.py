@@ -7,6 +7,7 @@ index and field, and nothing is stored. Sending the same batch again changes not
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from plugin.clock import utcnow
 from plugin.customers import push_tokens
 from plugin.customers.records import FieldProblem, customer_record, order_record
 from plugin.customers.store import StoreResult, store_customers, store_orders
+from plugin.domain.phones import region_or_default
 from plugin.models import Installation
 
 bp = Blueprint("push", __name__, url_prefix="/api/v1")
@@ -52,7 +54,8 @@ def http_error(error: HTTPException) -> tuple[Response, int]:
 @bp.post("/customers")
 def push_customers() -> Response:
     installation = _installation()
-    records = _records("customers", customer_record)
+    region = region_or_default(installation.default_phone_region)
+    records = _records("customers", functools.partial(customer_record, phone_region=region))
     session = db.session()
     result = store_customers(session, installation.id, records, now=utcnow())
     if result.problems:

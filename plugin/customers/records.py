@@ -22,6 +22,7 @@ from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
 from plugin.clock import utcnow
+from plugin.domain.phones import NotAPhoneNumber, phone_key
 
 MAX_ID = 64
 MAX_NAME = 255
@@ -31,8 +32,6 @@ MAX_CODE = 64
 MAX_AMOUNT_CENTS = 10**12  # ten billion in currency units: anything above is a typo
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PHONE_NOISE = re.compile(r"[\s().\-/]")
-_PHONE = re.compile(r"\+?[0-9]{7,15}")
 # Control characters (a line break, a NUL) and lone surrogates, which no database stores.
 _UNSAFE = re.compile("[\x00-\x1f\ud800-\udfff]")
 
@@ -85,13 +84,12 @@ def normalize_email(value: str) -> str:
     return value.strip().lower()
 
 
-def normalize_phone(value: str) -> str:
-    """Reduce a phone number to `+` and digits, the way helpdesks store caller ids."""
-    return _PHONE_NOISE.sub("", value.strip())
+def customer_record(fields: Mapping[str, object], *, phone_region: str) -> CustomerRecord:
+    """Build a customer from its fields; raise FieldProblem for the first bad one.
 
-
-def customer_record(fields: Mapping[str, object]) -> CustomerRecord:
-    """Build a customer from its fields; raise FieldProblem for the first bad one."""
+    The phone is stored in E.164, read in the installation's `phone_region` ("US") when it
+    has no leading `+`; one that is not a possible number there is refused, never guessed.
+    """
     external_id = _required_text(fields, "customer_id", MAX_ID)
     name = _required_text(fields, "name", MAX_NAME)
     email = _optional_text(fields, "email", MAX_EMAIL)
@@ -101,9 +99,10 @@ def customer_record(fields: Mapping[str, object]) -> CustomerRecord:
             raise FieldProblem("email", f"{email!r} is not an email address")
     phone = _optional_text(fields, "phone", 32)
     if phone is not None:
-        phone = normalize_phone(phone)
-        if not _PHONE.fullmatch(phone):
-            raise FieldProblem("phone", "must be 7 to 15 digits, optionally after a +")
+        try:
+            phone = phone_key(phone, phone_region)
+        except NotAPhoneNumber as problem:
+            raise FieldProblem("phone", str(problem)) from None
     return CustomerRecord(
         external_id=external_id,
         name=name,

@@ -38,11 +38,11 @@ from plugin.customers.records import (
     FieldProblem,
     OrderRecord,
     customer_record,
-    normalize_phone,
     order_record,
 )
 from plugin.customers.shopify_client import ShopifyCustomer, ShopifyOrder
 from plugin.customers.store import store_customers, store_orders
+from plugin.domain.phones import phone_key_or_none, region_or_default
 from plugin.models import Customer, Installation, Order
 
 SOURCE = "shopify"
@@ -73,7 +73,9 @@ def sync_customer(
     """
     if customer is None:
         return None
-    record = _customer_record(customer, _merge_target(session, installation.id, customer))
+    region = region_or_default(installation.default_phone_region)
+    target = _merge_target(session, installation.id, customer, region)
+    record = _customer_record(customer, target, region)
     store_customers(session, installation.id, [record], now=now)
     stored = session.scalars(
         sa.select(Customer).where(
@@ -110,14 +112,15 @@ def sync_customer(
 
 
 def _merge_target(
-    session: Session, installation_id: int, customer: ShopifyCustomer
+    session: Session, installation_id: int, customer: ShopifyCustomer, region: str
 ) -> Customer | None:
     """The stored customer this one is: by Shopify id, else the oldest by email, then phone."""
     conditions: list[sa.ColumnElement[bool]] = [Customer.external_id == external_id(customer.id)]
     if customer.email:
         conditions.append(Customer.email == customer.email)
-    if customer.phone:
-        conditions.append(Customer.phone == normalize_phone(customer.phone))
+    phone = phone_key_or_none(customer.phone, region) if customer.phone else None
+    if phone is not None:
+        conditions.append(Customer.phone == phone)
     for condition in conditions:
         found = session.scalars(
             sa.select(Customer)
@@ -130,7 +133,9 @@ def _merge_target(
     return None
 
 
-def _customer_record(customer: ShopifyCustomer, target: Customer | None) -> CustomerRecord:
+def _customer_record(
+    customer: ShopifyCustomer, target: Customer | None, region: str
+) -> CustomerRecord:
     shopify_owns = target is None or not target.external_id or _is_shopify(target.external_id)
     name = (customer.name or customer.email or f"Shopify customer {customer.id}")[:MAX_NAME]
     fields: dict[str, object] = {
@@ -152,12 +157,12 @@ def _customer_record(customer: ShopifyCustomer, target: Customer | None) -> Cust
             if current is not None:
                 fields[name_of_field] = None
     try:
-        return customer_record(fields)
+        return customer_record(fields, phone_region=region)
     except FieldProblem as problem:
         if problem.field != "phone":
             raise ShopifySyncError(f"Shopify customer {customer.id}: {problem}") from None
     # A phone number callers cannot be matched by is not worth losing the customer over.
-    return customer_record({**fields, "phone": None})
+    return customer_record({**fields, "phone": None}, phone_region=region)
 
 
 def _order_record(order: ShopifyOrder, customer_external_id: str) -> OrderRecord:

@@ -56,6 +56,9 @@ class Installation(Base):
     tier_medium_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=25_000)
     tier_high_min_orders: Mapped[int] = mapped_column(Integer, default=12)
     tier_high_min_spend_cents: Mapped[int] = mapped_column(BigInteger, default=150_000)
+    # Where a phone number without a leading + is read (ISO 3166 alpha-2); None: "US".
+    # See `plugin/domain/phones.py`; set with `flask data phone-region`.
+    default_phone_region: Mapped[str | None] = mapped_column(String(2))
     # The helpdesk roles (names or ids, as an admin typed them) whose users are supervisors in
     # the console; None or empty: admins only. See `plugin/console/roles.py`.
     supervisor_roles: Mapped[list[str] | None] = mapped_column(JSON)

@@ -192,7 +192,8 @@ def test_a_customer_known_by_email_is_merged_not_duplicated(
         installation.id,
         [
             customer_record(
-                {"customer_id": "C-1", "name": "Priya Raman", "email": "priya@example.com"}
+                {"customer_id": "C-1", "name": "Priya Raman", "email": "priya@example.com"},
+                phone_region="US",
             )
         ],
         now=NOW,
@@ -213,8 +214,14 @@ def test_a_different_company_id_is_a_different_customer_even_with_the_same_email
         session,
         installation.id,
         [
-            customer_record({"customer_id": "C-1", "name": "A", "email": "shared@example.com"}),
-            customer_record({"customer_id": "C-2", "name": "B", "email": "shared@example.com"}),
+            customer_record(
+                {"customer_id": "C-1", "name": "A", "email": "shared@example.com"},
+                phone_region="US",
+            ),
+            customer_record(
+                {"customer_id": "C-2", "name": "B", "email": "shared@example.com"},
+                phone_region="US",
+            ),
         ],
         now=NOW,
     )
@@ -225,13 +232,21 @@ def test_a_caller_is_matched_by_phone(session: Session, installation: Installati
     store_customers(
         session,
         installation.id,
-        [customer_record({"customer_id": "C-1", "name": "A", "phone": "+1 555 555 0199"})],
+        [
+            customer_record(
+                {"customer_id": "C-1", "name": "A", "phone": "+1 555 555 0199"}, phone_region="US"
+            )
+        ],
         now=NOW,
     )
     result = store_customers(
         session,
         installation.id,
-        [customer_record({"customer_id": "C-1", "name": "A", "phone": "+1-555-555-0199"})],
+        [
+            customer_record(
+                {"customer_id": "C-1", "name": "A", "phone": "+1-555-555-0199"}, phone_region="US"
+            )
+        ],
         now=NOW,
     )
     assert result.unchanged == 1
@@ -244,10 +259,16 @@ def test_installations_never_see_each_others_customers(
     session.add(other)
     session.commit()
     store_customers(
-        session, installation.id, [customer_record({"customer_id": "C-1", "name": "A"})], now=NOW
+        session,
+        installation.id,
+        [customer_record({"customer_id": "C-1", "name": "A"}, phone_region="US")],
+        now=NOW,
     )
     store_customers(
-        session, other.id, [customer_record({"customer_id": "C-1", "name": "B"})], now=NOW
+        session,
+        other.id,
+        [customer_record({"customer_id": "C-1", "name": "B"}, phone_region="US")],
+        now=NOW,
     )
     result = store_orders(
         session,

@@ -210,7 +210,7 @@ def test_after_forgetting_nothing_of_the_customer_is_left_and_the_counts_still_a
     forgotten = forget_customer(
         session,
         demo_installation,
-        Identifier.of("email", email.upper()),
+        Identifier.of("email", email.upper(), phone_region="US"),
         requested_by="helpdesk user 80004",
         via="console",
         audit_key=KEY,
@@ -274,7 +274,7 @@ def test_forgetting_is_scoped_to_the_installation(
     forget_customer(
         session,
         elsewhere,
-        Identifier.of("phone", customer.phone or ""),
+        Identifier.of("phone", customer.phone or "", phone_region="US"),
         requested_by="command line (ops)",
         via="cli",
         audit_key=KEY,
@@ -376,7 +376,7 @@ def test_the_seen_ticket_left_for_outcomes_is_kept_anonymous(
     forget_customer(
         session,
         demo_installation,
-        Identifier.of("email", customer.email or ""),
+        Identifier.of("email", customer.email or "", phone_region="US"),
         requested_by="x",
         via="cli",
         audit_key=KEY,
