@@ -66,12 +66,19 @@ def test_worker_is_the_outbox_worker(environment: dict[str, str]) -> None:
     assert emptied.exit_code == 0, emptied.output
 
 
-def test_serve_runs_gunicorn_with_the_packaged_configuration() -> None:
+def test_serve_runs_gunicorn_with_the_packaged_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     serve_help = CliRunner().invoke(cli, ["serve", "--help"])
     assert serve_help.exit_code == 0, serve_help.output
     assert "REGULARS_BIND" in serve_help.output
 
+    executed: list[list[str]] = []
+    monkeypatch.setattr(os, "execv", lambda path, args: executed.append(list(args)))
+    served = CliRunner().invoke(cli, ["serve", "--timeout", "60"])
+    assert served.exit_code == 0, served.output
     command = gunicorn_command(("--timeout", "60"))
+    assert executed == [command]
     config = resource_path("packaging") / "gunicorn.conf.py"
     assert config.is_file()
     assert command == [
