@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import html
 import http.client
+import itertools
 import json
 import os
 import platform
@@ -937,6 +938,12 @@ def _figures(run: LoadRun, calls: dict[str, int], actions: JSONObject) -> JSONOb
             "slowest": [asdict(s) for s in sorted(samples, key=lambda s: s.seconds)[-5:]],
         },
         "by_window": by_window,
+        # Workers are replaced after max_requests (with jitter, one at a time): a second with
+        # no answer at all would be every worker restarting together.
+        "serving": {
+            "max_requests": options.gunicorn.max_requests,
+            "longest_gap_seconds": round(_longest_gap(samples), 2),
+        },
         "outage": {
             "mode": options.outage_mode,
             "down_at_second": None if outage.down_at is None else round(outage.down_at, 2),
@@ -966,6 +973,12 @@ def _figures(run: LoadRun, calls: dict[str, int], actions: JSONObject) -> JSONOb
         },
         "actions": actions,
     }
+
+
+def _longest_gap(samples: Sequence[Sample]) -> float:
+    """The longest time between two answers in a row (connection failures count as answers)."""
+    ends = sorted(s.started + s.seconds for s in samples)
+    return max((later - earlier for earlier, later in itertools.pairwise(ends)), default=0.0)
 
 
 def _section(samples: Sequence[Sample]) -> JSONObject:
@@ -1070,6 +1083,8 @@ def summary(results: JSONObject) -> list[str]:
         f"the outage), delivered {actions['delivered']}, duplicated {actions['duplicates']}, "
         f"lost {actions['lost']}, misplaced {actions['misplaced']}, dead {actions['dead']}; "
         f"drained in {actions['drain_seconds']} s, {actions['retries']} retries",
+        f"longest time without an answer {results['serving']['longest_gap_seconds']} s "
+        f"(workers replaced after {results['serving']['max_requests'] or 'the default'} requests)",
         f"server log error lines {results['server']['log_error_lines']}, outbox worker "
         f"{results['server']['outbox_worker_log_error_lines']}",
     ]
@@ -1107,6 +1122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, help="in the synthetic account")
     parser.add_argument("--workers", type=int, help="gunicorn workers")
     parser.add_argument("--threads", type=int, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--max-requests", type=int, help="requests before a worker is replaced (restarts in a run)"
+    )
     parser.add_argument("--budget-ms", type=int, help="REGULARS_UPSTREAM_BUDGET_MS")
     parser.add_argument("--margin-ms", type=int, help="allowed over the budget")
     parser.add_argument("--ticket-ttl", type=int, help="REGULARS_TICKET_CACHE_SECONDS")
@@ -1138,13 +1156,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = replace(
         options, **{name: value for name, value in chosen.items() if value is not None}
     )
-    if args.workers is not None or args.threads is not None:
+    if args.workers is not None or args.threads is not None or args.max_requests is not None:
         options = replace(
             options,
             gunicorn=replace(
                 options.gunicorn,
                 workers=args.workers or options.gunicorn.workers,
                 threads=args.threads or options.gunicorn.threads,
+                max_requests=args.max_requests or options.gunicorn.max_requests,
             ),
         )
     if options.outage_end > options.seconds:

@@ -62,14 +62,25 @@ class Gunicorn:
     # Also read packaging/gunicorn.conf.py, as production does (JSON logs, each worker's
     # share of the rate limits, metrics added up over the workers, request timeouts).
     production_config: bool = False
+    # With the production configuration: requests before a worker is replaced (None: its
+    # default), to make restarts happen within a run.
+    max_requests: int | None = None
 
     def describe(self) -> dict[str, object]:
-        return {
-            "worker_class": "gthread",
-            "workers": self.workers,
-            "threads": self.threads,
-            "keepalive_seconds": self.keepalive_seconds,
-        } | ({"config": str(PRODUCTION_CONFIG.relative_to(REPO))} if self.production_config else {})
+        return (
+            {
+                "worker_class": "gthread",
+                "workers": self.workers,
+                "threads": self.threads,
+                "keepalive_seconds": self.keepalive_seconds,
+            }
+            | (
+                {"config": str(PRODUCTION_CONFIG.relative_to(REPO))}
+                if self.production_config
+                else {}
+            )
+            | ({"max_requests": self.max_requests} if self.max_requests is not None else {})
+        )
 
 
 def free_port() -> int:
@@ -266,6 +277,8 @@ def gunicorn(env: Mapping[str, str], config: Gunicorn, log_file: Path) -> Iterat
             "REGULARS_THREADS": str(config.threads),
             "PROMETHEUS_MULTIPROC_DIR": str(log_file.parent / f"metrics-{port}"),
         }
+        if config.max_requests is not None:
+            env["REGULARS_MAX_REQUESTS"] = str(config.max_requests)
     command = [
         sys.executable,
         "-m",

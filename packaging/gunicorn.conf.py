@@ -5,7 +5,9 @@
 Every value can be changed with an environment variable (README: "Run it in production"):
 REGULARS_BIND (default 127.0.0.1:8000: put a TLS-terminating proxy in front), REGULARS_WORKERS
 (processes, default 2), REGULARS_THREADS (threads each, default 8: a sidebar view mostly waits
-on the helpdesk). The service's own settings (REGULARS_*, DATABASE_URL) are read by the app.
+on the helpdesk), REGULARS_MAX_REQUESTS (requests before a worker is replaced, default 20,000)
+and REGULARS_MAX_REQUESTS_JITTER (a random extra up to this, default a tenth of it). The
+service's own settings (REGULARS_*, DATABASE_URL) are read by the app.
 
 What this file sets for the app, unless the environment already says otherwise:
 - JSON logs (REGULARS_LOG_FORMAT=json), with one access line per request written by the app
@@ -32,9 +34,10 @@ threads = int(os.environ.get("REGULARS_THREADS", "8"))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then, at different times, so nothing grows without bound.
-max_requests = 20_000
-max_requests_jitter = 2_000
+# Recycle workers now and then, at different times (a random share of max_requests apart),
+# so nothing grows without bound and never all workers at once.
+max_requests = int(os.environ.get("REGULARS_MAX_REQUESTS", "20000"))
+max_requests_jitter = int(os.environ.get("REGULARS_MAX_REQUESTS_JITTER", str(max_requests // 10)))
 accesslog = None
 errorlog = "-"
 # Believe X-Forwarded-* only from the proxy on this host (see REGULARS_TRUSTED_PROXIES too).

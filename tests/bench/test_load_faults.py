@@ -42,6 +42,7 @@ def test_the_figures_are_printed(
     record_property(FOR_THE_LOG, "\n".join(lines))
     assert set(results["load"]["latency_ms"]) == {"p50_ms", "p95_ms", "p99_ms", "max_ms", "n"}
     assert set(results["by_window"]) == set(load_faults.WINDOWS)
+    assert results["serving"]["longest_gap_seconds"] >= 0
 
 
 def test_no_request_failed(results: load_faults.JSONObject) -> None:
