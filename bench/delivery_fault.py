@@ -25,12 +25,10 @@ workers) and elapsed seconds. The exit status is 1 if any action was duplicated,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -48,6 +46,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench import fake_zendesk
 from bench.fake_zendesk import FakeZendeskServer, FaultPlan
+from bench.fault_runs import add_run_options, count_in_logs, print_results, run_per_database
 from plugin.db import create_engine
 from plugin.delivery.notes import marker_for
 from plugin.helpdesks.credentials import CredentialsVault
@@ -364,7 +363,7 @@ def _figures(
             "timeout_nothing_written": faults["hang_before"],
             "timeout_after_write": faults["hang_after"],
             # Each worker logs the actions it takes over from a killed one.
-            "lease_taken_over": _count_in_logs(folder, "lease ran out"),
+            "lease_taken_over": count_in_logs(folder, "lease ran out"),
         },
         "marker_checks": calls["comments"],
         "ticket_updates": calls["update_ticket"],
@@ -374,10 +373,6 @@ def _figures(
     }
 
 
-def _count_in_logs(folder: Path, text: str) -> int:
-    return sum(path.read_text(errors="replace").count(text) for path in folder.glob("*.log"))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.delivery_fault",
@@ -385,28 +380,15 @@ def main(argv: list[str] | None = None) -> int:
         "workers are killed; check each arrives exactly once.",
     )
     parser.add_argument("--actions", type=int, default=1000)
-    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--kills", type=int, default=2, help="workers SIGKILLed along the way")
-    parser.add_argument("--seed", type=int, default=6, help="the fake's fault sequence")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per database")
-    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    add_run_options(parser, kills=2, seed=6)
     args = parser.parse_args(argv)
-    databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     options = Options(
         actions=args.actions, kills=args.kills, seed=args.seed, timeout_seconds=args.timeout
     )
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="delivery-fault-") as tmp:
-        for kind in databases:
-            folder = Path(tmp) / kind
-            folder.mkdir()
-            results.append(run_one(kind, options, folder))
-    document = {"actions_requested": args.actions, "results": results}
-    text = json.dumps(document, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0 if all(result["passed"] for result in results) else 1
+    results = run_per_database(
+        args.database, "delivery-fault-", lambda kind, folder: run_one(kind, options, folder)
+    )
+    return print_results({"actions_requested": args.actions, "results": results}, args.output)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,7 @@ seconds. The exit status is 1 if any gesture was duplicated, missing, refused or
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -45,7 +43,6 @@ from bench import fake_zendesk
 from bench.delivery_fault import (
     FaultTestError,
     Workers,
-    _count_in_logs,
     _open_and_done,
     _worker_env,
     database,
@@ -53,6 +50,7 @@ from bench.delivery_fault import (
 )
 from bench.fake_shopify import FIRST_ORDER, FakeShopifyServer, stocked_engine
 from bench.fake_zendesk import FakeZendeskServer
+from bench.fault_runs import add_run_options, count_in_logs, print_results, run_per_database
 from plugin.customers.shopify_connection import connect_shopify
 from plugin.db import create_engine
 from plugin.demo.fake_shopify import ACCESS_TOKEN, FakeShopifyEngine, Faults
@@ -316,8 +314,8 @@ def _figures(
         "dead": dead,
         "gesture_attempts": sum(gesture.attempts for gesture, _ in rows),
         "shop": stats,
-        "lease_taken_over": _count_in_logs(folder, "lease ran out"),
-        "found_after_unknown_outcome": _count_in_logs(folder, "found by its marker"),
+        "lease_taken_over": count_in_logs(folder, "lease ran out"),
+        "found_after_unknown_outcome": count_in_logs(folder, "found by its marker"),
         "elapsed_seconds": round(elapsed, 1),
         "passed": duplicates == 0 and missing == 0 and dead == 0 and not statuses.get("refused"),
     }
@@ -330,28 +328,15 @@ def main(argv: list[str] | None = None) -> int:
         "workers are killed; check each exists exactly once in the shop.",
     )
     parser.add_argument("--gestures", type=int, default=200)
-    parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--kills", type=int, default=3, help="workers SIGKILLed along the way")
-    parser.add_argument("--seed", type=int, default=18, help="the fake's fault sequence")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per database")
-    parser.add_argument("--output", type=Path, help="also write the JSON here")
+    add_run_options(parser, kills=3, seed=18)
     args = parser.parse_args(argv)
-    databases = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     options = Options(
         gestures=args.gestures, kills=args.kills, seed=args.seed, timeout_seconds=args.timeout
     )
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="gesture-fault-") as tmp:
-        for kind in databases:
-            folder = Path(tmp) / kind
-            folder.mkdir()
-            results.append(run_one(kind, options, folder))
-    document = {"gestures_requested": args.gestures, "results": results}
-    text = json.dumps(document, indent=2)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
-    return 0 if all(result["passed"] for result in results) else 1
+    results = run_per_database(
+        args.database, "gesture-fault-", lambda kind, folder: run_one(kind, options, folder)
+    )
+    return print_results({"gestures_requested": args.gestures, "results": results}, args.output)
 
 
 if __name__ == "__main__":

@@ -24,22 +24,18 @@ from plugin.helpdesks.zendesk import ZendeskClient
 from plugin.models import Installation, RuleExposure, TicketRating
 from plugin.reports.outcomes import compute_outcomes
 from plugin.reports.ratings import OVERLAP, read_ratings
-from tests.clock import FakeClock
 from tests.helpdesks.test_freshdesk_client import BASE as FRESHDESK
 from tests.helpdesks.test_freshdesk_client import CREDENTIALS as FRESHDESK_CREDENTIALS
-from tests.helpdesks.test_zendesk_client import API_CREDENTIALS
+from tests.helpdesks.test_zendesk_client import API_CREDENTIALS, budget
 from tests.helpdesks.test_zendesk_client import BASE as ZENDESK
 from tests.reports.test_effects import _installation
+
+__all__ = ["budget"]  # the fixture, used by name
 
 NOW = datetime(2026, 11, 20, 12, 0)
 SINCE = datetime(2026, 11, 1, 0, 0)
 ZENDESK_LIST = f"{ZENDESK}/api/v2/satisfaction_ratings.json"
 FRESHDESK_LIST = f"{FRESHDESK}/api/v2/surveys/satisfaction_ratings"
-
-
-@pytest.fixture
-def budget(clock: FakeClock) -> CallBudget:
-    return CallBudget(calls_per_minute=200, clock=clock)
 
 
 @pytest.fixture
