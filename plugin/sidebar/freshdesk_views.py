@@ -213,17 +213,13 @@ def gestures() -> ResponseReturnValue:
     """The ticket's gestures in the shop, which the app asks for again while one is on its way
     (as the Zendesk page's `GET /sidebar/gestures`): the view checked and its ticket read
     through the cache, as for every card, so a ticket of another account answers 404."""
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
-    checked = _checked_view(deadline)
-    if not isinstance(checked, CheckedView):
-        return checked
-    snapshot = _snapshot(checked.installation, checked.view, deadline)
-    if not isinstance(snapshot, HelpdeskSnapshot):
-        return snapshot
+    card = _card_request(None)
+    if not isinstance(card, CardRequest):
+        return card
     return render_gesture_list(
-        checked.installation,
-        ticket_id=snapshot.ticket.id,
-        requester_id=snapshot.requester.id,
+        card.installation,
+        ticket_id=card.snapshot.ticket.id,
+        requester_id=card.snapshot.requester.id,
         now=utcnow(),
     ), 200
 
@@ -246,15 +242,19 @@ class CardRequest:
     snapshot: HelpdeskSnapshot
 
 
-def _card_request(no_fields: str) -> CardRequest | ResponseReturnValue:
-    """Check the view of a card's form (as for the banner), read its fields and the ticket."""
+def _card_request(no_fields: str | None) -> CardRequest | ResponseReturnValue:
+    """Check the view of a card's request (as for the banner), read its form's fields (what
+    to answer when they are missing; None: a card that sends none) and the ticket."""
     deadline = time.monotonic() + helpdesks().policy.budget_seconds
     checked = _checked_view(deadline)
     if not isinstance(checked, CheckedView):
         return checked
-    fields = _action_fields(request.get_json(silent=True, force=True))
-    if fields is None:
-        return problem(no_fields, 400)
+    fields: dict[str, object] = {}
+    if no_fields is not None:
+        sent = _action_fields(request.get_json(silent=True, force=True))
+        if sent is None:
+            return problem(no_fields, 400)
+        fields = sent
     snapshot = _snapshot(checked.installation, checked.view, deadline)
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot

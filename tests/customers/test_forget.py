@@ -40,6 +40,7 @@ from plugin.models import (
 from tests.clock import FakeClock
 from tests.console.test_views import AGENT, console_session
 from tests.goodwill.console_world import SUPERVISOR, bearer_for
+from tests.reports.exposures import exposure
 
 KEY = "a-secret-key-for-the-audit-hash-0123456789"
 
@@ -117,17 +118,12 @@ def leave_traces(session: Session, installation: Installation, customer: Custome
     rule = session.scalars(sa.select(Rule).where(Rule.installation_id == installation.id)).first()
     assert rule is not None
     session.add(
-        RuleExposure(
-            installation_id=installation.id,
-            ticket_id="990001",
-            rule_id=rule.id,
-            rule_version=1,
+        exposure(
+            installation.id,
+            rule.id,
+            "990001",
             requester_id=requester,
             customer_id=customer.id,
-            segment="high",
-            held_out=False,
-            exception_key="goodwill_credit",
-            cost_cents=900,
             seen_at=now,
         )
     )

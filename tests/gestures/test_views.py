@@ -60,6 +60,16 @@ def deliver(app: Flask, session: Session) -> None:
             outbox.record(session, held, outcome, now=later, policy=policy, rng=random.Random(1))
 
 
+def apply_on_margarets_ticket(
+    client: FlaskClient, bearer: dict[str, str], key: str
+) -> tuple[dict[str, str], str]:
+    """Apply an offer of Margaret Okafor's card as its form sends it: the fields and the card."""
+    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
+    fields = form_of(html, key) | {"kind": "apply", "reason": "late_delivery"}
+    card = client.post("/sidebar/actions", data=fields, headers=bearer).get_data(as_text=True)
+    return fields, card
+
+
 def gestures_fragment(client: FlaskClient, bearer: dict[str, str], ticket: str) -> str:
     response = client.get("/sidebar/gestures", query_string={"ticket_id": ticket}, headers=bearer)
     assert response.status_code == 200
@@ -79,10 +89,8 @@ def test_a_discount_code_and_a_gift_card_are_given_and_shown(
     demo_installation: Installation,
 ) -> None:
     bind(session, demo_installation, "expedited_shipping", {"kind": "discount_code"})
-    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
-    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
+    fields, card = apply_on_margarets_ticket(client, bearer, "expedited_shipping")
     ticket = fields["ticket_id"]
-    card = client.post("/sidebar/actions", data=fields, headers=bearer).get_data(as_text=True)
     assert "Giving…" in card and "data-poll=" in card
     deliver(app, session)
     fragment = gestures_fragment(client, bearer, ticket)
@@ -93,9 +101,7 @@ def test_a_discount_code_and_a_gift_card_are_given_and_shown(
 
     # A gift card: its full code on one render, then only its last 4 and balance.
     bind(session, demo_installation, "waive_shipping_fee", {"kind": "gift_card"})
-    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
-    fields = form_of(html, "waive_shipping_fee") | {"kind": "apply", "reason": "late_delivery"}
-    client.post("/sidebar/actions", data=fields, headers=bearer)
+    apply_on_margarets_ticket(client, bearer, "waive_shipping_fee")
     deliver(app, session)
     session.expire_all()
     gift = session.scalars(sa.select(Gesture).order_by(Gesture.id.desc())).first()
@@ -139,9 +145,7 @@ def test_the_freshdesk_app_asks_for_the_same_list_with_its_secret(
     demo_secret: str,
 ) -> None:
     bind(session, demo_installation, "expedited_shipping", {"kind": "discount_code"})
-    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
-    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
-    client.post("/sidebar/actions", data=fields, headers=bearer)
+    fields, _ = apply_on_margarets_ticket(client, bearer, "expedited_shipping")
     body = view(ticket_id=fields["ticket_id"], requester_id=None)
 
     def ask(secret: str) -> tuple[int, str]:

@@ -30,6 +30,7 @@ from plugin.reports import effects
 from plugin.reports.outcomes import compute_outcomes
 from tests.console.test_views import console_session
 from tests.customers.test_console_views import field_error
+from tests.reports.exposures import exposure
 from tests.seeded_demo import SeededDemos
 
 NOW = datetime(2026, 11, 20, 12, 0)
@@ -71,17 +72,12 @@ def test_outcomes_are_computed_when_their_windows_have_passed(session: Session) 
     young = NOW - timedelta(days=40)
     for ticket, customer, at in (("t1", buyer, seen), ("t2", quiet, seen), ("t3", buyer, young)):
         session.add(
-            RuleExposure(
-                installation_id=installation.id,
-                ticket_id=ticket,
-                rule_id=rule_id,
-                rule_version=1,
-                requester_id=customer.helpdesk_user_id,
+            exposure(
+                installation.id,
+                rule_id,
+                ticket,
+                requester_id=str(customer.helpdesk_user_id),
                 customer_id=customer.id,
-                segment="high",
-                held_out=False,
-                exception_key="goodwill_credit",
-                cost_cents=900,
                 seen_at=at,
             )
         )
@@ -238,17 +234,13 @@ def test_a_requester_counts_once_per_rule_at_their_first_ticket(session: Session
         ("t3", "r2", 260, False),
     ):
         session.add(
-            RuleExposure(
-                installation_id=installation.id,
-                ticket_id=ticket,
-                rule_id=rule_id,
-                rule_version=1,
+            exposure(
+                installation.id,
+                rule_id,
+                ticket,
                 requester_id=requester,
-                segment="high",
-                held_out=True,
-                exception_key="goodwill_credit",
-                cost_cents=900,
                 seen_at=NOW - timedelta(days=days_ago),
+                held_out=True,
                 ordered_90d=ordered,
                 outcomes_final=True,
             )

@@ -28,6 +28,7 @@ from tests.helpdesks.test_freshdesk_client import BASE as FRESHDESK
 from tests.helpdesks.test_freshdesk_client import CREDENTIALS as FRESHDESK_CREDENTIALS
 from tests.helpdesks.test_zendesk_client import API_CREDENTIALS, budget
 from tests.helpdesks.test_zendesk_client import BASE as ZENDESK
+from tests.reports.exposures import exposure
 from tests.reports.test_effects import _installation
 
 __all__ = ["budget"]  # the fixture, used by name
@@ -215,17 +216,14 @@ def test_an_exposures_satisfaction_is_its_tickets_answer(session: Session) -> No
     installation, rule_id = _installation(session)
     for ticket in ("t1", "t2", "t3"):
         session.add(
-            RuleExposure(
-                installation_id=installation.id,
-                ticket_id=ticket,
-                rule_id=rule_id,
-                rule_version=1,
+            exposure(
+                installation.id,
+                rule_id,
+                ticket,
                 requester_id="u-" + ticket,
+                seen_at=NOW - timedelta(days=3),
                 segment="",
                 held_out=ticket == "t2",
-                exception_key="goodwill_credit",
-                cost_cents=900,
-                seen_at=NOW - timedelta(days=3),
             )
         )
     session.commit()
