@@ -51,7 +51,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from bench import events_replay, fake_zendesk, workload
+from bench import events_replay, workload
+from bench.agent_view import one_upstream_call, views_one_at_a_time
 from bench.load import Client, LoopResult, Request, Response, closed_loop, percentiles
 from bench.service import (
     BenchError,
@@ -66,7 +67,6 @@ from bench.service import (
     service_environment,
 )
 from plugin.clock import utcnow
-from plugin.helpdesks.zendesk import ZendeskCredentials
 
 JSONObject = dict[str, Any]
 # Zendesk's per-account limits (calls a minute), for the sizing figures.
@@ -76,11 +76,20 @@ FAKE_RATE_LIMIT = 10_000_000
 PRODUCTION_TTLS = {"ticket": 120, "history": 600}
 TARGETS = {
     "cold_latency_over_upstream_call": 1.2,
-    "warm_throughput_over_noop": 0.5,
+    # Issue 19: a warm banner within 0.7 of the no-op route's throughput (was 0.5).
+    "warm_throughput_over_noop": 0.7,
     "upstream_calls_per_view": 0.3,
-    # Issue 15: what one view loads of our own CSS and JS may not grow past its 18.3 KB.
-    "own_css_js_bytes": 18_314,
+    # Issue 19, with helpdesk events: what the agents' views still cost, what each event
+    # costs, the server's time for a whole view of a ticket that had an event, and the
+    # views' cost with a fifth of the events lost.
+    "view_path_calls_per_view_with_events": 0.1,
+    "calls_per_event": 1.0,
+    "event_view_server_p50_ms": 5.0,
+    "view_path_calls_per_view_20_percent_lost": 0.3,
+    # Issue 19: the sidebar's own CSS and JS, minified, uncompressed.
+    "own_css_js_bytes": 10_240,
 }
+NO_RESTARTS = 100_000_000
 _ASSET = re.compile(r'<(?:link[^>]+href|script[^>]+src)="([^"]+)"')
 
 
@@ -94,6 +103,9 @@ class Options:
     naive_cold_views: int = 40
     warm_tickets: int = 20
     warm_views: int = 300
+    # Whole views (launch, banner, cards: bench/agent_view.py), cold and warm.
+    cold_agent_views: int = 40
+    warm_agent_views: int = 100
     noop_views: int = 300
     upstream_calls: int = 30
     concurrency: int = 16
@@ -102,7 +114,11 @@ class Options:
     saturation_rounds: int = 3
     speedup: int = 120
     trace: workload.TraceConfig = field(default_factory=workload.TraceConfig)
-    gunicorn: Gunicorn = field(default_factory=Gunicorn)
+    # Served as in production (packaging/gunicorn.conf.py: JSON access logs and all), except
+    # that no worker is replaced within a run, where it would only drop the caches it warmed.
+    gunicorn: Gunicorn = field(
+        default_factory=lambda: Gunicorn(production_config=True, max_requests=NO_RESTARTS)
+    )
 
     @classmethod
     def quick(cls) -> Options:
@@ -115,6 +131,8 @@ class Options:
             warm_tickets=5,
             warm_views=40,
             noop_views=40,
+            cold_agent_views=8,
+            warm_agent_views=20,
             upstream_calls=10,
             concurrency=4,
             saturation_seconds=1.5,
@@ -123,7 +141,9 @@ class Options:
             trace=replace(workload.TraceConfig(), agents=6, minutes=12, warmup_minutes=4),
             # One worker, one cache: which worker a view lands on cannot make a warm view cost
             # a call, so the call counts the test checks are exact.
-            gunicorn=Gunicorn(workers=1, threads=8),
+            gunicorn=Gunicorn(
+                workers=1, threads=8, production_config=True, max_requests=NO_RESTARTS
+            ),
         )
 
 
@@ -202,24 +222,7 @@ def run(options: Options) -> JSONObject:
 def upstream_call_latency(zendesk_port: int, ticket_id: int, calls: int) -> JSONObject:
     """One upstream call as the service makes it (a ticket, its users sideloaded), timed from
     here: the fake's set latency plus its own work and the loopback round trip."""
-    credentials = ZendeskCredentials.from_api_token(
-        email=fake_zendesk.ADMIN_EMAIL, api_token=fake_zendesk.DEFAULT_API_TOKEN
-    )
-    client = Client(zendesk_port)
-    samples = []
-    try:
-        for _ in range(calls):
-            answer = client.get(
-                f"/api/v2/tickets/{ticket_id}.json",
-                query={"include": "users,organizations"},
-                headers={"Authorization": credentials.authorization_header()},
-            )
-            if answer.status != 200:
-                raise BenchError(f"the fake Zendesk answered {answer.status} to a ticket")
-            samples.append(answer.seconds)
-    finally:
-        client.close()
-    return percentiles(samples)
+    return percentiles([one_upstream_call(zendesk_port, ticket_id) for _ in range(calls)])
 
 
 def setup_description(options: Options, trace: workload.Trace) -> JSONObject:
@@ -292,7 +295,10 @@ def measure_database(bench: Bench, kind: str, url: str) -> JSONObject:
         customers=workload.shop_customers(bench.trace.account, today=utcnow().date()),
     )
     log = bench.workdir / f"gunicorn-{kind}.log"
-    cold_tickets, naive_cold_tickets, warm_tickets = _ticket_sets(bench)
+    cold_tickets, naive_cold_tickets, warm_tickets, cold_view_tickets = _ticket_sets(bench)
+
+    def token() -> str:
+        return launch_token(bench.key, _agent(0))
 
     tuned: JSONObject = {}
     noop: JSONObject = {}
@@ -300,10 +306,27 @@ def measure_database(bench: Bench, kind: str, url: str) -> JSONObject:
         tuned["latency_ms"] = {
             "cold": one_at_a_time(bench, service, cold_tickets, hint=True),
         }
+        bench.reset_calls()
+        cold_views = views_one_at_a_time(
+            service, cold_view_tickets, token, zendesk_port=bench.zendesk_port
+        )
+        # Less the one call timed beside each view.
+        cold_views["upstream_calls_per_view"] = round(
+            (sum(bench.calls().values()) - len(cold_view_tickets)) / len(cold_view_tickets), 3
+        )
+        tuned["view_ms"] = {"cold": cold_views}
         prewarm(bench, service, warm_tickets)
         tuned["latency_ms"]["warm"] = one_at_a_time(
             bench, service, _repeat(warm_tickets, options.warm_views), hint=True
         )
+        bench.reset_calls()
+        warm_views = views_one_at_a_time(
+            service, _repeat(warm_tickets, options.warm_agent_views), token
+        )
+        warm_views["upstream_calls_per_view"] = round(
+            sum(bench.calls().values()) / options.warm_agent_views, 3
+        )
+        tuned["view_ms"]["warm"] = warm_views
         noop["latency_ms"] = noop_latency(service, options.noop_views)
         # Rounds of the sidebar and of the no-op route take turns, so that whatever else the
         # machine does slows both alike; the median round of each is the figure.
@@ -360,8 +383,11 @@ def _scaled(seconds: int, speedup: int) -> str:
 
 def _ticket_sets(
     bench: Bench,
-) -> tuple[list[workload.Ticket], list[workload.Ticket], list[workload.Ticket]]:
-    """Tickets for the cold, naive cold and warm views, each of a different requester.
+) -> tuple[
+    list[workload.Ticket], list[workload.Ticket], list[workload.Ticket], list[workload.Ticket]
+]:
+    """Tickets for the cold, naive cold and warm banners and the cold whole views, each of a
+    different requester.
 
     Taken from the tail of the account, customers the trace seldom meets, one ticket each,
     so no cold view finds its requester's history cached by an earlier one.
@@ -372,11 +398,12 @@ def _ticket_sets(
         first_ticket.setdefault(ticket.requester_id, ticket)
     tail = [first_ticket[customer] for customer in reversed(bench.trace.account.customer_ids)]
     needed = options.cold_views + options.naive_cold_views + options.warm_tickets
-    if len(tail) < needed:
+    if len(tail) < needed + options.cold_agent_views:
         raise BenchError(f"the account has {len(tail)} customers; the run needs {needed}")
     cold = tail[: options.cold_views]
     naive = tail[options.cold_views : options.cold_views + options.naive_cold_views]
-    return cold, naive, tail[needed - options.warm_tickets : needed]
+    views = tail[needed : needed + options.cold_agent_views]
+    return cold, naive, tail[needed - options.warm_tickets : needed], views
 
 
 def _repeat(tickets: list[workload.Ticket], count: int) -> list[workload.Ticket]:
@@ -708,6 +735,7 @@ def assess(
         "warm_cpu_over_noop_cpu": round(
             tuned["server_cpu_ms_per_render"] / noop["server_cpu_ms_per_request"], 2
         ),
+        "cold_view_over_upstream_call": tuned["view_ms"]["cold"]["view_over_upstream_call_p50"],
         "naive_over_tuned_cold_p50": round(
             naive["latency_ms"]["cold"]["p50_ms"] / cold["p50_ms"], 2
         ),
@@ -720,10 +748,15 @@ def assess(
         if calls
         else None,
     }
+    events, lossy = tuned["events"], tuned["events_20_percent_lost"]
     values = {
         "cold_latency_over_upstream_call": ratios["cold_p50_over_upstream_call"],
         "warm_throughput_over_noop": ratios["warm_throughput_over_noop"],
         "upstream_calls_per_view": calls,
+        "view_path_calls_per_view_with_events": events["upstream_calls"]["view_path_per_view"],
+        "calls_per_event": events["upstream_calls"]["event_path_per_event"],
+        "event_view_server_p50_ms": events["view_server_ms"]["with_event"].get("p50_ms"),
+        "view_path_calls_per_view_20_percent_lost": lossy["upstream_calls"]["view_path_per_view"],
         "own_css_js_bytes": sizes["own_css_js_bytes"],
     }
     at_least = {"warm_throughput_over_noop"}
@@ -731,7 +764,8 @@ def assess(
         name: {
             "value": value,
             ("at_least" if name in at_least else "at_most"): TARGETS[name],
-            "met": value >= TARGETS[name] if name in at_least else value <= TARGETS[name],
+            "met": value is not None
+            and (value >= TARGETS[name] if name in at_least else value <= TARGETS[name]),
         }
         for name, value in values.items()
     }
@@ -767,7 +801,13 @@ def summary(results: JSONObject) -> list[str]:
         figures = results[kind]
         sidebar, noop, naive = figures["sidebar"], figures["noop"], figures["naive"]
         cold, warm = sidebar["latency_ms"]["cold"], sidebar["latency_ms"]["warm"]
+        views = sidebar["view_ms"]
         lines += [
+            f"{kind}: whole view (launch, banner, cards) cold p50 "
+            f"{views['cold']['client_ms']['p50_ms']} ms "
+            f"({views['cold']['view_over_upstream_call_p50']} x one call beside it), warm p50 "
+            f"{views['warm']['client_ms']['p50_ms']} ms, server time warm p50 "
+            f"{views['warm']['server_ms']['p50_ms']} ms",
             f"{kind}: sidebar cold p50/p95/p99 {cold['p50_ms']}/{cold['p95_ms']}/"
             f"{cold['p99_ms']} ms, warm {warm['p50_ms']}/{warm['p95_ms']}/{warm['p99_ms']} ms",
             f"{kind}: warm renders/s {sidebar['renders_per_second']} "
@@ -783,7 +823,8 @@ def summary(results: JSONObject) -> list[str]:
             f"{kind}: with events ({name}): upstream calls/view on the view path "
             f"{events['upstream_calls']['view_path_per_view']}, per event "
             f"{events['upstream_calls']['event_path_per_event']}; view p50 with an event "
-            f"{events['view_latency_ms']['with_event'].get('p50_ms')} ms, without "
+            f"{events['view_latency_ms']['with_event'].get('p50_ms')} ms "
+            f"(server {events['view_server_ms']['with_event'].get('p50_ms')} ms), without "
             f"{events['view_latency_ms']['without_event'].get('p50_ms')} ms"
             for name in ("events", "events_20_percent_lost")
             if (events := sidebar.get(name))

@@ -6,7 +6,8 @@ first view, as Zendesk's trigger would send it; `lost_share` of them never arriv
 service's refresher runs in this process (`plugin.sidebar.event_cli.refresher_for`, as
 `flask events work` would), so the upstream calls it makes are counted apart from the views':
 the fake's total minus the refresher's is what the agents' views cost. Each view's latency
-(launch and banner, as the client saw it) is kept apart for views whose ticket had an event.
+(launch, banner and cards, as the client saw it, and the service's own time for them) is kept
+apart for views whose ticket had an event.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from bench import workload
+from bench.agent_view import AgentView, agent_view
 from bench.load import Client, percentiles
-from bench.service import SUBDOMAIN, BenchError, RunningService, launch, launch_token
+from bench.service import SUBDOMAIN, BenchError, RunningService, launch_token
 from plugin import create_app, db
 from plugin.clock import utcnow
 from plugin.config import load_settings
@@ -161,6 +163,7 @@ def _replay(
     )
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {"with_event": [], "without_event": []}
+    server: dict[str, list[float]] = {"with_event": [], "without_event": []}
     failures: dict[str, int] = {}
     refused: dict[str, int] = {}
     by_agent: dict[int, list[workload.View]] = {}
@@ -197,13 +200,16 @@ def _replay(
                 warmed_up.wait()
                 counted = True
             time.sleep(max(0.0, origin + view.at / speedup - time.perf_counter()))
-            status, seconds = _view(bench, service, view)
+            seen = _view(bench, service, view)
             with lock:
-                if status != "200":
+                status = seen if isinstance(seen, str) else str(seen.status)
+                if status != "200" or isinstance(seen, str):
                     failures[status] = failures.get(status, 0) + 1
                 elif view.counted:
                     had_event = view.new_ticket and view.ticket_id in sent
-                    latencies["with_event" if had_event else "without_event"].append(seconds)
+                    kind = "with_event" if had_event else "without_event"
+                    latencies[kind].append(seen.client_ms / 1000)
+                    server[kind].append(seen.server_ms / 1000)
         if not counted:
             warmed_up.wait()
 
@@ -236,24 +242,23 @@ def _replay(
             "event_path_per_event": round(on_events / max(1, counted_events), 3),
             "by_route": calls,
         },
-        "view_latency_ms": {
-            "with_event": percentiles(latencies["with_event"]),
-            "without_event": percentiles(latencies["without_event"]),
-        },
+        # The whole view as the client saw it (launch, banner, the slowest card), and the
+        # service's own time for its requests added up.
+        "view_latency_ms": {kind: percentiles(samples) for kind, samples in latencies.items()},
+        "view_server_ms": {kind: percentiles(samples) for kind, samples in server.items()},
     }
 
 
-def _view(bench: Bench, service: RunningService, view: workload.View) -> tuple[str, float]:
-    """One sidebar load on a new connection (launch, then banner): status and seconds."""
-    from bench.benchmark import _agent, banner
+def _view(bench: Bench, service: RunningService, view: workload.View) -> AgentView | str:
+    """One sidebar load on a new connection (launch, banner, cards); the error's name if it
+    could not be made."""
+    from bench.benchmark import _agent
 
     client = Client(service.port)
     try:
-        page, session = launch(client, launch_token(bench.key, _agent(view.agent)))
         ticket = workload.Ticket(view.ticket_id, view.requester_id, days_ago=0)
-        answer = banner(client, session, ticket, hint=True)
-        return str(answer.status), page.seconds + answer.seconds
+        return agent_view(client, launch_token(bench.key, _agent(view.agent)), ticket)
     except (OSError, BenchError) as error:
-        return type(error).__name__, 0.0
+        return type(error).__name__
     finally:
         client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import sys
 from collections.abc import Iterator
@@ -250,3 +251,9 @@ def test_the_outbox_and_the_cache_are_in_the_metrics(json_app: Flask) -> None:
     assert "regulars_outbox_depth 0" in text
     assert "regulars_outbox_oldest_age_seconds 0.0" in text
     assert "# TYPE regulars_upstream_cache_lookups_total counter" in text
+
+
+def test_every_answer_says_the_services_own_time(client: FlaskClient) -> None:
+    # Server-Timing: the browser's network panel shows it, and the benchmark adds it up.
+    timing = client.get("/healthz").headers["Server-Timing"]
+    assert re.fullmatch(r"app;dur=\d+\.\d{2}", timing)

@@ -24,7 +24,7 @@ from plugin.helpdesks.interface import Helpdesk, HelpdeskError
 from plugin.models import Installation
 from plugin.models.events import SnapshotRefresh
 from plugin.sidebar.events import merged_tickets
-from plugin.sidebar.snapshot import REQUESTER_CODEC, RequesterReads
+from plugin.sidebar.snapshot import REQUESTER_CODEC, reads_requesters
 from plugin.sidebar.upstream import SharedStore, UpstreamCache, UpstreamPolicy
 
 logger = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ def _refresh(
                     if cache is not None:
                         cache.invalidate(key)  # this process reads the new one next
                     return False
-    if isinstance(helpdesk, RequesterReads) and helpdesk.remote:
+    if helpdesk.remote and reads_requesters(helpdesk):
         value = helpdesk.requester_with_tickets(requester_id=held.requester_id)
         shared.write(key, REQUESTER_CODEC.encode(value), now)
         if cache is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Generic, Protocol, TypeGuard, TypeVar
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.helpdesks.interface import Helpdesk, HelpdeskError, TicketWithRequester
@@ -43,13 +43,21 @@ class HelpdeskSnapshot:
     ticket_from_page: bool = False
 
 
-@runtime_checkable
 class RequesterReads(Protocol):
     """A helpdesk that answers a requester and their tickets in one call (Zendesk does)."""
 
     def requester_with_tickets(self, *, requester_id: str) -> tuple[Person, list[Ticket]]:
         """The requester as the helpdesk has them now, and their tickets, newest first."""
         ...
+
+
+def reads_requesters(helpdesk: object) -> TypeGuard[RequesterReads]:
+    """Does this helpdesk answer a requester with their tickets in one call?
+
+    A look at the class, not `isinstance` on a runtime-checkable Protocol: that walks the
+    protocol's members on every call, about 20 µs of each warm view.
+    """
+    return callable(getattr(type(helpdesk), "requester_with_tickets", None))
 
 
 def fetch_helpdesk_snapshot(
@@ -81,7 +89,7 @@ def fetch_helpdesk_snapshot(
         requester_hint
         and cache is not None
         and helpdesk.remote
-        and isinstance(helpdesk, RequesterReads)
+        and reads_requesters(helpdesk)
     ):
         snapshot = _requester_first(
             helpdesk,
@@ -228,7 +236,7 @@ def start_requester_read(
         requester_hint
         and cache is not None
         and helpdesk.remote
-        and isinstance(helpdesk, RequesterReads)
+        and reads_requesters(helpdesk)
     ):
         return False
     lookup = cache.lookup(

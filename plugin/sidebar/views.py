@@ -27,7 +27,7 @@ from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
-from plugin.sidebar.recognition import prepare_customer, sidebar_view
+from plugin.sidebar.recognition import SidebarView, prepare_customer, sidebar_view
 from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot, start_requester_read
 from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
@@ -228,18 +228,55 @@ def banner_response(
     sync_due = not view.helpdesk_facts_stored or (
         shop is not None and not shop.stored_in(shared.shop_synced)
     )
-    return render_template(
-        "sidebar/_banner.html",
-        banner=view.banner,
-        helpdesk=view.helpdesk,
-        order_sources=view.order_sources,
-        rfm_base_size=view.rfm_base_size,
-        helpdesk_name=PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
-        currency=installation.currency,
-        sync_due=sync_due,
-        now=now,
-        today=now.date(),
+    context = {
+        "banner": view.banner,
+        "helpdesk": view.helpdesk,
+        "order_sources": view.order_sources,
+        "rfm_base_size": view.rfm_base_size,
+        "helpdesk_name": PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
+        "currency": installation.currency,
+        "sync_due": sync_due,
+        "now": now,
+        "today": now.date(),
+    }
+    # Everything the template reads, as values; `now` only through the words it gives.
+    inputs = (
+        installation.id,
+        view.banner,
+        view.helpdesk.stale_reason,
+        view.order_sources,
+        view.rfm_base_size,
+        context["helpdesk_name"],
+        installation.currency,
+        sync_due,
+        banner_clock(view, now),
+    )
+    return shared.rendered.render(
+        inputs, lambda: render_template("sidebar/_banner.html", **context)
     ), 200
+
+
+def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
+    """What each time-dependent expression of `_banner.html` says at `now`, in its order.
+
+    The rendered banner's cache key holds these words instead of `now`, so a banner is
+    rendered again exactly when one of them changes. A template change that shows another
+    time must add it here: tests/sidebar/test_rendered.py renders at many moments and fails
+    when two moments with the same words give different HTML.
+    """
+    filters = current_app.jinja_env.filters
+    ago, tenure, days_ago = filters["ago"], filters["tenure"], filters["days_ago"]
+    banner, today = view.banner, now.date()
+    orders, profile, contact = banner.orders, banner.profile, banner.contact
+    stage = profile.lifecycle if profile else None
+    return (
+        tenure(banner.customer_since, today) if banner.is_customer else None,
+        ago(banner.data_as_of, now),
+        ago(orders.last_order_at, now) if orders else None,
+        (stage.since == today, days_ago(stage.since, today)) if stage else None,
+        ago(contact.last_contact_at, now) if contact and contact.last_contact_at else None,
+        ago(view.helpdesk.fetched_at, now),
+    )
 
 
 def shop_answer(

@@ -78,6 +78,24 @@ def test_cold_views_cost_one_call_and_warm_views_none(
     assert sidebar["saturation_upstream_calls_per_render"] == 0.0
 
 
+def test_a_whole_view_costs_what_its_banner_costs(results: benchmark.JSONObject) -> None:
+    # The launch and the cards read what the banner's one call brought: no call of their own.
+    views = results["sqlite"]["sidebar"]["view_ms"]
+    assert views["cold"]["upstream_calls_per_view"] == 1.0
+    assert views["warm"]["upstream_calls_per_view"] == 0.0
+    for figures in views.values():
+        assert set(figures["client_ms"]) >= PERCENTILES
+        assert set(figures["server_ms_by_request_p50"]) == {
+            "launch",
+            "banner",
+            "suggestions",
+            "orders",
+            "review",
+        }
+    assert views["cold"]["view_over_upstream_call_p50"] > 0
+    assert set(views["cold"]["one_upstream_call_ms"]) >= PERCENTILES
+
+
 def test_the_naive_configuration_calls_twice_for_every_view(
     results: benchmark.JSONObject,
 ) -> None:
@@ -121,6 +139,7 @@ def test_events_keep_the_view_path_off_the_helpdesk(results: benchmark.JSONObjec
         assert figures["events_sent"] > 0
         assert figures["upstream_calls"]["event_path_per_event"] <= 1.0
         assert set(figures["view_latency_ms"]["with_event"]) >= PERCENTILES
+        assert set(figures["view_server_ms"]["with_event"]) >= PERCENTILES
     # Events move the calls off the agents' views; losing a fifth of them costs some back.
     assert every["upstream_calls"]["view_path_per_view"] < without
     assert some_lost["upstream_calls"]["view_path_per_view"] <= without

@@ -1,0 +1,86 @@
+"""A banner served from the render cache is, at every moment, the banner a fresh render gives."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from plugin.clock import utcnow
+from plugin.sidebar import views
+from plugin.sidebar.rendered import RenderedBanners, digest
+from tests.sidebar.conftest import Sidebar
+
+# Either side of every step the banner's relative times take: "just now" (90 s), minutes,
+# hours, days, "N months" (30 days, from 2 on), years (365 days, from 2 on), "yesterday".
+SECONDS = [0, 1, 59, 89, 91, 150, 3_599, 3_601, 7_300, 86_399, 86_401, 90_000, 172_900]
+DAYS = [3, 29, 31, 59, 61, 62, 364, 366, 400, 729, 731, 1_100]
+# And through a whole day, every 2 hours, twice: each date shown turns at its own time of day.
+HOURS = [24 * day + hour for day in (3, 45) for hour in range(0, 25, 2)]
+# Past two years, where "2 years ago" holds for a year: every 3 days, so that tenures,
+# anniversaries and "N months ago" turn while the coarser words stand still.
+LATER = range(740, 1_100, 3)
+OFFSETS = (
+    [timedelta(seconds=s) for s in SECONDS]
+    + [timedelta(days=d) for d in DAYS]
+    + [timedelta(hours=h) for h in HOURS]
+    + [timedelta(days=d) for d in LATER]
+)
+
+
+def test_a_cached_banner_is_a_fresh_render_at_every_moment(
+    sidebar: Sidebar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rendered: RenderedBanners = sidebar.app.extensions["regulars.helpdesks"].rendered
+    data = sidebar.zendesk.app_state.data
+    by_requester: dict[Any, dict[str, Any]] = {}
+    for ticket in sorted(data.tickets.values(), key=lambda t: int(t["id"])):
+        by_requester.setdefault(ticket["requester_id"], ticket)
+    tickets = list(by_requester.values())[:8]
+    start = utcnow()
+    moment: list[datetime] = [start]
+    monkeypatch.setattr(views, "utcnow", lambda: moment[0])
+    compared = 0
+    for offset in OFFSETS:
+        moment[0] = start + offset
+        for ticket in tickets:
+            sidebar.ticket = ticket
+            cached = sidebar.banner()
+            rendered.enabled = False
+            try:
+                fresh = sidebar.banner()
+            finally:
+                rendered.enabled = True
+            assert cached == fresh, (ticket["id"], offset)
+            compared += 1
+    assert compared == len(OFFSETS) * len(tickets)
+    # Most views were served from the cache: the words change far less often than the moment.
+    assert rendered.hits > rendered.misses > len(tickets)
+
+
+def test_a_changed_input_is_another_entry_never_the_old_html(sidebar: Sidebar) -> None:
+    rendered: RenderedBanners = sidebar.app.extensions["regulars.helpdesks"].rendered
+    first = sidebar.banner()
+    assert sidebar.banner() == first
+    assert (rendered.misses, rendered.hits) == (1, 1)
+    # The page's ticket fields are not what the banner shows; the same banner, still one entry.
+    sidebar.banner(subject="Where is my order?")
+    assert len(rendered) == 1
+
+
+def test_inputs_that_cannot_be_pickled_are_rendered_every_time() -> None:
+    rendered = RenderedBanners()
+    calls: list[int] = []
+
+    def render() -> str:
+        calls.append(1)
+        return "<p>hi</p>"
+
+    unpicklable = (lambda: None,)
+    assert digest(unpicklable) is None
+    assert rendered.render(unpicklable, render) == "<p>hi</p>"
+    assert rendered.render(unpicklable, render) == "<p>hi</p>"
+    assert len(calls) == 2 and len(rendered) == 0
+    assert rendered.render(("a", 1), render) == rendered.render(("a", 1), render)
+    assert len(calls) == 3 and len(rendered) == 1
