@@ -1,17 +1,20 @@
 """An installation's default phone region: where a number without a leading + is read.
 
 Setting it re-reads the installation's stored numbers that were not phone numbers in the old
-region (E.164 keys start with + and read the same in every region).
+region (E.164 keys start with + and read the same in every region). While no admin has set
+it, the connection check takes the helpdesk account's country (`adopt_account_region`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.phones import is_region, phone_key_or_none, region_or_default
+from plugin.helpdesks.interface import HelpdeskError
 from plugin.models import Customer, Installation
 
 BATCH = 5_000
@@ -71,3 +74,24 @@ def set_phone_region(session: Session, installation: Installation, code: str) ->
             rekeyed += len(changes)
     session.flush()
     return RegionSet(region=region, rekeyed=rekeyed, unreadable=unreadable)
+
+
+def adopt_account_region(
+    session: Session, installation: Installation, read_region: Callable[[], str | None]
+) -> str | None:
+    """Store the helpdesk account's country as the region while none is set; return it.
+
+    `read_region` asks the helpdesk (a client's `account_region`). A region the admin set is
+    never replaced; a helpdesk that cannot say (no permission, no country, unreachable)
+    leaves the default. The caller commits.
+    """
+    if installation.default_phone_region is not None:
+        return None
+    try:
+        region = read_region()
+    except HelpdeskError:
+        return None
+    if region is None:
+        return None
+    set_phone_region(session, installation, region)
+    return region

@@ -43,6 +43,7 @@ import requests
 
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.order_numbers import mentioned_orders
+from plugin.domain.regions import region_of_country
 from plugin.helpdesks.account_client import HelpdeskAccountClient
 from plugin.helpdesks.http import UpstreamApi, utc_timestamp
 from plugin.helpdesks.interface import (
@@ -304,6 +305,18 @@ class FreshdeskClient(HelpdeskAccountClient[FreshdeskCredentials]):
     def current_agent(self) -> FreshdeskAgent:
         """Return the agent the API key belongs to: proof that Freshdesk accepts it."""
         return _map_agent(_object(self._json(self._call("GET", "/api/v2/agents/me")), "agent"))
+
+    def account_region(self) -> str | None:
+        """The account's country as a phone region, from its address; None if not known.
+
+        GET /api/v2/account ("View Account") answers `address.country` as the admin typed it
+        (`USA`, `United Kingdom`) and `timezone` in Rails' names (`Eastern Time (US & Canada)`),
+        which say no country; only the address is read.
+        """
+        account = _object(self._json(self._call("GET", "/api/v2/account")), "account")
+        address = account.get("address")
+        country = address.get("country") if isinstance(address, dict) else None
+        return region_of_country(country if isinstance(country, str) else None)
 
     # --- Logging back ----------------------------------------------------------------------
 

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 
 import requests
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from plugin.customers.phone_region import adopt_account_region
 from plugin.helpdesks import freshdesk
 from plugin.helpdesks.credentials import CredentialsError, CredentialsVault
 from plugin.helpdesks.freshdesk import (
@@ -291,6 +292,10 @@ def check_freshdesk_connection(
                 secret,
             )
         )
+    session = object_session(installation)
+    if session is not None:
+        # The default phone region, from the account's address, unless an admin set one.
+        adopt_account_region(session, installation, client.account_region)
     return ConnectionReport(
         checks=(
             Check(CHECK_API, CheckStatus.OK, f"{base_url} answered"),

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.domain.regions import region_of_time_zone
 from plugin.helpdesks.account_client import HelpdeskAccountClient
 from plugin.helpdesks.http import (
     ApiCaller,
@@ -298,6 +299,18 @@ class ZendeskClient(HelpdeskAccountClient[ZendeskCredentials]):
                 status=None,
             )
         return person_from(user)
+
+    def account_region(self) -> str | None:
+        """The account's country as a phone region, from its time zone; None if not known.
+
+        GET /api/v2/account/settings.json documents `settings.localization.iana_time_zone`
+        (`America/New_York`); Zendesk has no country setting, and the time zone is the
+        account's own (Admin Center > Account > Localization).
+        """
+        settings = object_at(self._get("/api/v2/account/settings.json"), "settings")
+        localization = settings.get("localization")
+        zone = localization.get("iana_time_zone") if isinstance(localization, dict) else None
+        return region_of_time_zone(zone if isinstance(zone, str) else None)
 
     def app_installations(self, app_id: str) -> list[str]:
         """Return the ids of this account's installations of the app, in Zendesk's order."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy.orm import Session
 
+from plugin.customers.phone_region import adopt_account_region
 from plugin.domain.helpdesk import Person
 from plugin.helpdesks import zendesk
 from plugin.helpdesks.credentials import CredentialsVault
@@ -89,6 +90,8 @@ def check_connection(
     checks.append(credentials_check)
     if credentials_check.status is CheckStatus.OK:
         checks.append(_app_installation_check(session, installation, client, explain))
+        # The default phone region, from the account's time zone, unless an admin set one.
+        adopt_account_region(session, installation, client.account_region)
     else:
         checks.append(
             Check(CHECK_APP_INSTALLATION, CheckStatus.SKIPPED, "skipped: needs valid credentials")
