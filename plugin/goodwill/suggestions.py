@@ -41,6 +41,7 @@ from plugin.domain.rule_evaluation import (
     Withheld,
 )
 from plugin.domain.rules import TicketAction
+from plugin.domain.segments import SegmentProfile
 from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
@@ -49,6 +50,8 @@ from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
 from plugin.models import Action, Customer, Delivery, Installation, Order
+from plugin.sidebar.read_cache import ReadCache
+from plugin.sidebar.recognition import card_of
 
 
 @dataclass(frozen=True)
@@ -76,19 +79,32 @@ def ticket_context(
     ticket: Ticket,
     requester: Person,
     now: datetime,
+    reads: ReadCache | None = None,
 ) -> TicketContext:
     """Build what the rules are evaluated against for this ticket, from stored data.
 
-    `ticket` and `requester` come from the helpdesk (never from the page).
+    `ticket` and `requester` come from the helpdesk (never from the page). `reads` (only to
+    show the card, never to record an action) takes the customer's profile, the field
+    mappings and the budgets' spending from the sidebar's per-process read cache, as the
+    banner does: a few seconds old at most on another process, and what the action's own
+    evaluation decides is read fresh.
     """
-    customer = customers.find_customer(session, installation_id=installation.id, person=requester)
-    profile = (
-        segmentation.profile_for_customer(session, installation, customer, now=now)
-        if customer is not None
-        else None
-    )
+    iid = installation.id
+    customer = customers.find_customer(session, installation_id=iid, person=requester)
+    profile: SegmentProfile | None = None
+    if customer is not None and reads is not None:
+        profile = card_of(session, installation, customer, reads=reads, now=now).profile
+    elif customer is not None:
+        profile = segmentation.profile_for_customer(session, installation, customer, now=now)
+
+    def mappings() -> list[field_mappings.FactMapping]:
+        return field_mappings.list_mappings(session, installation)
+
+    def budgets() -> tuple[BudgetStatus, ...]:
+        return budget_statuses(session, iid, now=now)
+
     facts = field_mappings.mapped_facts(
-        requester, field_mappings.list_mappings(session, installation)
+        requester, reads.get(iid, "mappings", mappings) if reads else mappings()
     )
     order_value = _order_value(session, installation.id, customer, ticket.order_text, now=now)
     context = RuleContext(
@@ -98,7 +114,7 @@ def ticket_context(
         personas=tuple(match.name for match in profile.personas) if profile else (),
         facts=facts,
         grants=grants_to(session, installation.id, customer, requester.id, now=now),
-        budgets=budget_statuses(session, installation.id, now=now),
+        budgets=reads.get(iid, "budget_statuses", budgets) if reads else budgets(),
         order_value_cents=order_value.cents if order_value else None,
     )
     return TicketContext(context, customer, requester, order_value)
@@ -195,10 +211,18 @@ def evaluate_ticket(
     ticket: Ticket,
     requester: Person,
     now: datetime,
+    reads: ReadCache | None = None,
 ) -> EvaluatedTicket:
-    """Evaluate the installation's rules for the ticket now, as the card and an action do."""
-    book = rule_book(session, installation)
-    context = ticket_context(session, installation, ticket=ticket, requester=requester, now=now)
+    """Evaluate the installation's rules for the ticket now, as the card and an action do
+    (the card with `reads`, see `ticket_context`)."""
+
+    def book_now() -> RuleBook:
+        return rule_book(session, installation)
+
+    book = reads.get(installation.id, "rule_book", book_now) if reads else book_now()
+    context = ticket_context(
+        session, installation, ticket=ticket, requester=requester, now=now, reads=reads
+    )
     return EvaluatedTicket(book, context, book.compiled.evaluate(context.rule_context))
 
 
@@ -224,9 +248,16 @@ def suggestions_for(
     ticket: Ticket,
     requester: Person,
     now: datetime,
+    reads: ReadCache | None = None,
 ) -> SuggestionsCard:
-    """The ticket's ranked suggestions, less those an agent already acted on for this ticket."""
-    found = evaluate_ticket(session, installation, ticket=ticket, requester=requester, now=now)
+    """The ticket's ranked suggestions, less those an agent already acted on for this ticket.
+
+    With `reads`, what changes rarely is read through the sidebar's read cache (see
+    `ticket_context`); what this ticket's agents did on it is always read fresh.
+    """
+    found = evaluate_ticket(
+        session, installation, ticket=ticket, requester=requester, now=now, reads=reads
+    )
     done = ticket_actions(session, installation.id, ticket.id)
     # An action undone within its window settles nothing: the offer is back on the card.
     settled = {

@@ -31,6 +31,7 @@ from plugin.goodwill.holdouts import record_exposures
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
+from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Action, Delivery, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import (
@@ -281,6 +282,7 @@ def render_card(
         ticket=snapshot.ticket,
         requester=snapshot.requester,
         now=now,
+        reads=helpdesks().reads,
     )
     # The page's copy of a ticket is good for showing, never for deciding what to record.
     if card.exposures is not None and not snapshot.ticket_from_page:

@@ -89,7 +89,7 @@ def customer_card(
     )
 
 
-def _card_of(
+def card_of(
     session: Session,
     installation: Installation,
     customer: Customer,
@@ -125,7 +125,7 @@ def prepare_customer(
         .limit(1)
     ).first()
     if customer is not None:
-        _card_of(session, installation, customer, reads=reads, now=now)
+        card_of(session, installation, customer, reads=reads, now=now)
     rfm_base_size(session, installation.id, reads=reads)
 
 
@@ -163,7 +163,7 @@ def stored_facts(
     if match is None:
         return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
     customer, matched_by = match
-    card = _card_of(session, installation, customer, reads=reads, now=now)
+    card = card_of(session, installation, customer, reads=reads, now=now)
     return StoredFacts(
         customer_id=customer.id,
         customer_name=customer.name,

@@ -378,10 +378,11 @@ def card_to_show(
     """Authenticate a card's GET and read its ticket, or answer why not (401, 400, 404, 503).
 
     `use_page_ticket`: the card may show the page's copy of the ticket's fields instead of a
-    ticket call (showing only; acting always reads the helpdesk).
+    ticket call (showing only; acting always reads the helpdesk). The installation is the
+    read cache's copy, as the banner's: a card only shows.
     """
     try:
-        session, installation = current_sidebar_session()
+        session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
     ticket_id, requester_hint = ticket_args(args)
