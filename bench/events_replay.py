@@ -252,12 +252,12 @@ def _replay(
 def _view(bench: Bench, service: RunningService, view: workload.View) -> AgentView | str:
     """One sidebar load on a new connection (launch, banner, cards); the error's name if it
     could not be made."""
-    from bench.benchmark import _agent
+    from bench.banner_load import agent_id
 
     client = Client(service.port)
     try:
         ticket = workload.Ticket(view.ticket_id, view.requester_id, days_ago=0)
-        return agent_view(client, launch_token(bench.key, _agent(view.agent)), ticket)
+        return agent_view(client, launch_token(bench.key, agent_id(view.agent)), ticket)
     except (OSError, BenchError) as error:
         return type(error).__name__
     finally:
