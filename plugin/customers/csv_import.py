@@ -36,7 +36,13 @@ from plugin.customers.records import (
     customer_record,
     order_record,
 )
-from plugin.customers.segmentation import in_order, profiling_pool, refresh_customers, worker_pool
+from plugin.customers.segmentation import (
+    few_collections,
+    in_order,
+    profiling_pool,
+    refresh_customers,
+    worker_pool,
+)
 from plugin.customers.store import StoreResult, store_customers, store_orders
 
 Kind = Literal["customers", "orders"]
@@ -139,6 +145,30 @@ def import_csv(
     at the end. With `dry_run`, every row is read, checked and matched as it would be, and
     nothing is kept (each batch is rolled back). `on_progress` is called after each batch.
     """
+    with few_collections():
+        return _import(
+            session,
+            installation_id,
+            stream,
+            kind=kind,
+            now=now,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_progress=on_progress,
+        )
+
+
+def _import(
+    session: Session,
+    installation_id: int,
+    stream: IO[bytes] | TextIO,
+    *,
+    kind: Kind,
+    now: datetime,
+    batch_size: int,
+    dry_run: bool,
+    on_progress: Callable[[ImportReport], None] | None,
+) -> ImportReport:
     text, encoding = text_of(stream)
     try:
         header, delimiter = _header(text, kind)

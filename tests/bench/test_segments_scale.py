@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bench import segments_scale
+from bench import segments_data, segments_scale
 from plugin.customers import segmentation
 from plugin.customers.csv_import import CustomerIds, import_csv
 from plugin.customers.orders import refresh_order_facts
@@ -59,8 +59,8 @@ def test_a_tiny_run_imports_recomputes_and_refreshes_one_customer(tmp_path: Path
 
 
 def test_the_data_is_deterministic_and_listed_by_date(tmp_path: Path) -> None:
-    first = segments_scale.generate(tmp_path / "a", customers=300, orders=3_000)
-    second = segments_scale.generate(tmp_path / "b", customers=300, orders=3_000)
+    first = segments_data.generate(tmp_path / "a", customers=300, orders=3_000)
+    second = segments_data.generate(tmp_path / "b", customers=300, orders=3_000)
     for name in ("customers_csv", "orders_csv"):
         assert Path(getattr(first, name)).read_bytes() == Path(getattr(second, name)).read_bytes()
     with open(first.orders_csv, encoding="utf-8", newline="") as stream:
@@ -76,7 +76,7 @@ def test_the_data_is_deterministic_and_listed_by_date(tmp_path: Path) -> None:
 def test_order_counts_are_zipf_like_and_add_up() -> None:
     import random
 
-    counts = segments_scale.order_counts(random.Random(1), 10_000, 100_000)
+    counts = segments_data.order_counts(random.Random(1), 10_000, 100_000)
     assert sum(counts) == 100_000
     buyers = sorted(count for count in counts if count)
     assert buyers[0] == 1 and buyers[len(buyers) // 2] <= 4 and buyers[-1] > 100
@@ -93,8 +93,8 @@ def test_customer_ids_keep_a_set_in_order() -> None:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> segments_scale.Dataset:
-    return segments_scale.generate(tmp_path_factory.mktemp("data"), customers=600, orders=6_000)
+def data(tmp_path_factory: pytest.TempPathFactory) -> segments_data.Dataset:
+    return segments_data.generate(tmp_path_factory.mktemp("data"), customers=600, orders=6_000)
 
 
 @pytest.fixture
@@ -107,13 +107,13 @@ def session(tmp_path: Path) -> Iterator[Session]:
     database.dispose()
 
 
-def _import(session: Session, data: segments_scale.Dataset) -> Installation:
+def _import(session: Session, data: segments_data.Dataset) -> Installation:
     installation = Installation(platform="zendesk", account="scale", display_name="Scale")
     session.add(installation)
     session.commit()
     for kind, path in (("customers", data.customers_csv), ("orders", data.orders_csv)):
         with open(path, encoding="utf-8", newline="") as stream:
-            import_csv(session, installation.id, stream, kind=kind, now=segments_scale.NOW)  # type: ignore[arg-type]
+            import_csv(session, installation.id, stream, kind=kind, now=segments_data.NOW)  # type: ignore[arg-type]
     return installation
 
 
@@ -132,39 +132,39 @@ def _segments(session: Session) -> dict[int, tuple[Any, ...]]:
 
 
 def test_facts_drawn_with_the_profiles_equal_the_aggregates(
-    session: Session, data: segments_scale.Dataset
+    session: Session, data: segments_data.Dataset
 ) -> None:
     installation = _import(session, data)
     from_import = _facts(session)
     assert from_import
-    refresh_order_facts(session, installation_id=installation.id, now=segments_scale.NOW)
+    refresh_order_facts(session, installation_id=installation.id, now=segments_data.NOW)
     session.commit()
     assert _facts(session) == from_import
 
 
 def test_profiling_in_worker_processes_gives_the_same_rows(
-    session: Session, data: segments_scale.Dataset, monkeypatch: pytest.MonkeyPatch
+    session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installation = _import(session, data)
-    segmentation.recompute_installation(session, installation, now=segments_scale.NOW)
+    segmentation.recompute_installation(session, installation, now=segments_data.NOW)
     in_process = _segments(session)
     monkeypatch.setattr(segmentation, "PARALLEL_MIN_CUSTOMERS", 10)
     monkeypatch.setattr(segmentation, "PROFILE_CHUNK", 50)
     with segmentation.profiling_pool(len(in_process)) as pool:
         if pool is None:
             pytest.skip("no worker processes here (one CPU, or threads running)")
-    segmentation.recompute_installation(session, installation, now=segments_scale.NOW)
+    segmentation.recompute_installation(session, installation, now=segments_data.NOW)
     assert _segments(session) == in_process
 
 
 def test_an_import_that_fails_midway_refreshes_what_it_committed(
-    session: Session, data: segments_scale.Dataset, monkeypatch: pytest.MonkeyPatch
+    session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     installation = Installation(platform="zendesk", account="scale", display_name="Scale")
     session.add(installation)
     session.commit()
     with open(data.customers_csv, encoding="utf-8", newline="") as stream:
-        import_csv(session, installation.id, stream, kind="customers", now=segments_scale.NOW)
+        import_csv(session, installation.id, stream, kind="customers", now=segments_data.NOW)
     monkeypatch.setattr("plugin.customers.csv_import.COMMIT_ROWS", 1_000)
     text = Path(data.orders_csv).read_text(encoding="utf-8")
     calls = 0
@@ -184,7 +184,7 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
             installation.id,
             io.StringIO(text),
             kind="orders",
-            now=segments_scale.NOW,
+            now=segments_data.NOW,
             batch_size=500,
         )
     # Three batches of 500 went in, two commits' worth (1,000 rows) stayed...
@@ -226,7 +226,7 @@ def test_validating_in_worker_processes_reports_the_same(
                     installation.id,
                     stream,
                     kind="customers",
-                    now=segments_scale.NOW,
+                    now=segments_data.NOW,
                     batch_size=8,
                 )
         database.dispose()
