@@ -47,7 +47,17 @@ from plugin.demo.sample_data import SampleAgent, SampleCustomer, SampleTicket, b
 from plugin.helpdesks.demo import GROUPS
 
 # The counters' keys: one name per API route.
-ROUTES = ("ticket", "tickets", "update_ticket", "notes", "contact", "agent", "me", "groups")
+ROUTES = (
+    "ticket",
+    "tickets",
+    "update_ticket",
+    "notes",
+    "contact",
+    "agent",
+    "me",
+    "groups",
+    "role",
+)
 ADMIN_EMAIL = "diane.foster@example.com"
 DEFAULT_API_KEY = "fake-freshdesk-api-key"  # a made-up credential for tests
 DEFAULT_PAGE_SIZE = 30
@@ -63,6 +73,8 @@ SOURCE_NUMBERS = {"email": 1, "web": 2, "voice": 3, "chat": 7}
 # Ticket scope and role of an agent: global access; the account admin's role.
 GLOBAL_SCOPE = 1
 ADMIN_ROLE_ID, AGENT_ROLE_ID = 101, 102
+# Freshdesk's default roles, as `GET /api/v2/roles/{id}` names them.
+ROLE_NAMES = {ADMIN_ROLE_ID: "Account Administrator", AGENT_ROLE_ID: "Agent"}
 # Contact custom fields and tags for a few sample customers, keyed by email. Freshdesk lists
 # every field the account defines, null where a contact has no value.
 _CONTACT_EXTRAS: dict[str, tuple[JSONObject, tuple[str, ...]]] = {
@@ -410,6 +422,13 @@ def create_app(state: FakeFreshdeskState) -> Flask:
     def me() -> Response:
         with state.lock:
             return json_response(data.agents[g.caller_id])
+
+    @app.get("/api/v2/roles/<int:role_id>", endpoint="role")
+    def role(role_id: int) -> Response:
+        name = ROLE_NAMES.get(role_id)
+        if name is None:
+            return json_response({}, 404)
+        return json_response({"id": role_id, "name": name, "default": True})
 
     return app
 

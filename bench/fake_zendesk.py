@@ -56,6 +56,8 @@ DEFAULT_INSTALLATION_ID = 360_000_456
 ADMIN_EMAIL = "diane.foster@example.com"
 DEFAULT_API_TOKEN = "fake-zendesk-api-token"  # noqa: S105 - a made-up credential for tests
 DEFAULT_OAUTH_TOKEN = "fake-zendesk-oauth-token"  # noqa: S105 - a made-up credential for tests
+DEFAULT_OAUTH_CLIENT_ID = "regulars"
+DEFAULT_OAUTH_CLIENT_SECRET = "fake-oauth-client-secret"  # noqa: S105 - made up, for tests
 
 # Custom user fields and tags for a few sample customers, keyed by email.
 _USER_EXTRAS: dict[str, tuple[JSONObject, tuple[str, ...]]] = {
@@ -132,6 +134,12 @@ class FakeZendeskData:
     notes: dict[int, list[JSONObject]] = field(default_factory=dict)
     groups: dict[int, JSONObject] = field(default_factory=dict)
     custom_roles: dict[int, JSONObject] = field(default_factory=dict)
+    # OAuth (bench/fake_zendesk_oauth.py): the clients an admin made (id -> secret, "" for a
+    # public client), the codes issued and not yet exchanged, and who is signed in to Zendesk
+    # in the browser that is sent to authorize (the account's admin unless a test says).
+    oauth_clients: dict[str, str] = field(default_factory=dict)
+    oauth_codes: dict[str, JSONObject] = field(default_factory=dict)
+    signed_in_user: int | None = None
 
     def user_by_email(self, email: str) -> JSONObject | None:
         """Return the user with this email (ignoring case), or None."""
@@ -209,6 +217,8 @@ def from_sample_data(
         raise ValueError(f"no sample user has the email {admin_email!r}")
     data.api_tokens[admin_email.lower()] = api_token
     data.oauth_tokens[oauth_token] = owner["id"]
+    data.signed_in_user = owner["id"]
+    data.oauth_clients[DEFAULT_OAUTH_CLIENT_ID] = DEFAULT_OAUTH_CLIENT_SECRET
     return data
 
 

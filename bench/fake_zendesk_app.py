@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from bench import fake_zendesk_webhooks
+from bench import fake_zendesk_oauth, fake_zendesk_webhooks
 from bench.fake_base import (
     ErrorAnswers,
     JSONObject,
@@ -387,6 +387,7 @@ def create_app(state: FakeZendeskState) -> Flask:
         return json_response({"installations": [installation]})
 
     fake_zendesk_webhooks.add_routes(app, state)  # admin calls: not the sidebar's, not counted
+    fake_zendesk_oauth.add_routes(app, state)  # the browser's and the token exchange: not counted
 
     @app.get("/_fake/stats", endpoint="fake_stats")
     def fake_stats() -> Response:

@@ -69,6 +69,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     so CSRF tokens do not apply to them.
     """
     from plugin.console import access_views as console_access
+    from plugin.console import connect_views
     from plugin.console import privacy_views as console_privacy
     from plugin.console import views as console
     from plugin.customers import console_views as console_segments
@@ -124,6 +125,12 @@ def _register_features(app: Flask, settings: Settings) -> None:
         app.register_blueprint(bp)
         csrf.exempt(bp)
     app.register_blueprint(health.bp)
+    # The Zendesk Connect forms carry a signed connect token (no cookie); the Freshdesk setup
+    # page is a cookie-borne form and keeps its CSRF token.
+    app.register_blueprint(connect_views.bp)
+    csrf.exempt(connect_views.bp)
+    app.register_blueprint(connect_views.setup_bp)
+    connect_views.init_app(app)
     if settings.demo_enabled:
         app.register_blueprint(demo.bp)
 

@@ -95,6 +95,17 @@ class Settings:
     # A console session's role is asked of the helpdesk again once this old, so a removed
     # supervisor loses access within it rather than at the session's end.
     console_role_recheck_seconds: int = 300
+    # Connecting from the helpdesk (docs/connect.md): the Zendesk app's id, whose public key
+    # each account serves (never read from a launch token); the accounts allowed to connect
+    # (empty: any); the Zendesk OAuth client admins connect with (empty: the API-token form
+    # only). The API base URLs replace https://{account}.zendesk.com / .freshdesk.com for
+    # accounts connected this way: for a proxy or a test fake only.
+    zendesk_app_id: str = ""
+    allowed_accounts: tuple[str, ...] = ()
+    zendesk_oauth_client_id: str = ""
+    zendesk_oauth_client_secret: str = field(default="", repr=False)
+    zendesk_api_base_url: str = ""
+    freshdesk_api_base_url: str = ""
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask and extension config keys that follow from these settings."""
@@ -154,6 +165,13 @@ def _metrics_token(raw: str) -> str:
     if token and len(token) < 24:
         raise ConfigError("REGULARS_METRICS_TOKEN must be at least 24 characters")
     return token
+
+
+def _zendesk_app_id(raw: str) -> str:
+    app_id = raw.strip()
+    if app_id and not app_id.isdigit():
+        raise ConfigError(f"REGULARS_ZENDESK_APP_ID must be the app's numeric id, not {raw!r}")
+    return app_id
 
 
 def normalize_database_url(url: str) -> str:
@@ -360,6 +378,14 @@ def load_settings(env: Mapping[str, str], instance_path: Path) -> Settings:
             env.get("REGULARS_CONSOLE_ROLE_RECHECK_SECONDS", "300"),
             minimum=0,
         ),
+        zendesk_app_id=_zendesk_app_id(env.get("REGULARS_ZENDESK_APP_ID", "")),
+        allowed_accounts=tuple(
+            env.get("REGULARS_ALLOWED_ACCOUNTS", "").replace(",", " ").lower().split()
+        ),
+        zendesk_oauth_client_id=env.get("REGULARS_ZENDESK_OAUTH_CLIENT_ID", "").strip(),
+        zendesk_oauth_client_secret=env.get("REGULARS_ZENDESK_OAUTH_CLIENT_SECRET", "").strip(),
+        zendesk_api_base_url=env.get("REGULARS_ZENDESK_API_BASE_URL", "").strip().rstrip("/"),
+        freshdesk_api_base_url=env.get("REGULARS_FRESHDESK_API_BASE_URL", "").strip().rstrip("/"),
     )
 
 

@@ -14,10 +14,12 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db
 from plugin.clock import utcnow
+from plugin.console import connect_views
 from plugin.console.roles import REFUSALS, ConsoleRole, Need, allows, console_role, names_roles
 from plugin.customers.csv_import import ImportFileError, Kind, import_csv
 from plugin.domain.helpdesk import Person
 from plugin.helpdesks import field_mappings, zendesk, zendesk_connection_check
+from plugin.helpdesks.connect import NotConnected
 from plugin.helpdesks.interface import HelpdeskError, PersonNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
@@ -48,6 +50,8 @@ def launch() -> ResponseReturnValue:
     """Verify the helpdesk's signed POST, ask the helpdesk the user's role, serve the console."""
     try:
         launched, installation = launched_installation()
+    except NotConnected as pending:  # no admin has connected it yet: the Connect page
+        return connect_views.connect_page(pending.installation, pending.user_id)
     except InvalidToken as refusal:
         return refused(str(refusal), 401)
     if launched.user_id is None:

@@ -5,6 +5,7 @@ every table and each model's flush hooks are registered; import models from this
 """
 
 from plugin.models.base import Base
+from plugin.models.connect import OAuthConnectState
 from plugin.models.customers import (
     Customer,
     CustomerFact,
@@ -48,6 +49,7 @@ __all__ = [
     "GestureKindSetting",
     "Installation",
     "LaunchTokenUse",
+    "OAuthConnectState",
     "Order",
     "Persona",
     "ReviewCheck",

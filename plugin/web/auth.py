@@ -9,11 +9,12 @@ from flask import current_app, request
 
 from plugin import db
 from plugin.clock import utcnow
-from plugin.helpdesks import is_allowed_origin, zendesk, zendesk_installations
+from plugin.helpdesks import connect, is_allowed_origin, zendesk, zendesk_installations
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.launch_replays import record_launch_jti
 from plugin.helpdesks.runtime import helpdesks
 from plugin.helpdesks.tokens import (
+    InstallationFinder,
     InvalidToken,
     Launch,
     SidebarSession,
@@ -40,11 +41,51 @@ def verify_launch(token: str) -> Launch:
     """Verify the launch token the helpdesk posted with the app's first request."""
     return verify_launch_token(
         token,
-        find_installation=find_installation_by_audience,
+        find_installation=find_or_first_launch(token),
         leeway=settings().jwt_leeway_seconds,
         refresh_key=refresh_public_key_if_due,
         record_jti=record_jti_once,
     )
+
+
+def find_or_first_launch(token: str) -> InstallationFinder:
+    """Find the audience's installation; an unknown Zendesk one is a first launch to verify
+    with its account's key (plugin/helpdesks/connect.py), when the operator set the app id.
+    """
+
+    def find(audiences: list[str]) -> Installation | None:
+        found = find_installation_by_audience(audiences)
+        config = settings()
+        if found is not None or len(audiences) != 1 or not config.zendesk_app_id:
+            return found
+        parsed = connect.parse_audience(audiences[0])
+        if parsed is None:
+            return None
+        base_url = zendesk.base_url_for(parsed[0], config.zendesk_api_base_url or None)
+        connections = helpdesks().connections
+        session = db.session()
+        try:
+            installation = connect.first_launch(
+                session,
+                token,
+                audiences[0],
+                config=connect.FirstLaunchSettings(
+                    app_id=config.zendesk_app_id,
+                    allowed_accounts=config.allowed_accounts,
+                    api_base_url=config.zendesk_api_base_url or None,
+                    leeway=config.jwt_leeway_seconds,
+                    timeout=connections.timeout,
+                ),
+                http_session=connections.accounts.session(base_url),
+                now=utcnow(),
+            )
+        except Exception:
+            session.rollback()
+            raise
+        session.commit()
+        return installation
+
+    return find
 
 
 def record_jti_once(installation: Installation, jti: str, until: datetime) -> bool:
@@ -70,6 +111,8 @@ def launched_installation() -> tuple[Launch, Installation]:
         raise InvalidToken(
             "The app was opened from a page that is not this installation's helpdesk."
         )
+    if installation.platform == zendesk.PLATFORM and not installation.credentials_encrypted:
+        raise connect.NotConnected(installation, launched.user_id)
     return launched, installation
 
 

@@ -29,6 +29,7 @@ PUBLIC = {
     ("GET", "/demo/freshdesk"): "the demo desk's Freshdesk view (only while the demo is on)",
     ("GET", "/demo/freshdesk/app/<path:path>"): "the packaged Freshdesk page (public files)",
     ("GET", "/demo/shop"): "the demo's shop: what gestures gave there (only while the demo is on)",
+    ("GET", "/setup/freshdesk"): "the Freshdesk setup form: an admin's way in, holds no data",
 }
 REFUSALS = {400, 401, 403, 404, 405}
 

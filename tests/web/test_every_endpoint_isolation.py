@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.routing import Rule
 
 from plugin import db
@@ -45,7 +46,7 @@ from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.helpdesks.freshdesk import domain_of
 from plugin.helpdesks.zendesk_webhooks import signature_for
 from tests import tokens
-from tests.conftest import build_app, dispose_app
+from tests.conftest import TEST_SECRET, build_app, dispose_app
 from tests.console.test_views import launch as console_launch
 from tests.customers.test_console_views import BUSY_REGULARS
 from tests.demo.test_views import csrf_token
@@ -108,6 +109,8 @@ def kind_of(method: str, rule: str, endpoint: str) -> str | None:
         ("/api/v1/", "push"),
         ("/demo/api/", "demo"),
         ("/events/", "events"),
+        ("/connect/", "connect"),  # the Connect page's signed token, or OAuth's state
+        ("/setup/", "setup"),  # the Freshdesk setup form: its CSRF token
     ):
         if rule.startswith(prefix):
             return kind
@@ -476,7 +479,55 @@ def _event_probes(
     return [Probe("B's secret", method, path, {"headers": headers, "data": body}, frozenset({401}))]
 
 
+def _connect_probes(
+    world: World, method: str, path: str, endpoint: str, has_ids: bool
+) -> list[Probe]:
+    """B's connect token (B is connected: refused) with A's ids beside it; a token naming A
+    signed with another key; OAuth's callback with a state that is not one: all refused."""
+    naming_a = a_fields(world, world.ticket)
+    if method == "GET":
+        query = naming_a | {"state": "not-a-state", "code": "x"}
+        return [
+            Probe(
+                "a state that is not one", method, path, {"query_string": query}, frozenset({400})
+            )
+        ]
+    b_token = URLSafeTimedSerializer(TEST_SECRET, salt="regulars.connect").dumps(
+        {"i": world.b_id, "u": ADMIN}
+    )
+    forged = URLSafeTimedSerializer("x" * 40, salt="regulars.connect").dumps(
+        {"i": world.a_id, "u": ADMIN}
+    )
+    form = naming_a | {"email": "x@example.com", "api_token": "x"}
+    return [
+        Probe(
+            "B's connect token",
+            method,
+            path,
+            {"data": form | {"connect_token": b_token}},
+            frozenset({403}),
+        ),
+        Probe(
+            "reverse: a token naming A, signed with another key",
+            method,
+            path,
+            {"data": form | {"connect_token": forged}},
+            frozenset({403}),
+        ),
+    ]
+
+
+def _setup_probes(
+    world: World, method: str, path: str, endpoint: str, has_ids: bool
+) -> list[Probe]:
+    """A's Freshdesk domain on the setup form (the test adds the CSRF token): refused."""
+    form = a_fields(world, world.ticket) | {"api_key": "x"}
+    return [Probe("A's domain", method, path, {"data": form}, frozenset({400, 403}))]
+
+
 PROBES = {
+    "connect": _connect_probes,
+    "setup": _setup_probes,
     "events": _event_probes,
     "console": _console_probes,
     "sidebar": _sidebar_probes,
@@ -526,7 +577,7 @@ def test_b_reads_and_writes_nothing_of_a(
     )
     client = sweep_app.test_client()
     warm_up_as_a(client, world)
-    csrf = csrf_token(client) if kind == "demo" else ""
+    csrf = csrf_token(client) if kind in {"demo", "setup"} else ""
     engine = db.database(sweep_app).engine
     settle(sweep_app)
     with engine.connect() as connection:
