@@ -31,8 +31,22 @@ from sqlalchemy.orm import ORMExecuteState, Session
 T = TypeVar("T")
 
 DEFAULT_MAX_ENTRIES = 20_000
-# The tables a sidebar view writes to on its own: they feed nothing cached here.
-IGNORED_TABLES = frozenset({"seen_tickets", "shared_cache"})
+# Tables that feed nothing cached here, written on the sidebar's and the events' hot paths: a
+# view's seen ticket and shared answers, a launch's token id, a card's rule exposures, and a
+# helpdesk event's delivery, queue row and arrival time. A write to them must not drop the
+# process's reads: the events' delivery clean-up is a bulk DELETE (which drops everything),
+# so before, every event emptied the read caches of the worker that took it.
+IGNORED_TABLES = frozenset(
+    {
+        "seen_tickets",
+        "shared_cache",
+        "launch_token_uses",
+        "rule_exposures",
+        "event_deliveries",
+        "event_sources",
+        "snapshot_refreshes",
+    }
+)
 
 
 @dataclass(frozen=True)

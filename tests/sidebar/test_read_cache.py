@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Person, Ticket
+from plugin.helpdesks.launch_replays import record_launch_jti
 from plugin.models import Installation, Persona, SeenTicket, SharedCacheEntry
+from plugin.models.events import EventSource, SnapshotRefresh
+from plugin.sidebar.events import record_arrival, take_delivery
 from plugin.sidebar.read_cache import Generations, ReadCache
 from plugin.sidebar.seen import SeenTicketWrites
 from plugin.sidebar.shared_cache import DatabaseSharedStore
@@ -85,6 +88,32 @@ def test_sessions_report_their_writes(storage_app: Flask) -> None:
         )
         session.commit()
         assert reads.get(second.id, "guidance", lambda: next(counter)) == 3
+
+
+def test_the_hot_paths_own_records_drop_no_cached_read(storage_app: Flask) -> None:
+    """A launch's token id, a card's exposures and a helpdesk event's delivery, queue row and
+    arrival feed nothing the read cache keeps: writing them (bulk clean-ups included) keeps
+    every installation's cached reads."""
+    reads = storage_app.extensions["regulars.helpdesks"].reads
+    now = utcnow()
+    with db.database(storage_app).sessions() as session:
+        installation = Installation(platform="zendesk", account="hot", display_name="Hot")
+        session.add(installation)
+        session.commit()
+        iid = installation.id
+        counter = iter(range(100))
+        assert reads.get(iid, "guidance", lambda: next(counter)) == 0
+        assert record_launch_jti(session, iid, "jti-1", until=now + timedelta(minutes=5), now=now)
+        source = EventSource(installation_id=iid, secret_encrypted="sealed")
+        session.add(source)
+        session.flush()
+        assert take_delivery(session, iid, "digest-1", now=now, window=timedelta(minutes=5))
+        record_arrival(session, source, "ticket.created", now=now)
+        session.add(SnapshotRefresh(installation_id=iid, requester_id="100", queued_at=now))
+        session.commit()
+        session.execute(sa.delete(SnapshotRefresh))
+        session.commit()
+        assert reads.get(iid, "guidance", lambda: next(counter)) == 0
 
 
 def ticket(ticket_id: str, **changes: object) -> Ticket:
