@@ -122,7 +122,9 @@ def first_launch(
             "This Zendesk account is connected here with another installation of the app; "
             "an admin runs the connection check in the console to update it."
         )
-    base_url = zendesk.base_url_for(subdomain, config.api_base_url)
+    # One registered by the CLI keeps the API base URL it was given.
+    api_base_url = existing.api_base_url if existing is not None else config.api_base_url
+    base_url = zendesk.base_url_for(subdomain, api_base_url)
     try:
         pem = zendesk.fetch_public_key(
             http_session, base_url, config.app_id, timeout=config.timeout
@@ -142,7 +144,7 @@ def first_launch(
         platform=zendesk.PLATFORM, account=subdomain, display_name=subdomain
     )
     installation.app_id = config.app_id
-    installation.api_base_url = config.api_base_url
+    installation.api_base_url = api_base_url
     set_app_installation(installation, app_installation_id)
     installation.public_key_pem = pem
     installation.public_key_fetched_at = now

@@ -22,9 +22,11 @@ from plugin.helpdesks.tokens import (
     verify_launch_token,
 )
 from plugin.models import Installation
+from plugin.sidebar.upstream import LockedTTLCache
 from plugin.web.settings import settings
 
 KEY_REFRESH_INTERVAL = timedelta(seconds=60)
+FIRST_LAUNCHES_KEY = "regulars.first_launches"
 
 
 def find_installation_by_audience(audiences: list[str]) -> Installation | None:
@@ -61,6 +63,10 @@ def find_or_first_launch(token: str) -> InstallationFinder:
         parsed = connect.parse_audience(audiences[0])
         if parsed is None:
             return None
+        if not first_launch_due(parsed[0]):
+            raise InvalidToken(
+                "Regulars checked this account's launch moments ago; reopen it in a minute."
+            )
         base_url = zendesk.base_url_for(parsed[0], config.zendesk_api_base_url or None)
         connections = helpdesks().connections
         session = db.session()
@@ -86,6 +92,19 @@ def find_or_first_launch(token: str) -> InstallationFinder:
         return installation
 
     return find
+
+
+def first_launch_due(subdomain: str) -> bool:
+    """At most one first-launch key fetch a minute per account, so forged tokens naming
+    accounts cost little; a genuine launch stores its installation and needs no more."""
+    attempts: LockedTTLCache[str, bool] = current_app.extensions.setdefault(
+        FIRST_LAUNCHES_KEY,
+        LockedTTLCache(maxsize=10_000, ttl=KEY_REFRESH_INTERVAL.total_seconds()),
+    )
+    if subdomain in attempts:
+        return False
+    attempts[subdomain] = True
+    return True
 
 
 def record_jti_once(installation: Installation, jti: str, until: datetime) -> bool:

@@ -23,6 +23,9 @@ from bench import fake_zendesk
 from plugin import db
 from plugin.clock import utcnow
 from plugin.helpdesks.connect import account_allowed, parse_audience
+from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
+from plugin.helpdesks.zendesk import ZendeskCredentials
+from plugin.helpdesks.zendesk_installations import register_zendesk
 from plugin.models import Installation, OAuthConnectState
 from tests import tokens
 from tests.conftest import build_app, dispose_app
@@ -42,6 +45,7 @@ class World:
     zendesk: fake_zendesk.FakeZendeskState
     key: RSAPrivateKey
     agent_email: str
+    zendesk_url: str
 
     def launch(
         self, path: str = "/console", *, user: str = ADMIN, key: RSAPrivateKey | None = None
@@ -85,7 +89,9 @@ def make_world(tmp_path: Path, **settings: object) -> Iterator[World]:
         values.update(settings)
         app = build_app(f"sqlite:///{tmp_path / 'connect.sqlite3'}", tmp_path / "i", **values)
         try:
-            yield World(app, app.test_client(), server.app_state, key, str(agent["email"]))
+            yield World(
+                app, app.test_client(), server.app_state, key, str(agent["email"]), server.url
+            )
         finally:
             dispose_app(app)
 
@@ -170,6 +176,14 @@ def test_a_token_signed_by_another_key_stores_nothing(world: World) -> None:
     response = world.launch(key=tokens.new_key())
 
     assert response.status_code == 401
+    assert world.installations() == []
+
+
+def test_forged_first_launches_fetch_the_accounts_key_once_a_minute(world: World) -> None:
+    for _ in range(3):
+        assert world.launch(key=tokens.new_key()).status_code == 401
+
+    assert world.zendesk.calls["public_key"] == 1
     assert world.installations() == []
 
 
@@ -328,3 +342,28 @@ def test_oauth_by_another_user_than_the_launching_admin_is_refused(world: World)
     assert response.status_code == 403
     assert "another user" in response.get_data(as_text=True)
     assert not connected(world)
+
+
+def test_an_account_registered_without_its_app_installation_gets_it_from_its_first_launch(
+    tmp_path: Path,
+) -> None:
+    for world in make_world(tmp_path, zendesk_api_base_url=""):
+        fake_url = world.zendesk_url
+        with db.database(world.app).sessions() as session:
+            register_zendesk(
+                session,
+                world.app.extensions[VAULT_KEY],
+                subdomain=SUBDOMAIN,
+                app_id=str(fake_zendesk.DEFAULT_APP_ID),
+                credentials=ZendeskCredentials.from_api_token(
+                    email=fake_zendesk.ADMIN_EMAIL, api_token=fake_zendesk.DEFAULT_API_TOKEN
+                ),
+                api_base_url=fake_url,
+            )
+            session.commit()
+
+        response = world.launch("/sidebar", user=AGENT)
+
+        assert response.status_code == 200, response.get_data(as_text=True)
+        (row,) = world.installations()
+        assert row.token_audience == AUDIENCE and row.api_base_url == fake_url
