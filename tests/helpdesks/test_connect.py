@@ -367,3 +367,17 @@ def test_an_account_registered_without_its_app_installation_gets_it_from_its_fir
         assert response.status_code == 200, response.get_data(as_text=True)
         (row,) = world.installations()
         assert row.token_audience == AUDIENCE and row.api_base_url == fake_url
+
+
+def test_an_expired_state_is_refused_and_used_up(world: World) -> None:
+    callback = authorize(world, world.connect_token())
+    with db.database(world.app).sessions() as session:
+        past = utcnow() - timedelta(seconds=1)
+        session.execute(sa.update(OAuthConnectState).values(expires_at=past))
+        session.commit()
+
+    response = world.client.get(callback)
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)
+    assert world.states() == 0
+    assert not connected(world)
