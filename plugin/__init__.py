@@ -74,6 +74,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.console import views as console
     from plugin.customers import console_views as console_segments
     from plugin.customers import push_views as push
+    from plugin.customers import shop_console_views as console_shop
     from plugin.customers.cli import data_cli
     from plugin.customers.segments_cli import segments_cli
     from plugin.delivery import cli as delivery_cli
@@ -109,6 +110,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         console.bp,
         console_access.bp,
         console_privacy.bp,
+        console_shop.bp,
         console_segments.bp,
         catalog_views.bp,
         rules_views.bp,

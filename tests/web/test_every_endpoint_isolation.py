@@ -258,6 +258,9 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
     "console_gestures": {"kind": "gift_card", "enabled": "true"},
     # Forgetting, confirmed: B's erasure of A's customer's email must touch nothing of A's.
     "console_privacy": {"kind": "email", "confirm": "yes"},
+    # Connecting B's store: an empty token is refused before any call to Shopify (the sweep
+    # makes no outside calls); tests/customers/test_shop_console.py connects one for real.
+    "console_shop": {"shop": "b-shop.myshopify.com", "access_token": ""},
 }
 
 
