@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Set up a development/CI checkout of Regulars.
 #
-#   scripts/setup.sh          Python venv + package, front-end vendor bundle
-#   scripts/setup.sh --test   ... plus test extras and system packages the tests need
+#   scripts/setup.sh          Python venv + locked dependencies + package, front-end bundle
+#   scripts/setup.sh --test   ... plus system packages the tests need
 #                             (Debian chromium, PostgreSQL server binaries, runuser)
 #
+# Python packages come from requirements/lock.txt (exact versions and hashes, the test tools
+# included; refresh it with scripts/lock.sh), then the package itself without dependencies.
 # Idempotent: safe to run again at any time.
 set -euo pipefail
 
@@ -15,7 +17,7 @@ for arg in "$@"; do
     case "$arg" in
         --test) WITH_TEST=1 ;;
         -h | --help)
-            sed -n '2,8p' "$0"
+            sed -n '2,10p' "$0"
             exit 0
             ;;
         *)
@@ -26,6 +28,9 @@ for arg in "$@"; do
 done
 
 VENV=.venv
+LOCK=requirements/lock.txt
+# The installer is pinned too: a new pip must not change an install under us.
+PIP_VERSION=26.3
 
 step() { printf '==> %s\n' "$*"; }
 die() {
@@ -112,16 +117,19 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 
-step "upgrading pip"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input)
 
-if [ "$WITH_TEST" -eq 1 ]; then
-    step "installing the package with test extras (pip install -e '.[test]')"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-else
-    step "installing the package (pip install -e .)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e .
-fi
+step "installing pip $PIP_VERSION"
+"${PIP[@]}" "pip==$PIP_VERSION"
+
+[ -f "$LOCK" ] || die "$LOCK is missing: run scripts/lock.sh"
+step "installing the locked dependencies ($LOCK)"
+"${PIP[@]}" --require-hashes -r "$LOCK"
+
+# Everything it needs is in place: no dependency resolution, and setuptools from the lock
+# builds it (no build isolation, which would fetch the newest setuptools).
+step "installing the package (pip install --no-deps -e .)"
+"${PIP[@]}" --no-deps --no-build-isolation -e .
 
 # --- Front-end vendor bundle ----------------------------------------------------
 command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js (>= 18) and npm"
