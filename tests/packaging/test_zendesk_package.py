@@ -374,6 +374,16 @@ def test_real_package_builds_with_service_url_filled_in(tmp_path: Path) -> None:
     assert "{{" not in manifest_text
 
 
+def test_the_built_zip_as_written_passes_the_validator(tmp_path: Path) -> None:
+    out = tmp_path / "regulars-zendesk.zip"
+    assert zendesk_builder.build_package(service_url=SERVICE_URL, out_path=out) == []
+
+    with zipfile.ZipFile(out) as built:
+        entries = {name: built.read(name) for name in built.namelist() if not name.endswith("/")}
+    manifest_text = entries.pop("manifest.json").decode()
+    assert zendesk_validator.validate_manifest(manifest_text, files=entries) == []
+
+
 def test_build_is_reproducible(tmp_path: Path) -> None:
     first, second = tmp_path / "first.zip", tmp_path / "second.zip"
     zendesk_builder.build_package(service_url=SERVICE_URL, out_path=first)
