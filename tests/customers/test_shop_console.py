@@ -1,9 +1,13 @@
-"""The console's Shopify section: admins connect a store (checked first), check it, disconnect."""
+"""The console's Shopify section (admins connect a store, checked first; check it; disconnect it)
+and its data import (customers, then orders; Check file), admins only."""
 
 from __future__ import annotations
 
+import io
+
 import requests
 import responses
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -11,7 +15,7 @@ from sqlalchemy.orm import Session
 from plugin.customers.shopify_client import API_VERSION
 from plugin.customers.shopify_connection import shopify_connection
 from plugin.helpdesks.runtime import helpdesks
-from plugin.models import Installation
+from plugin.models import Customer, Installation, Order
 from tests.console.test_views import console_session, launch, launch_token
 from tests.customers.test_shopify import check_answer
 from tests.goodwill.console_world import SUPERVISOR, bearer_for
@@ -150,3 +154,51 @@ def test_the_console_page_has_the_shopify_section_for_admins_only(
     assert 'data-load-url="/console/shopify"' in page and 'href="#shop-title"' in page
     supervisor = launch(client, launch_token(app, demo_installation, sub=SUPERVISOR))
     assert 'data-load-url="/console/shopify"' not in supervisor.get_data(as_text=True)
+
+
+# --- The console's data import: customers then orders, admins only ----------------------------
+
+
+def upload(
+    client: FlaskClient, headers: dict[str, str], kind: str, csv: str, **form: str
+) -> tuple[int, str]:
+    answer = client.post(
+        "/console/import",
+        data={"kind": kind, "file": (io.BytesIO(csv.encode()), f"{kind}.csv")} | form,
+        headers=headers,
+    )
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_an_admin_imports_customers_then_their_orders(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    headers = admin(app, client, demo_installation)
+    customers = "customer_id,name,email\nSHOP-1,Ada Shop,ada-shop@example.com\n"
+    orders = (
+        "order_id,placed_at,customer_id,amount\n"
+        "SO-1,2026-11-01,SHOP-1,42.50\n"
+        "SO-2,2026-11-02,NOBODY,10.00\n"
+    )
+
+    status, html = upload(client, headers, "customers", customers)
+    assert status == 200 and "1 added" in html
+    status, html = upload(client, headers, "orders", orders, dry_run="1")
+    assert status == 200 and "1 would be added" in html
+    assert session.scalar(sa.select(Order.id).where(Order.external_id == "SO-1")) is None
+
+    status, html = upload(client, headers, "orders", orders)
+
+    assert status == 200 and "1 added" in html and "1 refused" in html and "Line 3" in html
+    order = session.scalars(sa.select(Order).where(Order.external_id == "SO-1")).one()
+    assert order.installation_id == demo_installation.id and order.amount_cents == 4250
+
+
+def test_only_an_admin_may_import(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    supervisor = bearer_for(app, client, demo_installation, SUPERVISOR)
+    csv = "customer_id,name\nSHOP-2,Not Imported\n"
+    assert upload(client, supervisor, "customers", csv)[0] == 403
+    assert upload(client, {}, "customers", csv)[0] == 401
+    assert session.scalar(sa.select(Customer.id).where(Customer.external_id == "SHOP-2")) is None
