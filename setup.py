@@ -1,9 +1,9 @@
 """Build hook: copy the files the service reads from the repository's root into the wheel.
 
-Templates, static files, migrations and the app packages stay at the repository's root (its
-layout is fixed); a wheel gets a copy of them inside the package, as plugin/_bundled, which
-plugin.resources finds when the package is installed. An editable install runs from the
-checkout and needs no copy.
+Templates, static files, migrations, the app packages and the translations stay at the
+repository's root (its layout is fixed); a wheel gets a copy of them inside the package, as
+plugin/_bundled, which plugin.resources finds when the package is installed (with the
+translations' .mo files compiled). An editable install runs from the checkout: no copy.
 """
 
 from __future__ import annotations
@@ -38,6 +38,21 @@ class BuildWithBundle(build_py):
                 shutil.copytree(source, bundle / name, ignore=SKIPPED)
             else:
                 shutil.copy2(source, bundle / name)
+        compile_catalogs(bundle / "translations")
+
+
+def compile_catalogs(folder: Path) -> None:
+    """Build each translation's .mo next to its .po: the checkout keeps only the .po files."""
+    try:
+        from babel.messages.mofile import write_mo
+        from babel.messages.pofile import read_po
+    except ImportError:  # Babel comes with Flask-Babel; without it the service speaks English
+        return
+    for po_path in folder.glob("*/LC_MESSAGES/*.po"):
+        with po_path.open("rb") as po:
+            catalog = read_po(po)
+        with po_path.with_suffix(".mo").open("wb") as mo:
+            write_mo(mo, catalog)
 
 
 setup(cmdclass={"build_py": BuildWithBundle})

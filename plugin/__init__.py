@@ -17,7 +17,7 @@ from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.credentials import CredentialsVault
 from plugin.helpdesks.tokens import SidebarSessions
 from plugin.resources import resource_path
-from plugin.web import assets, formatting, security
+from plugin.web import assets, formatting, i18n, security
 
 csrf = CSRFProtect()
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
     observability.init_app(app, log_format=settings.log_format)
     security.init_app(app, settings)
     formatting.init_app(app)
+    i18n.init_app(app)
     assets.init_app(app)
     helpdesks.init_app(app, settings)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLE_DIR = PACKAGE_DIR / "_bundled"
 # Everything at the repository's root the running service reads, copied into every wheel.
-BUNDLED = ("templates", "static", "migrations", "packaging", "manifest.json")
+BUNDLED = ("templates", "static", "migrations", "packaging", "manifest.json", "translations")
 
 
 def source_root() -> Path:

@@ -131,6 +131,11 @@ step "installing the locked dependencies ($LOCK)"
 step "installing the package (pip install --no-deps -e .)"
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 
+# --- Translations (docs/i18n.md) ---------------------------------------------------
+# The .po catalogs are the source; the .mo files the service reads are built, not kept.
+step "compiling the translations (pybabel compile -d translations)"
+"$VENV/bin/pybabel" -q compile -d translations
+
 # --- Front-end vendor bundle ----------------------------------------------------
 command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js (>= 18) and npm"
 

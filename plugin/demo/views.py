@@ -217,6 +217,8 @@ def open_ticket(ticket_id: str) -> Response:
                 "name": agent.name,
                 "email": agent.email,
                 "role": agent.role,
+                # Zendesk says the agent's profile language; the demo says the browser's.
+                "locale": request.accept_languages.best or "en-US",
             },
         },
         ticket=_ticket_view(ticket, requester),

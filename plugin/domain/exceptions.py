@@ -15,7 +15,11 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from typing import TypeGuard
+
+from babel import Locale
+from babel.numbers import format_currency, get_currency_symbol
 
 from plugin.domain.gesture_binding import GestureBinding, read_binding
 from plugin.domain.personas import ConditionError, InvalidConditions
@@ -46,16 +50,40 @@ RUNNING_OUT_SHARE = Fraction(4, 5)
 # The window of the goodwill sentence: "$38 granted in the last 90 days".
 GOODWILL_DAYS = 90
 
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$"}
+
+def money(
+    cents: int, currency: str = "USD", locale: str = "en_US", *, to_the_cent: bool = False
+) -> str:
+    """Format cents for a locale: whole units, half up, unless `to_the_cent` and it has cents.
+
+    123456 -> "$1,235" (en_US), "1.235 €" (de, EUR); 250 -> "$3": whole units are rounded in
+    integers (through a float, round() rounds half to even, and 250 cents showed as "$2").
+    `to_the_cent` shows cents only when there are some: "$7.88", "$15".
+    """
+    if to_the_cent and cents % 100:
+        amount = Decimal(cents) / 100
+        return format_currency(amount, currency, _pattern(locale, currency, 2), locale=locale)
+    pattern = _pattern(locale, currency, 0)
+    return format_currency(
+        Decimal(whole_units(cents)), currency, pattern, locale=locale, currency_digits=False
+    )
 
 
-def money(cents: int, currency: str = "USD") -> str:
-    """Format cents as whole currency units, half up, e.g. 123456 -> "$1,235", 250 -> "$3".
+@lru_cache(maxsize=256)
+def _pattern(locale: str, currency: str, decimals: int) -> str:
+    """The locale's currency pattern with `decimals` fraction digits.
 
-    In integers: through a float, round() rounds half to even, and 250 cents showed as "$2"."""
-    symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
-    units = whole_units(cents)
-    return f"{'-' if units < 0 else ''}{symbol}{abs(units):,}"
+    A code without a symbol ("SEK") gets a space next to the number, as CLDR's currency
+    spacing asks and Babel does not: "SEK 5", not "SEK5".
+    """
+    pattern = str(Locale.parse(locale).currency_formats["standard"].pattern).split(";")[0]
+    pattern = pattern.replace(".00", "." + "0" * decimals if decimals else "")
+    symbol = get_currency_symbol(currency, locale)
+    if symbol[-1:].isalpha() and pattern.startswith("¤#"):
+        pattern = "¤\u00a0" + pattern[1:]
+    elif symbol[:1].isalpha() and pattern.endswith("0¤"):
+        pattern = pattern[:-1] + "\u00a0¤"
+    return pattern
 
 
 def whole_units(cents: int) -> int:

@@ -7,13 +7,9 @@ from decimal import Decimal
 from plugin.domain.exceptions import money
 
 
-def exact_money(cents: int, currency: str) -> str:
-    """An amount to the cent when it has cents: "$7.88", "$15", "$1,250"."""
-    if cents % 100 == 0:
-        return money(cents, currency)
-    whole = money(0, currency)[:-1]  # the symbol: "$", "CA$", "NOK "
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{whole}{Decimal(abs(cents)) / 100:,.2f}"
+def exact_money(cents: int, currency: str, locale: str = "en_US") -> str:
+    """An amount to the cent when it has cents: "$7.88", "$15", "$1,250"; "7,88 €" in German."""
+    return money(cents, currency, locale, to_the_cent=True)
 
 
 def cents_as_units(cents: int) -> str:

@@ -39,6 +39,7 @@ from plugin.sidebar.views import (
     card_to_act_on,
     card_to_show,
 )
+from plugin.web.i18n import request_locale
 from plugin.web.settings import settings
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
@@ -315,7 +316,7 @@ def render_card(
         requester_id=snapshot.requester.id,
         actions_url=actions_url,
         currency=installation.currency,
-        amount=exact_money,
+        amount=lambda cents, currency: exact_money(cents, currency, request_locale()),
         units=cents_as_units,
         done_line=lambda action: done_line(action, card),
         condition_words=lambda conditions: condition_words(conditions, snapshot.ticket.subject),

@@ -26,22 +26,23 @@ from plugin.sidebar.views import (
     card_to_show,
     shop_answer,
 )
+from plugin.web.i18n import lazy_gettext, request_locale
 
 bp = Blueprint("orders", __name__, url_prefix="/sidebar")
 
-# Words for the statuses of plugin/customers/records.py.
+# Words for the statuses of plugin/customers/records.py, in the request's language.
 STATUS_WORDS = {
-    "pending": "Payment pending",
-    "authorized": "Payment authorized",
-    "paid": "Paid",
-    "partially_paid": "Partly paid",
-    "partially_refunded": "Partly refunded",
-    "refunded": "Refunded",
-    "voided": "Voided",
-    "unfulfilled": "Not shipped",
-    "partial": "Partly shipped",
-    "fulfilled": "Shipped",
-    "returned": "Returned",
+    "pending": lazy_gettext("Payment pending"),
+    "authorized": lazy_gettext("Payment authorized"),
+    "paid": lazy_gettext("Paid"),
+    "partially_paid": lazy_gettext("Partly paid"),
+    "partially_refunded": lazy_gettext("Partly refunded"),
+    "refunded": lazy_gettext("Refunded"),
+    "voided": lazy_gettext("Voided"),
+    "unfulfilled": lazy_gettext("Not shipped"),
+    "partial": lazy_gettext("Partly shipped"),
+    "fulfilled": lazy_gettext("Shipped"),
+    "returned": lazy_gettext("Returned"),
 }
 
 
@@ -83,5 +84,7 @@ def render_orders(installation: Installation, orders: RecentOrders) -> str:
         "sidebar/_orders.html",
         orders=orders,
         status_words=STATUS_WORDS,
-        total=lambda cents, currency: exact_money(cents, currency or installation.currency),
+        total=lambda cents, currency: exact_money(
+            cents, currency or installation.currency, request_locale()
+        ),
     )

@@ -33,6 +33,7 @@ from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.view_budget import view_key
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.i18n import request_locale
 from plugin.web.settings import settings
 
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
@@ -270,6 +271,9 @@ def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
     orders, profile, contact = banner.orders, banner.profile, banner.contact
     stage = profile.lifecycle if profile else None
     return (
+        # Every word and figure is in the request's language (docs/i18n.md): en_US and en_GB
+        # can say the same times and still write money differently.
+        request_locale(),
         tenure(banner.customer_since, today) if banner.is_customer else None,
         ago(banner.data_as_of, now),
         ago(orders.last_order_at, now) if orders else None,

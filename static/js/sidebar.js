@@ -10,6 +10,10 @@
   var suggestionsUrl = body.getAttribute('data-suggestions-url');
   var reviewUrl = body.getAttribute('data-review-url');
   var ordersUrl = body.getAttribute('data-orders-url');
+  // The page's words, in the agent's language (data-text-*): no catalog ships in this file.
+  function text(name) {
+    return body.getAttribute('data-text-' + name);
+  }
 
   function showMessage(text) {
     var card = document.createElement('section');
@@ -24,7 +28,7 @@
 
   var client = window.ZAFClient ? window.ZAFClient.init() : false;
   if (!client) {
-    showMessage('Regulars runs inside the helpdesk: open it from a ticket.');
+    showMessage(text('outside'));
     return;
   }
 
@@ -70,14 +74,14 @@
             suggestionsHolder();
             suggestionsHolder('rg-orders');
             return Promise.all([loadSuggestions(ticketId, requesterId),
-              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, 'Recent orders could not be loaded.'),
-              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, 'The account review could not be loaded.')]);
+              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, text('orders-failed')),
+              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, text('review-failed'))]);
           }
           return undefined;
         });
       });
     }).catch(function () {
-      showMessage('Regulars could not reach its service. Check your connection and reopen the app.');
+      showMessage(text('unreachable'));
       resize();
     });
   }
@@ -95,7 +99,7 @@
     if (requesterId) {
       data.set('requester_id', requesterId);
     }
-    return fetch(syncUrl, {
+    return fetch(withLocale(syncUrl), {
       method: 'POST',
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       body: data,
@@ -196,8 +200,10 @@
     }
     var asks = value > parseFloat(above);
     go.value = asks ? 'escalate' : 'apply';
-    go.textContent = asks ? 'Ask a supervisor: ' + go.getAttribute('data-money') +
-      value.toFixed(2).replace(/\.00$/, '') : 'Apply';
+    var cents = value % 1 ? 2 : 0;
+    go.textContent = asks ? go.getAttribute('data-ask').replace('{amount}', value.toLocaleString(
+      go.getAttribute('data-locale'), { style: 'currency', currency: go.getAttribute('data-currency'),
+        minimumFractionDigits: cents, maximumFractionDigits: cents })) : go.getAttribute('data-apply');
   });
 
   // A form's buttons, those inside it and those joined to it by their form attribute.
@@ -227,7 +233,7 @@
     }
     form.setAttribute('data-busy', 'true');
     buttons(form, true);
-    fetch(form.action, {
+    fetch(withLocale(form.action), {
       method: 'POST',
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
       body: data,
@@ -243,7 +249,7 @@
       var note = document.createElement('p');
       note.className = 'rg-error';
       note.setAttribute('role', 'alert');
-      note.textContent = 'Not sent: Regulars could not reach its service. Try again.';
+      note.textContent = text('not-sent');
       (form.closest('li') || form).appendChild(note);
       resize();
     });
@@ -257,6 +263,12 @@
   // Of the description only its start goes (where an order is named), to keep the URL short.
   var DESCRIPTION_CHARS = 300;
   var pageFields = '';
+  var locale = '';
+
+  // A posted form's answer is a card too: in the agent's language, as the fetched ones.
+  function withLocale(url) {
+    return locale ? url + (url.indexOf('?') < 0 ? '?' : '&') + 'locale=' + locale : url;
+  }
 
   function fieldsQuery(answer) {
     return Object.keys(FIELDS).map(function (name) {
@@ -274,16 +286,18 @@
   }
 
   function loadCurrentTicket() {
-    var paths = ['ticket.requester.id'].concat(Object.keys(FIELDS).map(function (name) {
+    var paths = ['ticket.requester.id', 'currentUser.locale'].concat(Object.keys(FIELDS).map(function (name) {
       return FIELDS[name];
     }));
     return Promise.all([client.context(), client.get(paths)]).then(
       function (answers) {
         var context = answers[0];
         var requester = answers[1] || {};
-        pageFields = fieldsQuery(requester);
+        // The agent's language (ZAF currentUser.locale) goes with every card request.
+        locale = encodeURIComponent(requester['currentUser.locale'] || '');
+        pageFields = fieldsQuery(requester) + (locale ? '&locale=' + locale : '');
         if (!context || !context.ticketId) {
-          showMessage('Open a ticket to see who the customer is.');
+          showMessage(text('no-ticket'));
           resize();
           return undefined;
         }
@@ -322,7 +336,7 @@
     var button = event.target.closest && event.target.closest('[data-rg-copy]');
     if (button && navigator.clipboard) {
       navigator.clipboard.writeText(button.getAttribute('data-rg-copy')).then(function () {
-        button.textContent = 'Copied';
+        button.textContent = button.getAttribute('data-copied');
       });
     }
   });

@@ -94,6 +94,9 @@ def test_the_wheel_carries_templates_static_migrations_and_the_app_packages(whee
         "plugin/_bundled/packaging/gunicorn.conf.py",
         "plugin/_bundled/packaging/freshdesk/manifest.json",
         "plugin/_bundled/manifest.json",
+        # Compiled at build time from the .po catalogs (docs/i18n.md).
+        "plugin/_bundled/translations/de/LC_MESSAGES/messages.mo",
+        "plugin/_bundled/translations/es/LC_MESSAGES/messages.po",
     ):
         assert expected in names
     assert not [name for name in names if "__pycache__" in name]

@@ -24,7 +24,9 @@ PACKAGE_ENTRIES = [
     "assets/icon_nav_bar.svg",
     "assets/logo-small.png",
     "assets/logo.png",
+    "translations/de.json",
     "translations/en.json",
+    "translations/es.json",
 ]
 # Written out here rather than read from zendesk_validator.RULES, so a severity change has to be
 # deliberate.

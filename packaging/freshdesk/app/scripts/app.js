@@ -61,6 +61,8 @@
         ticket_id: String(ticket.display_id || ticket.id),
         requester_id: String(contact.id || ticket.requester_id || ''),
         agent_id: String(answers[2].loggedInUser.id),
+        // The agent's language in Freshdesk: the service answers in it (docs/i18n.md).
+        locale: String((answers[2].loggedInUser.contact || {}).language || ''),
         domain: answers[3].domainName
       };
     });

@@ -1,0 +1,100 @@
+"""The agent's language: which locale a request is answered in, and Flask-Babel's set-up.
+
+The helpdesk's page says the agent's locale (Zendesk's `currentUser.locale` as the `locale`
+query argument of the sidebar's requests, Freshdesk's agent language as `locale` in the
+request body); else the browser's languages; else English. docs/i18n.md says more.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+# Flask-Babel ships no type information: its few calls go through the typed functions below.
+import flask_babel  # type: ignore[import-untyped]
+from babel import Locale, UnknownLocaleError
+from flask import Flask, g, has_request_context, request
+
+from plugin.resources import resource_path
+
+# English and the complete translations in translations/: add a language here and there.
+LANGUAGES = ("en", "es", "de")
+DEFAULT_LOCALE = "en_US"
+
+
+def init_app(app: Flask) -> None:
+    """Answer every request in its agent's locale, with the catalogs in translations/."""
+    flask_babel.Babel(
+        app,
+        locale_selector=request_locale,
+        default_locale=DEFAULT_LOCALE,
+        default_translation_directories=str(resource_path("translations")),
+    )
+    # The page's language as HTML and JavaScript spell it: <html lang>, Intl's number format.
+    app.context_processor(lambda: {"locale_tag": request_locale().replace("_", "-")})
+
+
+def request_locale() -> str:
+    """The request's locale as a string ("de", "es_419", "en_US"): part of any cache key.
+
+    Its language is always one of LANGUAGES; the region, when the helpdesk says one, only
+    changes how numbers and money look. Chosen once per request.
+    """
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    chosen = g.get("regulars_locale")
+    if chosen is None:
+        chosen = _choose()
+        g.regulars_locale = chosen
+    return str(chosen)
+
+
+def _choose() -> str:
+    said = request.args.get("locale")
+    if said is None and request.blueprint == "freshdesk" and request.method == "POST":
+        # Freshworks' request proxy sends the app's JSON body, whatever its content type says.
+        body = request.get_json(silent=True, force=True)
+        said = body.get("locale") if isinstance(body, dict) else None
+    if isinstance(said, str) and (parsed := supported_locale(said)):
+        return parsed
+    best = request.accept_languages.best_match(LANGUAGES)
+    return DEFAULT_LOCALE if best in (None, "en") else str(best)
+
+
+@lru_cache(maxsize=128)
+def supported_locale(tag: str) -> str | None:
+    """A helpdesk's locale tag ("de", "es-419", "pt-BR", "en_GB") as a locale we speak, or None."""
+    if not 2 <= len(tag) <= 16:
+        return None
+    try:
+        parsed = Locale.parse(tag.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return None
+    if parsed.language not in LANGUAGES:
+        return None
+    if parsed.language == "en" and parsed.territory is None:
+        return DEFAULT_LOCALE
+    return str(parsed)
+
+
+def babel_locale() -> Locale:
+    """The request's locale as Babel's object (Flask-Babel's, cached per request)."""
+    chosen = flask_babel.get_locale()
+    return chosen if isinstance(chosen, Locale) else Locale.parse(DEFAULT_LOCALE)
+
+
+def gettext(text: str, **variables: object) -> str:
+    """`text` in the request's language, with `%(name)s` filled in from `variables`."""
+    return str(flask_babel.gettext(text, **variables))
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: object) -> str:
+    """The singular or plural (as the request's language counts them), `%(num)d` filled in."""
+    return str(flask_babel.ngettext(singular, plural, num, **variables))
+
+
+def lazy_gettext(text: str) -> str:
+    """`text`, translated when shown: for words kept at import time (a module's constants).
+
+    Typed as the string it becomes: Jinja and str.join turn it into one on use.
+    """
+    return flask_babel.lazy_gettext(text)  # type: ignore[no-any-return]
