@@ -85,12 +85,7 @@ def fetch_helpdesk_snapshot(
     directly, without the cache.
     """
     helpdesk_group = upstream_group(installation_id, "helpdesk")
-    if (
-        requester_hint
-        and cache is not None
-        and helpdesk.remote
-        and reads_requesters(helpdesk)
-    ):
+    if requester_hint and cache is not None and helpdesk.remote and reads_requesters(helpdesk):
         snapshot = _requester_first(
             helpdesk,
             cache=cache,
@@ -233,10 +228,7 @@ def start_requester_read(
     `prepare_customer`); `fetch_helpdesk_snapshot` joins the fetch in flight, no second call.
     """
     if not (
-        requester_hint
-        and cache is not None
-        and helpdesk.remote
-        and reads_requesters(helpdesk)
+        requester_hint and cache is not None and helpdesk.remote and reads_requesters(helpdesk)
     ):
         return False
     lookup = cache.lookup(
