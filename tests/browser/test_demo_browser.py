@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -118,7 +119,8 @@ def test_the_page_asks_to_store_what_the_banner_read_and_shows_the_banner_again(
         syncs: list[int] = []
         page.on(
             "response",
-            lambda r: syncs.append(r.status) if r.url.endswith("/sidebar/sync") else None,
+            # The page adds the agent's locale to the query (?locale=en-US): match the path.
+            lambda r: syncs.append(r.status) if urlsplit(r.url).path == "/sidebar/sync" else None,
         )
         page.goto(f"{url}/demo")
         page.locator(f'[data-ticket-id="{ticket_id}"]').click()
