@@ -33,6 +33,7 @@ from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.view_budget import view_key
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.formatting import ago_bucket, days_ago_bucket, tenure_bucket
 from plugin.web.i18n import request_locale
 from plugin.web.settings import settings
 
@@ -260,13 +261,13 @@ def banner_response(
 def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
     """What each time-dependent expression of `_banner.html` says at `now`, in its order.
 
-    The rendered banner's cache key holds these words instead of `now`, so a banner is
-    rendered again exactly when one of them changes. A template change that shows another
-    time must add it here: tests/sidebar/test_rendered.py renders at many moments and fails
-    when two moments with the same words give different HTML.
+    The rendered banner's cache key holds these instead of `now`, so a banner is rendered again
+    exactly when one of them changes. Each is the bucket its words are made from
+    (plugin/web/formatting.py), not the words: working them out costs no Babel call on a
+    cache hit. A template change that shows another time must add it here:
+    tests/sidebar/test_rendered.py renders at many moments and fails when two moments with
+    the same key give different HTML.
     """
-    filters = current_app.jinja_env.filters
-    ago, tenure, days_ago = filters["ago"], filters["tenure"], filters["days_ago"]
     banner, today = view.banner, now.date()
     orders, profile, contact = banner.orders, banner.profile, banner.contact
     stage = profile.lifecycle if profile else None
@@ -274,12 +275,12 @@ def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
         # Every word and figure is in the request's language (docs/i18n.md): en_US and en_GB
         # can say the same times and still write money differently.
         request_locale(),
-        tenure(banner.customer_since, today) if banner.is_customer else None,
-        ago(banner.data_as_of, now),
-        ago(orders.last_order_at, now) if orders else None,
-        (stage.since == today, days_ago(stage.since, today)) if stage else None,
-        ago(contact.last_contact_at, now) if contact and contact.last_contact_at else None,
-        ago(view.helpdesk.fetched_at, now),
+        tenure_bucket(banner.customer_since, today) if banner.is_customer else None,
+        ago_bucket(banner.data_as_of, now),
+        ago_bucket(orders.last_order_at, now) if orders else None,
+        (stage.since == today, days_ago_bucket(stage.since, today)) if stage else None,
+        ago_bucket(contact.last_contact_at, now) if contact and contact.last_contact_at else None,
+        ago_bucket(view.helpdesk.fetched_at, now),
     )
 
 

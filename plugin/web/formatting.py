@@ -12,23 +12,44 @@ from plugin.domain.exceptions import money
 from plugin.domain.recognition import segment_label
 from plugin.web.i18n import babel_locale, gettext, ngettext, request_locale
 
+# Each time word is made in two steps: a bucket (plain numbers, no Babel, cheap) and its words
+# (Babel, the request's language). The words depend on nothing but the bucket, the locale and
+# the dates the banner already shows, so a cache of rendered HTML can key on the buckets
+# (plugin/sidebar/views.py, banner_clock) and never word anything on a hit.
+
+YEAR, MONTH, DAY, HOUR, MINUTE = 365 * 86400, 30 * 86400, 86400, 3600, 60
+
+
+def ago_bucket(moment: datetime | None, now: datetime) -> tuple[str, int] | None:
+    """What `ago` says, as numbers: ("just now", 0), or a unit's size in seconds and a count."""
+    if moment is None:
+        return None
+    seconds = (now - moment).total_seconds()
+    if seconds < 90:
+        return ("now", 0)
+    for size, at_least in ((YEAR, 2), (MONTH, 2), (DAY, 1)):
+        if seconds >= size * at_least:
+            return (str(size), int(seconds // size))
+    if seconds >= HOUR:
+        return (str(HOUR), int(seconds // HOUR))
+    return (str(MINUTE), max(int(seconds // MINUTE), 1))
+
 
 def ago(moment: datetime | None, now: datetime) -> str:
     """Say how long ago something happened, coarsely: "just now", "3 hours ago", "2 years ago".
 
     In the request's language ("vor 3 Stunden"), worded by Babel's format_timedelta.
     """
-    if moment is None:
+    return _ago_words(ago_bucket(moment, now))
+
+
+def _ago_words(bucket: tuple[str, int] | None) -> str:
+    if bucket is None:
         return gettext("never")
-    seconds = (now - moment).total_seconds()
-    if seconds < 90:
+    unit, count = bucket
+    if unit == "now":
         return gettext("just now")
-    for unit, size in (("year", 365 * 86400), ("month", 30 * 86400), ("day", 86400)):
-        if seconds >= size * (2 if unit != "day" else 1):
-            return _past(int(seconds // size), size)
-    if seconds >= 3600:
-        return _past(int(seconds // 3600), 3600)
-    return _past(max(int(seconds // 60), 1), 60)
+    return _past(count, int(unit))
 
 
 def _past(count: int, unit_seconds: int) -> str:
@@ -42,27 +63,38 @@ def _past(count: int, unit_seconds: int) -> str:
     )
 
 
+def tenure_bucket(since: date | None, today: date) -> tuple[str, int] | None:
+    """What `tenure` says besides `since` itself: whole years, "new", or whole months."""
+    if since is None:
+        return None
+    years = today.year - since.year - ((today.month, today.day) < (since.month, since.day))
+    if years >= 1:
+        return ("years", years)
+    days = (today - since).days
+    return ("new", 0) if days < 31 else ("months", days // 30)
+
+
 def tenure(since: date | None, today: date) -> str:
     """Say how long someone has been a customer: "since May 2014 · 11 years".
 
     Always a month with its four-digit year (or a full date): "Nov 24" could be a day or 2024.
     """
-    if since is None:
+    bucket = tenure_bucket(since, today)
+    if since is None or bucket is None:
         return gettext("not a customer yet")
     locale = babel_locale()
-    years = today.year - since.year - ((today.month, today.day) < (since.month, since.day))
-    month = format_date(since, "MMM y", locale=locale)
-    if years >= 1:
-        return ngettext(
-            "since %(month)s · %(num)d year", "since %(month)s · %(num)d years", years, month=month
-        )
-    days = (today - since).days
-    if days < 31:
+    kind, count = bucket
+    if kind == "new":
         return gettext("since %(day)s · new", day=format_date(since, "medium", locale=locale))
+    month = format_date(since, "MMM y", locale=locale)
+    if kind == "years":
+        return ngettext(
+            "since %(month)s · %(num)d year", "since %(month)s · %(num)d years", count, month=month
+        )
     return ngettext(
         "since %(month)s · %(num)d month",
         "since %(month)s · %(num)d months",
-        days // 30,
+        count,
         month=month,
     )
 
@@ -90,18 +122,28 @@ def fact_value(value: object) -> str:
     return str(value)
 
 
-def days_ago(day: date, today: date) -> str:
-    """Say how long ago a day was: "today", "yesterday", "12 days ago", "3 months ago"."""
+def days_ago_bucket(day: date, today: date) -> tuple[str, int]:
+    """What `days_ago` says, as numbers: today, yesterday, or a unit's size in days and a count."""
     days = (today - day).days
     if days <= 0:
-        return gettext("today")
+        return ("today", 0)
     if days == 1:
-        return gettext("yesterday")
+        return ("yesterday", 1)
     if days < 60:
-        return _past(days, 86400)
+        return ("1", days)
     if days < 730:
-        return _past(days // 30, 30 * 86400)
-    return _past(days // 365, 365 * 86400)
+        return ("30", days // 30)
+    return ("365", days // 365)
+
+
+def days_ago(day: date, today: date) -> str:
+    """Say how long ago a day was: "today", "yesterday", "12 days ago", "3 months ago"."""
+    unit, count = days_ago_bucket(day, today)
+    if unit == "today":
+        return gettext("today")
+    if unit == "yesterday":
+        return gettext("yesterday")
+    return _past(count, int(unit) * DAY)
 
 
 def conditions_text(held: Iterable[str]) -> str:
