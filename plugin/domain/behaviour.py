@@ -75,19 +75,44 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     A window that wraps the new year (Dec-Jan) counts a season's January with its December.
     """
     orders = history.through(today).orders
-    if len(orders) < SEASONAL_MIN_ORDERS:
+    total = len(orders)
+    if total < SEASONAL_MIN_ORDERS:
+        return None
+    # One pass over the orders: how many fell in each month, and in which years. Every
+    # window below is then a sum of at most three months, not another pass over the orders.
+    per_month = [0] * 13
+    years_of_month: list[set[int]] = [set() for _ in range(13)]
+    for order in orders:
+        placed_at = order.placed_at
+        per_month[placed_at.month] += 1
+        years_of_month[placed_at.month].add(placed_at.year)
+    share = SEASONAL_MIN_SHARE
+
+    def enough(inside: int) -> bool:  # inside / total >= share, in whole numbers
+        return inside * share.denominator >= share.numerator * total
+
+    # The widest windows hold the narrower ones: if none of them holds enough, none does.
+    if not any(
+        enough(sum(per_month[(start - 1 + i) % 12 + 1] for i in range(SEASONAL_MAX_MONTHS)))
+        for start in range(1, 13)
+    ):
         return None
     candidates = []
     for width in range(1, SEASONAL_MAX_MONTHS + 1):
         for start in range(1, 13):
-            months = {(start - 1 + i) % 12 + 1 for i in range(width)}
-            inside = [o.placed_at.date() for o in orders if o.placed_at.month in months]
-            years = {day.year if day.month >= start else day.year - 1 for day in inside}
-            if (
-                Fraction(len(inside), len(orders)) >= SEASONAL_MIN_SHARE
-                and len(years) >= SEASONAL_MIN_YEARS
-            ):
-                candidates.append((-len(inside), width, start, len(years)))
+            months = [(start - 1 + i) % 12 + 1 for i in range(width)]
+            inside = sum(per_month[month] for month in months)
+            if not enough(inside):
+                continue
+            # A season's months before `start` in the calendar (a Dec-Jan window's January)
+            # count with the year the season began.
+            years = {
+                year if month >= start else year - 1
+                for month in months
+                for year in years_of_month[month]
+            }
+            if len(years) >= SEASONAL_MIN_YEARS:
+                candidates.append((-inside, width, start, len(years)))
     if not candidates:
         return None
     minus_inside, width, start, year_count = min(candidates)
@@ -95,7 +120,7 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     span = first if width == 1 else f"{first}-{last}"
     return BehaviourTag(
         Behaviour.SEASONAL,
-        f"{-minus_inside} of {len(orders)} orders in {span}, over {year_count} years",
+        f"{-minus_inside} of {total} orders in {span}, over {year_count} years",
     )
 
 
@@ -125,9 +150,11 @@ def deal_seeker_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | 
     """Tag a customer who mostly buys with a discount."""
     orders = history.through(today).orders
     discounted = sum(o.discounted for o in orders)
+    share = DEAL_SEEKER_MIN_SHARE
     if (
         len(orders) < DEAL_SEEKER_MIN_ORDERS
-        or Fraction(discounted, len(orders)) < DEAL_SEEKER_MIN_SHARE
+        # discounted / orders < share, in whole numbers
+        or discounted * share.denominator < share.numerator * len(orders)
     ):
         return None
     return BehaviourTag(

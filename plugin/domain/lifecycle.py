@@ -142,15 +142,19 @@ def _stage(rhythm: _Rhythm, first_seen: date, day: date) -> LifecycleStage:
 
 def _turning_days(rhythm: _Rhythm, first_seen: date, *, before: date) -> list[date]:
     """The days from the order day until `before` on which `_stage` can change, in order."""
-    candidates = {
-        rhythm.day,
-        rhythm.day + timedelta(days=rhythm.at_risk_after),
-        rhythm.day + timedelta(days=rhythm.lapsed_after),
-        first_seen + timedelta(days=NEW_CUSTOMER_DAYS),
+    start = rhythm.day
+    later = {
+        start + timedelta(days=rhythm.at_risk_after),
+        start + timedelta(days=rhythm.lapsed_after),
+        first_seen + _NEW_WINDOW,
     }
     if rhythm.came_back_on is not None:
-        candidates.add(rhythm.came_back_on + timedelta(days=WON_BACK_DAYS))
-    return sorted(day for day in candidates if rhythm.day <= day < before)
+        later.add(rhythm.came_back_on + _WON_BACK_WINDOW)
+    return [start, *sorted(day for day in later if start < day < before)]
+
+
+_NEW_WINDOW = timedelta(days=NEW_CUSTOMER_DAYS)
+_WON_BACK_WINDOW = timedelta(days=WON_BACK_DAYS)
 
 
 def _reason(stage: LifecycleStage, first_order_day: date, latest: _Rhythm, today: date) -> str:

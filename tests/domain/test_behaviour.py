@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -111,6 +113,53 @@ def test_orders_within_250_days_are_never_seasonal(history: CustomerHistory, spa
     first = history.order_days[0]
     history = history.through(first + timedelta(days=span))
     assert seasonal_tag(history, today=first + timedelta(days=span)) is None
+
+
+def seasonal_by_definition(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """The seasonal rule read straight off its definition: a pass over the orders per window."""
+    orders = history.through(today).orders
+    if len(orders) < 4:
+        return None
+    candidates = []
+    for width in range(1, 4):
+        for start in range(1, 13):
+            months = {(start - 1 + i) % 12 + 1 for i in range(width)}
+            inside = [o.placed_at.date() for o in orders if o.placed_at.month in months]
+            years = {day.year if day.month >= start else day.year - 1 for day in inside}
+            if Fraction(len(inside), len(orders)) >= Fraction(3, 4) and len(years) >= 2:
+                candidates.append((-len(inside), width, start, len(years)))
+    if not candidates:
+        return None
+    minus_inside, width, start, year_count = min(candidates)
+    first, last = calendar.month_abbr[start], calendar.month_abbr[(start + width - 2) % 12 + 1]
+    span = first if width == 1 else f"{first}-{last}"
+    return BehaviourTag(
+        Behaviour.SEASONAL,
+        f"{-minus_inside} of {len(orders)} orders in {span}, over {year_count} years",
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=2021, max_value=2025),
+            st.sampled_from((1, 2, 11, 12, 6)),  # mostly around the new year: windows wrap
+            st.integers(min_value=1, max_value=28),
+        ),
+        min_size=0,
+        max_size=14,
+    ),
+    histories(max_orders=4),
+)
+def test_seasonal_counts_months_as_its_definition_does(
+    picks: list[tuple[int, int, int]], noise: CustomerHistory
+) -> None:
+    # The rule counts each month once rather than passing over the orders per window: the
+    # same tag and reason as the definition, on clustered and random orders alike.
+    history = CustomerHistory.of(
+        [*history_on([date(y, m, d) for y, m, d in picks]).orders, *noise.orders]
+    )
+    assert seasonal_tag(history, today=TODAY) == seasonal_by_definition(history, today=TODAY)
 
 
 # Small business / daily buyer -------------------------------------------------------------
