@@ -1,10 +1,12 @@
 """The service's own CSS and JS, served minified: comments and spaces are for the people who
 read the source in static/, not for every sidebar that loads it.
 
-For `.css` and `.js` files Flask's static route answers the minified text (rcssmin, rjsmin:
-whitespace and comments go, names stay), made once per file version and kept in memory, with an
-ETag, and gzip-compressed (made once too) to a browser that accepts it. Every other static file
-(images, the vendored ZAF SDK, already minified) is served as Flask serves it.
+For `.css` and `.js` files Flask's static route answers the minified text (rcssmin for CSS:
+whitespace and comments go; calmjs.parse for JS: whitespace and comments go and a function's
+local names shrink to a letter or two, while globals, properties and strings stay; rjsmin for a
+script calmjs.parse cannot read, as it reads ES5 only), made once per file version and kept in
+memory, with an ETag, and gzip-compressed (made once too) to a browser that accepts it. Every
+other static file (images, the vendored ZAF SDK, already minified) is served as Flask serves it.
 
 Their URLs carry the content: `url_for("static", filename="css/sidebar.css")` gives
 `/static/css/sidebar.<12 hex of the minified text's hash>.css`, which is cached for a year as
@@ -25,14 +27,44 @@ from pathlib import Path
 
 import rcssmin
 import rjsmin
+from calmjs.parse import es5
+from calmjs.parse.exceptions import ECMASyntaxError
+from calmjs.parse.unparsers.es5 import minify_print
 from flask import Flask, Response, abort, request, send_file
 from werkzeug.exceptions import NotFound
 from werkzeug.security import safe_join
 
+
+def minify_js(source: str) -> str:
+    """The script without comments and spaces, its local names shortened (the same text on
+    every run, so every process serves it under one name); rjsmin's for a script calmjs.parse
+    cannot parse (it reads ES5, not `const` or arrow functions)."""
+    try:
+        tree = es5(source)
+    except ECMASyntaxError:
+        return str(rjsmin.jsmin(source))
+    return str(minify_print(tree, obfuscate=True, obfuscate_globals=False))
+
+
 MINIFIERS: dict[str, tuple[str, Callable[[str], str]]] = {
     ".css": ("text/css", rcssmin.cssmin),
-    ".js": ("text/javascript", rjsmin.jsmin),
+    ".js": ("text/javascript", minify_js),
 }
+# Minified texts by their source's hash, for every app of the process: parsing a script takes
+# a few hundred milliseconds, paid once per version, not once per app.
+_BY_SOURCE: dict[tuple[str, str], str] = {}
+_BY_SOURCE_LOCK = threading.Lock()
+
+
+def _minify(suffix: str, source: str) -> str:
+    key = (suffix, hashlib.sha256(source.encode()).hexdigest())
+    with _BY_SOURCE_LOCK:
+        made = _BY_SOURCE.get(key)
+    if made is None:
+        made = MINIFIERS[suffix][1](source)
+        with _BY_SOURCE_LOCK:
+            _BY_SOURCE[key] = made
+    return made
 
 
 # A versioned name: the file's stem, 12 hex digits of its minified text's hash, its suffix.
@@ -68,8 +100,7 @@ class MinifiedAssets:
             made = self._made.get(filename)
         if made is not None and made[0] == version:
             return made[1], made[2]
-        _, minify = MINIFIERS[path.suffix]
-        body = minify(path.read_text(encoding="utf-8")).encode()
+        body = _minify(path.suffix, path.read_text(encoding="utf-8")).encode()
         etag = hashlib.sha256(body).hexdigest()[:20]
         with self._lock:
             self._made[filename] = (version, body, etag)

@@ -4,15 +4,38 @@
 
   var body = document.body;
   var root = document.getElementById('regulars');
-  var sessionToken = body.getAttribute('data-session-token');
-  var bannerUrl = body.getAttribute('data-banner-url');
-  var syncUrl = body.getAttribute('data-sync-url');
-  var suggestionsUrl = body.getAttribute('data-suggestions-url');
-  var reviewUrl = body.getAttribute('data-review-url');
-  var ordersUrl = body.getAttribute('data-orders-url');
-  // The page's words, in the agent's language (data-text-*): no catalog ships in this file.
+  // The page's settings (data-*) and its words in the agent's language (data-text-*): no
+  // catalog ships in this file.
+  function data(name) {
+    return body.getAttribute('data-' + name);
+  }
   function text(name) {
-    return body.getAttribute('data-text-' + name);
+    return data('text-' + name);
+  }
+  var sessionToken = data('session-token');
+  var bannerUrl = data('banner-url');
+  var syncUrl = data('sync-url');
+  var suggestionsUrl = data('suggestions-url');
+  var reviewUrl = data('review-url');
+  var ordersUrl = data('orders-url');
+
+  // Every request goes with the bearer session, no cookie, and past any HTTP cache; a body
+  // makes it a POST.
+  function send(url, form) {
+    return fetch(url, {
+      method: form ? 'POST' : 'GET',
+      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
+      body: form,
+      credentials: 'omit',
+      cache: 'no-store'
+    });
+  }
+
+  // A card's address: the ticket, the requester (only a hint that lets the service fetch
+  // history in parallel; the ticket decides), then the page's fields and the locale.
+  function cardUrl(url, ticketId, requesterId) {
+    return url + '?ticket_id=' + encodeURIComponent(ticketId) +
+      (requesterId ? '&requester_id=' + encodeURIComponent(requesterId) : '') + pageFields;
   }
 
   function showMessage(text) {
@@ -41,17 +64,7 @@
 
   function load(ticketId, requesterId, attempt) {
     root.setAttribute('aria-busy', 'true');
-    var url = bannerUrl + '?ticket_id=' + encodeURIComponent(ticketId);
-    if (requesterId) {
-      // Only a hint that lets the service fetch history in parallel; the ticket decides.
-      url += '&requester_id=' + encodeURIComponent(requesterId);
-    }
-    url += pageFields;
-    return fetch(url, {
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
+    return send(cardUrl(bannerUrl, ticketId, requesterId)).then(function (response) {
       var retryAfter = parseInt(response.headers.get('Retry-After') || '', 10);
       return response.text().then(function (html) {
         // The service renders these partials with autoescaping; nothing from the page goes in.
@@ -73,9 +86,11 @@
           if (suggestionsUrl) {
             suggestionsHolder();
             suggestionsHolder('rg-orders');
-            return Promise.all([loadSuggestions(ticketId, requesterId),
-              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, text('orders-failed')),
-              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, text('review-failed'))]);
+            return Promise.all([
+              loadCard(suggestionsUrl, 'rg-suggestions', ticketId, requesterId,
+                '<section class="rg-card rg-problem" role="alert"><p>Suggestions could not be loaded.</p></section>'),
+              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, failure('orders-failed')),
+              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, failure('review-failed'))]);
           }
           return undefined;
         });
@@ -94,18 +109,12 @@
     if (!banner || !syncUrl) {
       return Promise.resolve();
     }
-    var data = new URLSearchParams();
-    data.set('ticket_id', ticketId);
+    var form = new URLSearchParams();
+    form.set('ticket_id', ticketId);
     if (requesterId) {
-      data.set('requester_id', requesterId);
+      form.set('requester_id', requesterId);
     }
-    return fetch(withLocale(syncUrl), {
-      method: 'POST',
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      body: data,
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
+    return send(withLocale(syncUrl), form).then(function (response) {
       return response.text().then(function (html) {
         if (!response.ok) {
           return; // the banner shown stays: it is what is stored
@@ -148,44 +157,24 @@
     resize();
   }
 
-  function loadSuggestions(ticketId, requesterId) {
-    var url = suggestionsUrl + '?ticket_id=' + encodeURIComponent(ticketId);
-    if (requesterId) {
-      url += '&requester_id=' + encodeURIComponent(requesterId);
-    }
-    url += pageFields;
-    return fetch(url, {
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
-      return response.text().then(function (html) {
-        showCard(html, false);
-      });
-    }).catch(function () {
-      showCard('<section class="rg-card rg-problem" role="alert"><p>Suggestions could not be loaded.</p></section>', false);
-    });
-  }
-
-  // The orders card, and the account review when the customer calls for one (204: none).
-  function loadCard(cardUrl, id, ticketId, requesterId, failure) {
-    if (!cardUrl) {
+  // A card in its holder: the suggestions, the orders, and the account review when the
+  // customer calls for one (204: none); `failure` is what shows if the service is not reached.
+  function loadCard(url, id, ticketId, requesterId, failure) {
+    if (!url) {
       return undefined;
     }
     suggestionsHolder(id);
-    var url = cardUrl + '?ticket_id=' + encodeURIComponent(ticketId) +
-      (requesterId ? '&requester_id=' + encodeURIComponent(requesterId) : '') + pageFields;
-    return fetch(url, {
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
+    return send(cardUrl(url, ticketId, requesterId)).then(function (response) {
       return response.text().then(function (html) {
         showCard(response.status === 204 ? '' : html, false, id);
       });
     }).catch(function () {
-      showCard('<p class="rg-error" role="alert">' + failure + '</p>', false, id);
+      showCard(failure, false, id);
     });
+  }
+
+  function failure(name) {
+    return '<p class="rg-error" role="alert">' + text(name) + '</p>';
   }
 
   // An amount above the rule's approval threshold asks a supervisor: the button says so as
@@ -226,20 +215,14 @@
     if (form.getAttribute('data-busy') === 'true') {
       return; // a second click while the first is on its way (the service would not record it twice)
     }
-    var data = new FormData(form);
+    var fields = new FormData(form);
     var submitter = event.submitter;
     if (submitter && submitter.name) {
-      data.set(submitter.name, submitter.value);
+      fields.set(submitter.name, submitter.value);
     }
     form.setAttribute('data-busy', 'true');
     buttons(form, true);
-    fetch(withLocale(form.action), {
-      method: 'POST',
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      body: data,
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
+    send(withLocale(form.action), fields).then(function (response) {
       return response.text().then(function (html) {
         showCard(html, true, form.getAttribute('data-rg-holder'));
       });
@@ -316,11 +299,7 @@
       return;
     }
     gesturePolling = true;
-    fetch(list.getAttribute('data-poll') + pageFields, {
-      headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },
-      credentials: 'omit',
-      cache: 'no-store'
-    }).then(function (response) {
+    send(list.getAttribute('data-poll') + pageFields).then(function (response) {
       return response.ok ? response.text() : null;
     }).then(function (html) {
       // Rendered by the service with autoescaping, as every card.
