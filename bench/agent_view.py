@@ -137,10 +137,7 @@ def views_one_at_a_time(
     figures: JSONObject = {
         "client_ms": percentiles(client_s),
         "server_ms": percentiles(server_s),
-        "server_ms_by_request_p50": {
-            name: round(1000 * statistics.median(samples), 2)
-            for name, samples in by_request.items()
-        },
+        "server_ms_by_request_p50": medians_ms(by_request),
     }
     if calls_s:
         figures["one_upstream_call_ms"] = percentiles(calls_s)
@@ -148,3 +145,10 @@ def views_one_at_a_time(
             statistics.median(client_s) / statistics.median(calls_s), 3
         )
     return figures
+
+
+def medians_ms(by_request: dict[str, list[float]]) -> JSONObject:
+    """Each request's median, in milliseconds, from samples in seconds."""
+    return {
+        name: round(1000 * statistics.median(samples), 2) for name, samples in by_request.items()
+    }

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from bench import workload
-from bench.agent_view import AgentView, agent_view
+from bench.agent_view import AgentView, agent_view, medians_ms
 from bench.load import Client, percentiles
 from bench.service import SUBDOMAIN, BenchError, RunningService, launch_token
 from plugin import create_app, db
@@ -165,6 +165,7 @@ def _replay(
     lock = threading.Lock()
     latencies: dict[str, list[float]] = {"with_event": [], "without_event": []}
     server: dict[str, list[float]] = {"with_event": [], "without_event": []}
+    by_request: dict[str, dict[str, list[float]]] = {"with_event": {}, "without_event": {}}
     failures: dict[str, int] = {}
     refused: dict[str, int] = {}
     by_agent: dict[int, list[workload.View]] = {}
@@ -214,6 +215,8 @@ def _replay(
                     kind = "with_event" if view.ticket_id in sent else "without_event"
                     latencies[kind].append(seen.client_ms / 1000)
                     server[kind].append(seen.server_ms / 1000)
+                    for name, ms in seen.by_request_ms.items():
+                        by_request[kind].setdefault(name, []).append(ms / 1000)
         if not counted:
             warmed_up.wait()
 
@@ -250,6 +253,9 @@ def _replay(
         # first: as the client saw them, and the service's own time for their requests.
         "view_latency_ms": {kind: percentiles(samples) for kind, samples in latencies.items()},
         "view_server_ms": {kind: percentiles(samples) for kind, samples in server.items()},
+        "view_server_ms_by_request_p50": {
+            kind: medians_ms(samples) for kind, samples in by_request.items() if samples
+        },
     }
 
 
