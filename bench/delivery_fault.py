@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -223,6 +223,43 @@ def _open_and_done(sessions: sessionmaker[Session]) -> tuple[int, int]:
     return sum(int(n) for n in rows.values()) - done, done
 
 
+def run_with_kills(
+    workers: Workers,
+    *,
+    parallel: int,
+    total: int,
+    kills: int,
+    timeout_seconds: float,
+    open_and_done: Callable[[], tuple[int, int]],
+    what: str,
+) -> tuple[int, float]:
+    """Run `parallel` workers until nothing is open, SIGKILLing the oldest (and starting
+    another) `kills` times, evenly spread over the `total` items; the kills and seconds it took.
+    """
+    started = time.monotonic()
+    for _ in range(parallel):
+        workers.start()
+    kills_at = [total * (n + 1) // (kills + 1) for n in range(kills)]
+    killed = 0
+    try:
+        while True:
+            open_count, done = open_and_done()
+            if open_count == 0:
+                break
+            if time.monotonic() - started > timeout_seconds:
+                raise FaultTestError(f"{open_count} {what} still open after the timeout")
+            if kills_at and done >= kills_at[0]:
+                kills_at.pop(0)
+                workers.kill_oldest()
+                killed += 1
+                workers.start()
+            workers.check_alive()
+            time.sleep(0.1)
+    finally:
+        workers.stop_all()
+    return killed, time.monotonic() - started
+
+
 # --- The test -----------------------------------------------------------------------------
 
 
@@ -259,31 +296,15 @@ def run_on(url: str, options: Options, folder: Path) -> dict[str, Any]:
                 )
             )
             env = _worker_env(url, key, folder / f"instance-{kind}")
-            workers = Workers(env, folder)
-            started = time.monotonic()
-            for _ in range(parallel):
-                workers.start()
-            kills_at = [
-                options.actions * (n + 1) // (options.kills + 1) for n in range(options.kills)
-            ]
-            kills = 0
-            try:
-                while True:
-                    open_count, done = _open_and_done(sessions)
-                    if open_count == 0:
-                        break
-                    if time.monotonic() - started > options.timeout_seconds:
-                        raise FaultTestError(f"{open_count} actions still open after the timeout")
-                    if kills_at and done >= kills_at[0]:
-                        kills_at.pop(0)
-                        workers.kill_oldest()
-                        kills += 1
-                        workers.start()
-                    workers.check_alive()
-                    time.sleep(0.1)
-            finally:
-                workers.stop_all()
-            elapsed = time.monotonic() - started
+            kills, elapsed = run_with_kills(
+                Workers(env, folder),
+                parallel=parallel,
+                total=options.actions,
+                kills=options.kills,
+                timeout_seconds=options.timeout_seconds,
+                open_and_done=lambda: _open_and_done(sessions),
+                what="actions",
+            )
             return _figures(kind, folder, sessions, fake, options, kills, parallel, elapsed)
         finally:
             engine.dispose()

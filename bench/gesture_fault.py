@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,12 +40,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bench import fake_zendesk
 from bench.delivery_fault import (
-    FaultTestError,
     Workers,
     _open_and_done,
     _worker_env,
     database,
     fake_data,
+    run_with_kills,
 )
 from bench.fake_shopify import FIRST_ORDER, FakeShopifyServer, stocked_engine
 from bench.fake_zendesk import FakeZendeskServer
@@ -230,31 +229,15 @@ def run_on(url: str, options: Options, folder: Path) -> dict[str, Any]:
                 "REGULARS_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
                 "REGULARS_LOG_LEVEL": "INFO",
             }
-            workers = Workers(env, folder)
-            started = time.monotonic()
-            for _ in range(parallel):
-                workers.start()
-            kills_at = [
-                options.gestures * (n + 1) // (options.kills + 1) for n in range(options.kills)
-            ]
-            kills = 0
-            try:
-                while True:
-                    open_count, done = _open_and_done(sessions)
-                    if open_count == 0:
-                        break
-                    if time.monotonic() - started > options.timeout_seconds:
-                        raise FaultTestError(f"{open_count} gestures still open after the timeout")
-                    if kills_at and done >= kills_at[0]:
-                        kills_at.pop(0)
-                        workers.kill_oldest()
-                        kills += 1
-                        workers.start()
-                    workers.check_alive()
-                    time.sleep(0.1)
-            finally:
-                workers.stop_all()
-            elapsed = time.monotonic() - started
+            kills, elapsed = run_with_kills(
+                Workers(env, folder),
+                parallel=parallel,
+                total=options.gestures,
+                kills=options.kills,
+                timeout_seconds=options.timeout_seconds,
+                open_and_done=lambda: _open_and_done(sessions),
+                what="gestures",
+            )
             engine_shop.faults = Faults()
             return _figures(kind, folder, sessions, engine_shop, kills, parallel, elapsed)
         finally:
