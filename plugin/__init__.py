@@ -71,6 +71,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     """
     from plugin.console import access_views as console_access
     from plugin.console import connect_views
+    from plugin.console import masking_views as console_masks
     from plugin.console import privacy_views as console_privacy
     from plugin.console import views as console
     from plugin.customers import console_views as console_segments
@@ -111,6 +112,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         console.bp,
         console_access.bp,
         console_privacy.bp,
+        console_masks.bp,
         console_shop.bp,
         console_segments.bp,
         catalog_views.bp,

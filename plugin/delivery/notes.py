@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.domain.exceptions import ExceptionType
+from plugin.domain.masking import scrub_text
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.gestures.planning import GestureStatus
 from plugin.gestures.words import gesture_of, note_line
@@ -33,6 +34,7 @@ from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import TicketChange
+from plugin.masking.settings import note_mask
 from plugin.models import Action, DemoUser, Installation, Rule, RuleVersion
 
 # Every delivered note's ticket gets this tag, and one per kind: regulars_applied, ...
@@ -111,7 +113,9 @@ def build_note(session: Session, installation: Installation, action: Action) -> 
     reason = _reason_label(entry, action.reason_code)
     if reason:
         lines.append(f"Reason: {reason}")
-    text = " ".join(action.text.split())
+    # Everyone who opens the ticket reads the note: the agent's words get the strictest mask
+    # of any role (docs/privacy.md), with the emails, phones and amounts it hides taken out.
+    text = scrub_text(" ".join(action.text.split()), note_mask(session, installation.id))
     if text:
         if len(text) > MAX_AGENT_TEXT:
             text = text[: MAX_AGENT_TEXT - 1].rstrip() + "…"

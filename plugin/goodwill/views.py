@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from flask import Blueprint, jsonify, render_template, request, url_for
@@ -22,6 +22,7 @@ from flask.typing import ResponseReturnValue
 
 from plugin import db
 from plugin.delivery.outbox import DeliveryStatus
+from plugin.domain.masking import FieldGroup
 from plugin.domain.personas import Condition, Operator
 from plugin.gestures.card import record_only, ticket_gestures
 from plugin.goodwill.action_log import ActionKind, handling_of
@@ -40,6 +41,7 @@ from plugin.sidebar.views import (
     card_to_show,
 )
 from plugin.web.i18n import request_locale
+from plugin.web.masking import viewer_mask
 from plugin.web.settings import settings
 
 bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
@@ -285,6 +287,13 @@ def render_card(
         now=now,
         reads=helpdesks().reads,
     )
+    if viewer_mask(installation).hides(FieldGroup.MONEY):
+        # The order a share is priced from is the customer's spend; the offer's own amount
+        # stays, as the agent needs it to give the offer.
+        card = replace(
+            card,
+            offers=tuple(replace(offer, priced_from=None) for offer in card.offers),
+        )
     # The page's copy of a ticket is good for showing, never for deciding what to record.
     if card.exposures is not None and not snapshot.ticket_from_page:
         record_exposures(

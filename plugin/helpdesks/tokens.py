@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from jwt.exceptions import InvalidJTIError
 
+from plugin.domain.masking import ViewerRoles
 from plugin.models import Installation
 from plugin.sidebar.upstream import LockedTTLCache
 
@@ -197,6 +198,9 @@ class SidebarSession:
     user_id: str | None
     # Set only for console sessions, from the role the helpdesk gave the user at launch.
     role: str | None = None
+    # Sidebar sessions: the agent's helpdesk roles, asked at launch, which decide the fields
+    # masked for them (plugin/masking/); None when the helpdesk could not say (strictest).
+    viewer: ViewerRoles | None = None
 
 
 class SidebarSessions:
@@ -214,8 +218,14 @@ class SidebarSessions:
         )
 
     def issue(self, session: SidebarSession) -> str:
+        viewer = session.viewer
         return self._serializer.dumps(
-            {"i": session.installation_id, "u": session.user_id, "r": session.role}
+            {
+                "i": session.installation_id,
+                "u": session.user_id,
+                "r": session.role,
+                "v": None if viewer is None else {"b": viewer.base, "s": list(viewer.specific)},
+            }
         )
 
     def verify(self, token: str) -> SidebarSession:
@@ -233,7 +243,21 @@ class SidebarSessions:
         except BadSignature:
             raise InvalidToken("The sidebar session is not valid. Reload the app.") from None
         session = SidebarSession(
-            installation_id=int(data["i"]), user_id=data.get("u"), role=data.get("r")
+            installation_id=int(data["i"]),
+            user_id=data.get("u"),
+            role=data.get("r"),
+            viewer=_viewer(data.get("v")),
         )
         self._verified[token] = (session, signed_at.timestamp() + self._ttl)
         return session
+
+
+def _viewer(data: object) -> ViewerRoles | None:
+    """The viewer's roles as a session token carries them (signed by the service)."""
+    if not isinstance(data, dict):
+        return None
+    base, specific = data.get("b"), data.get("s")
+    return ViewerRoles(
+        base=base if isinstance(base, str) else None,
+        specific=tuple(str(role) for role in specific) if isinstance(specific, list) else (),
+    )

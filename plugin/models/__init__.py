@@ -23,6 +23,7 @@ from plugin.models.gestures import Gesture, GestureKindSetting
 from plugin.models.goodwill import Action, ExceptionType, Rule, RuleVersion, SegmentBudget
 from plugin.models.installations import FieldMapping, Installation
 from plugin.models.launches import LaunchTokenUse
+from plugin.models.masking import FieldMask
 from plugin.models.privacy import DataErasure
 from plugin.models.reviews import AccountReview, ReviewCheck, ReviewItem, ReviewTemplate
 from plugin.models.sidebar import SeenTicket, SharedCacheEntry
@@ -45,6 +46,7 @@ __all__ = [
     "EventSource",
     "ExceptionType",
     "FieldMapping",
+    "FieldMask",
     "Gesture",
     "GestureKindSetting",
     "Installation",

@@ -33,6 +33,7 @@ from plugin.sidebar.orders_views import read_orders, render_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
+from plugin.web.masking import use_viewer, viewer_of
 from plugin.web.settings import settings
 
 bp = Blueprint("freshdesk", __name__, url_prefix="/freshdesk")
@@ -359,4 +360,7 @@ def _refuse_unless_agent(
         agent = Person(id=agent_id, name="Unknown user")
     if agent.role not in AGENT_ROLES:
         return problem("Regulars is for this helpdesk's agents only.", 403)
+    # The agent's roles decide what is masked (plugin/masking/): the cards follow the record
+    # just read. The page names the agent, so docs/privacy.md says what that is worth here.
+    use_viewer(viewer_of(installation, agent, deadline=deadline))
     return None

@@ -8,6 +8,7 @@ banner's upstream cache, else from stored orders; it writes nothing but caches.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime
 
 from flask import Blueprint, render_template, request
@@ -17,6 +18,7 @@ from plugin import db
 from plugin.customers import lookup as customers
 from plugin.customers import recent_orders
 from plugin.customers.recent_orders import RecentOrders
+from plugin.domain.masking import FieldGroup
 from plugin.goodwill.money import exact_money
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation
@@ -27,6 +29,7 @@ from plugin.sidebar.views import (
     shop_answer,
 )
 from plugin.web.i18n import lazy_gettext, request_locale
+from plugin.web.masking import viewer_mask
 
 bp = Blueprint("orders", __name__, url_prefix="/sidebar")
 
@@ -79,12 +82,30 @@ def read_orders(
 
 
 def render_orders(installation: Installation, orders: RecentOrders) -> str:
-    """The card's HTML, amounts in each order's currency (the installation's when unsaid)."""
+    """The card's HTML, amounts in each order's currency (the installation's when unsaid).
+
+    The viewer's mask may hide the order lines (the card then says only how many there are)
+    or their totals; what it hides is not handed to the template at all.
+    """
+    mask = viewer_mask(installation)
+    if mask.hides(FieldGroup.ORDER_LINES):
+        return render_template("sidebar/_orders.html", orders=None, count=len(orders.orders))
+    hides_money = mask.hides(FieldGroup.MONEY)
     return render_template(
         "sidebar/_orders.html",
-        orders=orders,
+        orders=_without_totals(orders) if hides_money else orders,
+        hides_money=hides_money,
         status_words=STATUS_WORDS,
         total=lambda cents, currency: exact_money(
             cents, currency or installation.currency, request_locale()
         ),
+    )
+
+
+def _without_totals(orders: RecentOrders) -> RecentOrders:
+    """The orders with their totals zeroed: a masked viewer's card says "hidden" instead."""
+    return replace(
+        orders,
+        orders=tuple(replace(order, amount_cents=0) for order in orders.orders),
+        named=replace(orders.named, amount_cents=0) if orders.named else None,
     )

@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from plugin import db
 from plugin.clock import utcnow
 from plugin.domain.helpdesk import Ticket
+from plugin.domain.masking import HIDDEN, mask_banner
 from plugin.domain.order_numbers import mentioned_orders
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
@@ -35,6 +36,7 @@ from plugin.sidebar.view_budget import view_key
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.formatting import ago_bucket, days_ago_bucket, tenure_bucket
 from plugin.web.i18n import request_locale
+from plugin.web.masking import look_up_viewer, use_viewer, viewer_mask
 from plugin.web.settings import settings
 
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
@@ -58,8 +60,14 @@ def launch() -> tuple[str, int]:
         launched, installation = launched_installation()
     except InvalidToken as refused:
         return unauthorized(str(refused))
+    # The agent's roles decide what is masked for them: asked once here, for the session.
+    viewer = look_up_viewer(
+        installation,
+        launched.user_id,
+        deadline=time.monotonic() + helpdesks().policy.budget_seconds,
+    )
     session_token = sidebar_sessions().issue(
-        SidebarSession(installation_id=installation.id, user_id=launched.user_id)
+        SidebarSession(installation_id=installation.id, user_id=launched.user_id, viewer=viewer)
     )
     return render_template(
         "sidebar/page.html",
@@ -83,6 +91,7 @@ def banner() -> ResponseReturnValue:
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
+    use_viewer(session.viewer)
     ticket_id = request.args.get("ticket_id", "").strip()
     if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
         return problem("No ticket to show.", 400)
@@ -106,9 +115,10 @@ def sync() -> ResponseReturnValue:
     in the session's installation; storing what is stored already writes nothing.
     """
     try:
-        _session, installation = current_sidebar_session()
+        session, installation = current_sidebar_session()
     except InvalidToken as refused:
         return problem(str(refused), 401)
+    use_viewer(session.viewer)
     ticket_id, requester_hint = ticket_args(posted_fields())
     if ticket_id is None:
         return problem("No ticket to show.", 400)
@@ -230,8 +240,14 @@ def banner_response(
     sync_due = not view.helpdesk_facts_stored or (
         shop is not None and not shop.stored_in(shared.shop_synced)
     )
+    # What the viewer's role may not see is taken out before the banner is rendered or its
+    # cache key made, and the mask is in the key too: a masked viewer never gets another's HTML.
+    mask = viewer_mask(installation)
+    banner = mask_banner(view.banner, mask)
     context = {
-        "banner": view.banner,
+        "banner": banner,
+        "mask": mask,
+        "hidden_value": HIDDEN,
         "helpdesk": view.helpdesk,
         "order_sources": view.order_sources,
         "rfm_base_size": view.rfm_base_size,
@@ -244,7 +260,8 @@ def banner_response(
     # Everything the template reads, as values; `now` only through the words it gives.
     inputs = (
         installation.id,
-        view.banner,
+        mask.key,
+        banner,
         view.helpdesk.stale_reason,
         view.order_sources,
         view.rfm_base_size,
@@ -390,6 +407,7 @@ def card_to_show(
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
+    use_viewer(session.viewer)
     ticket_id, requester_hint = ticket_args(args)
     if ticket_id is None:
         return problem("No ticket to show.", 400)
@@ -417,6 +435,7 @@ def card_to_act_on(
         session, installation = current_sidebar_session()
     except InvalidToken as refused:
         return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
+    use_viewer(session.viewer)
     if fields is None:
         return json_or_html(
             as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}

@@ -254,6 +254,8 @@ CONSOLE_FORMS: dict[str, dict[str, Any]] = {
         "to": utcnow().date().isoformat(),
     },
     "console_access": {"supervisor_roles": "agent"},
+    # B's masks, saved: they are B's rows only, and A's roles keep theirs.
+    "console_masks": {"role-0": "agent", "shows-0": "email", "default_shows": "phone"},
     # Turning a gesture kind on in B touches B's settings only.
     "console_gestures": {"kind": "gift_card", "enabled": "true"},
     # Forgetting, confirmed: B's erasure of A's customer's email must touch nothing of A's.

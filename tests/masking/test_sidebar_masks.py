@@ -1,0 +1,185 @@
+"""Masking by role in the sidebar: the banner, the cards, the Freshdesk app's answer and the
+demo proxy's JSON, each for a masked role and an unmasked one, the value absent from the body."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from plugin.demo.seed import ISSUER as DEMO_DOMAIN
+from plugin.helpdesks.demo import DemoHelpdesk
+from plugin.helpdesks.freshdesk_installations import issue_secret
+from plugin.helpdesks.interface import HelpdeskError
+from plugin.models import Installation
+from plugin.sidebar.rendered import RenderedBanners
+from tests.masking.conftest import (
+    ADMIN,
+    AGENT,
+    HIGH_VALUE_REQUESTER,
+    HIGH_VALUE_TICKET,
+    bearer_for,
+    card,
+    set_masks,
+)
+from tests.sidebar.test_freshdesk_views import invoke
+
+# Margaret Okafor's figures in the seeded demo, as the unmasked banner and orders card say them.
+SPEND_12M, LIFETIME = "$5,307", "$17,232"
+ORDER, ORDER_TOTAL = "ORD-12185", "$175.92"
+CATEGORY = "Coffee beans"
+
+
+def test_the_banner_hides_the_money_and_lifetime_value_from_a_masked_role(
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    agent: dict[str, str],
+    admin: dict[str, str],
+) -> None:
+    set_masks(session, demo_installation, {"agent": ["money", "lifetime_value", "order_lines"]})
+
+    masked, unmasked = (
+        card(client, "/sidebar/banner", agent),
+        card(client, "/sidebar/banner", admin),
+    )
+
+    for value in (SPEND_12M, LIFETIME, CATEGORY):
+        assert value in unmasked
+        assert value not in masked
+    assert "5307" not in masked and "530700" not in masked and "17232" not in masked
+    assert "data-masked" in masked and "Hidden for your role" in masked
+    # The tier and the rest still show.
+    assert 'data-tier="high"' in masked and "Margaret Okafor" in masked
+    assert "31 orders" in masked
+    assert "data-masked" not in unmasked
+
+
+def test_the_orders_card_hides_its_lines_or_only_their_totals(
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    agent: dict[str, str],
+    admin: dict[str, str],
+) -> None:
+    set_masks(session, demo_installation, {"agent": ["order_lines"], "admin": ["money"]})
+
+    lines_hidden = card(client, "/sidebar/orders", agent)
+    totals_hidden = card(client, "/sidebar/orders", admin)
+
+    assert ORDER not in lines_hidden and ORDER_TOTAL not in lines_hidden
+    assert "recent orders, hidden for your role" in lines_hidden
+    assert ORDER in totals_hidden and ORDER_TOTAL not in totals_hidden
+    assert "17592" not in totals_hidden
+    set_masks(session, demo_installation, {})
+    assert ORDER_TOTAL in card(client, "/sidebar/orders", agent)
+
+
+def test_cached_banners_never_cross_between_a_masked_and_an_unmasked_viewer(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    agent: dict[str, str],
+    admin: dict[str, str],
+) -> None:
+    set_masks(session, demo_installation, {"agent": ["money", "lifetime_value"]})
+    rendered: RenderedBanners = app.extensions["regulars.helpdesks"].rendered
+    first = {"agent": card(client, "/sidebar/banner", agent)}
+    first["admin"] = card(client, "/sidebar/banner", admin)
+    for _round in range(3):
+        for who, bearer in (("agent", agent), ("admin", admin)):
+            assert card(client, "/sidebar/banner", bearer) == first[who]
+    assert SPEND_12M not in first["agent"] and SPEND_12M in first["admin"]
+    assert rendered.hits >= 6  # both served from the cache, each its own entry
+
+
+def test_a_viewer_whose_roles_the_helpdesk_cannot_give_gets_the_strictest_mask(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only agents are masked; an admin sees everything when the helpdesk says who they are.
+    set_masks(session, demo_installation, {"agent": ["money"], "admin": []})
+    assert SPEND_12M in card(
+        client, "/sidebar/banner", bearer_for(app, client, demo_installation, ADMIN)
+    )
+
+    def down(_self: DemoHelpdesk, *, user_id: str) -> None:
+        raise HelpdeskError("the helpdesk is down", retryable=True)
+
+    monkeypatch.setattr(DemoHelpdesk, "user", down)
+    unknown = bearer_for(app, client, demo_installation, ADMIN)  # the launch is not blocked
+    monkeypatch.undo()
+
+    banner = card(client, "/sidebar/banner", unknown)
+    assert SPEND_12M not in banner and "data-masked" in banner
+    # For the session's life: cards do not ask again, even now the helpdesk answers.
+    assert SPEND_12M not in card(client, "/sidebar/banner", unknown)
+
+
+def test_a_change_of_masks_applies_from_the_next_card(
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    agent: dict[str, str],
+) -> None:
+    assert SPEND_12M in card(client, "/sidebar/banner", agent)
+    set_masks(session, demo_installation, {}, default=["money"])
+    assert SPEND_12M not in card(client, "/sidebar/banner", agent)
+
+
+def freshdesk_view(agent_id: str) -> dict[str, str]:
+    return {
+        "ticket_id": HIGH_VALUE_TICKET,
+        "requester_id": HIGH_VALUE_REQUESTER,
+        "agent_id": agent_id,
+        "domain": DEMO_DOMAIN,
+    }
+
+
+def test_the_freshdesk_app_masks_by_the_agents_roles(
+    client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    secret = issue_secret(demo_installation)
+    session.commit()
+    set_masks(session, demo_installation, {"agent": ["money", "lifetime_value", "order_lines"]})
+
+    def sidebar(agent_id: str) -> str:
+        response = client.post(
+            "/freshdesk/sidebar",
+            json=freshdesk_view(agent_id),
+            headers={"X-Regulars-Secret": secret},
+        )
+        assert response.status_code == 200
+        return response.get_data(as_text=True)
+
+    masked, unmasked = sidebar(AGENT), sidebar(ADMIN)
+    for value in (SPEND_12M, LIFETIME, ORDER_TOTAL, ORDER):
+        assert value in unmasked
+        assert value not in masked
+
+
+def test_the_demo_proxys_json_answer_carries_the_masked_sidebar(
+    client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    set_masks(session, demo_installation, {"agent": ["money", "lifetime_value", "order_lines"]})
+
+    def answer(agent_id: str) -> str:
+        response = invoke(
+            client,
+            "getSidebar",
+            f'{{"ticket_id": "{HIGH_VALUE_TICKET}", "agent_id": "{agent_id}", '
+            f'"domain": "{DEMO_DOMAIN}"}}',
+        )
+        assert response.status_code == 200 and response.get_json()["status"] == 200
+        text: str = response.get_data(as_text=True)
+        return text
+
+    masked, unmasked = answer(AGENT), answer(ADMIN)
+    for value in (SPEND_12M, LIFETIME, ORDER_TOTAL):
+        assert value in unmasked
+        assert value not in masked
