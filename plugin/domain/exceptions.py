@@ -25,6 +25,7 @@ from plugin.domain.gesture_binding import GestureBinding, read_binding
 from plugin.domain.personas import ConditionError, InvalidConditions
 from plugin.domain.recognition import segment_label
 from plugin.domain.segments import SEGMENT_FIELDS
+from plugin.domain.wording import N_, Amount, ngettext
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,11 @@ def money(
     return format_currency(
         Decimal(whole_units(cents)), currency, pattern, locale=locale, currency_digits=False
     )
+
+
+def amount(cents: int, currency: str = "USD", *, to_the_cent: bool = False) -> Amount:
+    """`money` in US English, keeping its numbers so the web layer formats it for the agent."""
+    return Amount(money(cents, currency, to_the_cent=to_the_cent), cents, currency, to_the_cent)
 
 
 @lru_cache(maxsize=256)
@@ -215,7 +221,7 @@ class FixedCost:
         return self.cents
 
     def describe(self, currency: str) -> str:
-        return money(self.cents, currency)
+        return amount(self.cents, currency)
 
 
 @dataclass(frozen=True)
@@ -242,12 +248,21 @@ class PercentCost:
 
     def describe(self, currency: str) -> str:
         """Say the cost: "10% of the order, at least $5, at most $50"."""
-        words = [f"{self.percent.normalize():f}% of the order"]
-        if self.min_cents is not None:
-            words.append(f"at least {money(self.min_cents, currency)}")
-        if self.max_cents is not None:
-            words.append(f"at most {money(self.max_cents, currency)}")
-        return ", ".join(words)
+        share = f"{self.percent.normalize():f}%"
+        low = None if self.min_cents is None else amount(self.min_cents, currency)
+        high = None if self.max_cents is None else amount(self.max_cents, currency)
+        if low is not None and high is not None:
+            return N_(
+                "%(share)s of the order, at least %(low)s, at most %(high)s",
+                share=share,
+                low=low,
+                high=high,
+            )
+        if low is not None:
+            return N_("%(share)s of the order, at least %(low)s", share=share, low=low)
+        if high is not None:
+            return N_("%(share)s of the order, at most %(high)s", share=share, high=high)
+        return N_("%(share)s of the order", share=share)
 
 
 CostModel = FixedCost | PercentCost
@@ -459,11 +474,23 @@ class Goodwill:
     def sentence(self) -> str:
         """Say it: "$38 granted in the last 90 days" or "Nothing granted in the last 90 days"."""
         if not self.count:
-            return f"Nothing granted in the last {self.days} days"
-        return f"{money(self.cents, self.currency)} granted in the last {self.days} days"
+            return ngettext(
+                "Nothing granted in the last %(num)d day",
+                "Nothing granted in the last %(num)d days",
+                self.days,
+            )
+        return ngettext(
+            "%(amount)s granted in the last %(num)d day",
+            "%(amount)s granted in the last %(num)d days",
+            self.days,
+            amount=amount(self.cents, self.currency),
+        )
 
 
 # Budgets ----------------------------------------------------------------------------------
+
+# A tier's segment, as the banner says it.
+TIER_LABELS = {"high": N_("High value"), "medium": N_("Medium value"), "low": N_("Low value")}
 
 # A budget belongs to one value of a segment field that has a fixed list of values.
 BUDGET_FIELDS = {name: spec for name, spec in SEGMENT_FIELDS.items() if spec.choices}
@@ -479,8 +506,9 @@ class SegmentRef:
     @property
     def label(self) -> str:
         """Say the segment as agents read it: "High value", "Champions", "Deal seeker"."""
-        label = segment_label(self.value)
-        return f"{label} value" if self.field == "tier" else label
+        if self.field == "tier":
+            return TIER_LABELS.get(self.value) or N_("%(tier)s value", tier=self.value)
+        return segment_label(self.value)
 
 
 def read_segment_ref(raw: object, path: str, reader: DefinitionReader) -> SegmentRef | None:
@@ -556,5 +584,9 @@ class BudgetStatus:
 
     def sentence(self, currency: str) -> str:
         """Say what is used: "$412 of $1,000 this month"."""
-        spent = money(self.spent_cents, currency)
-        return f"{spent} of {money(self.budget.monthly_cents, currency)} this month"
+        spent = amount(self.spent_cents, currency)
+        return N_(
+            "%(spent)s of %(budget)s this month",
+            spent=spent,
+            budget=amount(self.budget.monthly_cents, currency),
+        )

@@ -18,6 +18,8 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import TypeGuard
 
+from plugin.domain.wording import N_
+
 
 class FieldKind(StrEnum):
     CHOICE = "choice"  # one value from a fixed list
@@ -72,20 +74,21 @@ _COMPARISONS: dict[Operator, Callable[[float, float], bool]] = {
 }
 # A missing fact (no orders, so no lifecycle stage) satisfies only the negative operators.
 _HOLD_ON_MISSING = (Operator.IS_NOT, Operator.NOT_IN)
-_WORDS = {
-    Operator.IS: "is",
-    Operator.IS_NOT: "is not",
-    Operator.IN: "is one of",
-    Operator.NOT_IN: "is none of",
-    Operator.GT: "is more than",
-    Operator.GTE: "is at least",
-    Operator.LT: "is less than",
-    Operator.LTE: "is at most",
-    Operator.CONTAINS: "include",
-    Operator.NOT_CONTAINS: "do not include",
-    Operator.CONTAINS_WORD: "has the word",
-    Operator.NOT_CONTAINS_WORD: "does not have the word",
-    Operator.CONTAINS_ANY_WORD: "has one of the words",
+# The operators in words, marked for the catalogs (plugin.domain.wording).
+OPERATOR_WORDS = {
+    Operator.IS: N_("is"),
+    Operator.IS_NOT: N_("is not"),
+    Operator.IN: N_("is one of"),
+    Operator.NOT_IN: N_("is none of"),
+    Operator.GT: N_("is more than"),
+    Operator.GTE: N_("is at least"),
+    Operator.LT: N_("is less than"),
+    Operator.LTE: N_("is at most"),
+    Operator.CONTAINS: N_("include"),
+    Operator.NOT_CONTAINS: N_("do not include"),
+    Operator.CONTAINS_WORD: N_("has the word"),
+    Operator.NOT_CONTAINS_WORD: N_("does not have the word"),
+    Operator.CONTAINS_ANY_WORD: N_("has one of the words"),
 }
 # A word is a run of letters, digits and underscores; a phrase's words must come in order.
 _WORD = re.compile(r"\w+")
@@ -158,13 +161,13 @@ class Condition:
 
     def describe(self) -> str:
         """Say the condition in words: "tier is high", "orders_12m is at least 12"."""
-        return f"{self.field} {_WORDS[self.operator]} {_shown(self.value)}"
+        return f"{self.field} {OPERATOR_WORDS[self.operator]} {shown_value(self.value)}"
 
 
-def _shown(value: ConditionValue) -> str:
+def shown_value(value: ConditionValue) -> str:
     """Say a condition's value: lists joined with commas, true and false as yes and no."""
     if isinstance(value, tuple):
-        return ", ".join(map(_shown, value))
+        return ", ".join(map(shown_value, value))
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)

@@ -13,6 +13,7 @@ from plugin.domain.lifecycle import LifecycleStage
 from plugin.domain.rfm import RFM_MIN_BASE
 from plugin.domain.segments import SegmentProfile
 from plugin.domain.tiers import Tier, TierThresholds, value_tier
+from plugin.domain.wording import N_
 
 STALE_AFTER = timedelta(hours=24)
 
@@ -223,15 +224,30 @@ def is_business(name: str, profile: SegmentProfile | None) -> bool:
     return any(word in BUSINESS_NAME_WORDS for word in name.casefold().split())
 
 
-# Names an agent reads for the values segments are stored under.
+# Names an agent reads for the values segments are stored under, marked for the catalogs.
 SEGMENT_LABELS = {
-    "cant_lose_them": "Can't lose them",
-    "new_customers": "New customers",
-    "small_business": "Small business",
-    "deal_seeker": "Deal seeker",
-    "new_customer": "New customer",
-    "at_risk": "At risk",
-    "won_back": "Won back",
+    "low": N_("Low"),
+    "medium": N_("Medium"),
+    "high": N_("High"),
+    "champions": N_("Champions"),
+    "loyal": N_("Loyal"),
+    "potential_loyalist": N_("Potential loyalist"),
+    "new_customers": N_("New customers"),
+    "promising": N_("Promising"),
+    "need_attention": N_("Need attention"),
+    "about_to_sleep": N_("About to sleep"),
+    "at_risk": N_("At risk"),
+    "cant_lose_them": N_("Can't lose them"),
+    "hibernating": N_("Hibernating"),
+    "lost": N_("Lost"),
+    "seasonal": N_("Seasonal"),
+    "small_business": N_("Small business"),
+    "deal_seeker": N_("Deal seeker"),
+    "new_customer": N_("New customer"),
+    "new": N_("New"),
+    "active": N_("Active"),
+    "lapsed": N_("Lapsed"),
+    "won_back": N_("Won back"),
 }
 
 

@@ -27,6 +27,7 @@ from plugin.domain.lifecycle import LifecycleStage
 from plugin.domain.recognition import segment_label
 from plugin.domain.rfm import RfmSegment
 from plugin.domain.tiers import Tier
+from plugin.domain.wording import ngettext
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
@@ -165,11 +166,25 @@ class Progress:
     def describe(self) -> str:
         """ "3 of 4 required items checked" or "Complete: 5 of 6 items checked"."""
         if self.complete:
-            items = "item" if self.total == 1 else "items"
-            return f"Complete: {self.done} of {self.total} {items} checked"
+            return ngettext(
+                "Complete: %(done)d of %(num)d item checked",
+                "Complete: %(done)d of %(num)d items checked",
+                self.total,
+                done=self.done,
+            )
         if self.required_total:
-            return f"{self.required_done} of {self.required_total} required items checked"
-        return f"{self.done} of {self.total} items checked"
+            return ngettext(
+                "%(done)d of %(num)d required item checked",
+                "%(done)d of %(num)d required items checked",
+                self.required_total,
+                done=self.required_done,
+            )
+        return ngettext(
+            "%(done)d of %(num)d item checked",
+            "%(done)d of %(num)d items checked",
+            self.total,
+            done=self.done,
+        )
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from plugin.domain.exceptions import (
     ExceptionType,
     Goodwill,
     Grant,
+    amount,
     granted_within,
-    money,
 )
 from plugin.domain.helpdesk import Ticket
 from plugin.domain.personas import (
@@ -38,6 +38,7 @@ from plugin.domain.rules import (
     times_phrase,
 )
 from plugin.domain.segments import SEGMENT_FIELDS
+from plugin.domain.wording import N_, ngettext
 
 
 @dataclass(frozen=True)
@@ -381,8 +382,13 @@ class _Checks:
             goodwill=self.goodwill.sentence,
             cap=None
             if cap is None
-            else f"{self.granted(best.exception.key, cap.days) + 1} of {cap.times} "
-            f"in {cap.days} days",
+            else ngettext(
+                "%(nth)d of %(times)d in %(num)d day",
+                "%(nth)d of %(times)d in %(num)d days",
+                cap.days,
+                nth=self.granted(best.exception.key, cap.days) + 1,
+                times=cap.times,
+            ),
             budget=None if status is None else status.sentence(self.currency),
         )
         return Suggestion(
@@ -402,23 +408,32 @@ class _Checks:
         rule, exception, cost = candidate.rule, candidate.exception, candidate.cost_cents
         match reason:
             case WithheldReason.UNPRICED:
-                explanation = f"no order to price {exception.cost.describe(self.currency)}"
+                explanation = N_(
+                    "no order to price %(cost)s", cost=exception.cost.describe(self.currency)
+                )
             case WithheldReason.CAP:
                 assert rule.cap is not None
                 used = self.granted(exception.key, rule.cap.days)
-                explanation = (
-                    f"granted {times_phrase(used)} in the last {rule.cap.days} days; "
-                    f"the rule allows {rule.cap.describe()}"
+                explanation = ngettext(
+                    "granted %(times)s in the last %(num)d day; the rule allows %(cap)s",
+                    "granted %(times)s in the last %(num)d days; the rule allows %(cap)s",
+                    rule.cap.days,
+                    times=times_phrase(used),
+                    cap=rule.cap.describe(),
                 )
             case WithheldReason.NO_BUDGET:
                 assert rule.budget is not None
-                explanation = f"no monthly budget is set for {rule.budget.label}"
+                explanation = N_(
+                    "no monthly budget is set for %(segment)s", segment=rule.budget.label
+                )
             case _:
                 assert rule.budget is not None and cost is not None
                 status = self.budgets[rule.budget]
-                explanation = (
-                    f"{money(cost, self.currency)} more would pass the "
-                    f"{rule.budget.label} budget: {status.sentence(self.currency)}"
+                explanation = N_(
+                    "%(amount)s more would pass the %(segment)s budget: %(status)s",
+                    amount=amount(cost, self.currency),
+                    segment=rule.budget.label,
+                    status=status.sentence(self.currency),
                 )
         return Withheld(exception, rule.ref, reason, explanation, cost)
 

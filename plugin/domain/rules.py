@@ -31,6 +31,7 @@ from plugin.domain.personas import (
     parse_conditions,
 )
 from plugin.domain.segments import SEGMENT_FIELDS
+from plugin.domain.wording import N_, ngettext
 
 # Zendesk's priorities, lowest first; other helpdesks' adapters map theirs onto these.
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
@@ -114,11 +115,11 @@ class TicketAction:
         """Say the action: "Raise priority to urgent", "Add tag vip", "Route to Senior care"."""
         match self.kind:
             case ActionKind.RAISE_PRIORITY:
-                return f"Raise priority to {self.value}"
+                return N_("Raise priority to %(priority)s", priority=self.value)
             case ActionKind.ADD_TAG:
-                return f"Add tag {self.value}"
+                return N_("Add tag %(tag)s", tag=self.value)
             case _:
-                return f"Route to {self.value}"
+                return N_("Route to %(group)s", group=self.value)
 
     def is_done(self, ticket: Ticket) -> bool:
         """Whether the ticket already is so: as urgent or more, or tagged so."""
@@ -153,11 +154,17 @@ class Cap:
 
     def describe(self) -> str:
         """Say the cap: "once per 90 days", "3 times per 365 days"."""
-        return f"{times_phrase(self.times)} per {self.days} days"
+        return ngettext(
+            "%(times)s per %(num)d day",
+            "%(times)s per %(num)d days",
+            self.days,
+            times=times_phrase(self.times),
+        )
 
 
 def times_phrase(count: int) -> str:
-    return "once" if count == 1 else f"{count} times"
+    """ "once", "3 times"."""
+    return ngettext("once", "%(num)d times", count)
 
 
 @dataclass(frozen=True)

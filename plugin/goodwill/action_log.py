@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from plugin.domain.exceptions import ExceptionType, Grant, ReasonCode
 from plugin.domain.rules import MAX_CAP_DAYS, TicketAction
 from plugin.domain.rules import ActionKind as HandlingKind
-from plugin.goodwill.money import exact_money
+from plugin.domain.wording import N_, Words
+from plugin.goodwill.money import exact_amount
 from plugin.models import Action, Customer, Gesture
 
 
@@ -117,28 +118,42 @@ def describe_action(action: Action, catalog: Mapping[str, ExceptionType]) -> str
     """Say what was recorded: "Applied: $15 Waived shipping fee — recorded; ..."."""
     handling = handling_of(action)
     if handling is not None:
-        return f"Ticket handling: {handling.describe()}."
+        return N_("Ticket handling: %(action)s.", action=handling.describe())
     entry = catalog.get(action.exception_key)
     name = entry.name if entry else action.exception_key
-    amount = (
-        f"{exact_money(action.amount_cents, action.currency)} "
-        if action.amount_cents is not None
-        else ""
-    )
     reason = _reason_label(entry, action) if entry else action.reason_code
     # Delivery to the ticket as a note comes with the action outbox; until then, say only this.
-    noted = "in the action log."
-    match action.kind:
-        case ActionKind.APPLIED:
-            return f"Applied: {amount}{name} — recorded {noted}"
-        case ActionKind.ESCALATED:
-            return f"Sent for approval: {amount}{name} — recorded; a supervisor decides."
-        case ActionKind.APPROVED:
-            return f"Approved: {amount}{name} — recorded {noted}"
-        case ActionKind.REFUSED:
-            return f"Refused: {amount}{name} — recorded {noted}"
-        case _:
-            return f"Dismissed: {name} ({reason}) — recorded {noted}"
+    if action.kind == ActionKind.DISMISSED or action.kind not in _RECORDED:
+        return N_(
+            "Dismissed: %(name)s (%(reason)s) — recorded in the action log.",
+            name=name,
+            reason=reason,
+        )
+    if action.amount_cents is None:
+        return Words(_RECORDED[ActionKind(action.kind)][1], {"name": name})
+    shown = exact_amount(action.amount_cents, action.currency)
+    return Words(_RECORDED[ActionKind(action.kind)][0], {"amount": shown, "name": name})
+
+
+# What was recorded, with an amount and without: the agent's answer and the note's headline.
+_RECORDED = {
+    ActionKind.APPLIED: (
+        N_("Applied: %(amount)s %(name)s — recorded in the action log."),
+        N_("Applied: %(name)s — recorded in the action log."),
+    ),
+    ActionKind.ESCALATED: (
+        N_("Sent for approval: %(amount)s %(name)s — recorded; a supervisor decides."),
+        N_("Sent for approval: %(name)s — recorded; a supervisor decides."),
+    ),
+    ActionKind.APPROVED: (
+        N_("Approved: %(amount)s %(name)s — recorded in the action log."),
+        N_("Approved: %(name)s — recorded in the action log."),
+    ),
+    ActionKind.REFUSED: (
+        N_("Refused: %(amount)s %(name)s — recorded in the action log."),
+        N_("Refused: %(name)s — recorded in the action log."),
+    ),
+}
 
 
 def _reason_label(entry: ExceptionType, action: Action) -> str | None:

@@ -28,13 +28,14 @@ from plugin.domain.gesture_binding import KIND_NAMES
 from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.domain.rules import TicketAction
+from plugin.domain.wording import N_, ngettext
 from plugin.gestures import planning as gestures
 from plugin.gestures.interface import GestureKind
 from plugin.goodwill.action_log import ActionKind, describe_action, grants_to, handling_of
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
-from plugin.goodwill.money import exact_money
+from plugin.goodwill.money import exact_amount
 from plugin.goodwill.rulebook import rule_book
 from plugin.goodwill.suggestions import evaluate_ticket, shown_and_held_out
 from plugin.models import Action, Customer, Installation
@@ -117,17 +118,28 @@ def record_action(
         # Never on this customer's card: a stale or hand-made form cannot give it either, or
         # the effects report's held-out group would not be held out.
         raise ActionRefused(
-            f"{entry.name} is held out for this customer: the rule measures its effect by "
-            "leaving it out for some customers, and this is one of them."
+            N_(
+                "%(name)s is held out for this customer: the rule measures its effect by "
+                "leaving it out for some customers, and this is one of them.",
+                name=entry.name,
+            )
         )
     if suggestion is not None:
         made_by = suggestion.rule
     elif withheld is not None and request is AgentRequest.DISMISS:
         made_by = withheld.rule  # withheld since the card was shown; dismissing it is harmless
     elif withheld is not None:
-        raise ActionRefused(f"{entry.name} can't be given now: {withheld.explanation}.")
+        raise ActionRefused(
+            N_(
+                "%(name)s can't be given now: %(why)s.",
+                name=entry.name,
+                why=withheld.explanation,
+            )
+        )
     else:
-        raise ActionRefused(f"{entry.name} is not suggested for this ticket any more.")
+        raise ActionRefused(
+            N_("%(name)s is not suggested for this ticket any more.", name=entry.name)
+        )
     kind, charged = ActionKind.DISMISSED, None
     if request is not AgentRequest.DISMISS:
         assert suggestion is not None
@@ -135,8 +147,12 @@ def record_action(
         budget = suggestion.budget
         if budget is not None and not budget.allows(amount):
             raise ActionRefused(
-                f"{exact_money(amount, entry.currency)} would pass the "
-                f"{budget.budget.segment.label} budget: {budget.sentence(entry.currency)}."
+                N_(
+                    "%(amount)s would pass the %(segment)s budget: %(status)s.",
+                    amount=exact_amount(amount, entry.currency),
+                    segment=budget.budget.segment.label,
+                    status=budget.sentence(entry.currency),
+                )
             )
         rule = found.book.rules[suggestion.rule.id]
         threshold = rule.approval_threshold_cents
@@ -184,8 +200,20 @@ def record_action(
         return outcome
     # Where the agent sees it land: the card's "In the shop", below the offers.
     what = KIND_NAMES[GestureKind(giving.kind)]
-    when = " once a supervisor approves it" if kind is ActionKind.ESCALATED else ""
-    said = f"{outcome.message} The shop will give {what}{when}: see In the shop."
+    said = (
+        N_(
+            "%(recorded)s The shop will give %(what)s once a supervisor approves it: "
+            "see In the shop.",
+            recorded=outcome.message,
+            what=what,
+        )
+        if kind is ActionKind.ESCALATED
+        else N_(
+            "%(recorded)s The shop will give %(what)s: see In the shop.",
+            recorded=outcome.message,
+            what=what,
+        )
+    )
     return replace(outcome, message=said)
 
 
@@ -210,7 +238,10 @@ def _record_handling(
     suggested = next((s for s in found.evaluation.actions if s.action == wanted), None)
     if suggested is None:
         raise ActionRefused(
-            f"{wanted.describe()} is not suggested for this ticket now, so nothing was recorded."
+            N_(
+                "%(action)s is not suggested for this ticket now, so nothing was recorded.",
+                action=wanted.describe(),
+            )
         )
     # Suggested until the ticket shows the change, but applied once: the outbox is on it.
     applied = session.scalars(
@@ -224,7 +255,9 @@ def _record_handling(
         )
     ).first()
     if applied is not None:
-        raise ActionRefused(f"{wanted.describe()}: done on this ticket already.")
+        raise ActionRefused(
+            N_("%(action)s: done on this ticket already.", action=wanted.describe())
+        )
     customer = found.context.customer
     action = Action(
         installation_id=installation.id,
@@ -286,19 +319,21 @@ def _validated(
     errors: dict[str, str] = {}
     request, amount_text = _request(fields)
     if request is None:
-        errors["kind"] = "expected apply, dismiss or escalate"
+        errors["kind"] = N_("expected apply, dismiss or escalate")
     entry = book.catalog.get(_text(fields.get("exception")))
     if entry is None:
-        errors["exception"] = "not in this helpdesk's catalog"
+        errors["exception"] = N_("not in this helpdesk's catalog")
     text = _text(fields.get("text"))
     if len(text) > TEXT_MAX_LENGTH:
-        errors["text"] = f"at most {TEXT_MAX_LENGTH:,} characters"
+        errors["text"] = _at_most_characters()
     if entry is None or request is None:
         raise InvalidAction(errors)
     reasons = entry.dismiss_reasons if request is AgentRequest.DISMISS else entry.apply_reasons
     reason = _text(fields.get("reason"))
     if not any(r.code == reason for r in reasons):
-        errors["reason"] = "choose one of: " + ", ".join(r.label for r in reasons)
+        errors["reason"] = N_(
+            "choose one of: %(reasons)s", reasons=", ".join(r.label for r in reasons)
+        )
     amount = None
     if (
         request is not AgentRequest.DISMISS
@@ -309,6 +344,10 @@ def _validated(
     if errors:
         raise InvalidAction(errors)
     return request, entry, amount, reason, text
+
+
+def _at_most_characters() -> str:
+    return N_("at most %(count)s characters", count=f"{TEXT_MAX_LENGTH:,}")
 
 
 def _request(fields: Mapping[str, object]) -> tuple[AgentRequest | None, object]:
@@ -328,22 +367,26 @@ def _request(fields: Mapping[str, object]) -> tuple[AgentRequest | None, object]
 
 def _amount(raw: object, limits: AmountLimits, currency: str, errors: dict[str, str]) -> int | None:
     """An editable amount in currency units ("12.50"), in cents, within the limits."""
-    low, high = exact_money(limits.min_cents, currency), exact_money(limits.max_cents, currency)
-    span = f"from {low} to {high}"
+    low = exact_amount(limits.min_cents, currency)
+    high = exact_amount(limits.max_cents, currency)
     if isinstance(raw, str) and not raw.strip():
-        errors["amount"] = f"enter an amount {span}"
+        errors["amount"] = N_("enter an amount from %(low)s to %(high)s", low=low, high=high)
         return None
     try:
         units = raw if isinstance(raw, Decimal) else Decimal(str(raw).strip().replace(",", ""))
     except InvalidOperation:
-        errors["amount"] = f"expected an amount such as 12.50, {span}"
+        errors["amount"] = N_(
+            "expected an amount such as 12.50, from %(low)s to %(high)s", low=low, high=high
+        )
         return None
     if not units.is_finite() or units != units.quantize(Decimal("0.01")):
-        errors["amount"] = f"expected an amount in whole cents, {span}"
+        errors["amount"] = N_(
+            "expected an amount in whole cents, from %(low)s to %(high)s", low=low, high=high
+        )
         return None
     cents = int(units * 100)
     if limits.clamp(cents) != cents:
-        errors["amount"] = f"must be {span}"
+        errors["amount"] = N_("must be from %(low)s to %(high)s", low=low, high=high)
         return None
     return cents
 
@@ -382,7 +425,9 @@ def _outcome(
     handling = handling_of(action)
     if handling is not None:
         # The agent is told where it stands: recorded, not yet on the ticket.
-        message = f"{handling.describe()}: recorded, and on its way to the ticket."
+        message = N_(
+            "%(action)s: recorded, and on its way to the ticket.", action=handling.describe()
+        )
         return ActionOutcome(action, message, duplicate)
     return ActionOutcome(action, describe_action(action, catalog), duplicate)
 
@@ -450,7 +495,7 @@ def resolve_escalation(
     if decided is not None:
         raise ActionRefused(f"This escalation was {decided.kind} already.")
     if len(text) > TEXT_MAX_LENGTH:
-        raise InvalidAction({"text": f"at most {TEXT_MAX_LENGTH:,} characters"})
+        raise InvalidAction({"text": _at_most_characters()})
     if approve:
         _check_still_allowed(session, installation, book, escalation, now=now)
     decision = Action(
@@ -502,8 +547,15 @@ def _check_still_allowed(
         used = sum(1 for g in recent if g.exception == escalation.exception_key)
         if used >= rule.cap.times:
             raise ActionRefused(
-                f"The customer was granted this {used} times in the last {rule.cap.days} "
-                f"days; the rule allows {rule.cap.describe()}."
+                ngettext(
+                    "The customer was granted this %(used)d times in the last %(num)d day; "
+                    "the rule allows %(cap)s.",
+                    "The customer was granted this %(used)d times in the last %(num)d days; "
+                    "the rule allows %(cap)s.",
+                    rule.cap.days,
+                    used=used,
+                    cap=rule.cap.describe(),
+                )
             )
     if escalation.budget_field and escalation.budget_value:
         segment = SegmentRef(escalation.budget_field, escalation.budget_value)
@@ -516,9 +568,15 @@ def _check_still_allowed(
             None,
         )
         if status is None:
-            raise ActionRefused(f"No monthly budget is set for {segment.label} any more.")
+            raise ActionRefused(
+                N_("No monthly budget is set for %(segment)s any more.", segment=segment.label)
+            )
         if not status.allows(amount):
             raise ActionRefused(
-                f"{exact_money(amount, currency)} would pass the {segment.label} budget: "
-                f"{status.sentence(currency)}."
+                N_(
+                    "%(amount)s would pass the %(segment)s budget: %(status)s.",
+                    amount=exact_amount(amount, currency),
+                    segment=segment.label,
+                    status=status.sentence(currency),
+                )
             )

@@ -42,11 +42,12 @@ from plugin.domain.rule_evaluation import (
 )
 from plugin.domain.rules import TicketAction
 from plugin.domain.segments import SegmentProfile
+from plugin.domain.wording import N_
 from plugin.goodwill.action_log import ActionKind, grants_to, handling_of, ticket_actions
 from plugin.goodwill.book_cache import RuleBook
 from plugin.goodwill.catalog import budget_statuses
 from plugin.goodwill.holdouts import Exposure, TicketExposures, customer_key, split_held_out
-from plugin.goodwill.money import exact_money
+from plugin.goodwill.money import exact_amount
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
 from plugin.models import Action, Customer, Delivery, Installation, Order
@@ -60,6 +61,8 @@ class OrderValue:
 
     cents: int
     description: str  # "order ORD-10234, named in the ticket" / "the latest order, ORD-10234"
+    number: str = ""  # the order's number, and whether the ticket named it (else the latest)
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,16 @@ def _order_value(
         session, installation_id, customer.id, ticket_text=ticket_text, now=now
     )
     if named is not None:
-        return OrderValue(named.amount_cents, f"order {named.external_id}, named in the ticket")
+        return OrderValue(
+            named.amount_cents,
+            f"order {named.external_id}, named in the ticket",
+            named.external_id,
+            named=True,
+        )
     latest = session.execute(orders.order_by(Order.placed_at.desc()).limit(1)).first()
     if latest is None:
         return None
-    return OrderValue(int(latest[1]), f"the latest order, {latest[0]}")
+    return OrderValue(int(latest[1]), f"the latest order, {latest[0]}", str(latest[0]))
 
 
 @dataclass(frozen=True)
@@ -165,14 +173,17 @@ class Offer:
         """What the agent may give, in one phrase: "$5 to $75; a supervisor approves above $25"."""
         if self.editable is None:
             return ""
-        phrase = (
-            f"{exact_money(self.editable.min_cents, currency)} to "
-            f"{exact_money(self.editable.max_cents, currency)}"
-        )
+        low = exact_amount(self.editable.min_cents, currency)
+        high = exact_amount(self.editable.max_cents, currency)
         threshold = self.approval_threshold_cents
         if threshold is not None and threshold < self.editable.max_cents:
-            phrase += f"; a supervisor approves above {exact_money(threshold, currency)}"
-        return phrase + "."
+            return N_(
+                "%(low)s to %(high)s; a supervisor approves above %(threshold)s.",
+                low=low,
+                high=high,
+                threshold=exact_amount(threshold, currency),
+            )
+        return N_("%(low)s to %(high)s.", low=low, high=high)
 
 
 @dataclass(frozen=True)
@@ -318,11 +329,24 @@ def _priced_from(exception: ExceptionType, order: OrderValue | None, currency: s
     if not isinstance(cost, PercentCost) or order is None:
         return None
     share = (
-        f"{cost.percent.normalize():f}% of the order"
+        N_("%(share)s of the order", share=f"{cost.percent.normalize():f}%")
         if exception.editable is not None
         else cost.describe(currency)
     )
-    return f"{share} — of {order.description} ({exact_money(order.cents, currency)})"
+    value = exact_amount(order.cents, currency)
+    if order.named:
+        return N_(
+            "%(share)s — of order %(number)s, named in the ticket (%(value)s)",
+            share=share,
+            number=order.number,
+            value=value,
+        )
+    return N_(
+        "%(share)s — of the latest order, %(number)s (%(value)s)",
+        share=share,
+        number=order.number,
+        value=value,
+    )
 
 
 def _deliveries(

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.delivery.outbox import DeliveryStatus
+from plugin.domain.wording import N_
 from plugin.gestures import planning as gestures
 from plugin.goodwill.action_log import ActionKind
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
@@ -23,7 +24,7 @@ from plugin.models import Action, Delivery, Installation
 
 # What an agent may take back: their own actions from the card, not a supervisor's decision.
 UNDOABLE = (ActionKind.APPLIED, ActionKind.DISMISSED, ActionKind.ESCALATED, ActionKind.HANDLED)
-TOO_LATE = "Too late to change: the note is on its way to the ticket."
+TOO_LATE = N_("Too late to change: the note is on its way to the ticket.")
 
 
 def undo_action(
@@ -70,13 +71,14 @@ def change_reason(
     """
     action = _own_action(session, installation, idempotency_key, agent_id)
     if action.undone_at is not None:
-        raise ActionRefused("This action was undone.")
+        raise ActionRefused(N_("This action was undone."))
     entry = rule_book(session, installation).catalog.get(action.exception_key)
     if entry is None or action.kind == ActionKind.HANDLED:
-        raise InvalidAction({"reason": "this action has no reason to change"})
+        raise InvalidAction({"reason": N_("this action has no reason to change")})
     reasons = entry.dismiss_reasons if action.kind == ActionKind.DISMISSED else entry.apply_reasons
     if not any(r.code == reason for r in reasons):
-        raise InvalidAction({"reason": "choose one of: " + ", ".join(r.label for r in reasons)})
+        listed = ", ".join(r.label for r in reasons)
+        raise InvalidAction({"reason": N_("choose one of: %(reasons)s", reasons=listed)})
     _still_open(action, now=now, window_seconds=window_seconds)
     # Locks the delivery row until commit: a worker claiming it now waits, then sends this.
     _hold_unsent_delivery(session, installation, action, updated_at=now)
@@ -119,7 +121,7 @@ def _own_action(
         )
     ).first()
     if action is None or (action.agent_id is not None and action.agent_id != agent_id):
-        raise NotFound("There is no such action of yours on this helpdesk.")
+        raise NotFound(N_("There is no such action of yours on this helpdesk."))
     return action
 
 

@@ -13,7 +13,7 @@ customer, always come from the helpdesk, not the page.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -21,26 +21,24 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
-from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.masking import FieldGroup
-from plugin.domain.personas import Condition, Operator
 from plugin.gestures.card import record_only, ticket_gestures
-from plugin.goodwill.action_log import ActionKind, handling_of
 from plugin.goodwill.actions import record_action
+from plugin.goodwill.card_words import condition_words, done_line
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.holdouts import record_exposures
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
 from plugin.helpdesks.runtime import helpdesks
-from plugin.models import Action, Delivery, Installation
+from plugin.models import Action, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import (
     CardRequest,
     card_to_act_on,
     card_to_show,
 )
-from plugin.web.i18n import request_locale
+from plugin.web.i18n import gettext, request_locale, say
 from plugin.web.masking import viewer_mask
 from plugin.web.settings import settings
 
@@ -49,14 +47,6 @@ bp = Blueprint("suggestions", __name__, url_prefix="/sidebar")
 # The fields whose problems the card shows beside their inputs.
 SHOWN = frozenset({"amount", "reason", "text"})
 
-# What the card says an action on this ticket was, before its amount and name.
-DONE_WORDS = {
-    ActionKind.APPLIED: "Applied",
-    ActionKind.DISMISSED: "Dismissed",
-    ActionKind.ESCALATED: "Waiting for approval",
-    ActionKind.APPROVED: "Approved",
-    ActionKind.REFUSED: "Refused",
-}
 # What the undo window's forms send as their kind.
 UNDO, CHANGE_REASON = "undo", "change_reason"
 
@@ -161,7 +151,7 @@ def answer_action(
         if as_json:
             return jsonify({"refused": str(refusal)}), 409
         return render_card(
-            installation, snapshot, now=now, actions_url=actions_url, refusal=str(refusal)
+            installation, snapshot, now=now, actions_url=actions_url, refusal=said(refusal)
         ), 409
     action = outcome.action
     if as_json:
@@ -210,7 +200,7 @@ def _answer_change(
                 now=now,
                 window_seconds=window,
             )
-            message = "Undone: nothing was sent to the ticket."
+            message = gettext("Undone: nothing was sent to the ticket.")
         else:
             action = change_reason(
                 session,
@@ -221,7 +211,7 @@ def _answer_change(
                 now=now,
                 window_seconds=window,
             )
-            message = "Reason changed before the note was sent."
+            message = gettext("Reason changed before the note was sent.")
     except (ActionRefused, NotFound, InvalidAction) as refusal:
         session.rollback()
         words = (
@@ -231,6 +221,11 @@ def _answer_change(
         )
         if as_json:
             return jsonify({"refused": words}), 409
+        words = (
+            "; ".join(say(error) for error in refusal.errors.values())
+            if isinstance(refusal, InvalidAction)
+            else said(refusal)
+        )
         return render_card(
             installation, snapshot, now=now, actions_url=actions_url, refusal=words
         ), 409
@@ -327,8 +322,10 @@ def render_card(
         currency=installation.currency,
         amount=lambda cents, currency: exact_money(cents, currency, request_locale()),
         units=cents_as_units,
-        done_line=lambda action: done_line(action, card),
-        condition_words=lambda conditions: condition_words(conditions, snapshot.ticket.subject),
+        done_line=lambda action: say(done_line(action, card)),
+        condition_words=lambda conditions: " · ".join(
+            map(say, condition_words(conditions, snapshot.ticket.subject))
+        ),
         new_key=lambda: secrets.token_urlsafe(18),
         now=now,
         # What the shop gives for the ticket's actions, and the offers it does not give.
@@ -340,55 +337,7 @@ def render_card(
     )
 
 
-def done_line(action: Action, card: SuggestionsCard) -> str:
-    """One action on this ticket in a few words: "Applied $18 Expedited shipping upgrade"; for
-    ticket handling, how it stands: "Raise priority to urgent: on its way to the ticket".
-    """
-    handling = handling_of(action)
-    if handling is not None:
-        if action.undone_at is not None:
-            return f"Undone: {handling.describe()}"
-        return f"{handling.describe()}: {delivery_words(card.deliveries.get(action.id))}"
-    entry = card.catalog.get(action.exception_key)
-    name = entry.name if entry else action.exception_key
-    words = DONE_WORDS.get(ActionKind(action.kind), action.kind.capitalize())
-    if action.undone_at is not None:
-        words = f"Undone ({words.lower()})"
-    if action.amount_cents is not None and action.kind != ActionKind.DISMISSED:
-        return f"{words}: {exact_money(action.amount_cents, action.currency)} {name}"
-    return f"{words}: {name}"
-
-
-def delivery_words(delivery: Delivery | None) -> str:
-    """Where a change to the ticket stands, as the agent needs to know it."""
-    if delivery is None or delivery.status in (
-        DeliveryStatus.PENDING.value,
-        DeliveryStatus.IN_FLIGHT.value,
-    ):
-        return "on its way to the ticket"
-    if delivery.status == DeliveryStatus.DELIVERED.value:
-        return "done on the ticket"
-    return f"not applied ({delivery.last_error or 'the helpdesk refused it'})"
-
-
-def condition_words(conditions: Iterable[Condition], subject: str = "") -> str:
-    """The conditions that held, as agents read them: "tier is high · ticket tags include vip".
-
-    Of a list of words the subject may have, only those it has are said.
-    """
-    words = []
-    for condition in conditions:
-        if condition.operator is Operator.CONTAINS_ANY_WORD and isinstance(condition.value, tuple):
-            found = tuple(
-                word
-                for word in condition.value
-                if Condition(condition.field, Operator.CONTAINS_WORD, word).holds(
-                    {condition.field: subject}
-                )
-            )
-            if len(found) == 1:
-                condition = Condition(condition.field, Operator.CONTAINS_WORD, found[0])
-            elif found:
-                condition = Condition(condition.field, condition.operator, found)
-        words.append(condition.describe().replace("_", " "))
-    return " · ".join(words)
+def said(error: Exception) -> str:
+    """An error's sentence in the agent's language: its Words when the service built one."""
+    sentence = error.args[0] if error.args else ""
+    return say(sentence) if isinstance(sentence, str) else str(error)

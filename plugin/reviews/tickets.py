@@ -33,6 +33,7 @@ from plugin.customers import segmentation
 from plugin.domain.field_errors import FieldErrors
 from plugin.domain.helpdesk import Person
 from plugin.domain.reviews import CustomerSegments, Progress, progress, template_for
+from plugin.domain.wording import N_
 from plugin.helpdesks import demo
 from plugin.models import AccountReview, Action, DemoUser, Installation, ReviewCheck, ReviewItem
 from plugin.reviews.actions import ReviewActionKind
@@ -246,13 +247,13 @@ def check_item(
     key = _text(fields.get("idempotency_key"))
     errors: dict[str, str] = {}
     if not IDEMPOTENCY_KEY.fullmatch(key):
-        errors["idempotency_key"] = "expected 8 to 64 letters, digits, _ or -"
+        errors["idempotency_key"] = N_("expected 8 to 64 letters, digits, _ or -")
     item_text = _text(fields.get("item"))
     if not item_text.isdigit():
-        errors["item"] = "expected the id of an item on this checklist"
+        errors["item"] = N_("expected the id of an item on this checklist")
     checked_text = _text(fields.get("checked"))
     if checked_text not in ("true", "false"):
-        errors["checked"] = "expected true or false"
+        errors["checked"] = N_("expected true or false")
     if errors:
         raise InvalidCheck(errors)
     if _recorded(session, installation.id, key):
@@ -269,7 +270,7 @@ def check_item(
         or item.installation_id != installation.id
         or item.template_id != review.template_id
     ):
-        raise InvalidCheck({"item": "not an item on this ticket's checklist"})
+        raise InvalidCheck({"item": N_("not an item on this ticket's checklist")})
     _lock_review(session, review.id)
     session.refresh(review)
     checked = checked_text == "true"
@@ -308,7 +309,7 @@ def check_item(
                 **base,
             )
         )
-        message = f"Checked: {item.label}."
+        message: str = N_("Checked: %(item)s.", item=item.label)
     elif not checked and existing is not None:
         session.delete(existing)
         session.add(
@@ -319,14 +320,16 @@ def check_item(
                 **base,
             )
         )
-        message = f"Unchecked: {item.label}."
+        message = N_("Unchecked: %(item)s.", item=item.label)
     else:
         session.rollback()
         card = _card(session, installation, review)
         state = next(i for i in card.items if i.item_id == item.id)
         if state.checked:
-            return CheckOutcome(card, f"Already checked by {state.checked_by}.", duplicate=True)
-        return CheckOutcome(card, "Already unchecked.", duplicate=True)
+            return CheckOutcome(
+                card, N_("Already checked by %(name)s.", name=state.checked_by), duplicate=True
+            )
+        return CheckOutcome(card, N_("Already unchecked."), duplicate=True)
     session.flush()
     done = set(
         session.scalars(sa.select(ReviewCheck.item_id).where(ReviewCheck.review_id == review.id))
@@ -342,11 +345,11 @@ def check_item(
                 **base,
             )
         )
-        message += " Review complete."
+        message = N_("%(said)s Review complete.", said=message)
     elif not state_now.complete and review.completed_at is not None:
         review.completed_at = None
         review.completed_by = None
-        message += " The review is open again."
+        message = N_("%(said)s The review is open again.", said=message)
     try:
         session.commit()
     except IntegrityError:

@@ -29,6 +29,7 @@ from plugin.sidebar.views import (
     json_or_html,
     problem,
 )
+from plugin.web.i18n import gettext, say
 
 bp = Blueprint("reviews", __name__, url_prefix="/sidebar")
 
@@ -99,7 +100,7 @@ def answer_check(
     except ReviewNotFound:
         session.rollback()
         message = "This ticket has no account review. Reload the app."
-        return json_or_html(as_json, problem(message, 404), {"error": message})
+        return json_or_html(as_json, problem(gettext(message), 404), {"error": message})
     except InvalidCheck as invalid:
         session.rollback()
         if as_json:
@@ -112,9 +113,9 @@ def answer_check(
             now=now,
         )
         if review is None:
-            return problem("This ticket has no account review. Reload the app.", 404)
+            return problem(gettext("This ticket has no account review. Reload the app."), 404)
         problems = " ".join(
-            f"{name.replace('_', ' ').capitalize()}: {message}."
+            f"{name.replace('_', ' ').capitalize()}: {say(message)}."
             for name, message in invalid.errors.items()
         )
         return render_review(

@@ -10,7 +10,7 @@ from flask import Flask
 
 from plugin.domain.exceptions import money
 from plugin.domain.recognition import segment_label
-from plugin.web.i18n import babel_locale, gettext, ngettext, request_locale
+from plugin.web.i18n import babel_locale, gettext, ngettext, request_locale, say
 
 # Each time word is made in two steps: a bucket (plain numbers, no Babel, cheap) and its words
 # (Babel, the request's language). The words depend on nothing but the bucket, the locale and
@@ -157,10 +157,15 @@ def money_for_agent(cents: int, currency: str = "USD") -> str:
     return money(cents, currency, request_locale())
 
 
+def segment_words(value: str) -> str:
+    """The `segment_label` filter: a stored segment value's label in the request's language."""
+    return say(segment_label(value))
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(days_ago)
     app.add_template_filter(conditions_text)
-    app.add_template_filter(segment_label)
+    app.add_template_filter(segment_words, "segment_label")
     app.add_template_filter(fact_label)
     app.add_template_filter(fact_value)
     app.add_template_filter(money_for_agent, "money")

@@ -14,6 +14,8 @@ import flask_babel  # type: ignore[import-untyped]
 from babel import Locale, UnknownLocaleError
 from flask import Flask, g, has_request_context, request
 
+from plugin.domain.exceptions import money
+from plugin.domain.wording import Amount, Words
 from plugin.resources import resource_path
 
 # English and the complete translations in translations/: add a language here and there.
@@ -31,6 +33,8 @@ def init_app(app: Flask) -> None:
     )
     # The page's language as HTML and JavaScript spell it: <html lang>, Intl's number format.
     app.context_processor(lambda: {"locale_tag": request_locale().replace("_", "-")})
+    # Sentences the Python code built (plugin.domain.wording), in the agent's language.
+    app.add_template_filter(say)
 
 
 def request_locale() -> str:
@@ -98,3 +102,27 @@ def lazy_gettext(text: str) -> str:
     Typed as the string it becomes: Jinja and str.join turn it into one on use.
     """
     return flask_babel.lazy_gettext(text)  # type: ignore[no-any-return]
+
+
+def say(sentence: str) -> str:
+    """A sentence the Python code built, in the request's language.
+
+    A `Words` (plugin.domain.wording) is translated, its amounts formatted for the locale and
+    its nested sentences translated too; any other text is shown as it is (in English).
+    """
+    if isinstance(sentence, Amount):
+        return money(
+            sentence.cents,
+            sentence.currency,
+            request_locale(),
+            to_the_cent=sentence.to_the_cent,
+        )
+    if not isinstance(sentence, Words):
+        return str(sentence)
+    values = {
+        name: say(value) if isinstance(value, str) else value
+        for name, value in sentence.values.items()
+    }
+    if sentence.plural is None:
+        return gettext(sentence.text, **values)
+    return ngettext(sentence.text, sentence.plural, sentence.num, **values)

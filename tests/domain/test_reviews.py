@@ -147,5 +147,8 @@ def test_complete_exactly_when_every_required_item_is_checked(
 
 def test_progress_in_words() -> None:
     items = [ChecklistItem("a", item_id=1), ChecklistItem("b", item_id=2, required=False)]
-    assert progress(items, {2}).describe() == "0 of 1 required items checked"
+    # One required item is counted as one (ngettext): "0 of 1 required items" was wrong.
+    assert progress(items, {2}).describe() == "0 of 1 required item checked"
     assert progress(items, {1}).describe() == "Complete: 1 of 2 items checked"
+    both = [ChecklistItem("a", item_id=1), ChecklistItem("b", item_id=2)]
+    assert progress(both, {2}).describe() == "1 of 2 required items checked"
