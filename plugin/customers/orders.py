@@ -272,7 +272,7 @@ def _sqlite_converter(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], 
     if isinstance(column_type, sa.JSON):
         return _json_text
     if isinstance(column_type, sa.DateTime):
-        return lambda moment: moment.isoformat(" ", "microseconds")
+        return _datetime_text()
     if isinstance(column_type, sa.Date):
         return lambda day: day.isoformat()
     if isinstance(column_type, sa.Boolean):
@@ -280,9 +280,35 @@ def _sqlite_converter(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], 
     return None
 
 
+def _datetime_text() -> Callable[[datetime], str]:
+    """A datetime as SQLAlchemy stores it on SQLite, the last one remembered: a batch of facts
+    or segments is stamped with one moment, converted once rather than once a row."""
+    last: list[Any] = [None, ""]
+
+    def text(moment: datetime) -> str:
+        if moment is not last[0]:
+            last[:] = [moment, moment.isoformat(" ", "microseconds")]
+        return str(last[1])
+
+    return text
+
+
 def _json_text(value: Any) -> str:
-    """json.dumps, with a shortcut for whole numbers (most order facts are counts and cents)."""
-    return str(value) if type(value) is int else json.dumps(value)
+    """json.dumps, with shortcuts for what most facts and segments hold: whole numbers (counts
+    and cents), plain ASCII strings (dates, names) and lists of them, often empty."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str and _plain(value):
+        return f'"{value}"'
+    if kind is list and all(type(item) is str and _plain(item) for item in value):
+        return "[" + ", ".join(f'"{item}"' for item in value) + "]"
+    return json.dumps(value)
+
+
+def _plain(text: str) -> bool:
+    """True if json.dumps would write this string as it is, between quotes."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def order_facts(

@@ -502,11 +502,16 @@ def _raw_histories(
     come out too, with no orders. Only one customer's orders are held at a time.
     """
     session.flush()
+    # SQLite keeps a datetime as text, which SQLAlchemy parses with a regular expression;
+    # read as text here, fromisoformat parses it several times faster (a profile of a refresh:
+    # the parsing cost more than the rest of the read). The first 26 characters, as the
+    # expression reads: YYYY-MM-DD HH:MM:SS.ffffff.
+    text_moments = session.get_bind().dialect.name == "sqlite"
     query = (
         sa.select(
             _CUSTOMERS.c.id,
             _CUSTOMERS.c.customer_since,
-            _ORDERS.c.placed_at,
+            sa.type_coerce(_ORDERS.c.placed_at, sa.String) if text_moments else _ORDERS.c.placed_at,
             _ORDERS.c.amount_cents,
             _ORDERS.c.discount_code,
             _ORDERS.c.category,
@@ -527,14 +532,17 @@ def _raw_histories(
     current: int | None = None
     since: date | None = None
     orders: list[tuple[datetime, int, bool, str | None]] = []
-    for customer_id, customer_since, placed_at, amount, discount_code, category in session.execute(
-        query
-    ):
-        if customer_id != current:
-            if current is not None:
-                yield current, since, orders
-            current, since, orders = customer_id, customer_since, []
-        if placed_at is not None:
-            orders.append((placed_at, int(amount), discount_code is not None, category))
+    # Fetched a partition at a time: row by row, the result's own bookkeeping cost more than
+    # this loop (a profile of a refresh).
+    for rows in session.execute(query).partitions():
+        for customer_id, customer_since, placed_at, amount, discount_code, category in rows:
+            if customer_id != current:
+                if current is not None:
+                    yield current, since, orders
+                current, since, orders = customer_id, customer_since, []
+            if placed_at is not None:
+                if text_moments:
+                    placed_at = datetime.fromisoformat(placed_at[:26])
+                orders.append((placed_at, int(amount), discount_code is not None, category))
     if current is not None:
         yield current, since, orders
