@@ -14,8 +14,12 @@ from plugin.packaging.freshdesk_validator import validate_package
 from plugin.packaging.problems import Problem, has_errors
 
 PACKAGE_DIR = Path("packaging", "freshdesk")
-# The banner's styles ship in the package from the one copy the service uses.
-SHARED_FILES = {"app/styles/sidebar.css": Path("static", "css", "sidebar.css")}
+# The sidebar's styles ship in the package from the one copy the service uses: the account
+# review's are a file of their own there, which the service's page loads only with that card.
+SHARED_FILES = {
+    "app/styles/sidebar.css": Path("static", "css", "sidebar.css"),
+    "app/styles/sidebar-review.css": Path("static", "css", "sidebar-review.css"),
+}
 SERVICE_HOST_IPARAM = "service_host"
 
 

@@ -60,6 +60,16 @@
     client.invoke('resize', { width: '100%', height: height + 'px' });
   }
 
+  // For the scripts some cards load (static/js/sidebar-gestures.js).
+  window.RegularsSidebar = {
+    root: root,
+    send: send,
+    resize: resize,
+    fields: function () {
+      return pageFields;
+    }
+  };
+
   var MAX_RETRIES = 3;
 
   function load(ticketId, requesterId, attempt) {
@@ -144,17 +154,48 @@
     return holder;
   }
 
+  // What only some cards use comes when such a card first shows, once per page, by the name
+  // the page gives it (data-asset-*, the content's hash in it). The account review's styles
+  // are waited for, so the card shows styled; scripts start when they come.
+  var assets = {};
+  function asset(name) {
+    var url = data('asset-' + name);
+    if (!assets[name] && url) {
+      var css = name.slice(-4) === '-css';
+      var element = document.createElement(css ? 'link' : 'script');
+      assets[name] = new Promise(function (done) {
+        element.onload = element.onerror = done;
+      });
+      if (css) {
+        element.rel = 'stylesheet';
+        element.href = url;
+      } else {
+        element.src = url;
+      }
+      document.head.appendChild(element);
+    }
+    return assets[name];
+  }
+
   function showCard(html, focus, id) {
     var holder = suggestionsHolder(id);
-    // Rendered by the service with autoescaping; nothing from the page goes in.
-    holder.innerHTML = html;
-    if (focus) {
-      var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
-      if (target) {
-        target.focus();
+    return Promise.resolve(html && id === 'rg-review' && asset('review-css')).then(function () {
+      // Rendered by the service with autoescaping; nothing from the page goes in.
+      holder.innerHTML = html;
+      if (holder.querySelector('[data-approval-above]')) {
+        asset('amount-js');
       }
-    }
-    resize();
+      if (holder.querySelector('[data-rg-gestures][data-poll], [data-rg-copy]')) {
+        asset('gestures-js');
+      }
+      if (focus) {
+        var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
+        if (target) {
+          target.focus();
+        }
+      }
+      resize();
+    });
   }
 
   // A card in its holder: the suggestions, the orders, and the account review when the
@@ -166,7 +207,7 @@
     suggestionsHolder(id);
     return send(cardUrl(url, ticketId, requesterId)).then(function (response) {
       return response.text().then(function (html) {
-        showCard(response.status === 204 ? '' : html, false, id);
+        return showCard(response.status === 204 ? '' : html, false, id);
       });
     }).catch(function () {
       showCard(failure, false, id);
@@ -176,24 +217,6 @@
   function failure(name) {
     return '<p class="rg-error" role="alert">' + text(name) + '</p>';
   }
-
-  // An amount above the rule's approval threshold asks a supervisor: the button says so as
-  // the agent types, and sends an escalation; at or below it, it is the agent's own Apply.
-  root.addEventListener('input', function (event) {
-    var input = event.target;
-    var above = input.getAttribute('data-approval-above');
-    var go = above && document.getElementById(input.getAttribute('data-go'));
-    var value = parseFloat(input.value);
-    if (!go || isNaN(value)) {
-      return;
-    }
-    var asks = value > parseFloat(above);
-    go.value = asks ? 'escalate' : 'apply';
-    var cents = value % 1 ? 2 : 0;
-    go.textContent = asks ? go.getAttribute('data-ask').replace('{amount}', value.toLocaleString(
-      go.getAttribute('data-locale'), { style: 'currency', currency: go.getAttribute('data-currency'),
-        minimumFractionDigits: cents, maximumFractionDigits: cents })) : go.getAttribute('data-apply');
-  });
 
   // A form's buttons, those inside it and those joined to it by their form attribute.
   function buttons(form, disabled) {
@@ -224,7 +247,7 @@
     buttons(form, true);
     send(withLocale(form.action), fields).then(function (response) {
       return response.text().then(function (html) {
-        showCard(html, true, form.getAttribute('data-rg-holder'));
+        return showCard(html, true, form.getAttribute('data-rg-holder'));
       });
     }).catch(function () {
       form.removeAttribute('data-busy');
@@ -288,37 +311,6 @@
       }
     );
   }
-
-  // Gestures given in the shop (issue 18): while one is on its way, its list (data-poll) is
-  // fetched again every few seconds and replaced whole; Copy puts a code on the clipboard.
-  var GESTURE_POLL_MS = 2500;
-  var gesturePolling = false;
-  window.setInterval(function () {
-    var list = root.querySelector('[data-rg-gestures][data-poll]');
-    if (!list || gesturePolling) {
-      return;
-    }
-    gesturePolling = true;
-    send(list.getAttribute('data-poll') + pageFields).then(function (response) {
-      return response.ok ? response.text() : null;
-    }).then(function (html) {
-      // Rendered by the service with autoescaping, as every card.
-      if (html !== null && list.isConnected) {
-        list.outerHTML = html;
-        resize();
-      }
-    }).catch(function () {}).then(function () {
-      gesturePolling = false;
-    });
-  }, GESTURE_POLL_MS);
-  root.addEventListener('click', function (event) {
-    var button = event.target.closest && event.target.closest('[data-rg-copy]');
-    if (button && navigator.clipboard) {
-      navigator.clipboard.writeText(button.getAttribute('data-rg-copy')).then(function () {
-        button.textContent = button.getAttribute('data-copied');
-      });
-    }
-  });
 
   loadCurrentTicket();
   client.on('ticket.requester.id.changed', loadCurrentTicket);

@@ -27,6 +27,7 @@ PACKAGE_ENTRIES = [
     INDEX,
     "app/scripts/app.js",
     ICON,
+    "app/styles/sidebar-review.css",
     "app/styles/sidebar.css",
     IPARAMS,
     REQUESTS,
@@ -336,10 +337,11 @@ def test_the_page_invokes_exactly_the_declared_templates() -> None:
 
 
 def test_the_banner_styles_are_the_services_own() -> None:
-    assert (
-        real_files()["app/styles/sidebar.css"]
-        == (archive.SOURCE_ROOT / "static" / "css" / "sidebar.css").read_bytes()
-    )
+    for name in ("sidebar.css", "sidebar-review.css"):
+        assert (
+            real_files()[f"app/styles/{name}"]
+            == (archive.SOURCE_ROOT / "static" / "css" / name).read_bytes()
+        )
 
 
 # --- Building ---------------------------------------------------------------------------------
@@ -401,7 +403,8 @@ def copy_sources(tmp_path: Path) -> Path:
         archive.SOURCE_ROOT / freshdesk_builder.PACKAGE_DIR, root / freshdesk_builder.PACKAGE_DIR
     )
     (root / "static" / "css").mkdir(parents=True)
-    shutil.copy(archive.SOURCE_ROOT / "static" / "css" / "sidebar.css", root / "static" / "css")
+    for name in ("sidebar.css", "sidebar-review.css"):
+        shutil.copy(archive.SOURCE_ROOT / "static" / "css" / name, root / "static" / "css")
     return root
 
 

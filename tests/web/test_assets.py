@@ -9,6 +9,8 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from plugin.models import Installation
+
 STATIC = Path(__file__).resolve().parents[2] / "static"
 
 
@@ -159,3 +161,31 @@ def test_a_script_the_parser_cannot_read_is_still_minified() -> None:
     # ES2015 (const, arrow functions): beyond the ES5 parser, left to rjsmin.
     source = "/* demo */\nconst answer = (value) => {\n  return value * 2;\n};\n"
     assert minify_js(source) == "const answer=(value)=>{return value*2;};"
+
+
+def test_the_sidebar_page_names_what_only_some_cards_load(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    """The account review's styles, the amount field's and the gestures' scripts are not
+    linked: sidebar.js loads them with the cards that use them, by the names the page gives."""
+    import re
+
+    from tests.sidebar.test_orders_views import launch_page
+
+    page = launch_page(app, client, demo_installation)
+    linked = re.findall(r'<(?:link[^>]+href|script[^>]+src)="(/static/(?:css|js)/[^"]+)"', page)
+    assert [re.sub(r"\.[0-9a-f]{12}\.", ".", link) for link in linked] == [
+        "/static/css/sidebar.css",
+        "/static/js/sidebar.js",
+    ]
+    later = dict(re.findall(r'data-asset-([a-z-]+)="([^"]+)"', page))
+    assert set(later) == {"review-css", "amount-js", "gestures-js"}
+    for name, url in later.items():
+        kind = name.rsplit("-", 1)[1]
+        assert re.fullmatch(rf"/static/{kind}/sidebar-[a-z]+\.[0-9a-f]{{12}}\.{kind}", url), url
+        answer = client.get(url)
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    review = client.get(later["review-css"]).get_data(as_text=True)
+    assert ".rg-review__mark" in review
+    assert ".rg-review" not in client.get(linked[0]).get_data(as_text=True)
