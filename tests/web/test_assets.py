@@ -3,9 +3,11 @@ as they are, and nothing outside the static folder."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -189,3 +191,17 @@ def test_the_sidebar_page_names_what_only_some_cards_load(
     review = client.get(later["review-css"]).get_data(as_text=True)
     assert ".rg-review__mark" in review
     assert ".rg-review" not in client.get(linked[0]).get_data(as_text=True)
+
+
+def test_the_sidebar_pages_files_are_minified_when_the_app_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin.web import assets
+    from tests.conftest import build_app, dispose_app
+
+    monkeypatch.setattr(assets, "_BY_SOURCE", {})
+    dispose_app(build_app(f"sqlite:///{tmp_path / 'app.sqlite3'}", tmp_path / "instance"))
+    for name in assets.SIDEBAR_ASSETS:
+        source = (STATIC / name).read_text(encoding="utf-8")
+        key = (Path(name).suffix, hashlib.sha256(source.encode()).hexdigest())
+        assert key in assets._BY_SOURCE, name  # no view waits for the parse
