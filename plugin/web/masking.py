@@ -44,10 +44,16 @@ def role_source(installation: Installation, deadline: float) -> viewer.RoleSourc
 def look_up_viewer(
     installation: Installation, user_id: str | None, *, deadline: float
 ) -> ViewerRoles | None:
-    """The launching agent's roles (None: the helpdesk could not say by `deadline`)."""
-    return viewer.look_up_viewer(
-        role_source(installation, deadline), user_id, role_masks(installation.id)
-    )
+    """The launching agent's roles (None: the helpdesk could not say by `deadline`).
+
+    An installation that lists no role gives everyone its default row, the viewer unknown
+    included: its launches cost the helpdesk no call. (A role listed later masks the sessions
+    opened before with the strictest mask until the agent opens the app again.)
+    """
+    masks = role_masks(installation.id)
+    if not masks.by_role:
+        return None
+    return viewer.look_up_viewer(role_source(installation, deadline), user_id, masks)
 
 
 def viewer_of(installation: Installation, person: Person, *, deadline: float) -> ViewerRoles | None:

@@ -1,10 +1,9 @@
-"""Masking's tests' harness: the seeded demo, its agent's and its admin's sidebar sessions."""
+"""Masking's tests' harness: masks set in the seeded demo, and its agents' sidebar sessions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -35,16 +34,6 @@ def bearer_for(
     page = launch(client, demo_token(app, installation, sub=user))
     assert page.status_code == 200
     return {"Authorization": f"Bearer {session_token(page.get_data(as_text=True))}"}
-
-
-@pytest.fixture
-def agent(app: Flask, client: FlaskClient, demo_installation: Installation) -> dict[str, str]:
-    return bearer_for(app, client, demo_installation, AGENT)
-
-
-@pytest.fixture
-def admin(app: Flask, client: FlaskClient, demo_installation: Installation) -> dict[str, str]:
-    return bearer_for(app, client, demo_installation, ADMIN)
 
 
 def card(client: FlaskClient, path: str, bearer: Mapping[str, str], **query: str) -> str:

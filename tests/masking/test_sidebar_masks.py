@@ -3,17 +3,22 @@ demo proxy's JSON, each for a masked role and an unmasked one, the value absent 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
+from plugin.domain.helpdesk import Person
+from plugin.helpdesks import field_mappings
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.models import Installation
 from plugin.sidebar.rendered import RenderedBanners
+from tests.goodwill.test_views import DANIEL, open_ticket_of, text_of
 from tests.masking.conftest import (
     ADMIN,
     AGENT,
@@ -35,10 +40,10 @@ def test_the_banner_hides_the_money_and_lifetime_value_from_a_masked_role(
     client: FlaskClient,
     session: Session,
     demo_installation: Installation,
-    agent: dict[str, str],
-    admin: dict[str, str],
+    app: Flask,
 ) -> None:
     set_masks(session, demo_installation, {"agent": ["money", "lifetime_value", "order_lines"]})
+    agent, admin = launches(app, client, demo_installation)
 
     masked, unmasked = (
         card(client, "/sidebar/banner", agent),
@@ -60,10 +65,10 @@ def test_the_orders_card_hides_its_lines_or_only_their_totals(
     client: FlaskClient,
     session: Session,
     demo_installation: Installation,
-    agent: dict[str, str],
-    admin: dict[str, str],
+    app: Flask,
 ) -> None:
     set_masks(session, demo_installation, {"agent": ["order_lines"], "admin": ["money"]})
+    agent, admin = launches(app, client, demo_installation)
 
     lines_hidden = card(client, "/sidebar/orders", agent)
     totals_hidden = card(client, "/sidebar/orders", admin)
@@ -72,7 +77,7 @@ def test_the_orders_card_hides_its_lines_or_only_their_totals(
     assert "recent orders, hidden for your role" in lines_hidden
     assert ORDER in totals_hidden and ORDER_TOTAL not in totals_hidden
     assert "17592" not in totals_hidden
-    set_masks(session, demo_installation, {})
+    set_masks(session, demo_installation, {"admin": ["money"]})
     assert ORDER_TOTAL in card(client, "/sidebar/orders", agent)
 
 
@@ -81,10 +86,9 @@ def test_cached_banners_never_cross_between_a_masked_and_an_unmasked_viewer(
     client: FlaskClient,
     session: Session,
     demo_installation: Installation,
-    agent: dict[str, str],
-    admin: dict[str, str],
 ) -> None:
     set_masks(session, demo_installation, {"agent": ["money", "lifetime_value"]})
+    agent, admin = launches(app, client, demo_installation)
     rendered: RenderedBanners = app.extensions["regulars.helpdesks"].rendered
     first = {"agent": card(client, "/sidebar/banner", agent)}
     first["admin"] = card(client, "/sidebar/banner", admin)
@@ -122,14 +126,47 @@ def test_a_viewer_whose_roles_the_helpdesk_cannot_give_gets_the_strictest_mask(
 
 
 def test_a_change_of_masks_applies_from_the_next_card(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    set_masks(session, demo_installation, {"admin": ["phone"]})
+    agent = bearer_for(app, client, demo_installation, AGENT)
+    assert SPEND_12M in card(client, "/sidebar/banner", agent)
+    set_masks(session, demo_installation, {"admin": ["phone"]}, default=["money"])
+    assert SPEND_12M not in card(client, "/sidebar/banner", agent)
+
+
+def test_without_roles_listed_a_launch_asks_nothing_and_a_later_list_masks_strictest(
+    app: Flask,
     client: FlaskClient,
     session: Session,
     demo_installation: Installation,
-    agent: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert SPEND_12M in card(client, "/sidebar/banner", agent)
-    set_masks(session, demo_installation, {}, default=["money"])
-    assert SPEND_12M not in card(client, "/sidebar/banner", agent)
+    asked: list[str] = []
+    user = DemoHelpdesk.user
+
+    def counted(self: DemoHelpdesk, *, user_id: str) -> Person:
+        asked.append(user_id)
+        return user(self, user_id=user_id)
+
+    monkeypatch.setattr(DemoHelpdesk, "user", counted)
+    admin = bearer_for(app, client, demo_installation, ADMIN)
+    assert asked == [] and SPEND_12M in card(client, "/sidebar/banner", admin)
+    # Agents lose the spend: the admin's session, opened before any role was listed, is not
+    # known to be an admin's, so it gets the strictest mask until the app is opened again.
+    set_masks(session, demo_installation, {"agent": ["money"]})
+    assert SPEND_12M not in card(client, "/sidebar/banner", admin)
+    again = bearer_for(app, client, demo_installation, ADMIN)
+    assert asked == [ADMIN] and SPEND_12M in card(client, "/sidebar/banner", again)
+
+
+def launches(
+    app: Flask, client: FlaskClient, installation: Installation
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The agent's and the admin's sidebar sessions, launched after the masks are set."""
+    return bearer_for(app, client, installation, AGENT), bearer_for(
+        app, client, installation, ADMIN
+    )
 
 
 def freshdesk_view(agent_id: str) -> dict[str, str]:
@@ -183,3 +220,49 @@ def test_the_demo_proxys_json_answer_carries_the_masked_sidebar(
     for value in (SPEND_12M, LIFETIME, ORDER_TOTAL):
         assert value in unmasked
         assert value not in masked
+
+
+def test_helpdesk_facts_that_are_contacts_show_as_hidden(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Facts mapped from the helpdesk's fields: a phone or an email is masked by name or by
+    how it reads; the others still show."""
+    facts = {"mobile": "+44 20 7946 0958", "backup": "m.okafor@example.com", "plan": "gold"}
+    monkeypatch.setattr(field_mappings, "mapped_facts", lambda _person, _mappings: dict(facts))
+    set_masks(session, demo_installation, {"agent": ["email", "phone"]})
+    agent, admin = launches(app, client, demo_installation)
+
+    masked, unmasked = (
+        card(client, "/sidebar/banner", agent),
+        card(client, "/sidebar/banner", admin),
+    )
+
+    for value in ("7946 0958", "m.okafor@example.com"):
+        assert value in unmasked
+        assert value not in masked
+    assert "gold" in masked and 'data-fact="mobile"' in masked
+
+
+def test_the_order_a_share_is_priced_from_is_a_money_figure(
+    app: Flask, client: FlaskClient, session: Session, demo_installation: Installation
+) -> None:
+    """The suggestions card's "Priced:" line names the order's value; the offer's own amount,
+    which the agent gives, stays."""
+    set_masks(session, demo_installation, {"agent": ["money"]})
+    agent, admin = launches(app, client, demo_installation)
+    query = {"ticket_id": open_ticket_of(DANIEL), "requester_id": ""}
+
+    unmasked = card(client, "/sidebar/suggestions", admin, **query)
+    masked = card(client, "/sidebar/suggestions", agent, **query)
+
+    priced = re.search(r'data-why="order">.*?</li>', unmasked, re.S)
+    assert priced, "Daniel's credit is priced from his order"
+    assert 'data-why="order"' not in masked
+    order_value = re.findall(r"\$[\d,.]+", priced.group())[-1]
+    assert order_value not in text_of(masked)
+    amounts = re.findall(r'name="amount"[^>]* value="([^"]+)"', unmasked)
+    assert amounts and amounts == re.findall(r'name="amount"[^>]* value="([^"]+)"', masked)
