@@ -94,8 +94,9 @@ def verify_launch_token(
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("The launch token is too large to be genuine.")
     try:
-        header = jwt.get_unverified_header(token)
-        unverified = jwt.decode(token, options={"verify_signature": False})
+        # Header and claims in one unverified pass: they only say which key to verify with.
+        unsigned = jwt.decode_complete(token, options={"verify_signature": False})
+        header, unverified = unsigned["header"], unsigned["payload"]
     except InvalidJTIError:
         raise InvalidToken("The launch token's id (jti) is not valid.") from None
     except jwt.PyJWTError:
