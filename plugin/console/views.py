@@ -27,6 +27,7 @@ from plugin.models import Installation
 from plugin.sidebar.events import health_line
 from plugin.sidebar.upstream import LockedTTLCache
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
+from plugin.web.i18n import speak
 from plugin.web.settings import settings
 
 bp = Blueprint("console", __name__, url_prefix="/console")
@@ -73,6 +74,8 @@ def launch() -> ResponseReturnValue:
             "name. Ask an admin for access.",
             403,
         )
+    # The console speaks the user's helpdesk language; console.js sends it with each call.
+    speak(user.locale)
     token = sidebar_sessions().issue(
         SidebarSession(installation_id=installation.id, user_id=user.id, role=role.value)
     )

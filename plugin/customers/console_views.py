@@ -31,6 +31,7 @@ from plugin.customers.persona_settings import PersonaForm, PersonaNotFound
 from plugin.customers.segment_refresh import SegmentsRefresh
 from plugin.customers.settings_forms import InvalidForm
 from plugin.customers.tier_settings import TierForm
+from plugin.domain.wording import N_, ngettext
 from plugin.models import Installation
 
 bp = Blueprint("console_segments", __name__, url_prefix="/console")
@@ -96,7 +97,11 @@ def set_persona_enabled(persona_id: int) -> ResponseReturnValue:
         session, installation, persona_id, enabled=enabled
     )
     refresh = segment_refresh.refresh_segments(session, installation, now=utcnow())
-    status = f"{persona.name} is {'on' if enabled else 'off'}."
+    status = (
+        N_("%(name)s is on.", name=persona.name)
+        if enabled
+        else N_("%(name)s is off.", name=persona.name)
+    )
     return _persona_list(installation, status=status, refresh=refresh)
 
 
@@ -107,7 +112,7 @@ def delete_persona(persona_id: int) -> ResponseReturnValue:
     session = db.session()
     name = persona_settings.delete_persona(session, installation, persona_id)
     refresh = segment_refresh.refresh_segments(session, installation, now=utcnow())
-    return _persona_list(installation, status=f"Deleted {name}.", refresh=refresh)
+    return _persona_list(installation, status=N_("Deleted %(name)s.", name=name), refresh=refresh)
 
 
 def _save_persona(installation: Installation, *, persona_id: int | None) -> ResponseReturnValue:
@@ -125,7 +130,9 @@ def _save_persona(installation: Installation, *, persona_id: int | None) -> Resp
         if saved.changes_matches
         else None
     )
-    return _persona_list(installation, status=f"Saved {saved.persona.name}.", refresh=refresh)
+    return _persona_list(
+        installation, status=N_("Saved %(name)s.", name=saved.persona.name), refresh=refresh
+    )
 
 
 def persona_form_from(submitted: MultiDict[str, str]) -> PersonaForm:
@@ -207,7 +214,11 @@ def save_guidance() -> ResponseReturnValue:
     except InvalidForm as invalid:
         return _guidance_form(submitted, errors=invalid.errors, status_code=400)
     count = len(texts)
-    status = f"Saved. {count} segment{'s' if count != 1 else ''} now carry guidance."
+    status = ngettext(
+        "Saved. %(num)d segment now carries guidance.",
+        "Saved. %(num)d segments now carry guidance.",
+        count,
+    )
     return _guidance_form(texts, status=status)
 
 
@@ -252,7 +263,7 @@ def save_tiers() -> ResponseReturnValue:
     return _tier_form(
         installation,
         tier_settings.current_tier_form(installation),
-        status="Saved the tier thresholds.",
+        status=N_("Saved the tier thresholds."),
         refresh=refresh,
     )
 

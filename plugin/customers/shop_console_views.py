@@ -21,6 +21,7 @@ from plugin.customers.shopify_connection import (
     disconnect_shopify,
     shopify_connection,
 )
+from plugin.domain.wording import N_
 from plugin.helpdesks.credentials import CredentialsError
 from plugin.helpdesks.http import new_session
 from plugin.helpdesks.installations import CheckStatus, ConnectionReport, RegistrationError
@@ -72,7 +73,9 @@ def connect() -> ResponseReturnValue:
             code=400,
         )
     session.commit()
-    return _page(installation, status=f"Connected {connection.shop}.", report=report)
+    return _page(
+        installation, status=N_("Connected %(shop)s.", shop=connection.shop), report=report
+    )
 
 
 @bp.post("/shopify/check")
@@ -97,7 +100,9 @@ def disconnect() -> ResponseReturnValue:
     db.session().commit()
     return _page(
         installation,
-        status=f"Disconnected {shop}. Customers and orders already read from it stay.",
+        status=N_(
+            "Disconnected %(shop)s. Customers and orders already read from it stay.", shop=shop
+        ),
     )
 
 

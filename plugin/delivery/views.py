@@ -17,6 +17,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.console.views import ConsoleRefused, console_installation, console_refused
 from plugin.delivery import outbox as delivery
+from plugin.domain.wording import N_, ngettext
 from plugin.models import Installation
 
 bp = Blueprint("console_delivery", __name__, url_prefix="/console")
@@ -43,7 +44,9 @@ def retry_one(action_id: int) -> ResponseReturnValue:
     if not count:
         message = "That action is not waiting for delivery here; it may have arrived already."
         return render_template("sidebar/_problem.html", message=message), 404
-    return _section(installation, status=f"Action {action_id} will be sent again in a moment.")
+    return _section(
+        installation, status=N_("Action %(id)s will be sent again in a moment.", id=action_id)
+    )
 
 
 @bp.post("/deliveries/retry-dead")
@@ -52,9 +55,13 @@ def retry_dead() -> ResponseReturnValue:
     installation = console_installation()
     count = delivery.retry(db.session(), now=utcnow(), installation_id=installation.id)
     status = (
-        f"{count} action{'s' if count != 1 else ''} will be sent again in a moment."
+        ngettext(
+            "%(num)d action will be sent again in a moment.",
+            "%(num)d actions will be sent again in a moment.",
+            count,
+        )
         if count
-        else "No dead actions to send again."
+        else N_("No dead actions to send again.")
     )
     return _section(installation, status=status)
 

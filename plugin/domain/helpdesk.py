@@ -27,6 +27,8 @@ class Person:
     fields: Mapping[str, object] = field(default_factory=dict)
     organization_id: str | None = None
     organization_fields: Mapping[str, object] = field(default_factory=dict)
+    # The language the helpdesk shows this user ("de", "es-419"), where it says: the console's.
+    locale: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from plugin.console.views import ConsoleRefused, console_caller, console_refused
 from plugin.domain.exceptions import parse_exception_type
 from plugin.domain.gesture_binding import KIND_NAMES, RECORD_ONLY
 from plugin.domain.personas import InvalidConditions
+from plugin.domain.wording import N_
 from plugin.gestures.interface import GestureKind
 from plugin.gestures.planning import enabled_kinds, set_kind_enabled
 from plugin.gestures.scopes import GESTURE_SCOPES
@@ -55,7 +56,11 @@ def set_kind() -> ResponseReturnValue:
     enabled = request.form.get("enabled") == "true"
     set_kind_enabled(db.session(), installation, GestureKind(kind), enabled=enabled, now=utcnow())
     name = KIND_NAMES[GestureKind(kind)].capitalize()
-    status = f"{name}: {'given in the shop' if enabled else 'off: record only'}."
+    status = (
+        N_("%(name)s: given in the shop.", name=name)
+        if enabled
+        else N_("%(name)s: off: record only.", name=name)
+    )
     return _section(installation, is_admin=True, status=status)
 
 

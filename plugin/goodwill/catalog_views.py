@@ -28,6 +28,7 @@ from plugin.console.views import (
 from plugin.domain.exceptions import CostKind, ExceptionType, parse_exception_type
 from plugin.domain.gesture_binding import RECORD_ONLY
 from plugin.domain.personas import InvalidConditions
+from plugin.domain.wording import N_
 from plugin.gestures.planning import enabled_kinds
 from plugin.goodwill import actions, rulebook
 from plugin.goodwill import catalog as exception_catalog
@@ -113,7 +114,11 @@ def set_entry_enabled(entry_id: int) -> ResponseReturnValue:
         db.session(), installation, entry_id, enabled=enabled, now=utcnow()
     )
     name = row.definition.get("name", row.key)
-    status = f"{name} is {'offered again' if enabled else 'off: no rule offers it'}."
+    status = (
+        N_("%(name)s is offered again.", name=name)
+        if enabled
+        else N_("%(name)s is off: no rule offers it.", name=name)
+    )
     return _catalog_list(installation, status=status)
 
 
@@ -143,7 +148,7 @@ def _save_entry(installation: Installation, *, entry_id: int | None) -> Response
     except InvalidConditions as invalid:  # the key is taken, or the currency is not ours
         errors = catalog_errors(invalid.errors)
         return _entry_editor(installation, form, entry_id=entry_id, errors=errors, code=400)
-    return _catalog_list(installation, status=f"Saved {row.definition['name']}.")
+    return _catalog_list(installation, status=N_("Saved %(name)s.", name=row.definition["name"]))
 
 
 def _catalog_list(installation: Installation, *, status: str | None = None) -> tuple[str, int]:
@@ -207,7 +212,14 @@ def set_budget() -> ResponseReturnValue:
         errors = budget_errors(invalid.errors)
         return _budget_list(installation, errors=errors, typed=(segment, amount), code=400)
     label = dict(budget_segments())[segment]
-    return _budget_list(installation, status=f"Set the {label} budget to {amount.strip()} a month.")
+    return _budget_list(
+        installation,
+        status=N_(
+            "Set the %(segment)s budget to %(amount)s a month.",
+            segment=label,
+            amount=amount.strip(),
+        ),
+    )
 
 
 def _budget_list(

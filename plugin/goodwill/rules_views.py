@@ -33,6 +33,7 @@ from plugin.customers.condition_rows import ConditionRow
 from plugin.domain.personas import FieldSpec, InvalidConditions, parse_conditions
 from plugin.domain.rules import TICKET_PRIORITIES
 from plugin.domain.rules import Rule as DomainRule
+from plugin.domain.wording import N_
 from plugin.goodwill import draft_trial, rulebook, transfer
 from plugin.goodwill import replay as rule_replay
 from plugin.goodwill.catalog import catalog_rows
@@ -220,15 +221,19 @@ def _publish(*, rule_id: int | None) -> ResponseReturnValue:
                 note=note,
                 now=utcnow(),
             )
-            status = f"Published {definition['name']} as version 1."
+            status = N_("Published %(name)s as version 1.", name=definition["name"])
         else:
             written = rulebook.update_rule(
                 session, installation, rule.id, definition, author=author, note=note, now=utcnow()
             )
             status = (
-                f"Published {definition['name']} as version {written.version}."
+                N_(
+                    "Published %(name)s as version %(number)s.",
+                    name=definition["name"],
+                    number=written.version,
+                )
                 if written
-                else f"No change: {definition['name']} is as it was."
+                else N_("No change: %(name)s is as it was.", name=definition["name"])
             )
     except InvalidConditions as invalid:  # a race: the catalog changed between check and write
         errors = rule_errors(invalid.errors, form, _fields(installation))
@@ -323,8 +328,14 @@ def set_rule_enabled(rule_id: int) -> ResponseReturnValue:
             now=utcnow(),
         )
     except InvalidConditions as invalid:
-        return _rule_list(installation, status=f"{name} cannot change: {invalid}. Edit it to fix.")
-    return _rule_list(installation, status=f"{name} is {'on' if enabled else 'off'}.")
+        return _rule_list(
+            installation,
+            status=N_("%(name)s cannot change: %(why)s. Edit it to fix.", name=name, why=invalid),
+        )
+    return _rule_list(
+        installation,
+        status=N_("%(name)s is on.", name=name) if enabled else N_("%(name)s is off.", name=name),
+    )
 
 
 # --- History and rollback ---------------------------------------------------------------------
@@ -367,7 +378,11 @@ def rollback_rule(rule_id: int) -> ResponseReturnValue:
         )
     except (ValueError, InvalidConditions) as refusal:
         return _history(installation, rule_id, problem=str(refusal), code=400)
-    status = f"Rolled back to version {to_version}: version {written.version} is now in force."
+    status = N_(
+        "Rolled back to version %(old)s: version %(new)s is now in force.",
+        old=to_version,
+        new=written.version,
+    )
     return _history(installation, rule_id, status=status)
 
 

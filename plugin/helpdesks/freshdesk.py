@@ -569,5 +569,6 @@ def _map_agent(raw: Mapping[str, Any]) -> FreshdeskAgent:
         phone=_optional_str(contact.get("phone")) or _optional_str(contact.get("mobile")),
         role="agent",
         role_ids=tuple(str(r) for r in raw.get("role_ids") or () if isinstance(r, int | str)),
+        locale=_optional_str(contact.get("language")),
     )
     return FreshdeskAgent(person=person, ticket_scope=scope if isinstance(scope, int) else None)

@@ -101,6 +101,7 @@ def person_from(raw: Mapping[str, Any]) -> Person:
         tags=tuple(str(tag) for tag in tags),
         fields=dict(fields),
         organization_id=_optional_str(raw.get("organization_id")),
+        locale=_optional_str(raw.get("locale")),
     )
 
 

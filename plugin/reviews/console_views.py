@@ -27,6 +27,7 @@ from plugin.domain.reviews import (
     ItemRow,
     TemplateForm,
 )
+from plugin.domain.wording import N_
 from plugin.models import Installation
 from plugin.reviews import checklists
 from plugin.reviews.checklists import TemplateNotFound
@@ -91,7 +92,12 @@ def set_enabled(template_id: int) -> ResponseReturnValue:
     template = checklists.set_template_enabled(
         db.session(), installation, template_id, enabled=enabled, now=utcnow()
     )
-    return _listing(installation, status=f"{template.name} is {'on' if enabled else 'off'}.")
+    return _listing(
+        installation,
+        status=N_("%(name)s is on.", name=template.name)
+        if enabled
+        else N_("%(name)s is off.", name=template.name),
+    )
 
 
 def _save(installation: Installation, *, template_id: int | None) -> ResponseReturnValue:
@@ -106,7 +112,7 @@ def _save(installation: Installation, *, template_id: int | None) -> ResponseRet
         return _editor(
             installation, form, template_id=template_id, errors=invalid.errors, status_code=400
         )
-    return _listing(installation, status=f"Saved {saved.name}.")
+    return _listing(installation, status=N_("Saved %(name)s.", name=saved.name))
 
 
 def template_form_from(submitted: MultiDict[str, str]) -> TemplateForm:

@@ -52,6 +52,14 @@ def request_locale() -> str:
     return str(chosen)
 
 
+def speak(tag: str | None) -> None:
+    """Answer the rest of this request in `tag` (the helpdesk's word for its user's language),
+    when we speak it; call it before anything is worded."""
+    if tag and (parsed := supported_locale(tag)):
+        g.regulars_locale = parsed
+        flask_babel.refresh()  # forget a locale Flask-Babel chose earlier in the request
+
+
 def _choose() -> str:
     said = request.args.get("locale")
     if said is None and request.blueprint == "freshdesk" and request.method == "POST":

@@ -4,8 +4,13 @@
 
   var body = document.body;
   var sessionToken = body.getAttribute('data-session-token');
+  // The language the console was launched in (the user's helpdesk language): each answer too.
+  var locale = body.getAttribute('data-locale');
 
   function call(method, url, formData) {
+    if (locale) {
+      url += (url.indexOf('?') === -1 ? '?' : '&') + 'locale=' + encodeURIComponent(locale);
+    }
     return fetch(url, {
       method: method,
       headers: { Authorization: 'Bearer ' + sessionToken, Accept: 'text/html' },

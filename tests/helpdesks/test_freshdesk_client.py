@@ -312,8 +312,14 @@ def test_user_is_the_agent_when_freshdesk_has_one(
 ) -> None:
     rsps.get(AGENT_URL, json=freshdesk_agent(), match=[basic_auth()])
 
+    # The agent's Freshdesk language comes with them: the console speaks it (docs/i18n.md).
     assert client.user(user_id="235323") == Person(
-        id="235323", name="Grace Hopper", email="grace@example.com", role="agent", role_ids=("102",)
+        id="235323",
+        name="Grace Hopper",
+        email="grace@example.com",
+        role="agent",
+        role_ids=("102",),
+        locale="en",
     )
 
 

@@ -1,8 +1,8 @@
 """Every visible word of the translated templates is marked for translation.
 
 A template's text outside `{{ _() }}`, `ngettext` and `{% trans %}` that has a letter in it is
-English nobody can translate; so is a literal aria-label, title or placeholder. Jinja comments
-and the inside of tags (class names, data attributes) are not shown.
+English nobody can translate; so is a literal aria-label, title or placeholder. Jinja comments,
+the inside of tags (class names, data attributes) and `<code>` (commands, field names) are not.
 """
 
 from __future__ import annotations
@@ -14,18 +14,27 @@ import pytest
 from jinja2 import Environment
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-# The templates whose every string is translated (docs/i18n.md): the console is to follow.
+# The templates whose every string is translated (docs/i18n.md): the sidebar and the console.
 TRANSLATED = sorted(
-    [*(TEMPLATES / "sidebar").glob("*.html"), *(TEMPLATES / "freshdesk").glob("*.html")]
+    [
+        *(TEMPLATES / "sidebar").glob("*.html"),
+        *(TEMPLATES / "freshdesk").glob("*.html"),
+        *(TEMPLATES / "console").glob("*.html"),
+    ]
 )
 # Words that are the same in every language: the product's name, abbreviations, symbols.
-ALLOWED = {"Regulars", "RFM", "UTC", "✓"}
+ALLOWED = {"Regulars", "RFM", "UTC", "✓", "Shopify"}
 SHOWN_ATTRIBUTES = re.compile(r'\b(aria-label|title|placeholder|alt)="([^"{]*)"')
+CODE = re.compile(r"<code\b[^>]*>.*?</code>", re.S)
+DOMAIN = re.compile(r"[\w-]+(\.[\w-]+)+")
+# An attribute a macro writes into the tag it is called in: markup, not words.
+MACRO_ATTRIBUTE = re.compile(r'[\w-]+="[^"]*"?')
 
 
 def unmarked_text(source: str) -> list[str]:
     """The visible texts with letters that no gettext call or trans block wraps."""
     env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+    source = CODE.sub("", source)
     found: list[str] = []
     in_tag = False
     in_trans = False
@@ -47,13 +56,15 @@ def unmarked_text(source: str) -> list[str]:
                 in_tag = False
             elif not in_tag:
                 visible.append(char)
-        text = " ".join("".join(visible).split())
+        text = " ".join(MACRO_ATTRIBUTE.sub("", "".join(visible)).split())
         if _has_words(text):
             found.append(text)
     return found
 
 
 def _has_words(text: str) -> bool:
+    if DOMAIN.fullmatch(text.strip()):
+        return False  # an example address ("acme.myshopify.com") reads the same everywhere
     words = [w for w in re.findall(r"[^\W\d_]+", text) if w not in ALLOWED]
     return bool(words)
 
@@ -67,5 +78,6 @@ def test_the_check_finds_unmarked_text_and_attributes() -> None:
     source = (
         '<p class="x">{{ _("Fine") }}</p>\n<p>Plain English</p>{# a comment #}\n'
         '<ul aria-label="Segments"></ul><b>{{ n }} · RFM</b>{% trans %}Also fine{% endtrans %}'
+        "<p><code>flask outbox work</code> {{ _('Run') }}</p>"
     )
     assert unmarked_text(source) == ["Plain English", "Segments"]
