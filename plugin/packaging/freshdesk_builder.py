@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from plugin.packaging.archive import SOURCE_ROOT, collect_package_files, write_zip
+from plugin.packaging.freshdesk_messages import SCRIPT_PATH, messages_script
 from plugin.packaging.freshdesk_requests import is_domain_name
 from plugin.packaging.freshdesk_rules import problem
 from plugin.packaging.freshdesk_validator import validate_package
@@ -36,6 +37,8 @@ def package_files(
     files, problems = collect_package_files(source_root / PACKAGE_DIR)
     for target, source in SHARED_FILES.items():
         files[target] = (source_root / source).read_bytes()
+    # The page's own words in every language of the catalogs (it has no catalog at run time).
+    files[SCRIPT_PATH] = messages_script(source_root / "translations")
     if service_host is not None:
         if not is_domain_name(service_host):
             return files, [

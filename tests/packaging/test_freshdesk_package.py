@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from collections.abc import Callable
@@ -13,7 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from plugin.packaging import archive, freshdesk_builder, freshdesk_rules, freshdesk_validator
+from plugin.packaging import (
+    archive,
+    freshdesk_builder,
+    freshdesk_messages,
+    freshdesk_rules,
+    freshdesk_validator,
+)
 from plugin.packaging.cli import package_cli
 from plugin.packaging.problems import Problem
 
@@ -26,6 +33,7 @@ PACKAGE_ENTRIES = [
     MANIFEST,
     INDEX,
     "app/scripts/app.js",
+    "app/scripts/messages.js",
     ICON,
     "app/styles/sidebar-review.css",
     "app/styles/sidebar.css",
@@ -342,6 +350,25 @@ def test_the_banner_styles_are_the_services_own() -> None:
             real_files()[f"app/styles/{name}"]
             == (archive.SOURCE_ROOT / "static" / "css" / name).read_bytes()
         )
+
+
+def test_the_page_carries_its_own_words_in_every_language_of_the_catalogs() -> None:
+    script = real_files()["app/scripts/messages.js"].decode()
+    prefix = "window.REGULARS_MESSAGES = "
+    body = script[script.index(prefix) + len(prefix) :].rstrip().rstrip(";")
+    messages = json.loads(body)
+    assert set(messages) >= {"en", "es", "de"}
+    assert messages["en"] == {key: str(text) for key, text in freshdesk_messages.MESSAGES.items()}
+    assert messages["de"]["copied"] == "Kopiert"
+    assert messages["es"]["unreachable"] != messages["en"]["unreachable"]
+    for language, words in messages.items():
+        assert set(words) == set(messages["en"]), language
+    # Every message the page asks for is one the build writes, and the page loads it first.
+    page = real_files()["app/scripts/app.js"].decode()
+    asked = set(re.findall(r"say\('(\w+)'", page))
+    assert asked and asked <= set(messages["en"])
+    index = real_files()[INDEX].decode()
+    assert index.index("scripts/messages.js") < index.index("scripts/app.js")
 
 
 # --- Building ---------------------------------------------------------------------------------

@@ -22,6 +22,23 @@
   var busy = false;
   var currentView = null; // the ids of the ticket view the page shows, for actions on it
 
+  // The page's own words, in the agent's language (scripts/messages.js, built from the
+  // service's catalogs): the browser's until Freshdesk says the agent's (loggedInUser).
+  var MESSAGES = window.REGULARS_MESSAGES || {};
+  var words = wordsFor(navigator.language);
+
+  function wordsFor(tag) {
+    var language = String(tag || '').toLowerCase().split(/[-_]/)[0];
+    return MESSAGES[language] || MESSAGES.en || {};
+  }
+
+  function say(key, english) {
+    return words[key] || english;
+  }
+
+  var loading = root && root.querySelector('[data-message="loading"]');
+  if (loading) loading.textContent = say('loading', loading.textContent);
+
   function showMessage(text) {
     var card = document.createElement('section');
     card.className = 'rg-card rg-problem';
@@ -65,6 +82,9 @@
         locale: String((answers[2].loggedInUser.contact || {}).language || ''),
         domain: answers[3].domainName
       };
+    }).then(function (body) {
+      if (body.locale) words = wordsFor(body.locale);
+      return body;
     });
   }
 
@@ -85,8 +105,8 @@
           failure.errorSource !== 'PLATFORM' && failure.response.trim().charAt(0) === '<';
         if (!fromService) {
           showMessage(failure && failure.status === 429
-            ? 'Regulars has been opened very often in this helpdesk this minute. Reopen it in a minute.'
-            : 'Regulars could not reach its service. Reopen the app in a moment.');
+            ? say('busy', 'Regulars has been opened very often in this helpdesk this minute. Reopen it in a minute.')
+            : say('unreachable', 'Regulars could not reach its service. Reopen the app in a moment.'));
           fit(client);
           return undefined;
         }
@@ -128,7 +148,7 @@
     viewBody(client)
       .then(function (body) { return load(client, body, 0); })
       .catch(function () {
-        showMessage('Regulars could not read this ticket from Freshdesk. Reopen the app.');
+        showMessage(say('unreadable', 'Regulars could not read this ticket from Freshdesk. Reopen the app.'));
       })
       .then(function () { busy = false; });
   }
@@ -183,7 +203,7 @@
         if (fromService && failure.status !== 503) {
           showCard(client, failure.response, holderId);
         } else {
-          notSent(client, form, 'Not sent: Regulars could not reach its service. Try again.');
+          notSent(client, form, say('not_sent', 'Not sent: Regulars could not reach its service. Try again.'));
         }
       }
     );
@@ -198,8 +218,9 @@
       if (form.getAttribute('data-busy') === 'true' || !currentView) return;
       act(client, form, event.submitter);
     });
-    // As in the Zendesk page (static/js/sidebar.js): an amount above the approval threshold
-    // turns Apply into "Ask a supervisor: $N", and back.
+    // As in the Zendesk page (static/js/sidebar-amount.js): an amount above the approval
+    // threshold turns Apply into "Ask a supervisor: $N", and back, in the words and money
+    // format the service put on the button for the agent's language.
     root.addEventListener('input', function (event) {
       var input = event.target;
       var above = input.getAttribute('data-approval-above');
@@ -208,8 +229,10 @@
       if (!go || isNaN(value)) return;
       var asks = value > parseFloat(above);
       go.value = asks ? 'escalate' : 'apply';
-      go.textContent = asks ? 'Ask a supervisor: ' + go.getAttribute('data-money') +
-        value.toFixed(2).replace(/\.00$/, '') : 'Apply';
+      var cents = value % 1 ? 2 : 0;
+      go.textContent = asks ? go.getAttribute('data-ask').replace('{amount}', value.toLocaleString(
+        go.getAttribute('data-locale'), { style: 'currency', currency: go.getAttribute('data-currency'),
+          minimumFractionDigits: cents, maximumFractionDigits: cents })) : go.getAttribute('data-apply');
     });
   }
 
@@ -235,13 +258,13 @@
     var button = event.target.closest && event.target.closest('[data-rg-copy]');
     if (button && navigator.clipboard) {
       navigator.clipboard.writeText(button.getAttribute('data-rg-copy')).then(function () {
-        button.textContent = 'Copied';
+        button.textContent = button.getAttribute('data-copied') || say('copied', 'Copied');
       });
     }
   });
 
   if (!window.app || typeof window.app.initialized !== 'function') {
-    showMessage('Regulars runs inside Freshdesk: open it from a ticket.');
+    showMessage(say('outside', 'Regulars runs inside Freshdesk: open it from a ticket.'));
     return;
   }
   window.app.initialized().then(function (client) {
