@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,38 +27,75 @@ def match_customer(
     session: Session, *, installation_id: int, person: Person
 ) -> tuple[Customer, MatchedBy] | None:
     """Match a requester as `find_customer` does, and say by what the record was found."""
-    candidates: list[tuple[MatchedBy, sa.ColumnElement[bool]]] = [
-        (MatchedBy.HELPDESK_ID, Customer.helpdesk_user_id == person.id)
-    ]
+    candidates: list[tuple[MatchedBy, str]] = [(MatchedBy.HELPDESK_ID, person.id)]
     if person.email:
-        candidates.append((MatchedBy.EMAIL, Customer.email == normalize_email(person.email)))
+        candidates.append((MatchedBy.EMAIL, normalize_email(person.email)))
     if person.phone:
         # A voice ticket's requester is often known only by the number they call from, read
         # as imports read theirs; a caller id that is not a number matches nobody by phone.
         phone = phone_key_or_none(person.phone, phone_region(session, installation_id))
         if phone is not None:
-            candidates.append((MatchedBy.PHONE, Customer.phone == phone))
-    for matched_by, condition in candidates:
-        customer = session.scalars(
-            sa.select(Customer)
-            .where(Customer.installation_id == installation_id, condition)
-            .order_by(Customer.id)
-            .limit(1)
-        ).first()
+            candidates.append((MatchedBy.PHONE, phone))
+    for matched_by, value in candidates:
+        bound = {"installation_id": installation_id, "value": value}
+        customer = session.scalars(_match_query(matched_by), bound).first()
         if customer is not None:
             return customer, matched_by
     return None
 
 
+# The columns a requester is matched by, in `match_customer`'s order.
+_MATCHED_BY = {
+    MatchedBy.HELPDESK_ID: Customer.helpdesk_user_id,
+    MatchedBy.EMAIL: Customer.email,
+    MatchedBy.PHONE: Customer.phone,
+}
+
+
+# These queries run on every view whose customer is not in the read cache: built once, with
+# bound values, because building a statement costs SQLAlchemy more than running it.
+
+
+@cache
+def _match_query(matched_by: MatchedBy) -> sa.Select[Customer]:
+    return (
+        sa.select(Customer)
+        .where(
+            Customer.installation_id == sa.bindparam("installation_id"),
+            _MATCHED_BY[matched_by] == sa.bindparam("value"),
+        )
+        .order_by(Customer.id)
+        .limit(1)
+    )
+
+
+@cache
+def _order_facts_query() -> sa.Select[CustomerFact]:
+    return sa.select(CustomerFact).where(
+        CustomerFact.installation_id == sa.bindparam("installation_id"),
+        CustomerFact.customer_id == sa.bindparam("customer_id"),
+        CustomerFact.source == orders.SOURCE,
+    )
+
+
+@cache
+def _order_sources_query() -> sa.Select[str]:
+    return (
+        sa.select(Order.source)
+        .where(Order.installation_id == sa.bindparam("installation_id"))
+        .where(Order.customer_id == sa.bindparam("customer_id"))
+        .distinct()
+        .order_by(Order.source)
+    )
+
+
+def _of(customer: Customer) -> dict[str, int]:
+    return {"installation_id": customer.installation_id, "customer_id": customer.id}
+
+
 def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
     """Return the customer's order facts, or None when no source has provided them."""
-    facts = session.scalars(
-        sa.select(CustomerFact).where(
-            CustomerFact.installation_id == customer.installation_id,
-            CustomerFact.customer_id == customer.id,
-            CustomerFact.source == orders.SOURCE,
-        )
-    ).all()
+    facts = session.scalars(_order_facts_query(), _of(customer)).all()
     values = {fact.name: fact.value for fact in facts}
     if not set(orders.FACT_NAMES) <= values.keys():
         return None
@@ -76,15 +114,7 @@ def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
 
 def order_sources(session: Session, *, customer: Customer) -> tuple[str, ...]:
     """Where the customer's orders came from: "csv", "push", "shopify", ..."""
-    return tuple(
-        session.scalars(
-            sa.select(Order.source)
-            .where(Order.installation_id == customer.installation_id)
-            .where(Order.customer_id == customer.id)
-            .distinct()
-            .order_by(Order.source)
-        )
-    )
+    return tuple(session.scalars(_order_sources_query(), _of(customer)))
 
 
 def _parse_time(value: str | None) -> datetime | None:
