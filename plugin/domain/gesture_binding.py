@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from plugin.domain.wording import N_
 from plugin.gestures.interface import ORDER_KINDS, GestureKind
 
 if TYPE_CHECKING:  # the reader lives with the catalog's parser, which imports this module
@@ -23,11 +24,11 @@ MAX_EXPIRY_DAYS = 3650
 MAX_CAP_PERCENT = 1000
 
 KIND_NAMES: Mapping[GestureKind, str] = {
-    GestureKind.DISCOUNT_CODE: "a one-time discount code",
-    GestureKind.GIFT_CARD: "a gift card",
-    GestureKind.REFUND: "a refund on the order",
-    GestureKind.REPLACEMENT: "a free replacement of the order",
-    GestureKind.FREE_SHIPPING: "a free-shipping code",
+    GestureKind.DISCOUNT_CODE: N_("a one-time discount code"),
+    GestureKind.GIFT_CARD: N_("a gift card"),
+    GestureKind.REFUND: N_("a refund on the order"),
+    GestureKind.REPLACEMENT: N_("a free replacement of the order"),
+    GestureKind.FREE_SHIPPING: N_("a free-shipping code"),
 }
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.exceptions import ExceptionType
 from plugin.domain.gesture_binding import KIND_NAMES, RECORD_ONLY
+from plugin.domain.wording import N_
 from plugin.gestures.interface import GestureKind
 from plugin.gestures.planning import GestureStatus, active_binding, enabled_kinds
 from plugin.gestures.words import given_words
@@ -59,44 +60,59 @@ def ticket_gestures(
     return views
 
 
+# What a gesture waiting for approval is, at the start of its line.
+KIND_TITLES = {
+    GestureKind.DISCOUNT_CODE: N_("A one-time discount code"),
+    GestureKind.GIFT_CARD: N_("A gift card"),
+    GestureKind.REFUND: N_("A refund on the order"),
+    GestureKind.REPLACEMENT: N_("A free replacement of the order"),
+    GestureKind.FREE_SHIPPING: N_("A free-shipping code"),
+}
+
+
 def _view(
     session: Session, gesture: Gesture, delivery_status: str | None, now: datetime
 ) -> GestureView:
-    kind = KIND_NAMES.get(GestureKind(gesture.kind), gesture.kind)
+    kind = KIND_TITLES.get(GestureKind(gesture.kind)) or KIND_NAMES.get(
+        GestureKind(gesture.kind), gesture.kind
+    )
     if gesture.status == GestureStatus.WAITING_APPROVAL:
         return GestureView(
-            gesture.id, gesture.kind, "waiting", f"{kind.capitalize()}: given once approved."
+            gesture.id, gesture.kind, "waiting", N_("%(kind)s: given once approved.", kind=kind)
         )
     if gesture.status == GestureStatus.REFUSED:
-        return GestureView(
-            gesture.id, gesture.kind, "refused", f"Not given: {gesture.refusal or 'refused'}"
-        )
+        # The shop's own refusal stays as it said it.
+        why = gesture.refusal or N_("refused")
+        return GestureView(gesture.id, gesture.kind, "refused", N_("Not given: %(why)s", why=why))
     if gesture.status == GestureStatus.PENDING:
         if delivery_status == DeliveryStatus.DEAD.value:
             return GestureView(
                 gesture.id,
                 gesture.kind,
                 "dead",
-                f"Not given: the shop did not answer ({gesture.last_error or 'no answer'}). "
-                "An admin can retry it from the console's delivery page.",
+                N_(
+                    "Not given: the shop did not answer (%(error)s). "
+                    "An admin can retry it from the console's delivery page.",
+                    error=gesture.last_error or N_("no answer"),
+                ),
             )
-        words = "Giving…"
+        words = N_("Giving…")
         if gesture.last_error:
-            words = "Giving… (the shop is not answering, will retry)"
+            words = N_("Giving… (the shop is not answering, will retry)")
         return GestureView(gesture.id, gesture.kind, "giving", words)
     full_code = _take_full_code(session, gesture, now)
-    copy, label = None, "Copy"
+    copy, label = None, N_("Copy")
     if gesture.kind in (GestureKind.DISCOUNT_CODE, GestureKind.FREE_SHIPPING):
-        copy, label = gesture.given_code or gesture.code, "Copy code"
+        copy, label = gesture.given_code or gesture.code, N_("Copy code")
     elif gesture.kind == GestureKind.GIFT_CARD and full_code:
-        copy, label = full_code, "Copy gift card code"
+        copy, label = full_code, N_("Copy gift card code")
     elif gesture.kind == GestureKind.REFUND:
-        copy, label = gesture.reference or gesture.shop_id, "Copy refund id"
+        copy, label = gesture.reference or gesture.shop_id, N_("Copy refund id")
     return GestureView(
         gesture.id,
         gesture.kind,
         "given",
-        f"Given: {given_words(gesture)}",
+        N_("Given: %(what)s", what=given_words(gesture)),
         copy=copy,
         copy_label=label,
         full_code=full_code,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.domain.wording import N_
 from plugin.gestures.interface import GestureKind
 from plugin.gestures.planning import GestureStatus, percent_text
-from plugin.goodwill.money import exact_money
+from plugin.goodwill.money import exact_amount
 from plugin.models import Gesture
 
 
@@ -25,7 +26,7 @@ def gesture_of(session: Session, installation_id: int, action_id: int) -> Gestur
 
 
 def _money(cents: int | None, currency: str) -> str:
-    return exact_money(cents, currency) if cents is not None else ""
+    return exact_amount(cents, currency) if cents is not None else ""
 
 
 def given_words(gesture: Gesture) -> str:
@@ -35,21 +36,29 @@ def given_words(gesture: Gesture) -> str:
     match gesture.kind:
         case GestureKind.DISCOUNT_CODE:
             off = percent_text(gesture.percent) or _money(amount, currency)
-            return f"Discount code {gesture.given_code or gesture.code} ({off} off)"
+            code = gesture.given_code or gesture.code
+            return N_("Discount code %(code)s (%(off)s off)", code=code, off=off)
         case GestureKind.FREE_SHIPPING:
-            return f"Free-shipping code {gesture.given_code or gesture.code}"
+            return N_("Free-shipping code %(code)s", code=gesture.given_code or gesture.code)
         case GestureKind.GIFT_CARD:
             balance = _money(gesture.balance_cents, currency) or _money(amount, currency)
-            return f"Gift card ending {gesture.code_last4 or '????'}, balance {balance}"
+            return N_(
+                "Gift card ending %(last4)s, balance %(balance)s",
+                last4=gesture.code_last4 or "????",
+                balance=balance,
+            )
         case GestureKind.REFUND:
-            return (
-                f"Refund of {_money(amount, currency)} on order {gesture.order_number} "
-                f"(refund id {gesture.reference or gesture.shop_id})"
+            return N_(
+                "Refund of %(amount)s on order %(order)s (refund id %(id)s)",
+                amount=_money(amount, currency),
+                order=gesture.order_number,
+                id=gesture.reference or gesture.shop_id,
             )
         case _:
-            return (
-                f"Free replacement of order {gesture.order_number} "
-                f"(order {gesture.reference or gesture.shop_id})"
+            return N_(
+                "Free replacement of order %(order)s (order %(id)s)",
+                order=gesture.order_number,
+                id=gesture.reference or gesture.shop_id,
             )
 
 

@@ -19,6 +19,7 @@ from plugin import db
 from plugin.clock import utcnow
 from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.domain.helpdesk import Person
+from plugin.domain.wording import N_
 from plugin.gestures.sidebar_views import render_gesture_list
 from plugin.goodwill.views import answer_action, render_card
 from plugin.helpdesks import demo, freshdesk
@@ -270,8 +271,10 @@ def _checked_view(deadline: float) -> CheckedView | ResponseReturnValue:
     domain = None if installation is None else expected_domain(installation)
     if installation is None or domain is None:
         return problem(
-            "Regulars does not recognize this app's installation secret: ask an admin to "
-            "check the app's settings in Freshdesk.",
+            N_(
+                "Regulars does not recognize this app's installation secret: ask an admin to "
+                "check the app's settings in Freshdesk."
+            ),
             401,
         )
     try:
@@ -283,8 +286,10 @@ def _checked_view(deadline: float) -> CheckedView | ResponseReturnValue:
             "Freshdesk app of installation %s called from another account's page", installation.id
         )
         return problem(
-            "This app's installation secret belongs to another Freshdesk account: ask an admin "
-            "to check the app's settings.",
+            N_(
+                "This app's installation secret belongs to another Freshdesk account: ask an admin "
+                "to check the app's settings."
+            ),
             403,
         )
     not_an_agent = _refuse_unless_agent(installation, view.agent_id, deadline=deadline)
@@ -347,7 +352,7 @@ def _refuse_unless_agent(
             agent = load()
     except UpstreamTimeout:
         response = make_response(
-            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+            problem(N_("The helpdesk is slow to answer. Still trying…"), 503, retrying=True)
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
@@ -356,10 +361,12 @@ def _refuse_unless_agent(
             current_app.logger.warning(
                 "could not check an agent of installation %s: %s", installation.id, error
             )
-            return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+            return problem(
+                N_("The helpdesk is not answering right now. Try again in a moment."), 503
+            )
         agent = Person(id=agent_id, name="Unknown user")
     if agent.role not in AGENT_ROLES:
-        return problem("Regulars is for this helpdesk's agents only.", 403)
+        return problem(N_("Regulars is for this helpdesk's agents only."), 403)
     # The agent's roles decide what is masked (plugin/masking/): the cards follow the record
     # just read. The page names the agent, so docs/privacy.md says what that is worth here.
     use_viewer(viewer_of(installation, agent, deadline=deadline))

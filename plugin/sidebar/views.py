@@ -23,6 +23,7 @@ from plugin.clock import utcnow
 from plugin.domain.helpdesk import Ticket
 from plugin.domain.masking import HIDDEN, mask_banner
 from plugin.domain.order_numbers import mentioned_orders
+from plugin.domain.wording import N_
 from plugin.helpdesks import demo
 from plugin.helpdesks.interface import HelpdeskError, TicketNotFound
 from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
@@ -94,7 +95,7 @@ def banner() -> ResponseReturnValue:
     use_viewer(session.viewer)
     ticket_id = request.args.get("ticket_id", "").strip()
     if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
-        return problem("No ticket to show.", 400)
+        return problem(N_("No ticket to show."), 400)
     # The page's idea of the requester and of the ticket: see fetch_helpdesk_snapshot.
     requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
     return banner_response(
@@ -121,7 +122,7 @@ def sync() -> ResponseReturnValue:
     use_viewer(session.viewer)
     ticket_id, requester_hint = ticket_args(posted_fields())
     if ticket_id is None:
-        return problem("No ticket to show.", 400)
+        return problem(N_("No ticket to show."), 400)
     return banner_response(
         installation, ticket_id=ticket_id, requester_hint=requester_hint, store=True
     )
@@ -357,10 +358,10 @@ def read_snapshot(
             page_ticket=page_ticket,
         )
     except TicketNotFound:
-        return problem(f"Ticket {ticket_id} was not found in the helpdesk.", 404)
+        return problem(N_("Ticket %(id)s was not found in the helpdesk.", id=ticket_id), 404)
     except UpstreamTimeout:
         response = make_response(
-            problem("The helpdesk is slow to answer. Still trying…", 503, retrying=True)
+            problem(N_("The helpdesk is slow to answer. Still trying…"), 503, retrying=True)
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
@@ -368,7 +369,7 @@ def read_snapshot(
         current_app.logger.warning(
             "helpdesk unavailable for installation %s: %s", installation.id, error
         )
-        return problem("The helpdesk is not answering right now. Try again in a moment.", 503)
+        return problem(N_("The helpdesk is not answering right now. Try again in a moment."), 503)
 
 
 def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
@@ -410,7 +411,7 @@ def card_to_show(
     use_viewer(session.viewer)
     ticket_id, requester_hint = ticket_args(args)
     if ticket_id is None:
-        return problem("No ticket to show.", 400)
+        return problem(N_("No ticket to show."), 400)
     now = utcnow()
     shown = (
         page_ticket(args, ticket_id=ticket_id, requester_hint=requester_hint)
@@ -438,12 +439,14 @@ def card_to_act_on(
     use_viewer(session.viewer)
     if fields is None:
         return json_or_html(
-            as_json, problem("Send the action as a form or a JSON object.", 400), {"error": "bad"}
+            as_json,
+            problem(N_("Send the action as a form or a JSON object."), 400),
+            {"error": "bad"},
         )
     ticket_id, requester_hint = ticket_args(fields)
     if ticket_id is None:
         return json_or_html(
-            as_json, problem("No ticket to act on.", 400), {"error": "no ticket_id"}
+            as_json, problem(N_("No ticket to act on."), 400), {"error": "no ticket_id"}
         )
     now = utcnow()
     snapshot = card_snapshot(installation, ticket_id, requester_hint, now)

@@ -24,7 +24,10 @@ from plugin.domain.personas import Condition, Operator
 from plugin.domain.reviews import ChecklistItem, progress
 from plugin.domain.rules import ActionKind, Cap, TicketAction
 from plugin.domain.wording import N_, Words
+from plugin.gestures.words import given_words
 from plugin.goodwill.card_words import condition_words
+from plugin.models import Gesture
+from plugin.sidebar.views import problem
 from plugin.web.i18n import say
 
 NBSP = "\u00a0"
@@ -95,3 +98,14 @@ def test_text_that_is_not_words_is_shown_as_it_is(app: Flask) -> None:
         assert say("Order 1234 has only $5 left") == "Order 1234 has only $5 left"
         # A sentence nobody translated yet falls back to its English, values filled in.
         assert say(N_("Not in any catalog %(n)s", n="x")) == "Not in any catalog x"
+
+
+def test_the_sidebars_problems_and_the_shops_gestures_in_the_agents_language(app: Flask) -> None:
+    gesture = Gesture(
+        kind="discount_code", currency="EUR", amount_cents=850, given_cents=850, code="RG1A2B"
+    )
+    assert given_words(gesture) == "Discount code RG1A2B (€8.50 off)"  # the note's English
+    with app.test_request_context("/?locale=de"):
+        html, status = problem(N_("No ticket to show."), 400)
+        assert status == 400 and "Kein Ticket zum Anzeigen." in html
+        assert say(given_words(gesture)) == f"Rabattcode RG1A2B (8,50{NBSP}€ Rabatt)"
