@@ -15,6 +15,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from plugin.domain.order_history import CustomerHistory, ago_phrase
+from plugin.domain.wording import N_, ngettext
 
 # Seasonal: at least 3/4 of at least 4 orders fall in one window of at most 3 consecutive
 # months (a quarter of the year holding three times its share), in at least 2 different years.
@@ -120,7 +121,14 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     span = first if width == 1 else f"{first}-{last}"
     return BehaviourTag(
         Behaviour.SEASONAL,
-        f"{-minus_inside} of {total} orders in {span}, over {year_count} years",
+        ngettext(
+            "%(inside)d of %(total)d orders in %(span)s, over %(num)d year",
+            "%(inside)d of %(total)d orders in %(span)s, over %(num)d years",
+            year_count,
+            inside=-minus_inside,
+            total=total,
+            span=span,
+        ),
     )
 
 
@@ -141,8 +149,13 @@ def small_business_tag(history: CustomerHistory, *, today: date) -> BehaviourTag
         return None
     return BehaviourTag(
         Behaviour.SMALL_BUSINESS,
-        f"ordered on {len(days)} of the last {SMALL_BUSINESS_WINDOW_DAYS} days, "
-        f"regularly, every {mean:.1f} days on average",
+        N_(
+            "ordered on %(count)d of the last %(window)d days, regularly, every %(mean)s days "
+            "on average",
+            count=len(days),
+            window=SMALL_BUSINESS_WINDOW_DAYS,
+            mean=format(mean, ".1f"),
+        ),
     )
 
 
@@ -158,7 +171,12 @@ def deal_seeker_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | 
     ):
         return None
     return BehaviourTag(
-        Behaviour.DEAL_SEEKER, f"{discounted} of {len(orders)} orders used a discount"
+        Behaviour.DEAL_SEEKER,
+        N_(
+            "%(discounted)d of %(total)d orders used a discount",
+            discounted=discounted,
+            total=len(orders),
+        ),
     )
 
 
@@ -171,4 +189,6 @@ def new_customer_tag(history: CustomerHistory, *, today: date) -> BehaviourTag |
     if known_for >= NEW_CUSTOMER_DAYS:
         return None
     first_order = (today - history.order_days[0]).days
-    return BehaviourTag(Behaviour.NEW_CUSTOMER, f"first order {ago_phrase(first_order)}")
+    return BehaviourTag(
+        Behaviour.NEW_CUSTOMER, N_("first order %(when)s", when=ago_phrase(first_order))
+    )

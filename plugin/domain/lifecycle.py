@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from plugin.domain.behaviour import NEW_CUSTOMER_DAYS
 from plugin.domain.order_history import CustomerHistory, ago_phrase, days_phrase
+from plugin.domain.wording import N_
 
 RHYTHM_MIN_GAPS = 3
 RHYTHM_PERCENTILE = 0.9
@@ -162,25 +163,29 @@ def _reason(stage: LifecycleStage, first_order_day: date, latest: _Rhythm, today
     silence = (today - latest.day).days
     match stage:
         case LifecycleStage.NEW:
-            return f"first order {ago_phrase((today - first_order_day).days)}"
+            return N_("first order %(when)s", when=ago_phrase((today - first_order_day).days))
         case LifecycleStage.ACTIVE:
-            return (
-                f"last order {ago_phrase(silence)}; "
-                f"at risk after {days_phrase(latest.at_risk_after)} without one"
+            return N_(
+                "last order %(when)s; at risk after %(days)s without one",
+                when=ago_phrase(silence),
+                days=days_phrase(latest.at_risk_after),
             )
         case LifecycleStage.AT_RISK:
-            return (
-                f"no order for {days_phrase(silence)}; "
-                f"at risk after {days_phrase(latest.at_risk_after)} for this customer"
+            return N_(
+                "no order for %(silence)s; at risk after %(days)s for this customer",
+                silence=days_phrase(silence),
+                days=days_phrase(latest.at_risk_after),
             )
         case LifecycleStage.LAPSED:
-            return (
-                f"no order for {days_phrase(silence)}; "
-                f"lapsed after {days_phrase(latest.lapsed_after)} for this customer"
+            return N_(
+                "no order for %(silence)s; lapsed after %(days)s for this customer",
+                silence=days_phrase(silence),
+                days=days_phrase(latest.lapsed_after),
             )
         case LifecycleStage.WON_BACK:
             assert latest.came_back_on is not None
-            return (
-                f"came back {ago_phrase((today - latest.came_back_on).days)} "
-                f"after {days_phrase(latest.came_back_after)} without an order"
+            return N_(
+                "came back %(when)s after %(days)s without an order",
+                when=ago_phrase((today - latest.came_back_on).days),
+                days=days_phrase(latest.came_back_after),
             )

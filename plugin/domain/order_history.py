@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
 
+from plugin.domain.wording import N_, ngettext
+
 # The same window as the stored order facts (plugin/customers/orders.py): placed after now - 365d.
 TRAILING_YEAR = timedelta(days=365)
 TOP_CATEGORY_COUNT = 3
@@ -112,11 +114,13 @@ class PurchaseFacts:
 
 def days_phrase(days: int) -> str:
     """Say a number of days for an agent: "1 day", "12 days"."""
-    return "1 day" if days == 1 else f"{days} days"
+    return ngettext("%(num)d day", "%(num)d days", days)
 
 
 def ago_phrase(days: int) -> str:
     """Say how long ago something happened: "today", "yesterday", "12 days ago"."""
     if days == 0:
-        return "today"
-    return "yesterday" if days == 1 else f"{days} days ago"
+        return N_("today")
+    if days == 1:
+        return N_("yesterday")
+    return ngettext("%(num)d day ago", "%(num)d days ago", days)

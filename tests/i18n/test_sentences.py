@@ -109,3 +109,30 @@ def test_the_sidebars_problems_and_the_shops_gestures_in_the_agents_language(app
         html, status = problem(N_("No ticket to show."), 400)
         assert status == 400 and "Kein Ticket zum Anzeigen." in html
         assert say(given_words(gesture)) == f"Rabattcode RG1A2B (8,50{NBSP}€ Rabatt)"
+
+
+def test_the_banners_segment_reasons_in_the_agents_language(app: Flask) -> None:
+    # A regular monthly buyer gone quiet: lapsed, with why; every order discounted.
+    from datetime import date, timedelta
+
+    from plugin.domain.behaviour import deal_seeker_tag
+    from plugin.domain.lifecycle import LifecycleStage, lifecycle_status
+    from tests.domain.strategies import history_on
+
+    first = date(2024, 1, 1)
+    days = [first + timedelta(days=30 * n) for n in range(12)]
+    history = history_on(days, discounted=[True] * 12)
+    today = days[-1] + timedelta(days=200)
+    status = lifecycle_status(history, today=today)
+    assert status is not None and status.stage is LifecycleStage.LAPSED
+    tag = deal_seeker_tag(history, today=today)
+    assert tag is not None
+    assert status.reason.startswith("no order for 200 days; lapsed after")  # English as before
+    assert tag.reason == "12 of 12 orders used a discount"
+    with app.test_request_context("/?locale=de"):
+        assert say(status.reason).startswith(
+            "200 Tage ohne Bestellung; Grenze für „abgewandert“ bei diesem Kunden: "
+        )
+        assert say(tag.reason) == "12 von 12 Bestellungen mit Rabatt"
+    with app.test_request_context("/?locale=es"):
+        assert say(status.reason).startswith("sin pedidos desde hace 200 días; inactivo tras")
