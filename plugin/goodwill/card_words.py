@@ -101,6 +101,49 @@ def delivery_words(delivery: Delivery | None) -> str:
     return N_("not applied (%(why)s)", why=delivery.last_error or N_("the helpdesk refused it"))
 
 
+# Segment values as a condition says them, lowercase: "tier is high", "lifecycle stage is one of
+# at risk, lapsed". Tags, words and anything else are shown as they are.
+SEGMENT_FIELDS = frozenset({"tier", "rfm_segment", "behaviour_tags", "lifecycle_stage"})
+SEGMENT_VALUE_WORDS = {
+    "low": N_("low"),
+    "medium": N_("medium"),
+    "high": N_("high"),
+    "champions": N_("champions"),
+    "loyal": N_("loyal"),
+    "potential_loyalist": N_("potential loyalist"),
+    "new_customers": N_("new customers"),
+    "promising": N_("promising"),
+    "need_attention": N_("need attention"),
+    "about_to_sleep": N_("about to sleep"),
+    "at_risk": N_("at risk"),
+    "cant_lose_them": N_("can't lose them"),
+    "hibernating": N_("hibernating"),
+    "lost": N_("lost"),
+    "seasonal": N_("seasonal"),
+    "small_business": N_("small business"),
+    "deal_seeker": N_("deal seeker"),
+    "new_customer": N_("new customer"),
+    "new": N_("new"),
+    "active": N_("active"),
+    "lapsed": N_("lapsed"),
+    "won_back": N_("won back"),
+}
+
+
+def _value_words(condition: Condition) -> str:
+    """A condition's value in words: segment values in the agent's language, the rest as is."""
+    items = condition.value if isinstance(condition.value, tuple) else (condition.value,)
+    if condition.field not in SEGMENT_FIELDS or not all(
+        isinstance(item, str) and item in SEGMENT_VALUE_WORDS for item in items
+    ):
+        return shown_value(condition.value).replace("_", " ")
+    said = [SEGMENT_VALUE_WORDS[str(item)] for item in items]
+    # A list's own words are its items' and commas: no catalog entry, each item translated.
+    return Words(
+        ", ".join(f"%(v{n})s" for n in range(len(said))), {f"v{n}": w for n, w in enumerate(said)}
+    )
+
+
 def condition_words(conditions: Iterable[Condition], subject: str = "") -> tuple[Words, ...]:
     """The conditions that held, as agents read them: "tier is high", "ticket tags include vip".
 
@@ -126,7 +169,7 @@ def condition_words(conditions: Iterable[Condition], subject: str = "") -> tuple
                 "%(field)s %(operator)s %(value)s",
                 field=FIELD_WORDS.get(condition.field) or condition.field.replace("_", " "),
                 operator=OPERATOR_WORDS[condition.operator],
-                value=shown_value(condition.value).replace("_", " "),
+                value=_value_words(condition),
             )
         )
     return tuple(words)

@@ -84,9 +84,11 @@ def test_nested_sentences_segments_and_plurals_are_translated(app: Flask) -> Non
             Condition("ticket_tags", Operator.CONTAINS, "vip"),
         )
         assert [say(words) for words in condition_words(held)] == [
-            "Wertstufe ist high",
+            "Wertstufe ist hoch",
             "Ticket-Tags enthalten vip",
         ]
+        at_risk_or_lapsed = Condition("lifecycle_stage", Operator.IN, ("at_risk", "lapsed"))
+        assert say(condition_words([at_risk_or_lapsed])[0]).endswith("gefährdet, abgewandert")
     with app.test_request_context("/?locale=es"):
         assert say(Cap(times=2, days=90).describe()) == "2 veces cada 90 días"
     with app.test_request_context("/?locale=en-US"):
