@@ -256,6 +256,38 @@ def segment_label(value: str) -> str:
     return SEGMENT_LABELS.get(value, value.replace("_", " ").capitalize())
 
 
+# Segment values as a sentence says them, mid-sentence and lowercase: "tier is high".
+SEGMENT_VALUE_WORDS = {
+    "low": N_("low"),
+    "medium": N_("medium"),
+    "high": N_("high"),
+    "champions": N_("champions"),
+    "loyal": N_("loyal"),
+    "potential_loyalist": N_("potential loyalist"),
+    "new_customers": N_("new customers"),
+    "promising": N_("promising"),
+    "need_attention": N_("need attention"),
+    "about_to_sleep": N_("about to sleep"),
+    "at_risk": N_("at risk"),
+    "cant_lose_them": N_("can't lose them"),
+    "hibernating": N_("hibernating"),
+    "lost": N_("lost"),
+    "seasonal": N_("seasonal"),
+    "small_business": N_("small business"),
+    "deal_seeker": N_("deal seeker"),
+    "new_customer": N_("new customer"),
+    "new": N_("new"),
+    "active": N_("active"),
+    "lapsed": N_("lapsed"),
+    "won_back": N_("won back"),
+}
+
+
+def segment_value_words(value: str) -> str:
+    """A stored segment value mid-sentence: "at_risk" -> "at risk" (in the agent's language)."""
+    return SEGMENT_VALUE_WORDS.get(value, value.replace("_", " "))
+
+
 def guidance_for(
     profile: SegmentProfile,
     *,

@@ -24,10 +24,10 @@ from enum import StrEnum
 
 from plugin.domain.field_errors import FieldErrors
 from plugin.domain.lifecycle import LifecycleStage
-from plugin.domain.recognition import segment_label
+from plugin.domain.recognition import segment_value_words
 from plugin.domain.rfm import RfmSegment
 from plugin.domain.tiers import Tier
-from plugin.domain.wording import ngettext
+from plugin.domain.wording import N_, Words, listed, ngettext
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 500
@@ -95,24 +95,35 @@ class Audience:
         return {kind.value: sorted(self.of(kind)) for kind in AudienceKind if self.of(kind)}
 
     def describe(self) -> str:
-        """For people: "tier high · RFM segment champions, loyal · persona Busy regulars"."""
-        words = {
-            AudienceKind.TIER: "tier",
-            AudienceKind.RFM_SEGMENT: "RFM segment",
-            AudienceKind.LIFECYCLE_STAGE: "lifecycle",
-            AudienceKind.PERSONA: "persona",
-        }
+        """For people: "tier high or RFM segment champions, loyal or persona Busy regulars"."""
         parts = [
-            f"{words[kind]} {', '.join(_value_words(kind, v) for v in sorted(self.of(kind)))}"
+            _audience_part(kind, listed([_value_words(kind, v) for v in sorted(self.of(kind))]))
             for kind in AudienceKind
             if self.of(kind)
         ]
-        return " or ".join(parts) if parts else "nobody"
+        if not parts:
+            return N_("nobody")
+        said = parts[-1]
+        for part in reversed(parts[:-1]):
+            said = N_("%(one)s or %(other)s", one=part, other=said)
+        return said
+
+
+def _audience_part(kind: AudienceKind, values: str) -> Words:
+    match kind:
+        case AudienceKind.TIER:
+            return N_("tier %(values)s", values=values)
+        case AudienceKind.RFM_SEGMENT:
+            return N_("RFM segment %(values)s", values=values)
+        case AudienceKind.LIFECYCLE_STAGE:
+            return N_("lifecycle %(values)s", values=values)
+        case AudienceKind.PERSONA:
+            return N_("persona %(values)s", values=values)
 
 
 def _value_words(kind: AudienceKind, value: str) -> str:
     """A persona by its name; a segment value as agents read it, mid-sentence: "can't lose them"."""
-    return value if kind is AudienceKind.PERSONA else segment_label(value).lower()
+    return value if kind is AudienceKind.PERSONA else segment_value_words(value)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ word it in the agent's language. `N_` and `ngettext` here only mark the message 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -62,3 +62,10 @@ def N_(text: str, **values: object) -> Words:  # noqa: N802 (the name pybabel ex
 def ngettext(singular: str, plural: str, num: int, **values: object) -> Words:
     """A sentence about a count: the singular or plural as English counts `num` (`%(num)d`)."""
     return Words(singular, values, plural, num)
+
+
+def listed(items: Sequence[str]) -> Words:
+    """Items joined with commas, each worded in turn: a list has no words of its own to look up."""
+    return Words(
+        ", ".join(f"%(v{n})s" for n in range(len(items))), {f"v{n}": i for n, i in enumerate(items)}
+    )

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 from plugin.delivery.outbox import DeliveryStatus
 from plugin.domain.personas import OPERATOR_WORDS, Condition, Operator, shown_value
-from plugin.domain.wording import N_, Words
+from plugin.domain.recognition import SEGMENT_VALUE_WORDS, segment_value_words
+from plugin.domain.wording import N_, Words, listed
 from plugin.goodwill.action_log import ActionKind, handling_of
 from plugin.goodwill.money import exact_amount
 from plugin.goodwill.suggestions import SuggestionsCard
@@ -101,33 +102,9 @@ def delivery_words(delivery: Delivery | None) -> str:
     return N_("not applied (%(why)s)", why=delivery.last_error or N_("the helpdesk refused it"))
 
 
-# Segment values as a condition says them, lowercase: "tier is high", "lifecycle stage is one of
-# at risk, lapsed". Tags, words and anything else are shown as they are.
+# The fields whose values are segment values, said in words: "tier is high", "lifecycle stage is
+# one of at risk, lapsed". Tags, words and anything else are shown as they are.
 SEGMENT_FIELDS = frozenset({"tier", "rfm_segment", "behaviour_tags", "lifecycle_stage"})
-SEGMENT_VALUE_WORDS = {
-    "low": N_("low"),
-    "medium": N_("medium"),
-    "high": N_("high"),
-    "champions": N_("champions"),
-    "loyal": N_("loyal"),
-    "potential_loyalist": N_("potential loyalist"),
-    "new_customers": N_("new customers"),
-    "promising": N_("promising"),
-    "need_attention": N_("need attention"),
-    "about_to_sleep": N_("about to sleep"),
-    "at_risk": N_("at risk"),
-    "cant_lose_them": N_("can't lose them"),
-    "hibernating": N_("hibernating"),
-    "lost": N_("lost"),
-    "seasonal": N_("seasonal"),
-    "small_business": N_("small business"),
-    "deal_seeker": N_("deal seeker"),
-    "new_customer": N_("new customer"),
-    "new": N_("new"),
-    "active": N_("active"),
-    "lapsed": N_("lapsed"),
-    "won_back": N_("won back"),
-}
 
 
 def _value_words(condition: Condition) -> str:
@@ -137,11 +114,7 @@ def _value_words(condition: Condition) -> str:
         isinstance(item, str) and item in SEGMENT_VALUE_WORDS for item in items
     ):
         return shown_value(condition.value).replace("_", " ")
-    said = [SEGMENT_VALUE_WORDS[str(item)] for item in items]
-    # A list's own words are its items' and commas: no catalog entry, each item translated.
-    return Words(
-        ", ".join(f"%(v{n})s" for n in range(len(said))), {f"v{n}": w for n, w in enumerate(said)}
-    )
+    return listed([segment_value_words(str(item)) for item in items])
 
 
 def condition_words(conditions: Iterable[Condition], subject: str = "") -> tuple[Words, ...]:

@@ -138,3 +138,15 @@ def test_the_banners_segment_reasons_in_the_agents_language(app: Flask) -> None:
         assert say(tag.reason) == "12 von 12 Bestellungen mit Rabatt"
     with app.test_request_context("/?locale=es"):
         assert say(status.reason).startswith("sin pedidos desde hace 200 días; inactivo tras")
+
+
+def test_a_reviews_audience_in_the_agents_language(app: Flask) -> None:
+    from plugin.domain.reviews import Audience
+
+    audience = Audience(tiers=frozenset({"high"}), lifecycle_stages=frozenset({"at_risk"}))
+    assert audience.describe() == "tier high or lifecycle at risk"  # English as before
+    with app.test_request_context("/?locale=de"):
+        assert say(audience.describe()) == "Wertstufe hoch oder Lebenszyklus gefährdet"
+    with app.test_request_context("/?locale=es"):
+        assert say(audience.describe()) == "nivel alto o ciclo de vida en riesgo"
+        assert say(Audience().describe()) == "nadie"
