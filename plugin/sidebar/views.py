@@ -37,7 +37,7 @@ from plugin.sidebar.view_budget import view_key
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.formatting import ago_bucket, days_ago_bucket, tenure_bucket
 from plugin.web.i18n import request_locale
-from plugin.web.masking import look_up_viewer, use_viewer, viewer_mask
+from plugin.web.masking import look_up_viewer, use_session_viewer, viewer_mask
 from plugin.web.settings import settings
 
 bp = Blueprint("sidebar", __name__, url_prefix="/sidebar")
@@ -92,17 +92,18 @@ def banner() -> ResponseReturnValue:
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
-    use_viewer(session.viewer)
     ticket_id = request.args.get("ticket_id", "").strip()
     if not ticket_id or len(ticket_id) > MAX_ID_LENGTH:
         return problem(N_("No ticket to show."), 400)
     # The page's idea of the requester and of the ticket: see fetch_helpdesk_snapshot.
     requester_hint = request.args.get("requester_id", "").strip()[:MAX_ID_LENGTH] or None
+    deadline = helpdesks().views.start(view_key(installation.id, session.user_id, ticket_id))
+    use_session_viewer(installation, session, deadline=deadline)
     return banner_response(
         installation,
         ticket_id=ticket_id,
         requester_hint=requester_hint,
-        deadline=helpdesks().views.start(view_key(installation.id, session.user_id, ticket_id)),
+        deadline=deadline,
         page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
     )
 
@@ -119,7 +120,9 @@ def sync() -> ResponseReturnValue:
         session, installation = current_sidebar_session()
     except InvalidToken as refused:
         return problem(str(refused), 401)
-    use_viewer(session.viewer)
+    use_session_viewer(
+        installation, session, deadline=time.monotonic() + helpdesks().policy.budget_seconds
+    )
     ticket_id, requester_hint = ticket_args(posted_fields())
     if ticket_id is None:
         return problem(N_("No ticket to show."), 400)
@@ -408,7 +411,6 @@ def card_to_show(
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
         return problem(str(refused), 401)
-    use_viewer(session.viewer)
     ticket_id, requester_hint = ticket_args(args)
     if ticket_id is None:
         return problem(N_("No ticket to show."), 400)
@@ -420,6 +422,7 @@ def card_to_show(
     )
     # The banner's and the other cards' view: they wait for the helpdesk until one deadline.
     deadline = helpdesks().views.deadline(view_key(installation.id, session.user_id, ticket_id))
+    use_session_viewer(installation, session, deadline=deadline)
     snapshot = card_snapshot(
         installation, ticket_id, requester_hint, now, page_ticket=shown, deadline=deadline
     )
@@ -436,7 +439,9 @@ def card_to_act_on(
         session, installation = current_sidebar_session()
     except InvalidToken as refused:
         return json_or_html(as_json, problem(str(refused), 401), {"error": str(refused)})
-    use_viewer(session.viewer)
+    use_session_viewer(
+        installation, session, deadline=time.monotonic() + helpdesks().policy.budget_seconds
+    )
     if fields is None:
         return json_or_html(
             as_json,

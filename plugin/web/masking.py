@@ -14,6 +14,7 @@ from plugin import db
 from plugin.domain.helpdesk import Person
 from plugin.domain.masking import Mask, RoleMasks, ViewerRoles
 from plugin.helpdesks.runtime import client_for, helpdesks
+from plugin.helpdesks.tokens import SidebarSession
 from plugin.masking import viewer
 from plugin.masking.settings import load_role_masks
 from plugin.models import Installation
@@ -61,6 +62,19 @@ def viewer_of(installation: Installation, person: Person, *, deadline: float) ->
     return viewer.viewer_of(
         role_source(installation, deadline), person, role_masks(installation.id)
     )
+
+
+def use_session_viewer(
+    installation: Installation, session: SidebarSession, *, deadline: float
+) -> None:
+    """Say whose eyes this card is for: the roles its session learnt at launch, or, when it
+    did not (no role was listed then, or the helpdesk did not answer in time), the roles asked
+    now, through the upstream cache, so a role listed later or a helpdesk back up applies
+    from the next card instead of the strictest mask until the agent opens the app again."""
+    roles = session.viewer
+    if roles is None:
+        roles = look_up_viewer(installation, session.user_id, deadline=deadline)
+    use_viewer(roles)
 
 
 def use_viewer(roles: ViewerRoles | None) -> None:
