@@ -19,7 +19,7 @@ from plugin.domain.helpdesk import Person
 from plugin.domain.masking import RoleMasks, ViewerRoles
 from plugin.helpdesks.interface import Helpdesk, HelpdeskError
 from plugin.masking.settings import names_roles
-from plugin.sidebar.upstream import UpstreamCache, UpstreamTimeout
+from plugin.sidebar.upstream import UpstreamCache, UpstreamTimeout, upstream_group
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -40,8 +40,13 @@ class RoleSource:
         """`load()`'s answer, cached; raises HelpdeskError or UpstreamTimeout."""
         if not self.helpdesk.remote:
             return load()
+        # In the helpdesk's group: while it is in trouble, a lookup is held back at once
+        # instead of waiting out the view's budget (the viewer then gets the strictest mask).
         fetched = self.cache.lookup(
-            (self.installation_id, *key), load, fresh_for=self.fresh_for
+            (self.installation_id, *key),
+            load,
+            fresh_for=self.fresh_for,
+            group=upstream_group(self.installation_id, "helpdesk"),
         ).result(self.deadline)
         value: T = fetched.value
         return value
