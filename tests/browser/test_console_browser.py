@@ -147,6 +147,22 @@ def test_the_console_reads_well_at_400_px(live_server: str, page: Page, tmp_path
     assert not problems, problems
 
 
+def test_an_admin_can_tick_what_each_role_sees(live_server: str, page: Page) -> None:
+    # The masks table sits in a scrolling region inside a form: its boxes must be on screen and
+    # take a click (a wrapper without width once hid the whole table). Nothing is saved.
+    problems = watch_for_errors(page)
+    frame = open_console(page, live_server)
+    wait_until_checked(frame)
+    frame.get_by_role("link", name="What each role sees").click()
+    money = frame.locator('input[name="default_shows"][value="money"]')
+    expect(money).to_be_checked()
+    money.uncheck()
+    expect(money).not_to_be_checked()
+    money.check()
+    assert frame.locator("form.rg-masks .rg-scroll").evaluate("e => e.clientWidth") > 300
+    assert not problems, problems
+
+
 def test_a_failed_launch_says_why_and_leads_back(live_server: str, page: Page) -> None:
     page.route(
         "**/demo/api/console/open",
