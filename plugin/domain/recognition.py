@@ -187,12 +187,17 @@ def build_banner(
         orders=orders,
         contact=contact,
         data_as_of=data_as_of,
-        is_stale=data_as_of is not None and now - data_as_of > STALE_AFTER,
+        is_stale=is_stale(data_as_of, now),
         helpdesk_facts=tuple(sorted((helpdesk_facts or {}).items())),
         profile=profile,
         personalization=PERSONALIZATION_BY_TIER[tier],
         guidance=tuple(guidance),
     )
+
+
+def is_stale(data_as_of: datetime | None, now: datetime) -> bool:
+    """Are the order figures as of a moment too long ago to show without a warning?"""
+    return data_as_of is not None and now - data_as_of > STALE_AFTER
 
 
 def _former_tier(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -20,11 +20,13 @@ from plugin.domain.recognition import (
     OrderStats,
     build_banner,
     guidance_for,
+    is_stale,
 )
 from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import field_mappings
 from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
 from plugin.sidebar.read_cache import ReadCache
+from plugin.sidebar.rendered import RenderedBanners
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 
 
@@ -193,43 +195,54 @@ def _facts_from(session: Session, customer: Customer, source: str) -> dict[str, 
 
 
 def sidebar_view(
-    session: Session,
+    session: Callable[[], Session],
     *,
     installation: Installation,
     snapshot: HelpdeskSnapshot,
     now: datetime,
     reads: ReadCache | None = None,
+    rendered: RenderedBanners | None = None,
 ) -> SidebarView:
     """Build the sidebar from a helpdesk snapshot and the customer data stored here; write
     nothing (the caller records the view: `plugin.sidebar.seen`).
 
     `reads` keeps the stored facts a few seconds (keyed by the requester exactly as fetched,
     so a changed helpdesk field is mapped at once); without it every view reads the database.
+    `rendered` keeps the banner built from the same sources, so a warm view builds none.
+    `session` gives the request's session, opened only when something is read.
     """
     ticket, requester = snapshot.ticket, snapshot.requester
 
     def load() -> StoredFacts:
-        return stored_facts(session, installation, requester, now=now, reads=reads)
+        return stored_facts(session(), installation, requester, now=now, reads=reads)
 
     facts = reads.get(installation.id, ("stored", repr(requester)), load) if reads else load()
-    banner = build_banner(
-        requester=requester,
-        profile=facts.profile,
-        guidance=facts.guidance,
-        customer_name=facts.customer_name,
-        customer_since=facts.customer_since,
-        orders=facts.orders,
-        contact=(
-            ContactHistory.from_tickets(snapshot.history, excluding=ticket.id)
-            if snapshot.history is not None
-            else None
-        ),
-        helpdesk_facts=dict(facts.helpdesk_facts),
-        matched_by=facts.matched_by,
-        rfm_base_size=facts.rfm_base_size,
-        thresholds=thresholds_of(installation),
-        now=now,
-    )
+    thresholds = thresholds_of(installation)
+    stale = is_stale(facts.orders.as_of if facts.orders else None, now)
+
+    def build() -> Banner:
+        return build_banner(
+            requester=requester,
+            profile=facts.profile,
+            guidance=facts.guidance,
+            customer_name=facts.customer_name,
+            customer_since=facts.customer_since,
+            orders=facts.orders,
+            contact=(
+                ContactHistory.from_tickets(snapshot.history, excluding=ticket.id)
+                if snapshot.history is not None
+                else None
+            ),
+            helpdesk_facts=dict(facts.helpdesk_facts),
+            matched_by=facts.matched_by,
+            rfm_base_size=facts.rfm_base_size,
+            thresholds=thresholds,
+            now=now,
+        )
+
+    # Everything `build` reads; `now` only through the one thing it decides with it.
+    sources = (requester, facts, snapshot.history, thresholds, stale)
+    banner = rendered.built((installation.id, ticket.id), sources, build) if rendered else build()
     return SidebarView(
         banner=banner,
         helpdesk=snapshot,

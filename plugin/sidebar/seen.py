@@ -63,14 +63,18 @@ class SeenTicketWrites:
 
     def record(
         self,
-        session: Session,
+        session: Callable[[], Session],
         *,
         installation_id: int,
         ticket: Ticket,
         customer_id: int | None,
         now: datetime,
     ) -> None:
-        """Count a view of the ticket; write it, and the views that are due, when it is time."""
+        """Count a view of the ticket; write it, and the views that are due, when it is time.
+
+        `session` gives the request's session, asked for only when this writes in the request
+        (without writer threads): most views only count, and open no session at all.
+        """
         key = (installation_id, ticket.id)
         fields = _recorded_fields(ticket, customer_id)
         with self._lock:
@@ -99,7 +103,7 @@ class SeenTicketWrites:
             )
 
         if self._sessions is None or self._executor is None:
-            write(session)
+            write(session())
             return
         future = self._executor.submit(self._write_apart, write)
         with self._lock:

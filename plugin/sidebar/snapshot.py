@@ -23,6 +23,8 @@ from plugin.sidebar.upstream import (
 )
 
 T = TypeVar("T")
+# The requester's one read: the person and their tickets, newest first.
+RequesterLookup = Lookup[tuple[Person, list[Ticket]]]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def fetch_helpdesk_snapshot(
     deadline: float,
     now: datetime,
     page_ticket: Ticket | None = None,
+    started: RequesterLookup | None = None,
 ) -> HelpdeskSnapshot:
     """Read the ticket's requester and their history, by the deadline, in as few calls as can be.
 
@@ -82,7 +85,7 @@ def fetch_helpdesk_snapshot(
     read in one parallel wave: the hint only lets the history fetch start alongside the
     ticket's, the ticket decides who the requester is, and when the hint was wrong the right
     history is fetched afterwards. A helpdesk that is not remote (the demo's) is read
-    directly, without the cache.
+    directly, without the cache. `started` is that one read as `start_requester_read` began it.
     """
     helpdesk_group = upstream_group(installation_id, "helpdesk")
     if requester_hint and cache is not None and helpdesk.remote and reads_requesters(helpdesk):
@@ -96,6 +99,7 @@ def fetch_helpdesk_snapshot(
             page_ticket=page_ticket,
             policy=policy,
             deadline=deadline,
+            started=started,
         )
         if snapshot is not None:
             return snapshot
@@ -170,20 +174,26 @@ def _requester_first(
     page_ticket: Ticket | None,
     policy: UpstreamPolicy,
     deadline: float,
+    started: RequesterLookup | None = None,
 ) -> HelpdeskSnapshot | None:
     """The snapshot from the requester's one read, or None when it cannot give the ticket.
 
     None also when the helpdesk does not know the requester (a wrong hint): the caller then
     reads the ticket, which says who the requester is.
     """
-    try:
-        fetched = cache.lookup(
+    read = (
+        started
+        if started is not None
+        else cache.lookup(
             key,
             lambda: helpdesk.requester_with_tickets(requester_id=requester_id),
             fresh_for=policy.history_fresh_seconds,
             codec=REQUESTER_CODEC,
             group=group,
-        ).result(deadline)
+        )
+    )
+    try:
+        fetched = read.result(deadline)
     except HelpdeskError as error:
         if error.retryable:
             raise  # nothing cached and the helpdesk slow or failing: the caller says so
@@ -221,24 +231,25 @@ def start_requester_read(
     installation_id: int,
     requester_hint: str | None,
     policy: UpstreamPolicy,
-) -> bool:
-    """Start the requester's one read now, if it is not cached; True if a fetch is in flight.
+) -> RequesterLookup | None:
+    """Start the requester's one read now, unless it is cached; None when this helpdesk is not
+    read requester first (or no cache or hint).
 
-    The caller then has the helpdesk's latency to do its own database work (see
-    `prepare_customer`); `fetch_helpdesk_snapshot` joins the fetch in flight, no second call.
+    When a fetch is in flight (not `from_cache`), the caller has the helpdesk's latency to do
+    its own database work (see `prepare_customer`); passed on to `fetch_helpdesk_snapshot` as
+    `started`, the same read is joined, neither a second call nor a second cache lookup.
     """
     if not (
         requester_hint and cache is not None and helpdesk.remote and reads_requesters(helpdesk)
     ):
-        return False
-    lookup = cache.lookup(
+        return None
+    return cache.lookup(
         (installation_id, "requester", requester_hint),
         lambda: helpdesk.requester_with_tickets(requester_id=requester_hint),
         fresh_for=policy.history_fresh_seconds,
         codec=REQUESTER_CODEC,
         group=upstream_group(installation_id, "helpdesk"),
     )
-    return not lookup.from_cache
 
 
 # --- The requester's read as the shared cache stores it (JSON) ------------------------------

@@ -30,7 +30,12 @@ from plugin.helpdesks.runtime import client_for, helpdesks, shop_client_for
 from plugin.helpdesks.tokens import InvalidToken, SidebarSession
 from plugin.models import Installation
 from plugin.sidebar.recognition import SidebarView, prepare_customer, sidebar_view
-from plugin.sidebar.snapshot import HelpdeskSnapshot, fetch_helpdesk_snapshot, start_requester_read
+from plugin.sidebar.snapshot import (
+    HelpdeskSnapshot,
+    RequesterLookup,
+    fetch_helpdesk_snapshot,
+    start_requester_read,
+)
 from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.view_budget import view_key
@@ -187,17 +192,18 @@ def banner_response(
     shared = helpdesks()
     if deadline is None:
         deadline = time.monotonic() + shared.policy.budget_seconds
-    if (
-        requester_hint
-        and shared.reads.enabled
-        and start_requester_read(
+    started = (
+        start_requester_read(
             client_for(installation),
             cache=shared.cache,
             installation_id=installation.id,
             requester_hint=requester_hint,
             policy=shared.policy,
         )
-    ):
+        if requester_hint and shared.reads.enabled
+        else None
+    )
+    if requester_hint and started is not None and not started.from_cache:
         # A cold view: the helpdesk is answering; meanwhile read the customer it will be.
         prepare_customer(db.session(), installation, requester_hint, reads=shared.reads, now=now)
     snapshot = read_snapshot(
@@ -207,6 +213,7 @@ def banner_response(
         deadline=deadline,
         now=now,
         page_ticket=page_ticket,
+        started=started,
     )
     if not isinstance(snapshot, HelpdeskSnapshot):
         return snapshot
@@ -231,11 +238,16 @@ def banner_response(
                 "shop data not stored for installation %s: %s", installation.id, refused
             )
     view = sidebar_view(
-        db.session(), installation=installation, snapshot=snapshot, now=now, reads=shared.reads
+        db.session,
+        installation=installation,
+        snapshot=snapshot,
+        now=now,
+        reads=shared.reads,
+        rendered=shared.rendered,
     )
     if not store:
         shared.seen.record(
-            db.session(),
+            db.session,
             installation_id=installation.id,
             ticket=snapshot.ticket,
             customer_id=view.customer_id,
@@ -261,11 +273,13 @@ def banner_response(
         "now": now,
         "today": now.date(),
     }
-    # Everything the template reads, as values; `now` only through the words it gives.
+    # Everything the template reads, as values; `now` only through the words it gives. The
+    # banner as built, not as masked: the masked one is made from it and `mask.key`, and the
+    # built one is the same object view after view, its digest found by identity.
     inputs = (
         installation.id,
         mask.key,
-        banner,
+        view.banner,
         view.helpdesk.stale_reason,
         view.order_sources,
         view.rfm_base_size,
@@ -340,12 +354,14 @@ def read_snapshot(
     deadline: float,
     now: datetime,
     page_ticket: Ticket | None = None,
+    started: RequesterLookup | None = None,
 ) -> HelpdeskSnapshot | ResponseReturnValue:
     """Read the ticket and its requester through the app's upstream cache, or say the problem.
 
     Every sidebar card reads the ticket this way, so a card loaded after the banner finds the
     helpdesk's answers already cached. `page_ticket` (the page's own copy of the ticket's
     fields) may stand in for a ticket call when showing; never pass it when recording.
+    `started`: the requester's read as `start_requester_read` began it, joined here.
     """
     shared = helpdesks()
     try:
@@ -359,6 +375,7 @@ def read_snapshot(
             deadline=deadline,
             now=now,
             page_ticket=page_ticket,
+            started=started,
         )
     except TicketNotFound:
         return problem(N_("Ticket %(id)s was not found in the helpdesk.", id=ticket_id), 404)

@@ -54,7 +54,7 @@ def test_the_flush_at_exit_writes_the_views_a_live_app_counted(app: Flask) -> No
         session.commit()
         for seconds in range(3):
             seen.record(
-                session,
+                lambda: session,
                 installation_id=installation.id,
                 ticket=TICKET,
                 customer_id=None,

@@ -156,12 +156,14 @@ def test_a_seen_ticket_is_written_at_most_once_an_interval_and_no_view_is_lost(
     session, first, second = installations
     writes = SeenTicketWrites(interval_seconds=60)
     now = WHEN
-    writes.record(session, installation_id=first, ticket=ticket("1"), customer_id=None, now=now)
+    writes.record(
+        lambda: session, installation_id=first, ticket=ticket("1"), customer_id=None, now=now
+    )
     row = seen_rows(session)[(first, "1")]
     assert row.view_count == 1 and row.tags == ["vip"] and row.ticket_type == "question"
     for seconds in (10, 20, 30):
         writes.record(
-            session,
+            lambda: session,
             installation_id=first,
             ticket=ticket("1"),
             customer_id=None,
@@ -170,7 +172,9 @@ def test_a_seen_ticket_is_written_at_most_once_an_interval_and_no_view_is_lost(
     assert seen_rows(session)[(first, "1")].view_count == 1  # counted, not yet written
     # A minute on, any write also writes the views counted meanwhile.
     later = now + timedelta(seconds=61)
-    writes.record(session, installation_id=second, ticket=ticket("1"), customer_id=None, now=later)
+    writes.record(
+        lambda: session, installation_id=second, ticket=ticket("1"), customer_id=None, now=later
+    )
     rows = seen_rows(session)
     assert rows[(first, "1")].view_count == 4
     assert rows[(first, "1")].last_seen_at == now + timedelta(seconds=30)
@@ -180,9 +184,11 @@ def test_a_seen_ticket_is_written_at_most_once_an_interval_and_no_view_is_lost(
 def test_a_changed_ticket_is_written_at_once(installations: tuple[Session, int, int]) -> None:
     session, first, _second = installations
     writes = SeenTicketWrites(interval_seconds=60)
-    writes.record(session, installation_id=first, ticket=ticket("1"), customer_id=None, now=WHEN)
     writes.record(
-        session,
+        lambda: session, installation_id=first, ticket=ticket("1"), customer_id=None, now=WHEN
+    )
+    writes.record(
+        lambda: session,
         installation_id=first,
         ticket=ticket("1", priority="urgent", tags=("vip", "refund")),
         customer_id=None,
@@ -197,7 +203,7 @@ def test_flush_writes_the_counted_views(installations: tuple[Session, int, int])
     writes = SeenTicketWrites(interval_seconds=60)
     for seconds in range(3):
         writes.record(
-            session,
+            lambda: session,
             installation_id=first,
             ticket=ticket("1"),
             customer_id=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,3 +91,46 @@ def test_inputs_that_cannot_be_pickled_are_rendered_every_time() -> None:
     assert len(calls) == 2 and len(rendered) == 0
     assert rendered.render(("a", 1), render) == rendered.render(("a", 1), render)
     assert len(calls) == 3 and len(rendered) == 1
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+def test_a_banner_is_built_again_exactly_when_a_source_changes() -> None:
+    rendered = RenderedBanners()
+    builds: list[tuple[object, ...]] = []
+
+    def built(*sources: object) -> object:
+        def build() -> object:
+            builds.append(sources)
+            return ("banner", *sources)
+
+        return rendered.built((1, "ticket"), sources, build)
+
+    card = Card("Ada")
+    first = built(card, 5)
+    assert built(card, 5) is first  # the same objects: kept
+    assert built(Card("Ada"), 5) is first  # another object, the same value: kept
+    assert built(Card("Ada", ("vip",)), 5) == ("banner", Card("Ada", ("vip",)), 5)
+    assert built(Card("Ada", ("vip",)), 6) == ("banner", Card("Ada", ("vip",)), 6)
+    assert len(builds) == 3
+    # Another ticket has its own entry; switched off, every call builds.
+    rendered.built((1, "other"), (card, 5), lambda: builds.append(()))
+    rendered.enabled = False
+    built(Card("Ada", ("vip",)), 6)
+    assert len(builds) == 5
+
+
+def test_a_kept_value_digests_as_its_value_not_as_its_identity() -> None:
+    rendered = RenderedBanners()
+    card = Card("Ada", ("vip",))
+    key = rendered.digest((1, card, ("a",)))
+    assert key is not None
+    assert rendered.digest((1, card, ("a",))) == key  # found by identity
+    assert rendered.digest((1, Card("Ada", ("vip",)), ("a",))) == key  # an equal value
+    assert rendered.digest((1, Card("Ada", ("vip", "new")), ("a",))) != key
+    assert rendered.digest((1, card, ("b",))) != key
+    assert rendered.digest((2, card, ("a",))) != key
