@@ -85,7 +85,14 @@ def count_upstream_call(platform: str, status: int | None) -> None:
 
 
 def count_cache_lookup(result: CacheResult) -> None:
-    CACHE_LOOKUPS.labels(result=result).inc()
+    counter = _cache_lookup_counters.get(result)
+    if counter is None:
+        # `labels` takes a lock and builds the key each time: a few µs of every warm view.
+        counter = _cache_lookup_counters.setdefault(result, CACHE_LOOKUPS.labels(result=result))
+    counter.inc()
+
+
+_cache_lookup_counters: dict[str, Counter] = {}
 
 
 # Figures read from the database when /metrics is scraped (the outbox's depth...): each source

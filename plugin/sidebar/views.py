@@ -256,23 +256,27 @@ def banner_response(
     sync_due = not view.helpdesk_facts_stored or (
         shop is not None and not shop.stored_in(shared.shop_synced)
     )
-    # What the viewer's role may not see is taken out before the banner is rendered or its
-    # cache key made, and the mask is in the key too: a masked viewer never gets another's HTML.
+    # What the viewer's role may not see is taken out before the banner is rendered, and the
+    # mask is in the render's key: a masked viewer never gets another's HTML.
     mask = viewer_mask(installation)
-    banner = mask_banner(view.banner, mask)
-    context = {
-        "banner": banner,
-        "mask": mask,
-        "hidden_value": HIDDEN,
-        "helpdesk": view.helpdesk,
-        "order_sources": view.order_sources,
-        "rfm_base_size": view.rfm_base_size,
-        "helpdesk_name": PLATFORM_NAMES.get(installation.platform, "the helpdesk"),
-        "currency": installation.currency,
-        "sync_due": sync_due,
-        "now": now,
-        "today": now.date(),
-    }
+    helpdesk_name = PLATFORM_NAMES.get(installation.platform, "the helpdesk")
+
+    def render() -> str:
+        return render_template(
+            "sidebar/_banner.html",
+            banner=mask_banner(view.banner, mask),
+            mask=mask,
+            hidden_value=HIDDEN,
+            helpdesk=view.helpdesk,
+            order_sources=view.order_sources,
+            rfm_base_size=view.rfm_base_size,
+            helpdesk_name=helpdesk_name,
+            currency=installation.currency,
+            sync_due=sync_due,
+            now=now,
+            today=now.date(),
+        )
+
     # Everything the template reads, as values; `now` only through the words it gives. The
     # banner as built, not as masked: the masked one is made from it and `mask.key`, and the
     # built one is the same object view after view, its digest found by identity.
@@ -283,14 +287,12 @@ def banner_response(
         view.helpdesk.stale_reason,
         view.order_sources,
         view.rfm_base_size,
-        context["helpdesk_name"],
+        helpdesk_name,
         installation.currency,
         sync_due,
         banner_clock(view, now),
     )
-    return shared.rendered.render(
-        inputs, lambda: render_template("sidebar/_banner.html", **context)
-    ), 200
+    return shared.rendered.render(inputs, render), 200
 
 
 def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
