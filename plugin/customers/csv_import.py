@@ -40,10 +40,12 @@ from plugin.customers.segmentation import (
     few_collections,
     in_order,
     profiling_pool,
+    recompute_installation,
     refresh_customers,
     worker_pool,
 )
 from plugin.customers.store import StoreResult, store_customers, store_orders
+from plugin.models import Customer, Installation
 
 Kind = Literal["customers", "orders"]
 R = TypeVar("R", CustomerRecord, OrderRecord)
@@ -55,6 +57,9 @@ COMMIT_ROWS = 20_000
 PARALLEL_MIN_BYTES = 4 * 2**20
 # Touched customers are refreshed this many at a time after the import, each chunk committed.
 REFRESH_CHUNK = 10_000
+# An orders file that names at least this share of the installation's customers is followed
+# by a full recompute rather than a refresh of the customers it touched (see refresh_touched).
+RECOMPUTE_SHARE = 0.5
 COLUMNS: dict[Kind, tuple[frozenset[str], frozenset[str]]] = {
     # (required, optional)
     "customers": (
@@ -216,13 +221,25 @@ def _import(
         # What was committed stays; its customers are refreshed before the error goes on.
         session.rollback()
         refresh_touched(
-            session, installation_id, progress.touched, orders=kind == "orders", now=now
+            session,
+            installation_id,
+            progress.touched,
+            orders=kind == "orders",
+            now=now,
+            named=len(progress.named),
         )
         raise
     finally:
         batches.close()
         _let_go(text, stream)
-    refresh_touched(session, installation_id, progress.touched, orders=kind == "orders", now=now)
+    refresh_touched(
+        session,
+        installation_id,
+        progress.touched,
+        orders=kind == "orders",
+        now=now,
+        named=len(progress.named),
+    )
     report.problems.sort(key=lambda problem: problem.line)
     return report
 
@@ -246,11 +263,13 @@ def fast_bulk_writes(session: Session) -> None:
 
 @dataclass
 class _Progress:
-    """Commits every COMMIT_ROWS rows, and the customers that committed rows touched."""
+    """Commits every COMMIT_ROWS rows, and the customers that committed rows touched (and that
+    the file named, touched or not)."""
 
     session: Session
     tables: tuple[str, ...]
     touched: CustomerIds = field(default_factory=lambda: CustomerIds())
+    named: CustomerIds = field(default_factory=lambda: CustomerIds())
     pending: set[int] = field(default_factory=set)
     rows: int = 0
     commits: int = 0
@@ -260,6 +279,7 @@ class _Progress:
             self.session.rollback()
             return
         self.pending |= result.customer_ids
+        self.named.update(result.customers_named)
         self.rows += rows
         if self.rows >= COMMIT_ROWS:
             self.commit()
@@ -347,8 +367,25 @@ def refresh_touched(
     *,
     orders: bool,
     now: datetime,
+    named: int = 0,
 ) -> None:
-    """Refresh touched customers' order facts (after orders) and segments, chunk by chunk."""
+    """Refresh touched customers' order facts (after orders) and segments, chunk by chunk.
+
+    After an orders file that `named` (or touched) at least RECOMPUTE_SHARE of the
+    installation's customers, the refresh is a full recompute instead
+    (`recompute_installation`: the cut points measured again, one transaction). It costs
+    about the same as refreshing them and leaves the base as `segments recompute` would,
+    stamped, so a recompute run next keeps every customer's rows instead of profiling
+    everyone again. Named, not only touched: the same file run again after a kill during
+    that recompute touches only the customers left stale, and must recompute as a clean run
+    of it does (the customers whose rows still hold are kept, not profiled again).
+    """
+    if orders and _most_of_the_base(session, installation_id, max(named, len(customer_ids))):
+        installation = session.get(Installation, installation_id)
+        assert installation is not None
+        recompute_installation(session, installation, now=now)
+        analyze_as_they_grow(session, 1, ("customer_facts", "customer_segments"))
+        return
     tables = ("customer_facts", "customer_segments") if orders else ("customer_segments",)
     with profiling_pool(len(customer_ids)) as pool:
         for number, chunk in enumerate(customer_ids.chunks(REFRESH_CHUNK), start=1):
@@ -358,6 +395,17 @@ def refresh_touched(
             )
             session.commit()
             analyze_as_they_grow(session, number, tables)
+
+
+def _most_of_the_base(session: Session, installation_id: int, customers: int) -> bool:
+    if not customers:
+        return False
+    count = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Customer)
+        .where(Customer.installation_id == installation_id)
+    )
+    return customers >= RECOMPUTE_SHARE * int(count or 0)
 
 
 def _count(report: ImportReport, result: StoreResult, lines: Sequence[int]) -> None:

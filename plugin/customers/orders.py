@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import QueryableAttribute, Session
 
-from plugin.models import CustomerFact, Order
+from plugin.models import CustomerFact, CustomerSegment, Order
 
 SOURCE = "orders"
 FACT_NAMES = (
@@ -29,6 +29,7 @@ STREAM_ROWS = 10_000
 WRITE_ROWS = 10_000
 
 _FACTS = cast(sa.Table, CustomerFact.__table__)
+_SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
 _ORDERS = cast(sa.Table, Order.__table__)
 
 
@@ -62,6 +63,19 @@ def refresh_order_facts(
     # Customers with no orders left lose their order facts too. (An ORM delete: it flushes
     # the session first, and forgets the deleted facts the session holds.)
     session.execute(sa.delete(CustomerFact).where(*stale))
+    # Facts written here, outside a profile pass, are not what the segment row's stamp
+    # vouches for (another moment, perhaps other orders): a recompute rebuilds them.
+    stamped = [_SEGMENTS.c.installation_id == installation_id]
+    if customer_ids is not None:
+        stamped = [
+            unindexed(_SEGMENTS.c.installation_id) == installation_id,
+            one_of(session, _SEGMENTS.c.customer_id, customer_ids),
+        ]
+    session.execute(
+        sa.update(_SEGMENTS)
+        .where(*stamped, _SEGMENTS.c.derived_stamp.is_not(None))
+        .values(derived_stamp=None)
+    )
     in_year = _ORDERS.c.placed_at > cutoff
     totals = session.execute(
         sa.select(

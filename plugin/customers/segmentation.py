@@ -33,10 +33,12 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.derived_stamp import Stamper, rules_fingerprint
+from plugin.customers.histories import RawHistory, customer_histories, history_of, raw_histories
 from plugin.customers.orders import SOURCE as FACT_SOURCE
 from plugin.customers.orders import delete_order_facts, fact_rows, insert_rows, one_of
 from plugin.customers.orders import order_facts as draw_order_facts
-from plugin.domain.order_history import CustomerHistory, OrderRecord
+from plugin.domain.order_history import CustomerHistory
 from plugin.domain.personas import InvalidConditions, Persona, parse_conditions
 from plugin.domain.rfm import FIXED_BANDS, RfmCutPoints, RfmValues
 from plugin.domain.segments import SEGMENT_FIELDS, SegmentProfile, build_segment_profile
@@ -67,8 +69,6 @@ _CUSTOMERS = cast(sa.Table, Customer.__table__)
 _ORDERS = cast(sa.Table, Order.__table__)
 T = TypeVar("T")
 R = TypeVar("R")
-# A customer's history as read: id, customer_since, (placed_at, cents, discounted, category)...
-RawHistory = tuple[int, date | None, list[tuple[datetime, int, bool, str | None]]]
 Row = dict[str, Any]
 
 
@@ -78,6 +78,8 @@ class RecomputeReport:
     buyers: int
     cut_points: RfmCutPoints
     seconds: float
+    # How many customers' rows were derived again; the others' stamps still held.
+    rebuilt: int = 0
 
 
 def thresholds_of(installation: Installation) -> TierThresholds:
@@ -128,7 +130,9 @@ def profile_for_customer(
     session: Session, installation: Installation, customer: Customer, *, now: datetime
 ) -> SegmentProfile:
     """The customer's profile as of now, against the base's stored cut points."""
-    histories = dict(_histories(session, installation.id, now=now, customer_ids=[customer.id]))
+    histories = dict(
+        customer_histories(session, installation.id, now=now, customer_ids=[customer.id])
+    )
     return build_segment_profile(
         histories.get(customer.id, CustomerHistory(customer_since=customer.customer_since)),
         thresholds=thresholds_of(installation),
@@ -144,13 +148,19 @@ def recompute_installation(
     *,
     now: datetime,
     on_progress: Callable[[int, int], None] | None = None,
+    rebuild_all: bool = False,
 ) -> RecomputeReport:
     """Measure the base, profile every customer and rebuild their order facts; one transaction.
 
-    `on_progress(done, total)` is called as customers are profiled.
+    A customer whose derived rows are stamped as what this recompute would write
+    (`derived_stamp.Stamper.still_holds`: the same rules, cut points and orders, the same day)
+    keeps them, unless `rebuild_all`. `on_progress(done, total)` is called as customers are
+    profiled.
     """
     with few_collections():
-        return _recompute(session, installation, now=now, on_progress=on_progress)
+        return _recompute(
+            session, installation, now=now, on_progress=on_progress, rebuild_all=rebuild_all
+        )
 
 
 def _recompute(
@@ -159,6 +169,7 @@ def _recompute(
     *,
     now: datetime,
     on_progress: Callable[[int, int], None] | None,
+    rebuild_all: bool,
 ) -> RecomputeReport:
     started = time.perf_counter()
     cut_points = RfmCutPoints.from_base(_rfm_base(session, installation.id, now=now))
@@ -173,26 +184,33 @@ def _recompute(
         "base_size": cut_points.base_size,
     }
     stored.computed_at = now
-    session.execute(
-        sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
-    )
-    # Order facts are derived too, and rebuilt from the orders with the profiles: whatever an
-    # import killed halfway (or during its last refresh) left behind, a recompute repairs.
-    session.execute(
-        sa.delete(CustomerFact).where(
-            CustomerFact.installation_id == installation.id, CustomerFact.source == FACT_SOURCE
+    # Without a stamped row to keep, everything is deleted at once rather than by batch.
+    skip_stamped = not rebuild_all and _any_stamped(session, installation.id)
+    if not skip_stamped:
+        session.execute(
+            sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
         )
-    )
+        # Order facts are derived too, and rebuilt from the orders with the profiles: whatever
+        # an import killed halfway (or during its last refresh) left behind, a recompute repairs.
+        session.execute(
+            sa.delete(CustomerFact).where(
+                CustomerFact.installation_id == installation.id,
+                CustomerFact.source == FACT_SOURCE,
+            )
+        )
     size = session.scalar(
         sa.select(sa.func.count())
         .select_from(Customer)
         .where(Customer.installation_id == installation.id)
     )
     with profiling_pool(size or 0) as pool:
-        customers = _write_profiles(
+        customers, rebuilt = _write_profiles(
             session,
-            replace(_profiler(session, installation, cut_points, now), order_facts=True),
-            _raw_histories(session, installation.id, now=now, all_orders=True),
+            replace(
+                _profiler(session, installation, cut_points, now, order_facts=True),
+                skip_stamped=skip_stamped,
+            ),
+            raw_histories(session, installation.id, now=now, all_orders=True, stamps=skip_stamped),
             pool=pool,
             on_progress=(
                 None if on_progress is None else lambda done: on_progress(done, size or 0)
@@ -205,6 +223,7 @@ def _recompute(
         buyers=cut_points.base_size,
         cut_points=cut_points,
         seconds=time.perf_counter() - started,
+        rebuilt=rebuilt,
     )
 
 
@@ -237,15 +256,13 @@ def refresh_customers(
             delete_order_facts(session, installation_id, chunk)
     # One stream over the chunks, so worker processes are not left waiting between them.
     histories = itertools.chain.from_iterable(
-        _raw_histories(
-            session, installation.id, now=now, customer_ids=chunk, all_orders=order_facts
-        )
+        raw_histories(session, installation.id, now=now, customer_ids=chunk, all_orders=order_facts)
         for chunk in chunks
     )
-    profiler = _profiler(session, installation, cut_points_of(session, installation.id), now)
-    if order_facts:
-        profiler = replace(profiler, order_facts=True)
-    return _write_profiles(session, profiler, histories, pool=pool)
+    profiler = _profiler(
+        session, installation, cut_points_of(session, installation.id), now, order_facts
+    )
+    return _write_profiles(session, profiler, histories, pool=pool)[0]
 
 
 @contextmanager
@@ -314,19 +331,33 @@ class _Profiler:
     cut_points: RfmCutPoints
     personas: tuple[Persona, ...]
     now: datetime
-    # Also draw the customers' order facts; their histories then hold every order.
-    order_facts: bool = False
+    # Also draw the customers' order facts (their histories then hold every order), and
+    # stamp the rows with what they were derived from.
+    stamper: Stamper | None = None
+    # Leave out customers whose stored stamp still holds (their rows are kept as they are).
+    skip_stamped: bool = False
 
-    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row]]:
-        """Some customers' customer_segments rows (and customer_facts rows), from histories."""
+    @property
+    def order_facts(self) -> bool:
+        return self.stamper is not None
+
+    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row], list[int], int]:
+        """Some customers' customer_segments rows (and customer_facts rows), from histories,
+        the ids of the customers they are for (all but those skipped), and how many there
+        were."""
         segments: list[Row] = []
         facts: list[Row] = []
+        derived: list[int] = []
         now = self.now
         # Everyone without orders has the same profile (a prospect's account date changes
         # nothing in it): made once, not once per prospect.
         no_orders: SegmentProfile | None = None
-        for customer_id, since, orders in customers:
-            if self.order_facts:
+        for customer_id, since, orders, stored_stamp in customers:
+            stamp = None
+            if self.stamper is not None:
+                stamp = self.stamper.stamp(since, orders)
+                if self.skip_stamped and self.stamper.still_holds(stored_stamp, stamp, orders):
+                    continue
                 if orders:
                     drawn = draw_order_facts(
                         ((at, cents, category) for at, cents, _, category in orders), now=now
@@ -338,14 +369,15 @@ class _Profiler:
             else:
                 no_orders = no_orders or self._profile(since, orders)
                 profile = no_orders
-            segments.append(_row(self.installation_id, customer_id, profile, now))
-        return segments, facts
+            segments.append(_row(self.installation_id, customer_id, profile, now, stamp))
+            derived.append(customer_id)
+        return segments, facts, derived, len(customers)
 
     def _profile(
         self, since: date | None, orders: list[tuple[datetime, int, bool, str | None]]
     ) -> SegmentProfile:
         return build_segment_profile(
-            _history(since, orders),
+            history_of(since, orders),
             thresholds=self.thresholds,
             cut_points=self.cut_points,
             personas=self.personas,
@@ -354,14 +386,38 @@ class _Profiler:
 
 
 def _profiler(
-    session: Session, installation: Installation, cut_points: RfmCutPoints, now: datetime
+    session: Session,
+    installation: Installation,
+    cut_points: RfmCutPoints,
+    now: datetime,
+    order_facts: bool = False,
 ) -> _Profiler:
+    thresholds = thresholds_of(installation)
+    stamper = None
+    if order_facts:
+        rules = rules_fingerprint(session, installation.id, thresholds, cut_points)
+        stamper = Stamper(rules=rules, now=now)
     return _Profiler(
         installation_id=installation.id,
-        thresholds=thresholds_of(installation),
+        thresholds=thresholds,
         cut_points=cut_points,
         personas=tuple(active_personas(session, installation.id)),
         now=now,
+        stamper=stamper,
+    )
+
+
+def _any_stamped(session: Session, installation_id: int) -> bool:
+    return (
+        session.scalar(
+            sa.select(_SEGMENTS.c.customer_id)
+            .where(
+                _SEGMENTS.c.installation_id == installation_id,
+                _SEGMENTS.c.derived_stamp.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
     )
 
 
@@ -372,29 +428,47 @@ def _write_profiles(
     *,
     pool: Executor | None = None,
     on_progress: Callable[[int], None] | None = None,
-) -> int:
-    """Profile customers chunk by chunk, in `pool` if given, and insert their rows."""
+) -> tuple[int, int]:
+    """Profile customers chunk by chunk, in `pool` if given, and insert their rows; return how
+    many customers there were, and how many of them were profiled (with
+    `profiler.skip_stamped`, the others' rows were kept as stamped).
+
+    With `skip_stamped`, the old rows of those profiled again are deleted just before their
+    new ones are inserted; otherwise the caller has deleted them.
+    """
     chunks = _chunked(histories, PROFILE_CHUNK)
     if pool is None:
-        results: Iterator[tuple[list[Row], list[Row]]] = map(profiler.rows, chunks)
+        results: Iterator[tuple[list[Row], list[Row], list[int], int]] = map(profiler.rows, chunks)
     else:
         results = in_order(pool, profiler.rows, chunks)
     segments: list[Row] = []
     facts: list[Row] = []
-    written = 0
-    for chunk_segments, chunk_facts in results:
+    derived: list[int] = []
+    done = reported = rebuilt = 0
+
+    def write() -> None:
+        if profiler.skip_stamped and derived:
+            session.execute(
+                sa.delete(_SEGMENTS).where(one_of(session, _SEGMENTS.c.customer_id, derived))
+            )
+            delete_order_facts(session, profiler.installation_id, derived)
+        insert_rows(session, _SEGMENTS, segments)
+        insert_rows(session, _FACTS, facts)
+
+    for chunk_segments, chunk_facts, chunk_derived, chunk_size in results:
         segments.extend(chunk_segments)
         facts.extend(chunk_facts)
+        derived.extend(chunk_derived)
+        rebuilt += len(chunk_derived)
+        done += chunk_size
         if len(segments) >= WRITE_BATCH:
-            insert_rows(session, _SEGMENTS, segments)
-            insert_rows(session, _FACTS, facts)
-            written += len(segments)
-            segments, facts = [], []
-            if on_progress is not None:
-                on_progress(written)
-    insert_rows(session, _SEGMENTS, segments)
-    insert_rows(session, _FACTS, facts)
-    return written + len(segments)
+            write()
+            segments, facts, derived = [], [], []
+        if on_progress is not None and done - reported >= WRITE_BATCH:
+            on_progress(done)
+            reported = done
+    write()
+    return done, rebuilt
 
 
 def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -420,7 +494,11 @@ def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> 
 
 
 def _row(
-    installation_id: int, customer_id: int, profile: SegmentProfile, now: datetime
+    installation_id: int,
+    customer_id: int,
+    profile: SegmentProfile,
+    now: datetime,
+    stamp: str | None,
 ) -> dict[str, Any]:
     rfm, lifecycle = profile.rfm, profile.lifecycle
     return {
@@ -438,6 +516,7 @@ def _row(
         ],
         "personas": [match.name for match in profile.personas],
         "computed_at": now,
+        "derived_stamp": stamp,
     }
 
 
@@ -458,91 +537,3 @@ def _rfm_base(session: Session, installation_id: int, *, now: datetime) -> Itera
             frequency=int(count),
             monetary_cents=int(spend or 0),
         )
-
-
-def _histories(
-    session: Session,
-    installation_id: int,
-    *,
-    now: datetime,
-    customer_ids: Sequence[int] | None = None,
-) -> Iterator[tuple[int, CustomerHistory]]:
-    """Each customer's order history, customer by customer, streamed in customer id order."""
-    for customer_id, since, orders in _raw_histories(
-        session, installation_id, now=now, customer_ids=customer_ids
-    ):
-        yield customer_id, _history(since, orders)
-
-
-def _history(
-    since: date | None, orders: list[tuple[datetime, int, bool, str | None]]
-) -> CustomerHistory:
-    return CustomerHistory(
-        tuple(
-            OrderRecord(
-                placed_at=placed_at, amount_cents=amount, discounted=discounted, category=category
-            )
-            for placed_at, amount, discounted, category in orders
-        ),
-        since,
-    )
-
-
-def _raw_histories(
-    session: Session,
-    installation_id: int,
-    *,
-    now: datetime,
-    customer_ids: Sequence[int] | None = None,
-    all_orders: bool = False,
-) -> Iterator[RawHistory]:
-    """Each customer's orders as plain tuples, customer by customer, in customer id order.
-
-    The orders placed up to `now`, or with `all_orders` every one. Customers without orders
-    come out too, with no orders. Only one customer's orders are held at a time.
-    """
-    session.flush()
-    # SQLite keeps a datetime as text, which SQLAlchemy parses with a regular expression;
-    # read as text here, fromisoformat parses it several times faster (a profile of a refresh:
-    # the parsing cost more than the rest of the read). The first 26 characters, as the
-    # expression reads: YYYY-MM-DD HH:MM:SS.ffffff.
-    text_moments = session.get_bind().dialect.name == "sqlite"
-    query = (
-        sa.select(
-            _CUSTOMERS.c.id,
-            _CUSTOMERS.c.customer_since,
-            sa.type_coerce(_ORDERS.c.placed_at, sa.String) if text_moments else _ORDERS.c.placed_at,
-            _ORDERS.c.amount_cents,
-            _ORDERS.c.discount_code,
-            _ORDERS.c.category,
-        )
-        .outerjoin(
-            _ORDERS,
-            sa.and_(
-                _ORDERS.c.customer_id == _CUSTOMERS.c.id,
-                sa.true() if all_orders else _ORDERS.c.placed_at <= now,
-            ),
-        )
-        .where(_CUSTOMERS.c.installation_id == installation_id)
-        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
-        .execution_options(yield_per=STREAM_ROWS)
-    )
-    if customer_ids is not None:
-        query = query.where(one_of(session, _CUSTOMERS.c.id, customer_ids))
-    current: int | None = None
-    since: date | None = None
-    orders: list[tuple[datetime, int, bool, str | None]] = []
-    # Fetched a partition at a time: row by row, the result's own bookkeeping cost more than
-    # this loop (a profile of a refresh).
-    for rows in session.execute(query).partitions():
-        for customer_id, customer_since, placed_at, amount, discount_code, category in rows:
-            if customer_id != current:
-                if current is not None:
-                    yield current, since, orders
-                current, since, orders = customer_id, customer_since, []
-            if placed_at is not None:
-                if text_moments:
-                    placed_at = datetime.fromisoformat(placed_at[:26])
-                orders.append((placed_at, int(amount), discount_code is not None, category))
-    if current is not None:
-        yield current, since, orders

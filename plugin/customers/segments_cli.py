@@ -29,6 +29,9 @@ def _installation(session: Session, name: str) -> Installation:
 def recompute_command(name: str) -> None:
     """Measure the customer base, profile every customer, rebuild order facts (run nightly).
 
+    A customer whose stored rows were derived from the same orders, rules and cut points on
+    the same day (their stamp) is kept as is: those rows are what profiling would write.
+
     Progress goes to stderr.
     """
     with db.database().sessions() as session:
@@ -42,8 +45,12 @@ def recompute_command(name: str) -> None:
         )
         meter.done(report.customers)
     bases = "fixed bands" if report.buyers == 0 else f"quintiles of {report.buyers} buyers"
+    # Customers whose stamped rows still held were kept, not profiled again (derived_stamp).
+    kept = report.customers - report.rebuilt
+    unchanged = f" ({kept} already up to date, kept)" if kept else ""
     click.echo(
-        f"Profiled {report.customers} customers in {report.seconds:.1f} s; RFM from {bases}."
+        f"Profiled {report.rebuilt} of {report.customers} customers{unchanged} in "
+        f"{report.seconds:.1f} s; RFM from {bases}."
     )
 
 

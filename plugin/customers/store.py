@@ -38,6 +38,8 @@ class StoreResult:
     unchanged: int = 0
     problems: list[tuple[int, FieldProblem]] = field(default_factory=list)
     customer_ids: set[int] = field(default_factory=set)
+    # The customers the records named (of orders: those found), touched or not.
+    customers_named: set[int] = field(default_factory=set)
 
     def add(self, other: StoreResult, *, offset: int = 0) -> None:
         self.created += other.created
@@ -45,6 +47,7 @@ class StoreResult:
         self.unchanged += other.unchanged
         self.problems.extend((index + offset, problem) for index, problem in other.problems)
         self.customer_ids |= other.customer_ids
+        self.customers_named |= other.customers_named
 
 
 def store_customers(
@@ -152,6 +155,7 @@ def store_orders(
             "tracking_url": record.tracking_url,
             "item_count": record.item_count,
         }
+        result.customers_named.add(customer_id)
         order = existing.get(record.external_id)
         if order is None:
             # Created below; a second record for it in this batch updates the same values.

@@ -148,6 +148,11 @@ class CustomerSegment(Base):
     behaviours: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     personas: Mapped[list[str]] = mapped_column(JSON, default=list)
     computed_at: Mapped[datetime] = mapped_column(DateTime)
+    # What this row and the customer's order facts were derived from, written with them:
+    # "rules|as-of moment|orders digest" (plugin.customers.derived_stamp). A recompute that
+    # would derive the same skips the customer; None (a profile without its order facts, or
+    # facts written since) means rebuild.
+    derived_stamp: Mapped[str | None] = mapped_column(String(80))
 
 
 class Persona(Base):

@@ -7,7 +7,9 @@ import threading
 from datetime import date, datetime, timedelta
 
 from plugin.customers import segmentation
-from plugin.customers.segmentation import _history, _Profiler, _row, few_collections
+from plugin.customers.derived_stamp import Stamper
+from plugin.customers.histories import RawHistory, history_of
+from plugin.customers.segmentation import _Profiler, _row, few_collections
 from plugin.domain.personas import Persona, parse_conditions
 from plugin.domain.rfm import FIXED_BANDS
 from plugin.domain.segments import SEGMENT_FIELDS, build_segment_profile
@@ -30,33 +32,35 @@ def profiler(*, order_facts: bool = False) -> _Profiler:
         cut_points=FIXED_BANDS,
         personas=(prospects,),
         now=NOW,
-        order_facts=order_facts,
+        stamper=Stamper(rules="rules", now=NOW) if order_facts else None,
     )
 
 
 def test_customers_without_orders_get_the_profile_each_would_get_alone() -> None:
     recent = NOW - timedelta(days=3)
-    customers: list[segmentation.RawHistory] = [
-        (1, date(2026, 11, 20), []),  # known for days: still no "new customer" without orders
-        (2, None, []),
-        (3, date(2020, 1, 1), [(recent, 4_200, True, "Tea")]),
-        (4, date(2019, 5, 5), []),
-        (5, None, [(NOW + timedelta(days=2), 1_000, False, None)]),  # only a future order
+    customers: list[RawHistory] = [
+        (1, date(2026, 11, 20), [], None),  # known for days: no "new customer" without orders
+        (2, None, [], None),
+        (3, date(2020, 1, 1), [(recent, 4_200, True, "Tea")], None),
+        (4, date(2019, 5, 5), [], None),
+        (5, None, [(NOW + timedelta(days=2), 1_000, False, None)], None),  # only a future order
     ]
     for order_facts in (False, True):
         bulk = profiler(order_facts=order_facts)
-        segments, _facts = bulk.rows(customers)
+        segments, _facts, derived, count = bulk.rows(customers)
+        assert (derived, count) == ([1, 2, 3, 4, 5], 5)
         alone = []
-        for customer_id, since, orders in customers:
+        for customer_id, since, orders, _stamp in customers:
             placed = [order for order in orders if order[0] <= NOW]
+            stamp = bulk.stamper.stamp(since, orders) if bulk.stamper else None
             profile = build_segment_profile(
-                _history(since, placed),
+                history_of(since, placed),
                 thresholds=bulk.thresholds,
                 cut_points=bulk.cut_points,
                 personas=bulk.personas,
                 now=NOW,
             )
-            alone.append(_row(1, customer_id, profile, NOW))
+            alone.append(_row(1, customer_id, profile, NOW, stamp))
         assert segments == alone
         assert [row["personas"] for row in segments] == [["Not buying yet"]] * 2 + [[]] + [
             ["Not buying yet"]

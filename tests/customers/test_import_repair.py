@@ -18,7 +18,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.customers import csv_import
+from plugin.customers import csv_import, segmentation
+from plugin.customers.orders import insert_rows as real_insert_rows
 from plugin.customers.segmentation import recompute_installation
 from plugin.customers.segmentation import refresh_customers as real_refresh
 from plugin.customers.store import store_orders as real_store
@@ -136,6 +137,9 @@ def test_an_orders_import_killed_after_a_batch_is_repaired_by_running_it_again(
 def test_a_kill_during_the_final_refresh_is_repaired_by_a_rerun_or_a_recompute(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The refresh of the customers touched, chunk by chunk (a file naming fewer than half
+    # of them; here every file, the clean run's too).
+    monkeypatch.setattr(csv_import, "RECOMPUTE_SHARE", 2.0)
     expected = clean(session)
     customers, orders = files()
     half = orders.splitlines(keepends=True)
@@ -167,3 +171,79 @@ def test_a_kill_during_the_final_refresh_is_repaired_by_a_rerun_or_a_recompute(
             recompute_installation(session, installation, now=NOW)
             # A recompute measures the base anew (its own cut points), so compare the facts.
             assert derived(session, installation)[0] == expected[0]
+
+
+@pytest.mark.parametrize("kill_at_write", [1, 2, 3])
+def test_a_kill_during_the_imports_full_recompute_is_repaired_by_a_rerun_or_a_recompute(
+    session: Session, monkeypatch: pytest.MonkeyPatch, kill_at_write: int
+) -> None:
+    """A file naming most customers ends with a full recompute (one transaction): killed
+    while it writes, the rerun recomputes as the clean run did, rebuilding the rows whose
+    stamps no longer hold (the first half's), and gives the clean run's facts and segments."""
+    expected = clean(session)
+    customers, orders = files()
+    half = orders.splitlines(keepends=True)
+    first_half = "".join(half[: ORDERS // 2 + 1])
+    for account, repair in (("rerun", "import"), ("recompute", "recompute")):
+        installation = new_installation(session, f"{account}-{kill_at_write}")
+        run(session, installation, "customers", customers)
+        run(session, installation, "orders", first_half)  # stamped rows of the first half
+        writes = 0
+
+        def write_then_die(*args: Any, **kwargs: Any) -> Any:
+            nonlocal writes
+            writes += 1
+            if writes >= kill_at_write:
+                raise Killed
+            return real_insert_rows(*args, **kwargs)
+
+        monkeypatch.setattr(segmentation, "WRITE_BATCH", 10)
+        monkeypatch.setattr(segmentation, "insert_rows", write_then_die)
+        with pytest.raises(Killed):
+            run(session, installation, "orders", orders)
+        session.rollback()
+        monkeypatch.setattr(segmentation, "insert_rows", real_insert_rows)
+        assert derived(session, installation) != expected  # from half the orders
+        if repair == "import":
+            run(session, installation, "orders", orders)
+            assert derived(session, installation) == expected
+        else:
+            recompute_installation(session, installation, now=NOW)
+            assert derived(session, installation) == expected
+
+
+def test_a_recompute_keeps_only_rows_whose_stamps_hold(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After an import that recomputed, a recompute derives nobody again; after an order is
+    added, a tier bar changed or with rebuild_all, it derives again who it must, and the rows
+    are what a recompute deriving everyone writes."""
+    installation = new_installation(session, "stamps")
+    customers, orders = files()
+    run(session, installation, "customers", customers)
+    run(session, installation, "orders", orders)
+    kept = recompute_installation(session, installation, now=NOW)
+    assert (kept.customers, kept.rebuilt) == (CUSTOMERS, 0)
+    later = recompute_installation(session, installation, now=NOW.replace(hour=18))
+    assert later.rebuilt < CUSTOMERS  # the same day: only those with an order near a bound
+    expected = derived(session, installation)
+    assert recompute_installation(session, installation, now=NOW, rebuild_all=True).rebuilt == (
+        CUSTOMERS
+    )
+    assert derived(session, installation) == expected
+    next_day = recompute_installation(session, installation, now=NOW.replace(day=25))
+    assert next_day.rebuilt == CUSTOMERS
+    # One more order: its customer (and, if the cut points moved, everyone) derived again.
+    run(session, installation, "orders", orders + "O-NEW,C-3,2026-11-20,12.00,A\n")
+    quiet = recompute_installation(session, installation, now=NOW)
+    assert quiet.rebuilt == 0  # the import's refresh recomputed, as of the same moment
+    installation.tier_medium_min_orders += 1
+    session.commit()
+    bars = recompute_installation(session, installation, now=NOW)
+    assert bars.rebuilt == CUSTOMERS
+    stamps = session.scalars(
+        sa.select(CustomerSegment.derived_stamp).where(
+            CustomerSegment.installation_id == installation.id
+        )
+    ).all()
+    assert len(stamps) == CUSTOMERS and None not in stamps
