@@ -22,7 +22,7 @@ from plugin.helpdesks.interface import Helpdesk
 from plugin.models import Installation
 from plugin.sidebar import read_cache
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.rendered import RenderedBanners
+from plugin.sidebar.rendered import RenderedParts
 from plugin.sidebar.seen import SeenTicketWrites
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 from plugin.sidebar.upstream import (
@@ -55,8 +55,8 @@ class Helpdesks:
     reads: ReadCache
     # The sidebar's records of seen tickets, written at most once a minute per ticket.
     seen: SeenTicketWrites
-    # Banners as rendered, by the values they show (plugin/sidebar/rendered.py).
-    rendered: RenderedBanners
+    # The banner and cards as rendered, by the values they show (plugin/sidebar/rendered.py).
+    rendered: RenderedParts
     # One deadline per agent's view of a ticket, shared by the banner and its cards.
     views: ViewBudgets
     # Remote clients by installation and credentials: decrypting them once, not every view.
@@ -108,7 +108,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         reads=ReadCache(ttl_seconds=settings.read_cache_seconds),
         seen=seen,
         # Off with the read cache, so that the naive configuration caches nothing.
-        rendered=RenderedBanners(enabled=settings.read_cache_seconds > 0),
+        rendered=RenderedParts(enabled=settings.read_cache_seconds > 0),
         views=ViewBudgets(budget_seconds=settings.upstream_budget_ms / 1000),
     )
 

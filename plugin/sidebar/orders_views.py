@@ -32,6 +32,7 @@ from plugin.web.i18n import lazy_gettext, request_locale
 from plugin.web.masking import viewer_mask
 
 bp = Blueprint("orders", __name__, url_prefix="/sidebar")
+TEMPLATE = "sidebar/_orders.html"
 
 # Words for the statuses of plugin/customers/records.py, in the request's language.
 STATUS_WORDS = {
@@ -66,19 +67,28 @@ def read_orders(
 ) -> RecentOrders | None:
     """The requester's recent orders: the shop's (cached) answer, else what is stored."""
     text = snapshot.ticket.order_text
-    deadline = time.monotonic() + helpdesks().policy.budget_seconds
+    shared = helpdesks()
+    deadline = time.monotonic() + shared.policy.budget_seconds
     shop = shop_answer(installation, snapshot, deadline)
     if shop is not None and shop.customer is not None:
         return recent_orders.from_shop(shop.customer, ticket_text=text)
-    session = db.session()
-    customer = customers.find_customer(
-        session, installation_id=installation.id, person=snapshot.requester
-    )
-    if customer is None:
-        return None
-    return recent_orders.from_store(
-        session, installation.id, customer.id, ticket_text=text, now=now
-    )
+
+    def stored() -> RecentOrders | None:
+        session = db.session()
+        customer = customers.find_customer(
+            session, installation_id=installation.id, person=snapshot.requester
+        )
+        if customer is None:
+            return None
+        return recent_orders.from_store(
+            session, installation.id, customer.id, ticket_text=text, now=now
+        )
+
+    # Kept a few seconds per process, as the banner's stored facts are (read_cache.py): keyed
+    # by the requester exactly as fetched and the text that may name an order.
+    key = ("recent orders", repr(snapshot.requester), text)
+    found: RecentOrders | None = shared.reads.get(installation.id, key, stored)
+    return found
 
 
 def render_orders(installation: Installation, orders: RecentOrders) -> str:
@@ -88,18 +98,25 @@ def render_orders(installation: Installation, orders: RecentOrders) -> str:
     or their totals; what it hides is not handed to the template at all.
     """
     mask = viewer_mask(installation)
-    if mask.hides(FieldGroup.ORDER_LINES):
-        return render_template("sidebar/_orders.html", orders=None, count=len(orders.orders))
-    hides_money = mask.hides(FieldGroup.MONEY)
-    return render_template(
-        "sidebar/_orders.html",
-        orders=_without_totals(orders) if hides_money else orders,
-        hides_money=hides_money,
-        status_words=STATUS_WORDS,
-        total=lambda cents, currency: exact_money(
-            cents, currency or installation.currency, request_locale()
-        ),
-    )
+    locale = request_locale()
+
+    def render() -> str:
+        if mask.hides(FieldGroup.ORDER_LINES):
+            return render_template(TEMPLATE, orders=None, count=len(orders.orders))
+        hides_money = mask.hides(FieldGroup.MONEY)
+        return render_template(
+            TEMPLATE,
+            orders=_without_totals(orders) if hides_money else orders,
+            hides_money=hides_money,
+            status_words=STATUS_WORDS,
+            total=lambda cents, currency: exact_money(
+                cents, currency or installation.currency, locale
+            ),
+        )
+
+    # Everything the template reads, as values (it says no relative time): kept rendered.
+    inputs = (TEMPLATE, installation.id, installation.currency, mask.key, locale, orders)
+    return helpdesks().rendered.render(inputs, render)
 
 
 def _without_totals(orders: RecentOrders) -> RecentOrders:

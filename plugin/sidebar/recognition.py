@@ -26,7 +26,7 @@ from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import field_mappings
 from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.rendered import RenderedBanners
+from plugin.sidebar.rendered import RenderedParts
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 
 
@@ -201,7 +201,7 @@ def sidebar_view(
     snapshot: HelpdeskSnapshot,
     now: datetime,
     reads: ReadCache | None = None,
-    rendered: RenderedBanners | None = None,
+    rendered: RenderedParts | None = None,
 ) -> SidebarView:
     """Build the sidebar from a helpdesk snapshot and the customer data stored here; write
     nothing (the caller records the view: `plugin.sidebar.seen`).

@@ -1,11 +1,13 @@
-"""Banners built and rendered, kept per process, keyed by the whole of what they are made from.
+"""The sidebar's banner and cards built and rendered, kept per process, keyed by the whole of
+what they are made from.
 
 A warm view's data comes from caches in a few microseconds, and rendering the banner's
 template then cost about a third of the view's CPU (issue 19). Most views of a ticket render
 the very same HTML, so the HTML is kept, keyed by a digest of the template's inputs *as values*
 (pickled: any change of any field is another key, never a wrong hit) plus the words every
 time-dependent expression gives now ("3 days ago", "since May 2014 · 11 years"): relative
-times are part of the key, not frozen in the entry.
+times are part of the key, not frozen in the entry. Each part's inputs start with its
+template's name, so two parts never share an entry.
 
 A warm view also reads the very objects the view before it read (the upstream cache's
 requester and tickets, the read cache's stored facts), so the banner built from them is kept
@@ -27,13 +29,13 @@ from cachetools import LRUCache
 
 log = logging.getLogger(__name__)
 
-# A few thousand banners (about 6 KB each): the tickets a worker's agents have open.
+# A few thousand parts (a banner is about 3 KB): the tickets a worker's agents have open.
 DEFAULT_ENTRIES = 2048
 
 T = TypeVar("T")
 
 
-class RenderedBanners:
+class RenderedParts:
     """LRUs of rendered HTML by input digest and of built banners by their sources;
     `enabled=False` builds and renders every time."""
 
@@ -68,8 +70,8 @@ class RenderedBanners:
     def render(self, inputs: tuple[object, ...], render: Callable[[], str]) -> str:
         """The HTML `render()` gives for these inputs, rendered once per distinct inputs.
 
-        `inputs` must hold everything the template's output depends on, as values; inputs
-        that cannot be pickled (a new kind of object in the view) are rendered uncached.
+        `inputs` must hold the template's name and everything its output depends on, as
+        values; inputs that cannot be pickled (a new kind of object) are rendered uncached.
         """
         if not self.enabled:
             return render()

@@ -281,6 +281,7 @@ def banner_response(
     # banner as built, not as masked: the masked one is made from it and `mask.key`, and the
     # built one is the same object view after view, its digest found by identity.
     inputs = (
+        "sidebar/_banner.html",
         installation.id,
         mask.key,
         view.banner,

@@ -17,7 +17,7 @@ from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.models import Installation
-from plugin.sidebar.rendered import RenderedBanners
+from plugin.sidebar.rendered import RenderedParts
 from tests.goodwill.test_views import DANIEL, open_ticket_of, text_of
 from tests.masking.conftest import (
     ADMIN,
@@ -89,7 +89,7 @@ def test_cached_banners_never_cross_between_a_masked_and_an_unmasked_viewer(
 ) -> None:
     set_masks(session, demo_installation, {"agent": ["money", "lifetime_value"]})
     agent, admin = launches(app, client, demo_installation)
-    rendered: RenderedBanners = app.extensions["regulars.helpdesks"].rendered
+    rendered: RenderedParts = app.extensions["regulars.helpdesks"].rendered
     first = {"agent": card(client, "/sidebar/banner", agent)}
     first["admin"] = card(client, "/sidebar/banner", admin)
     for _round in range(3):

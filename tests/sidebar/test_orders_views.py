@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import responses
@@ -11,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from plugin.clock import utcnow
 from plugin.models import Customer, DemoTicket, Installation, Order
 from tests.customers import test_shopify as shop
 from tests.goodwill.test_views import text_of
@@ -112,6 +114,43 @@ def test_stored_orders_show_status_tracking_and_the_tickets_order(
     link = re.search(r'<a href="([^"]+)" target="_blank" rel="noopener noreferrer"', named.group(2))
     assert link is not None and link.group(1) == f"https://tracking.example.com/{number}"
     assert html.count("This ticket's order") == 1
+
+
+def test_a_stored_order_shows_on_the_next_card_though_the_card_is_kept(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    """The card's orders and HTML are kept per process, and an order stored drops them."""
+    ticket, requester, _number = espresso_ticket(session, demo_installation)
+    rendered = app.extensions["regulars.helpdesks"].rendered
+    first = orders_card(client, bearer, ticket, requester)
+    hits = rendered.hits
+    assert orders_card(client, bearer, ticket, requester) == first
+    assert rendered.hits == hits + 1, "the same card again: its HTML was kept"
+
+    customer = session.scalars(
+        sa.select(Customer)
+        .where(Customer.installation_id == demo_installation.id)
+        .where(Customer.helpdesk_user_id == requester)
+    ).one()
+    session.add(
+        Order(
+            installation_id=demo_installation.id,
+            customer_id=customer.id,
+            external_id="ORD-JUST-NOW",
+            placed_at=utcnow() - timedelta(minutes=5),
+            amount_cents=1234,
+            source="push",
+        )
+    )
+    session.commit()
+    status, html = orders_card(client, bearer, ticket, requester)
+    assert status == 200
+    assert re.findall(r'data-order="([^"]+)"', html)[0] == "ORD-JUST-NOW"
+    assert "$12.34" in text_of(html)
 
 
 def test_a_shop_connected_customer_gets_the_shops_orders_through_the_cache(

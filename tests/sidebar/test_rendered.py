@@ -11,7 +11,7 @@ import pytest
 from plugin.clock import utcnow
 from plugin.sidebar import views
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.rendered import RenderedBanners, digest
+from plugin.sidebar.rendered import RenderedParts, digest
 from tests.sidebar.conftest import Sidebar
 
 # Either side of every step the banner's relative times take: "just now" (90 s), minutes,
@@ -35,7 +35,7 @@ def test_a_cached_banner_is_a_fresh_render_at_every_moment(
     sidebar: Sidebar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shared = sidebar.app.extensions["regulars.helpdesks"]
-    rendered: RenderedBanners = shared.rendered
+    rendered: RenderedParts = shared.rendered
     # The stored reads held for the whole test: a cached and a fresh render of one moment must
     # see the same customer card, not one the 10 s read cache reloaded between them (at a
     # later moment, so with another tier) on a loaded machine.
@@ -67,7 +67,7 @@ def test_a_cached_banner_is_a_fresh_render_at_every_moment(
 
 
 def test_a_changed_input_is_another_entry_never_the_old_html(sidebar: Sidebar) -> None:
-    rendered: RenderedBanners = sidebar.app.extensions["regulars.helpdesks"].rendered
+    rendered: RenderedParts = sidebar.app.extensions["regulars.helpdesks"].rendered
     first = sidebar.banner()
     assert sidebar.banner() == first
     assert (rendered.misses, rendered.hits) == (1, 1)
@@ -77,7 +77,7 @@ def test_a_changed_input_is_another_entry_never_the_old_html(sidebar: Sidebar) -
 
 
 def test_inputs_that_cannot_be_pickled_are_rendered_every_time() -> None:
-    rendered = RenderedBanners()
+    rendered = RenderedParts()
     calls: list[int] = []
 
     def render() -> str:
@@ -100,7 +100,7 @@ class Card:
 
 
 def test_a_banner_is_built_again_exactly_when_a_source_changes() -> None:
-    rendered = RenderedBanners()
+    rendered = RenderedParts()
     builds: list[tuple[object, ...]] = []
 
     def built(*sources: object) -> object:
@@ -125,7 +125,7 @@ def test_a_banner_is_built_again_exactly_when_a_source_changes() -> None:
 
 
 def test_a_kept_value_digests_as_its_value_not_as_its_identity() -> None:
-    rendered = RenderedBanners()
+    rendered = RenderedParts()
     card = Card("Ada", ("vip",))
     key = rendered.digest((1, card, ("a",)))
     assert key is not None
