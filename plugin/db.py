@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,36 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def unsynced_session(self) -> Iterator[Session]:
+        """A session whose commits return before the disk has them.
+
+        Only for rows whose loss in a power cut or an OS crash costs nothing, such as a launch
+        token's id, a replay guard for the token's few minutes. Waiting for the disk was most
+        of a launch's time (0.3 ms on a quiet disk, 4 ms on a busy one), on every view. The
+        database stays consistent either way: SQLite's write-ahead log is synced at its next
+        checkpoint or durable commit instead (synchronous=NORMAL, for this connection's
+        transactions only), PostgreSQL commits asynchronously (synchronous_commit off).
+        """
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                durable = int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+                connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
+            else:
+                connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            connection.commit()
+            try:
+                with Session(bind=connection, expire_on_commit=False) as session:
+                    yield session
+            finally:
+                connection.rollback()
+                if sqlite:
+                    connection.exec_driver_sql(f"PRAGMA synchronous={durable}")
+                else:
+                    connection.exec_driver_sql("RESET synchronous_commit")
+                connection.commit()
 
 
 def create_engine(url: str) -> Engine:

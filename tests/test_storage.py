@@ -179,3 +179,34 @@ def test_demo_seed_is_repeatable(storage_session: Session, tmp_path: Path) -> No
     assert first.id == second.id
     assert counts == again
     assert (counts[0] or 0) >= 30
+
+
+def durability(connection: sa.Connection) -> object:
+    if connection.dialect.name == "sqlite":
+        return connection.exec_driver_sql("PRAGMA synchronous").scalar()
+    return connection.exec_driver_sql("SHOW synchronous_commit").scalar()
+
+
+def test_an_unsynced_session_commits_and_leaves_its_connection_durable(
+    storage_app: Flask,
+) -> None:
+    database = db.database(storage_app)
+    with database.engine.connect() as connection:
+        durable = durability(connection)
+    with database.unsynced_session() as session:
+        assert durability(session.connection()) in (1, "off"), "its commits do not wait"
+        session.add(Installation(platform="demo", account="unsynced", display_name="Unsynced"))
+        session.commit()
+    with database.sessions() as other:
+        found = other.scalars(sa.select(Installation).where(Installation.account == "unsynced"))
+        assert found.one().platform == "demo"
+    # However the block ends, the pooled connection goes back waiting for the disk.
+    with pytest.raises(RuntimeError), database.unsynced_session() as session:
+        session.add(Installation(platform="demo", account="never", display_name="Never"))
+        session.flush()
+        raise RuntimeError("the caller failed")
+    for _ in range(3):
+        with database.engine.connect() as connection:
+            assert durability(connection) == durable
+    with database.sessions() as other:
+        assert other.scalar(sa.select(sa.func.count()).where(Installation.account == "never")) == 0

@@ -108,8 +108,12 @@ def first_launch_due(subdomain: str) -> bool:
 
 
 def record_jti_once(installation: Installation, jti: str, until: datetime) -> bool:
-    """Record a launch token's id in a transaction of its own; False for a replay."""
-    with db.database().sessions() as own:
+    """Record a launch token's id in a transaction of its own; False for a replay.
+
+    Committed without waiting for the disk: a power cut may forget the ids of the last
+    moments' launches, tokens that expire minutes later.
+    """
+    with db.database().unsynced_session() as own:
         return record_launch_jti(own, installation.id, jti, until=until, now=utcnow())
 
 
