@@ -35,7 +35,7 @@ from plugin.goodwill.action_log import grants_to
 from plugin.goodwill.catalog import budget_statuses
 from plugin.goodwill.money import exact_money
 from plugin.goodwill.rulebook import rule_book
-from plugin.models import Action, Customer, Delivery, Gesture, Installation
+from plugin.models import Action, Delivery, Gesture, Installation
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +181,9 @@ def policy_refusal(
         (book.rules[key] for key, rid in book.rule_ids.items() if rid == action.rule_id), None
     )
     if rule is not None and rule.cap is not None:
-        customer = session.get(Customer, action.customer_id) if action.customer_id else None
-        grants = grants_to(session, installation.id, customer, action.requester_id, now=now)
+        grants = grants_to(
+            session, installation.id, action.customer_id, action.requester_id, now=now
+        )
         recent = granted_within(grants, now=now, days=rule.cap.days)
         used = sum(1 for g in recent if g.exception == action.exception_key)
         if used > rule.cap.times:

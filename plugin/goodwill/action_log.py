@@ -21,7 +21,7 @@ from plugin.domain.rules import MAX_CAP_DAYS, TicketAction
 from plugin.domain.rules import ActionKind as HandlingKind
 from plugin.domain.wording import N_, Words
 from plugin.goodwill.money import exact_amount
-from plugin.models import Action, Customer, Gesture
+from plugin.models import Action, Gesture
 
 
 class ActionKind(StrEnum):
@@ -82,20 +82,20 @@ def ticket_actions(session: Session, installation_id: int, ticket_id: str) -> li
 def grants_to(
     session: Session,
     installation_id: int,
-    customer: Customer | None,
+    customer_id: int | None,
     requester_id: str,
     *,
     now: datetime,
 ) -> tuple[Grant, ...]:
     """What was granted to the customer (or requester) within the longest cap there can be."""
-    bound = {
+    bound: dict[str, object] = {
         "installation_id": installation_id,
         "requester_id": requester_id,
         "since": now - timedelta(days=MAX_CAP_DAYS),
     }
-    if customer is not None:
-        bound["customer_id"] = customer.id
-    rows = session.execute(_grants_query(by_customer=customer is not None), bound)
+    if customer_id is not None:
+        bound["customer_id"] = customer_id
+    rows = session.execute(_grants_query(by_customer=customer_id is not None), bound)
     return tuple(Grant(key, int(amount or 0), at) for key, amount, at in rows)
 
 

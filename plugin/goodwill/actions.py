@@ -38,7 +38,7 @@ from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
 from plugin.goodwill.money import exact_amount
 from plugin.goodwill.rulebook import rule_book
 from plugin.goodwill.suggestions import evaluate_ticket, shown_and_held_out
-from plugin.models import Action, Customer, Installation
+from plugin.models import Action, Installation
 
 TEXT_MAX_LENGTH = 1000
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_\-]{8,64}")
@@ -258,12 +258,11 @@ def _record_handling(
         raise ActionRefused(
             N_("%(action)s: done on this ticket already.", action=wanted.describe())
         )
-    customer = found.context.customer
     action = Action(
         installation_id=installation.id,
         ticket_id=ticket.id,
         requester_id=requester.id,
-        customer_id=customer.id if customer else None,
+        customer_id=found.context.customer_id,
         agent_id=agent_id,
         kind=ActionKind.HANDLED.value,
         exception_key="",
@@ -541,8 +540,9 @@ def _check_still_allowed(
         (book.rules[k] for k, rid in book.rule_ids.items() if rid == escalation.rule_id), None
     )
     if rule is not None and rule.cap is not None:
-        customer = session.get(Customer, escalation.customer_id) if escalation.customer_id else None
-        grants = grants_to(session, installation.id, customer, escalation.requester_id, now=now)
+        grants = grants_to(
+            session, installation.id, escalation.customer_id, escalation.requester_id, now=now
+        )
         recent = granted_within(grants, now=now, days=rule.cap.days)
         used = sum(1 for g in recent if g.exception == escalation.exception_key)
         if used >= rule.cap.times:

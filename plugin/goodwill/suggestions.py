@@ -16,9 +16,10 @@ helpdesk (never from the page).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -54,6 +55,8 @@ from plugin.models import Action, Customer, Delivery, Installation, Order
 from plugin.sidebar.read_cache import ReadCache
 from plugin.sidebar.recognition import card_of
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class OrderValue:
@@ -70,7 +73,7 @@ class TicketContext:
     """Who and what a ticket is about, and the rule context built from it."""
 
     rule_context: RuleContext
-    customer: Customer | None
+    customer_id: int | None
     requester: Person
     order_value: OrderValue | None
 
@@ -88,16 +91,27 @@ def ticket_context(
 
     `ticket` and `requester` come from the helpdesk (never from the page). `reads` (only to
     show the card, never to record an action) takes the customer's profile, the field
-    mappings and the budgets' spending from the sidebar's per-process read cache, as the
-    banner does: a few seconds old at most on another process, and what the action's own
-    evaluation decides is read fresh.
+    mappings, the budgets' spending, who the customer is, their grants and the order the
+    ticket is about from the sidebar's per-process read cache, as the banner does: a few
+    seconds old at most on another process (dropped at once by a write in this one), and what
+    the action's own evaluation decides is read fresh.
     """
     iid = installation.id
-    customer = customers.find_customer(session, installation_id=iid, person=requester)
+
+    def read(key: Hashable, load: Callable[[], T]) -> T:
+        return reads.get(iid, key, load) if reads is not None else load()
+
+    def customer_id() -> int | None:
+        found = customers.find_customer(session, installation_id=iid, person=requester)
+        return found.id if found is not None else None
+
+    cid = read(("customer of", repr(requester)), customer_id)
     profile: SegmentProfile | None = None
-    if customer is not None and reads is not None:
-        profile = card_of(session, installation, customer, reads=reads, now=now).profile
-    elif customer is not None:
+    if cid is not None and reads is not None:
+        profile = card_of(session, installation, cid, reads=reads, now=now).profile
+    elif cid is not None:
+        customer = session.get(Customer, cid)
+        assert customer is not None, "a customer found in this very session"
         profile = segmentation.profile_for_customer(session, installation, customer, now=now)
 
     def mappings() -> list[field_mappings.FactMapping]:
@@ -109,38 +123,44 @@ def ticket_context(
     facts = field_mappings.mapped_facts(
         requester, reads.get(iid, "mappings", mappings) if reads else mappings()
     )
-    order_value = _order_value(session, installation.id, customer, ticket.order_text, now=now)
+    order_value = read(
+        ("order value", cid, ticket.order_text),
+        lambda: _order_value(session, iid, cid, ticket.order_text, now=now),
+    )
     context = RuleContext(
         ticket=ticket,
         now=now,
         customer=profile.facts() if profile else {},
         personas=tuple(match.name for match in profile.personas) if profile else (),
         facts=facts,
-        grants=grants_to(session, installation.id, customer, requester.id, now=now),
+        grants=read(
+            ("grants", cid, requester.id),
+            lambda: grants_to(session, iid, cid, requester.id, now=now),
+        ),
         budgets=reads.get(iid, "budget_statuses", budgets) if reads else budgets(),
         order_value_cents=order_value.cents if order_value else None,
     )
-    return TicketContext(context, customer, requester, order_value)
+    return TicketContext(context, cid, requester, order_value)
 
 
 def _order_value(
     session: Session,
     installation_id: int,
-    customer: Customer | None,
+    customer_id: int | None,
     ticket_text: str,
     *,
     now: datetime,
 ) -> OrderValue | None:
     """The order the ticket names by number, or else the customer's latest order."""
-    if customer is None:
+    if customer_id is None:
         return None
     orders = sa.select(Order.external_id, Order.amount_cents).where(
         Order.installation_id == installation_id,
-        Order.customer_id == customer.id,
+        Order.customer_id == customer_id,
         Order.placed_at <= now,
     )
     named = recent_orders.named_stored_order(
-        session, installation_id, customer.id, ticket_text=ticket_text, now=now
+        session, installation_id, customer_id, ticket_text=ticket_text, now=now
     )
     if named is not None:
         return OrderValue(
@@ -240,13 +260,12 @@ def shown_and_held_out(
 ) -> tuple[tuple[Suggestion, ...], tuple[Exposure, ...]]:
     """The suggestions the agent may see (those a rule's holdout keeps from this customer
     left out), and each rule's exposure: the card and an action decide alike."""
-    customer = found.context.customer
     return split_held_out(
         installation_id,
         found.evaluation.suggestions,
         rules=found.book.rules,
         rule_ids=found.book.rule_ids,
-        who=customer_key(customer.id if customer else None, requester.id),
+        who=customer_key(found.context.customer_id, requester.id),
     )
 
 
@@ -280,7 +299,6 @@ def suggestions_for(
         if handling is not None:
             handled.setdefault(handling, action.id)
     order = found.context.order_value
-    customer = found.context.customer
     shown, exposures = shown_and_held_out(installation.id, found, requester)
     offers = tuple(
         Offer(
@@ -307,12 +325,12 @@ def suggestions_for(
         done=tuple(done),
         catalog=found.book.catalog,
         order_value=found.context.order_value,
-        is_customer=found.context.customer is not None,
+        is_customer=found.context.customer_id is not None,
         currency=installation.currency,
         deliveries=_deliveries(session, installation.id, handled.values()),
         exposures=TicketExposures(
             requester_id=requester.id,
-            customer_id=customer.id if customer else None,
+            customer_id=found.context.customer_id,
             segment=str(found.context.rule_context.customer.get("tier") or ""),
             exposures=exposures,
         ),

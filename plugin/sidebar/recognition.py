@@ -94,15 +94,20 @@ def customer_card(
 def card_of(
     session: Session,
     installation: Installation,
-    customer: Customer,
+    customer_id: int,
     *,
     reads: ReadCache | None,
     now: datetime,
 ) -> CustomerCard:
+    """The customer's card through `reads` (their row read only when the card is not kept)."""
+
     def load() -> CustomerCard:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.installation_id != installation.id:
+            raise LookupError(f"no customer {customer_id} in installation {installation.id}")
         return customer_card(session, installation, customer, now=now)
 
-    return reads.get(installation.id, ("card", customer.id), load) if reads else load()
+    return reads.get(installation.id, ("card", customer_id), load) if reads else load()
 
 
 def prepare_customer(
@@ -127,7 +132,7 @@ def prepare_customer(
         .limit(1)
     ).first()
     if customer is not None:
-        card_of(session, installation, customer, reads=reads, now=now)
+        card_of(session, installation, customer.id, reads=reads, now=now)
     rfm_base_size(session, installation.id, reads=reads)
 
 
@@ -165,7 +170,7 @@ def stored_facts(
     if match is None:
         return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
     customer, matched_by = match
-    card = card_of(session, installation, customer, reads=reads, now=now)
+    card = card_of(session, installation, customer.id, reads=reads, now=now)
     return StoredFacts(
         customer_id=customer.id,
         customer_name=customer.name,
