@@ -108,7 +108,11 @@ def ticket_context(
     cid = read(("customer of", repr(requester)), customer_id)
     profile: SegmentProfile | None = None
     if cid is not None and reads is not None:
-        profile = card_of(session, installation, cid, reads=reads, now=now).profile
+        card = card_of(session, installation, cid, reads=reads, now=now)
+        if card is None:
+            cid = None  # forgotten in another process since this one cached who it was
+        else:
+            profile = card.profile
     elif cid is not None:
         customer = session.get(Customer, cid)
         assert customer is not None, "a customer found in this very session"

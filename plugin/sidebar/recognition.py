@@ -98,16 +98,19 @@ def card_of(
     *,
     reads: ReadCache | None,
     now: datetime,
-) -> CustomerCard:
-    """The customer's card through `reads` (their row read only when the card is not kept)."""
+) -> CustomerCard | None:
+    """The customer's card through `reads` (their row read only when the card is not kept);
+    None when the installation has no such customer (any more: an id read from a cache may
+    name a customer another process has just forgotten)."""
 
-    def load() -> CustomerCard:
+    def load() -> CustomerCard | None:
         customer = session.get(Customer, customer_id)
         if customer is None or customer.installation_id != installation.id:
-            raise LookupError(f"no customer {customer_id} in installation {installation.id}")
+            return None
         return customer_card(session, installation, customer, now=now)
 
-    return reads.get(installation.id, ("card", customer_id), load) if reads else load()
+    card = reads.get(installation.id, ("card", customer_id), load) if reads else load()
+    return card
 
 
 def prepare_customer(
@@ -167,10 +170,10 @@ def stored_facts(
         requester, reads.get(installation.id, "mappings", mappings) if reads else mappings()
     )
     base_size = rfm_base_size(session, installation.id, reads=reads)
-    if match is None:
+    card = card_of(session, installation, match[0].id, reads=reads, now=now) if match else None
+    if match is None or card is None:
         return StoredFacts(helpdesk_facts=helpdesk_facts, rfm_base_size=base_size)
     customer, matched_by = match
-    card = card_of(session, installation, customer.id, reads=reads, now=now)
     return StoredFacts(
         customer_id=customer.id,
         customer_name=customer.name,

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from plugin import db
 from plugin.domain.order_numbers import mentioned_orders
 from plugin.goodwill import suggestions
+from plugin.sidebar.read_cache import ReadCache
 from tests.goodwill.world import HIGH_SPENDER, NOW, act, card, person, set_up, ticket
 
 
@@ -97,3 +98,49 @@ def test_an_order_named_after_a_hash_or_among_other_numbers_prices_a_share(
     assert found.order_value is not None
     assert found.order_value.description == f"order {named}, named in the ticket"
     assert {o.key: o.suggestion.cost_cents for o in found.offers}["goodwill_credit"] == 1500
+
+
+def test_a_card_read_through_the_cache_is_the_card_read_fresh(session: Session) -> None:
+    inst = set_up(session)
+    act(session, inst, "400", now=NOW - timedelta(days=20))
+    reads = ReadCache(ttl_seconds=3600)
+
+    def shown(with_reads: ReadCache | None) -> list[tuple[str, int, str]]:
+        found = suggestions.suggestions_for(
+            session,
+            inst,
+            ticket=ticket("501"),
+            requester=person(HIGH_SPENDER),
+            now=NOW,
+            reads=with_reads,
+        )
+        return [(o.key, o.suggestion.cost_cents, o.suggestion.why.cap or "") for o in found.offers]
+
+    fresh = shown(None)
+    assert fresh and shown(reads) == fresh and shown(reads) == fresh
+    # A grant made here (this process) is on the next card at once: the write drops the reads.
+    act(
+        session,
+        inst,
+        "401",
+        exception="goodwill_credit",
+        amount="20",
+        reason="service_failure",
+        now=NOW - timedelta(hours=1),
+    )
+    assert shown(reads) == shown(None) != fresh
+
+
+def test_a_customer_forgotten_elsewhere_since_the_cache_named_them_is_no_customer(
+    session: Session,
+) -> None:
+    inst = set_up(session)
+    reads = ReadCache(ttl_seconds=3600)
+    requester = person(HIGH_SPENDER)
+    # What another process's erasure leaves in this one's cache for a few seconds: the id of
+    # a customer who is no longer there.
+    reads.get(inst.id, ("customer of", repr(requester)), lambda: 987_654)
+    found = suggestions.suggestions_for(
+        session, inst, ticket=ticket("501"), requester=requester, now=NOW, reads=reads
+    )
+    assert found.is_customer is False and found.order_value is None
