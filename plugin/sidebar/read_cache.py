@@ -1,8 +1,10 @@
 """A per-process cache of what the sidebar reads from the service's own database.
 
 A warm sidebar view reads things that change rarely: the installation's row, its field
-mappings, guidance and personas, and the requester's customer card and profile. Reading them
-from the database on every view cost a dozen queries, most of a warm view's time. Here each
+mappings, guidance and personas, the requester's customer card and profile, their recent
+orders, and for the suggestions card who the customer is, their grants and the order the
+ticket is about. Reading them from the database on every view cost a dozen queries, most of a
+warm view's time. Here each
 is kept for a few seconds (`ttl_seconds`) and dropped at once when this process writes
 anything that could change it:
 
