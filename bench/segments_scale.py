@@ -78,6 +78,15 @@ def peak_rss_mb() -> float:
     return round(kib / 1024 if sys.platform != "darwin" else kib / 1024 / 1024, 1)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its ended worker processes (a phase's pool ends
+    with it), steadier than seconds on a shared machine; the database server's not included."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+
+
 @contextmanager
 def profiled(profile_dir: str | None, name: str) -> Iterator[None]:
     """Profile a phase with cProfile into `profile_dir/name.pstats` when asked to."""
@@ -120,7 +129,7 @@ def measure_database(
                 ("orders", data.orders_csv),
             )
             for what, path in kinds:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), cpu_seconds()
                 with (
                     profiled(profile_dir, f"{kind}-import-{what}"),
                     open(path, encoding="utf-8", newline="") as stream,
@@ -132,28 +141,33 @@ def measure_database(
                     "created": report.created,
                     "refused": len(report.problems),
                     "seconds": round(seconds, 1),
+                    "cpu_seconds": round(cpu_seconds() - cpu, 1),
                     "rows_per_second": round(report.rows / seconds),
                 }
                 rss[f"after_import_{what}"] = peak_rss_mb()
             figures["import"] = imports
 
             with profiled(profile_dir, f"{kind}-recompute"):
+                cpu = cpu_seconds()
                 recomputed = recompute_installation(session, installation, now=NOW)
             figures["recompute"] = {
                 "customers": recomputed.customers,
                 "buyers": recomputed.buyers,
                 "rebuilt": recomputed.rebuilt,
                 "seconds": round(recomputed.seconds, 1),
+                "cpu_seconds": round(cpu_seconds() - cpu, 1),
             }
             rss["after_recompute"] = peak_rss_mb()
             # What a recompute costs when every customer's rows must be derived again (rules
             # changed): the one above keeps the rows the orders import's refresh stamped.
             with profiled(profile_dir, f"{kind}-recompute-all"):
+                cpu = cpu_seconds()
                 rebuilt = recompute_installation(session, installation, now=NOW, rebuild_all=True)
             figures["recompute_rebuilding_all"] = {
                 "customers": rebuilt.customers,
                 "rebuilt": rebuilt.rebuilt,
                 "seconds": round(rebuilt.seconds, 1),
+                "cpu_seconds": round(cpu_seconds() - cpu, 1),
             }
             rss["after_recompute_rebuilding_all"] = peak_rss_mb()
 
