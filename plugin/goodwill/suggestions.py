@@ -24,7 +24,6 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers import lookup as customers
 from plugin.customers import recent_orders, segmentation
 from plugin.domain.exceptions import (
     AmountLimits,
@@ -53,7 +52,7 @@ from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
 from plugin.models import Action, Customer, Delivery, Installation, Order
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.recognition import card_of
+from plugin.sidebar.recognition import card_of, customer_id_of
 
 T = TypeVar("T")
 
@@ -101,11 +100,7 @@ def ticket_context(
     def read(key: Hashable, load: Callable[[], T]) -> T:
         return reads.get(iid, key, load) if reads is not None else load()
 
-    def customer_id() -> int | None:
-        found = customers.find_customer(session, installation_id=iid, person=requester)
-        return found.id if found is not None else None
-
-    cid = read(("customer of", repr(requester)), customer_id)
+    cid = customer_id_of(session, iid, requester, reads=reads)
     profile: SegmentProfile | None = None
     if cid is not None and reads is not None:
         card = card_of(session, installation, cid, reads=reads, now=now)

@@ -18,6 +18,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from plugin import db
+from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation
 from plugin.reviews import tickets as reviews
 from plugin.reviews.tickets import InvalidCheck, ReviewCard, ReviewNotFound
@@ -46,6 +47,7 @@ def card() -> ResponseReturnValue:
         ticket_id=opened.snapshot.ticket.id,
         requester=opened.snapshot.requester,
         now=opened.now,
+        reads=helpdesks().reads,
     )
     if review is None:
         return "", 204

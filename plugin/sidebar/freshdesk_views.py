@@ -160,6 +160,7 @@ def _sidebar_answer(*, store: bool) -> ResponseReturnValue:
             ticket_id=snapshot.ticket.id,
             requester=snapshot.requester,
             now=utcnow(),
+            reads=helpdesks().reads,
         )
         if review is not None:
             card += render_review(

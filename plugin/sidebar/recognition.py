@@ -113,6 +113,22 @@ def card_of(
     return card
 
 
+def customer_id_of(
+    session: Session, installation_id: int, requester: Person, *, reads: ReadCache | None
+) -> int | None:
+    """Who the requester is among the installation's customers (`find_customer`), through
+    `reads`: keyed by the requester exactly as fetched, so a changed email or phone is matched
+    again at once. A card that then reads the customer's card may find them gone (`card_of`)."""
+
+    def load() -> int | None:
+        found = customers.find_customer(session, installation_id=installation_id, person=requester)
+        return found.id if found is not None else None
+
+    key = ("customer of", repr(requester))
+    found: int | None = reads.get(installation_id, key, load) if reads else load()
+    return found
+
+
 def prepare_customer(
     session: Session,
     installation: Installation,
