@@ -5,6 +5,7 @@ copy, or why nothing was given. A gift card's full code is shown once, then clea
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from plugin.domain.exceptions import ExceptionType
 from plugin.domain.gesture_binding import KIND_NAMES, RECORD_ONLY
 from plugin.domain.wording import N_
 from plugin.gestures.interface import GestureKind
-from plugin.gestures.planning import GestureStatus, active_binding, enabled_kinds
+from plugin.gestures.planning import GestureStatus, active_binding
 from plugin.gestures.words import given_words
 from plugin.models import Delivery, Gesture
 
@@ -134,10 +135,11 @@ def _take_full_code(session: Session, gesture: Gesture, now: datetime) -> str | 
     return code if taken.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def record_only(entries: list[ExceptionType], session: Session, installation_id: int) -> list[str]:
-    """The names of the entries the shop does not give (no binding, or its kind off)."""
-    kinds = enabled_kinds(session, installation_id)
-    return [entry.name for entry in entries if active_binding(entry, kinds) is None]
+def record_only(entries: list[ExceptionType], kinds: Iterable[GestureKind]) -> list[str]:
+    """The names of the entries the shop does not give (no binding, or its kind off among the
+    installation's `enabled_kinds`)."""
+    given = frozenset(kinds)
+    return [entry.name for entry in entries if active_binding(entry, given) is None]
 
 
 __all__ = ["RECORD_ONLY", "GestureView", "record_only", "ticket_gestures"]

@@ -23,6 +23,7 @@ from flask.typing import ResponseReturnValue
 from plugin import db
 from plugin.domain.masking import FieldGroup
 from plugin.gestures.card import record_only, ticket_gestures
+from plugin.gestures.planning import enabled_kinds
 from plugin.goodwill.actions import record_action
 from plugin.goodwill.card_words import condition_words, done_line
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
@@ -331,8 +332,15 @@ def render_card(
         # What the shop gives for the ticket's actions, and the offers it does not give.
         gestures=ticket_gestures(db.session(), installation.id, snapshot.ticket.id, now=now),
         gestures_url=url_for("gestures.card"),
+        # Shown, not acted on: the installation's kinds through the read cache (a few seconds
+        # old at most on another process); giving a gesture reads them itself.
         record_only=record_only(
-            [offer.suggestion.exception for offer in card.offers], db.session(), installation.id
+            [offer.suggestion.exception for offer in card.offers],
+            helpdesks().reads.get(
+                installation.id,
+                "gesture kinds",
+                lambda: enabled_kinds(db.session(), installation.id),
+            ),
         ),
     )
 
