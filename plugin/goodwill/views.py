@@ -291,14 +291,19 @@ def render_card(
             offers=tuple(replace(offer, priced_from=None) for offer in card.offers),
         )
     # The page's copy of a ticket is good for showing, never for deciding what to record.
-    if card.exposures is not None and not snapshot.ticket_from_page:
-        record_exposures(
-            db.session(),
-            installation.id,
-            ticket_id=snapshot.ticket.id,
-            found=card.exposures,
-            now=now,
-        )
+    # Recorded without waiting for the disk, in a transaction of its own, as a ticket's first
+    # view (an event's ticket's, most of all) would otherwise wait on it: a power cut may lose
+    # the last moments' exposures, and the ticket's next view records them again, in the same
+    # group (a customer's group is drawn from who they are, not when).
+    if card.exposures is not None and card.exposures.exposures and not snapshot.ticket_from_page:
+        with db.database().unsynced_session() as own:
+            record_exposures(
+                own,
+                installation.id,
+                ticket_id=snapshot.ticket.id,
+                found=card.exposures,
+                now=now,
+            )
     window = settings().undo_seconds
     undoable = (
         recorded
