@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -17,7 +16,7 @@ from plugin.helpdesks import field_mappings
 from plugin.helpdesks.demo import DemoHelpdesk
 from plugin.helpdesks.freshdesk_installations import issue_secret
 from plugin.helpdesks.interface import HelpdeskError
-from plugin.models import Customer, Installation, Order
+from plugin.models import Installation
 from plugin.sidebar.rendered import RenderedParts
 from tests.goodwill.test_views import DANIEL, open_ticket_of, text_of
 from tests.masking.conftest import (
@@ -30,26 +29,13 @@ from tests.masking.conftest import (
     set_masks,
 )
 from tests.sidebar.test_freshdesk_views import invoke
+from tests.sidebar.test_orders_views import newest_order
 
 # Margaret Okafor's figures in the seeded demo, as the unmasked banner and orders card say them
 # (the same whatever day the demo is seeded on; her orders' numbers are not: `newest_order`).
 SPEND_12M, LIFETIME = "$5,307", "$17,232"
 ORDER_TOTAL = "$175.92"
 CATEGORY = "Coffee beans"
-
-
-def newest_order(session: Session, installation: Installation) -> str:
-    """Margaret's newest order's number: the demo numbers orders by when they were placed,
-    across customers, so hers moves with the day the demo is seeded."""
-    number: str = session.scalars(
-        sa.select(Order.external_id)
-        .join(Customer, Customer.id == Order.customer_id)
-        .where(Customer.installation_id == installation.id)
-        .where(Customer.helpdesk_user_id == HIGH_VALUE_REQUESTER)
-        .order_by(Order.placed_at.desc())
-        .limit(1)
-    ).one()
-    return number
 
 
 def test_the_banner_hides_the_money_and_lifetime_value_from_a_masked_role(
@@ -88,7 +74,7 @@ def test_the_orders_card_hides_its_lines_or_only_their_totals(
 
     lines_hidden = card(client, "/sidebar/orders", agent)
     totals_hidden = card(client, "/sidebar/orders", admin)
-    order = newest_order(session, demo_installation)
+    order = newest_order(session, demo_installation, HIGH_VALUE_REQUESTER)
 
     assert order not in lines_hidden and ORDER_TOTAL not in lines_hidden
     assert "recent orders, hidden for your role" in lines_hidden
@@ -212,7 +198,8 @@ def test_the_freshdesk_app_masks_by_the_agents_roles(
         return response.get_data(as_text=True)
 
     masked, unmasked = sidebar(AGENT), sidebar(ADMIN)
-    for value in (SPEND_12M, LIFETIME, ORDER_TOTAL, newest_order(session, demo_installation)):
+    order = newest_order(session, demo_installation, HIGH_VALUE_REQUESTER)
+    for value in (SPEND_12M, LIFETIME, ORDER_TOTAL, order):
         assert value in unmasked
         assert value not in masked
 

@@ -65,6 +65,20 @@ def orders_card(
     return response.status_code, response.get_data(as_text=True)
 
 
+def newest_order(session: Session, installation: Installation, requester: str) -> str:
+    """The number of the requester's newest stored order (the demo numbers orders by when they
+    were placed, across customers, so a customer's move with the day the demo is seeded)."""
+    number: str = session.scalars(
+        sa.select(Order.external_id)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Customer.installation_id == installation.id)
+        .where(Customer.helpdesk_user_id == requester)
+        .order_by(Order.placed_at.desc())
+        .limit(1)
+    ).one()
+    return number
+
+
 def espresso_ticket(session: Session, installation: Installation) -> tuple[str, str, str]:
     """The demo's "Espresso beans order ORD-… still not here": ticket, requester, order."""
     from datetime import UTC, datetime
@@ -98,15 +112,7 @@ def test_stored_orders_show_status_tracking_and_the_tickets_order(
     assert "<script" not in html and "style=" not in html
     items = re.findall(r'<li class="rg-order[^"]*" data-order="([^"]+)"', html)
     assert len(items) in (5, 6) and number in items
-    newest = session.scalars(
-        sa.select(Order.external_id)
-        .join(Customer, Customer.id == Order.customer_id)
-        .where(Customer.installation_id == demo_installation.id)
-        .where(Customer.helpdesk_user_id == requester)
-        .order_by(Order.placed_at.desc())
-        .limit(1)
-    ).one()
-    assert items[0] == newest, "newest first"
+    assert items[0] == newest_order(session, demo_installation, requester), "newest first"
     named = re.search(r'rg-order--named" data-order="([^"]+)">(.*?)</li>', html, re.S)
     assert named is not None and named.group(1) == number
     text = text_of(named.group(2))
