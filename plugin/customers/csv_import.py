@@ -191,6 +191,18 @@ def _import(
     fast_bulk_writes(session)
     progress = _Progress(session, ("customers",) if kind == "customers" else ("orders",))
     batches = _Batches(text, header, delimiter, report, batch_size)
+
+    def refresh() -> None:
+        """Profile the customers the rows stored so far touched (all of them, after a big file)."""
+        refresh_touched(
+            session,
+            installation_id,
+            progress.touched,
+            orders=kind == "orders",
+            now=now,
+            named=len(progress.named),
+        )
+
     try:
         # A big file's rows are validated in worker processes while this one stores them.
         with worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool:
@@ -220,26 +232,12 @@ def _import(
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
         session.rollback()
-        refresh_touched(
-            session,
-            installation_id,
-            progress.touched,
-            orders=kind == "orders",
-            now=now,
-            named=len(progress.named),
-        )
+        refresh()
         raise
     finally:
         batches.close()
         _let_go(text, stream)
-    refresh_touched(
-        session,
-        installation_id,
-        progress.touched,
-        orders=kind == "orders",
-        now=now,
-        named=len(progress.named),
-    )
+    refresh()
     report.problems.sort(key=lambda problem: problem.line)
     return report
 
