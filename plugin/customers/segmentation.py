@@ -127,17 +127,26 @@ def _four(values: Sequence[int]) -> tuple[int, int, int, int]:
 
 
 def profile_for_customer(
-    session: Session, installation: Installation, customer: Customer, *, now: datetime
+    session: Session,
+    installation: Installation,
+    customer: Customer,
+    *,
+    now: datetime,
+    cut_points: RfmCutPoints | None = None,
+    personas: Sequence[Persona] | None = None,
 ) -> SegmentProfile:
-    """The customer's profile as of now, against the base's stored cut points."""
+    """The customer's profile as of now, against the base's stored cut points and the enabled
+    personas (read here unless the caller has them: they are the same for every customer)."""
     histories = dict(
         customer_histories(session, installation.id, now=now, customer_ids=[customer.id])
     )
     return build_segment_profile(
         histories.get(customer.id, CustomerHistory(customer_since=customer.customer_since)),
         thresholds=thresholds_of(installation),
-        cut_points=cut_points_of(session, installation.id),
-        personas=active_personas(session, installation.id),
+        cut_points=cut_points
+        if cut_points is not None
+        else cut_points_of(session, installation.id),
+        personas=personas if personas is not None else active_personas(session, installation.id),
         now=now,
     )
 

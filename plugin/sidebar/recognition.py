@@ -13,6 +13,7 @@ from plugin.customers import lookup as customers
 from plugin.customers import segmentation
 from plugin.customers.segmentation import thresholds_of
 from plugin.domain.helpdesk import ContactHistory, Person
+from plugin.domain.personas import Persona
 from plugin.domain.recognition import (
     Banner,
     Guidance,
@@ -22,9 +23,11 @@ from plugin.domain.recognition import (
     guidance_for,
     is_stale,
 )
+from plugin.domain.rfm import RfmCutPoints
 from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import field_mappings
-from plugin.models import Customer, CustomerFact, Installation, Persona, SegmentGuidance
+from plugin.models import Customer, CustomerFact, Installation, SegmentGuidance
+from plugin.models import Persona as PersonaRow
 from plugin.sidebar.read_cache import ReadCache
 from plugin.sidebar.rendered import RenderedParts
 from plugin.sidebar.snapshot import HelpdeskSnapshot
@@ -74,17 +77,57 @@ class CustomerCard:
     order_sources: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class CardSettings:
+    """What every customer's card of an installation is read against: the RFM cut points, the
+    enabled personas and the guidance texts. The same for all its customers, so a process
+    that has read one card reads the next customer's with five queries fewer."""
+
+    cut_points: RfmCutPoints
+    personas: tuple[Persona, ...]
+    segment_guidance: Mapping[tuple[str, str], str]
+    persona_guidance: Mapping[str, str]
+
+
+def card_settings(
+    session: Session, installation_id: int, *, reads: ReadCache | None
+) -> CardSettings:
+    def load() -> CardSettings:
+        return CardSettings(
+            cut_points=segmentation.cut_points_of(session, installation_id),
+            personas=tuple(segmentation.active_personas(session, installation_id)),
+            segment_guidance=_segment_guidance(session, installation_id),
+            persona_guidance=_persona_guidance(session, installation_id),
+        )
+
+    return reads.get(installation_id, "card settings", load) if reads else load()
+
+
 def customer_card(
-    session: Session, installation: Installation, customer: Customer, *, now: datetime
+    session: Session,
+    installation: Installation,
+    customer: Customer,
+    *,
+    now: datetime,
+    reads: ReadCache | None = None,
 ) -> CustomerCard:
-    """The customer's profile, the guidance it calls for, and their orders (a dozen queries)."""
-    profile = segmentation.profile_for_customer(session, installation, customer, now=now)
+    """The customer's profile, the guidance it calls for, and their orders (their histories'
+    and order facts' queries; the installation's settings through `reads`)."""
+    settings = card_settings(session, installation.id, reads=reads)
+    profile = segmentation.profile_for_customer(
+        session,
+        installation,
+        customer,
+        now=now,
+        cut_points=settings.cut_points,
+        personas=settings.personas,
+    )
     return CustomerCard(
         profile=profile,
         guidance=guidance_for(
             profile,
-            segment_guidance=_segment_guidance(session, installation.id),
-            persona_guidance=_persona_guidance(session, installation.id),
+            segment_guidance=settings.segment_guidance,
+            persona_guidance=settings.persona_guidance,
         ),
         orders=customers.order_stats(session, customer=customer),
         order_sources=customers.order_sources(session, customer=customer),
@@ -107,7 +150,7 @@ def card_of(
         customer = session.get(Customer, customer_id)
         if customer is None or customer.installation_id != installation.id:
             return None
-        return customer_card(session, installation, customer, now=now)
+        return customer_card(session, installation, customer, now=now, reads=reads)
 
     card = reads.get(installation.id, ("card", customer_id), load) if reads else load()
     return card
@@ -156,10 +199,7 @@ def prepare_customer(
 
 
 def rfm_base_size(session: Session, installation_id: int, *, reads: ReadCache | None) -> int:
-    def load() -> int:
-        return segmentation.cut_points_of(session, installation_id).base_size
-
-    return reads.get(installation_id, "rfm_base_size", load) if reads else load()
+    return card_settings(session, installation_id, reads=reads).cut_points.base_size
 
 
 def stored_facts(
@@ -291,8 +331,8 @@ def _segment_guidance(session: Session, installation_id: int) -> dict[tuple[str,
 def _persona_guidance(session: Session, installation_id: int) -> dict[str, str]:
     """The guidance of each enabled persona that has some, by persona name."""
     rows = session.execute(
-        sa.select(Persona.name, Persona.guidance).where(
-            Persona.installation_id == installation_id, Persona.enabled.is_(True)
+        sa.select(PersonaRow.name, PersonaRow.guidance).where(
+            PersonaRow.installation_id == installation_id, PersonaRow.enabled.is_(True)
         )
     )
     return {name: text for name, text in rows if text.strip()}
