@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from plugin.domain.exceptions import money
 from plugin.goodwill.money import exact_money
 from plugin.web.formatting import ago, days_ago, money_for_agent, tenure
-from plugin.web.i18n import request_locale, supported_locale
+from plugin.web.i18n import request_locale, speak, supported_locale
 
 NBSP = "\u00a0"
 NOW = datetime(2026, 11, 30, 12, 0)
@@ -85,3 +85,16 @@ def test_dates_and_the_money_filter_follow_the_request(app: Flask) -> None:
     with app.test_request_context("/?locale=en-US"):
         assert money_for_agent(123_450, "USD") == "$1,235"
         assert ago(NOW - timedelta(days=100), NOW) == "3 months ago"
+
+
+def test_templates_follow_a_language_the_helpdesk_says_midway(app: Flask) -> None:
+    """Templates keep the request's catalog for the request; `speak` changes it."""
+    words = app.jinja_env.from_string(
+        "{{ _('Apply') }} {{ ngettext('%(num)d day', '%(num)d days', 2) }}"
+    )
+    with app.test_request_context("/?locale=en-US"):
+        assert words.render() == "Apply 2 days"
+        speak("de")
+        assert words.render() == "Anwenden 2 Tage"
+    with app.test_request_context("/?locale=es"):
+        assert words.render().startswith("Aplicar")
