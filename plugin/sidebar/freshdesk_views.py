@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Blueprint, current_app, make_response, request, url_for
 from flask.typing import ResponseReturnValue
@@ -21,18 +22,17 @@ from plugin.demo.seed import ISSUER as DEMO_DOMAIN
 from plugin.domain.helpdesk import Person
 from plugin.domain.wording import N_
 from plugin.gestures.sidebar_views import render_gesture_list
-from plugin.goodwill.views import answer_action, render_card
+from plugin.goodwill.views import answer_action
 from plugin.helpdesks import demo, freshdesk
 from plugin.helpdesks.freshdesk_installations import installation_for_secret
 from plugin.helpdesks.interface import HelpdeskError
 from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.models import Installation
 from plugin.models.goodwill import AGENT_NOT_VERIFIED
-from plugin.reviews import tickets as reviews
-from plugin.reviews.views import answer_check, render_review
-from plugin.sidebar.orders_views import read_orders, render_orders
+from plugin.reviews.views import answer_check
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
+from plugin.sidebar.view_answer import cards_after_banner
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
 from plugin.web.masking import use_viewer, viewer_of
 from plugin.web.settings import settings
@@ -130,47 +130,27 @@ def _sidebar_answer(*, store: bool) -> ResponseReturnValue:
     if not isinstance(checked, CheckedView):
         return checked
     installation, view = checked.installation, checked.view
-    response = make_response(
-        banner_response(
-            installation,
-            ticket_id=view.ticket_id,
-            requester_hint=view.requester_hint,
-            deadline=deadline,
-            store=store,
-        )
-    )
-    if response.status_code != 200:
-        return response
-    # The banner has just read the ticket, so this is answered from the upstream cache.
-    snapshot = _snapshot(installation, view, deadline)
-    if isinstance(snapshot, HelpdeskSnapshot):
-        card = render_card(
+
+    def cards(
+        installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, _sync_due: bool
+    ) -> str:
+        # All of them, sync due or not: the page's sync asks for this whole answer again.
+        return cards_after_banner(
             installation,
             snapshot,
-            now=utcnow(),
+            now=now,
             actions_url=url_for("freshdesk.act"),
-            template="freshdesk/_suggestions_holder.html",
+            check_url=url_for("freshdesk.check_review"),
         )
-        orders = read_orders(installation, snapshot, now=utcnow())
-        if orders is not None and orders.orders:
-            card += render_orders(installation, orders)
-        review = reviews.review_card(
-            db.session(),
-            installation,
-            ticket_id=snapshot.ticket.id,
-            requester=snapshot.requester,
-            now=utcnow(),
-            reads=helpdesks().reads,
-        )
-        if review is not None:
-            card += render_review(
-                review,
-                requester_id=snapshot.requester.id,
-                check_url=url_for("freshdesk.check_review"),
-                template="freshdesk/_review_holder.html",
-            )
-        response.set_data(response.get_data(as_text=True) + card)
-    return response
+
+    return banner_response(
+        installation,
+        ticket_id=view.ticket_id,
+        requester_hint=view.requester_hint,
+        deadline=deadline,
+        store=store,
+        cards=cards,
+    )
 
 
 @bp.post("/actions")

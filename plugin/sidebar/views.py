@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,6 +93,11 @@ def sdk_url(installation: Installation) -> str:
 @bp.get("/banner")
 def banner() -> ResponseReturnValue:
     """Render the recognition banner for the ticket the page is showing."""
+    return shown_banner()
+
+
+def shown_banner(cards: CardsAfterBanner | None = None) -> ResponseReturnValue:
+    """The banner for the ticket a GET names (and `cards` after it), or why not."""
     try:
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
@@ -110,6 +115,7 @@ def banner() -> ResponseReturnValue:
         requester_hint=requester_hint,
         deadline=deadline,
         page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
+        cards=cards,
     )
 
 
@@ -179,6 +185,7 @@ def banner_response(
     deadline: float | None = None,
     page_ticket: Ticket | None = None,
     store: bool = False,
+    cards: CardsAfterBanner | None = None,
 ) -> ResponseReturnValue:
     """Read the ticket from the helpdesk and render its banner, or the problem, by the deadline.
 
@@ -186,7 +193,8 @@ def banner_response(
     the sidebar's time budget from now unless the caller has started spending it already.
     A view writes nothing but caches and its seen-ticket count; the banner says when the shop
     or the helpdesk gave something not stored yet (`sync_due`). With `store` (the page's
-    POST for it), that is stored first and the view is not counted again.
+    POST for it), that is stored first and the view is not counted again. `cards` adds what
+    it renders from the same snapshot after the banner (`plugin.sidebar.view_answer`).
     """
     now = utcnow()
     shared = helpdesks()
@@ -293,7 +301,10 @@ def banner_response(
         sync_due,
         banner_clock(view, now),
     )
-    return shared.rendered.render(inputs, render), 200
+    html = shared.rendered.render(inputs, render)
+    if cards is not None:
+        html += cards(installation, snapshot, now, sync_due)
+    return html, 200
 
 
 def banner_clock(view: SidebarView, now: datetime) -> tuple[object, ...]:
@@ -393,6 +404,11 @@ def read_snapshot(
             "helpdesk unavailable for installation %s: %s", installation.id, error
         )
         return problem(N_("The helpdesk is not answering right now. Try again in a moment."), 503)
+
+
+# Renders what comes after the banner in the same answer: (installation, the banner's snapshot,
+# its moment, whether the banner asks for a write first) -> HTML.
+CardsAfterBanner = Callable[[Installation, HelpdeskSnapshot, datetime, bool], str]
 
 
 def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:

@@ -146,6 +146,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
         query = {"ticket_id": world.ticket, "requester_id": world.requester}
         for card in (
             "/sidebar/banner",
+            "/sidebar/view",
             "/sidebar/suggestions",
             "/sidebar/orders",
             "/sidebar/review",
@@ -635,6 +636,7 @@ def test_every_endpoint_is_swept_or_public(record_property: Any) -> None:
 # B's answers is not passing for want of anything to find).
 A_SEES_ITS_OWN = [
     ("sidebar", "/sidebar/banner"),
+    ("sidebar", "/sidebar/view"),
     ("sidebar", "/sidebar/suggestions"),
     ("sidebar", "/sidebar/review"),
     ("sidebar", "/sidebar/orders"),

@@ -1,0 +1,121 @@
+"""The sidebar's view in one answer: the banner, then the cards the page would ask for.
+
+The page's first request for a ticket (`static/js/sidebar.js`) gets the banner with the
+suggestions, the recent orders and the account review after it, each in its holder: one round
+trip from the agent's browser instead of two, and one process reads the customer for all of
+them (the cards' own requests may land on another worker, which reads the customer again).
+Freshdesk's one answer (`plugin.sidebar.freshdesk_views`) is made the same way.
+
+When the banner asks for a write first (`sync_due`: the shop or the helpdesk gave something not
+stored yet), the Zendesk page stores it and then asks for each card on its own, as the cards
+read what the write stores. A card that fails shows its failure in its holder; the banner and
+the other cards still show, as they do when the page asks for each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import Blueprint, render_template, url_for
+from flask.typing import ResponseReturnValue
+
+from plugin import db
+from plugin.domain.wording import N_
+from plugin.goodwill.views import render_card
+from plugin.helpdesks.runtime import helpdesks
+from plugin.models import Installation
+from plugin.reviews import tickets as reviews
+from plugin.reviews.views import render_review
+from plugin.sidebar.orders_views import read_orders, render_orders
+from plugin.sidebar.snapshot import HelpdeskSnapshot
+from plugin.sidebar.views import shown_banner
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("view", __name__, url_prefix="/sidebar")
+
+# Each card's holder, in the page's order: the page replaces a holder's content with the card
+# an action on it answers (`data-rg-holder`).
+SUGGESTIONS, ORDERS, REVIEW = "rg-suggestions", "rg-orders", "rg-review"
+FAILED = {
+    SUGGESTIONS: N_("Suggestions could not be loaded."),
+    ORDERS: N_("Recent orders could not be loaded."),
+    REVIEW: N_("The account review could not be loaded."),
+}
+
+
+@bp.get("/view")
+def view() -> ResponseReturnValue:
+    """The banner for the ticket the page is showing, with its cards unless a write is due."""
+    return shown_banner(cards=zendesk_cards)
+
+
+def zendesk_cards(
+    installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, sync_due: bool
+) -> str:
+    """The Zendesk page's cards after the banner; none while the banner asks for a write."""
+    if sync_due:
+        return ""
+    return cards_after_banner(
+        installation,
+        snapshot,
+        now=now,
+        actions_url=url_for("suggestions.act"),
+        check_url=url_for("reviews.check"),
+    )
+
+
+def cards_after_banner(
+    installation: Installation,
+    snapshot: HelpdeskSnapshot,
+    *,
+    now: datetime,
+    actions_url: str,
+    check_url: str,
+) -> str:
+    """The suggestions card, the recent orders (when there are some) and the account review
+    (when the customer's segment calls for one) for the banner's snapshot, in their holders."""
+
+    def orders() -> str:
+        found = read_orders(installation, snapshot, now=now)
+        return render_orders(installation, found) if found is not None and found.orders else ""
+
+    def review() -> str:
+        card = reviews.review_card(
+            db.session(),
+            installation,
+            ticket_id=snapshot.ticket.id,
+            requester=snapshot.requester,
+            now=now,
+            reads=helpdesks().reads,
+        )
+        if card is None:
+            return ""
+        return render_review(card, requester_id=snapshot.requester.id, check_url=check_url)
+
+    parts: tuple[tuple[str, Callable[[], str]], ...] = (
+        (
+            SUGGESTIONS,
+            lambda: render_card(installation, snapshot, now=now, actions_url=actions_url),
+        ),
+        (ORDERS, orders),
+        (REVIEW, review),
+    )
+    return "".join(_held(holder, render, installation) for holder, render in parts)
+
+
+def _held(holder: str, render: Callable[[], str], installation: Installation) -> str:
+    """One card in its holder (none for a card with nothing to show); its failure, logged, in
+    its place when it cannot be rendered."""
+    try:
+        html = render()
+    except Exception:  # one card's failure must not take the banner and the others with it
+        logger.exception("the %s card of installation %s failed", holder, installation.id)
+        db.session().rollback()
+        html = render_template("sidebar/_problem.html", message=FAILED[holder], retrying=False)
+    if not html:
+        return ""  # no orders, no review called for: no holder
+    # The card comes from an autoescaped template, and the holder's id is one of the above.
+    return f'<div id="{holder}" class="rg-suggestions-holder" aria-live="polite">{html}</div>\n'
