@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
 
@@ -27,21 +28,28 @@ def match_customer(
     session: Session, *, installation_id: int, person: Person
 ) -> tuple[Customer, MatchedBy] | None:
     """Match a requester as `find_customer` does, and say by what the record was found."""
-    candidates: list[tuple[MatchedBy, str]] = [(MatchedBy.HELPDESK_ID, person.id)]
-    if person.email:
-        candidates.append((MatchedBy.EMAIL, normalize_email(person.email)))
-    if person.phone:
-        # A voice ticket's requester is often known only by the number they call from, read
-        # as imports read theirs; a caller id that is not a number matches nobody by phone.
-        phone = phone_key_or_none(person.phone, phone_region(session, installation_id))
-        if phone is not None:
-            candidates.append((MatchedBy.PHONE, phone))
-    for matched_by, value in candidates:
+    for matched_by, value in _candidates(session, installation_id, person):
         bound = {"installation_id": installation_id, "value": value}
         customer = session.scalars(_match_query(matched_by), bound).first()
         if customer is not None:
             return customer, matched_by
     return None
+
+
+def _candidates(
+    session: Session, installation_id: int, person: Person
+) -> Iterator[tuple[MatchedBy, str]]:
+    """What the requester may be matched by, in order; the phone's key is made only when
+    nothing before it matched (it reads the installation's region and parses the number)."""
+    yield MatchedBy.HELPDESK_ID, person.id
+    if person.email:
+        yield MatchedBy.EMAIL, normalize_email(person.email)
+    if person.phone:
+        # A voice ticket's requester is often known only by the number they call from, read
+        # as imports read theirs; a caller id that is not a number matches nobody by phone.
+        phone = phone_key_or_none(person.phone, phone_region(session, installation_id))
+        if phone is not None:
+            yield MatchedBy.PHONE, phone
 
 
 # The columns a requester is matched by, in `match_customer`'s order.

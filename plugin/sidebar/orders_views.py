@@ -15,13 +15,13 @@ from flask import Blueprint, render_template, request
 from flask.typing import ResponseReturnValue
 
 from plugin import db
-from plugin.customers import lookup as customers
 from plugin.customers import recent_orders
 from plugin.customers.recent_orders import RecentOrders
 from plugin.domain.masking import FieldGroup
 from plugin.goodwill.money import exact_money
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation
+from plugin.sidebar.recognition import customer_id_of
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import (
     CardRequest,
@@ -75,13 +75,13 @@ def read_orders(
 
     def stored() -> RecentOrders | None:
         session = db.session()
-        customer = customers.find_customer(
-            session, installation_id=installation.id, person=snapshot.requester
+        customer_id = customer_id_of(
+            session, installation.id, snapshot.requester, reads=shared.reads
         )
-        if customer is None:
+        if customer_id is None:
             return None
         return recent_orders.from_store(
-            session, installation.id, customer.id, ticket_text=text, now=now
+            session, installation.id, customer_id, ticket_text=text, now=now
         )
 
     # Kept a few seconds per process, as the banner's stored facts are (read_cache.py): keyed

@@ -167,9 +167,14 @@ def customer_id_of(
         found = customers.find_customer(session, installation_id=installation_id, person=requester)
         return found.id if found is not None else None
 
-    key = ("customer of", repr(requester))
-    found: int | None = reads.get(installation_id, key, load) if reads else load()
+    found: int | None = (
+        reads.get(installation_id, _customer_key(requester), load) if reads else load()
+    )
     return found
+
+
+def _customer_key(requester: Person) -> tuple[str, str]:
+    return ("customer of", repr(requester))
 
 
 def prepare_customer(
@@ -218,6 +223,9 @@ def stored_facts(
     (`plugin.sidebar.sync`).
     """
     match = customers.match_customer(session, installation_id=installation.id, person=requester)
+    if reads is not None:
+        # Who the requester is, for the cards after the banner (`customer_id_of`): found here.
+        reads.get(installation.id, _customer_key(requester), lambda: match[0].id if match else None)
 
     def mappings() -> list[field_mappings.FactMapping]:
         return field_mappings.list_mappings(session, installation)
