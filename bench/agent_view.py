@@ -1,9 +1,11 @@
-"""The sidebar view an agent waits for, as the page makes it: the launch, the banner, the cards.
+"""The sidebar view an agent waits for, as the page makes it: the launch, then the view.
 
-`sidebar.js` posts the launch (the helpdesk's signed token), gets the banner, then the
-suggestions, orders and review cards at once. One `AgentView` times that on one connection
-and adds up what the service says each request cost on its side (`Server-Timing: app;dur=`),
-so the figures are the view's, not the banner's alone.
+`sidebar.js` posts the launch (the helpdesk's signed token), then gets the view: the banner
+with the suggestions, orders and review cards after it, in one answer (`/sidebar/view`). When
+the banner asks for a write first, the answer has no cards and the page asks for each after
+the write. One `AgentView` times that on one connection and adds up what the service says
+each request cost on its side (`Server-Timing: app;dur=`), so the figures are the whole
+view's, not the banner's alone.
 """
 
 from __future__ import annotations
@@ -21,9 +23,13 @@ from plugin.helpdesks.zendesk import ZendeskCredentials
 
 JSONObject = dict[str, Any]
 
-# The cards the page asks for once the banner is in, in the order it asks.
+# The cards the page asks for on their own when the view's answer came without them (a banner
+# that asks for a write first), in the order it asks.
 CARDS = ("/sidebar/suggestions", "/sidebar/orders", "/sidebar/review")
+_CARDS_IN_VIEW = 'id="rg-suggestions"'
 _SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
+# The parts of the view's answer the service times on its own (`observability.time_part`).
+_PART_TIMING = re.compile(r"(suggestions|orders|review);dur=([0-9.]+)")
 
 
 @dataclass(frozen=True)
@@ -31,11 +37,13 @@ class AgentView:
     """One view: what the agent waited for, and what it cost on the service's side."""
 
     status: int
-    # Launch + banner + the slowest card: the cards load in parallel in the page.
+    # Launch + view (+ the slowest card, when they came on their own: in parallel in the page).
     client_ms: float
     # Every request's own time on the service, added up.
     server_ms: float
     by_request_ms: dict[str, float]
+    # The view's answer split: the banner (the rest of it) and each card the service timed.
+    parts_ms: dict[str, float]
 
 
 def page_query(ticket: workload.Ticket) -> dict[str, str]:
@@ -61,26 +69,38 @@ def server_ms(response: Response) -> float:
 def agent_view(
     client: Client, token: str, ticket: workload.Ticket, *, cards: bool = True
 ) -> AgentView:
-    """Launch the sidebar with a signed `token` and load the ticket's banner and cards
-    (`cards=False`: the launch and the banner only)."""
+    """Launch the sidebar with a signed `token` and load the ticket's view, the banner and its
+    cards (`cards=False`: the launch and the banner only)."""
     page, session = launch(client, token)
     headers = {"Authorization": f"Bearer {session}", "Accept": "text/html"}
     query = page_query(ticket)
-    banner = client.get("/sidebar/banner", query=query, headers=headers)
-    answers: dict[str, Response] = {"launch": page, "banner": banner}
-    if banner.status == 200 and cards:
+    path = "/sidebar/view" if cards else "/sidebar/banner"
+    banner = client.get(path, query=query, headers=headers)
+    answers: dict[str, Response] = {"launch": page, path.rsplit("/", 1)[1]: banner}
+    if banner.status == 200 and cards and _CARDS_IN_VIEW not in banner.text:
         for path in CARDS:
             answers[path.rsplit("/", 1)[1]] = client.get(path, query=query, headers=headers)
     failed = [
         (name, answer.status) for name, answer in answers.items() if answer.status not in (200, 204)
     ]
-    card_seconds = [answers[name].seconds for name in answers if name not in ("launch", "banner")]
+    card_seconds = [
+        answers[name].seconds for name in answers if name not in ("launch", "banner", "view")
+    ]
     return AgentView(
         status=failed[0][1] if failed else 200,
         client_ms=1000 * (page.seconds + banner.seconds + max(card_seconds, default=0.0)),
         server_ms=sum(server_ms(answer) for answer in answers.values()),
         by_request_ms={name: server_ms(answer) for name, answer in answers.items()},
+        parts_ms=parts_ms(banner),
     )
+
+
+def parts_ms(view: Response) -> dict[str, float]:
+    """The banner's and each card's share of the view's server time (its Server-Timing)."""
+    cards = {
+        name: float(ms) for name, ms in _PART_TIMING.findall(view.headers.get("server-timing", ""))
+    }
+    return {"banner": round(server_ms(view) - sum(cards.values()), 3), **cards}
 
 
 def one_upstream_call(zendesk_port: int, ticket_id: int) -> float:
@@ -120,6 +140,7 @@ def views_one_at_a_time(
     server_s: list[float] = []
     calls_s: list[float] = []
     by_request: dict[str, list[float]] = {}
+    by_part: dict[str, list[float]] = {}
     for ticket in tickets:
         if zendesk_port is not None:
             calls_s.append(one_upstream_call(zendesk_port, ticket.id))
@@ -134,10 +155,13 @@ def views_one_at_a_time(
         server_s.append(view.server_ms / 1000)
         for name, ms in view.by_request_ms.items():
             by_request.setdefault(name, []).append(ms / 1000)
+        for name, ms in view.parts_ms.items():
+            by_part.setdefault(name, []).append(ms / 1000)
     figures: JSONObject = {
         "client_ms": percentiles(client_s),
         "server_ms": percentiles(server_s),
         "server_ms_by_request_p50": medians_ms(by_request),
+        "view_server_ms_by_part_p50": medians_ms(by_part),
     }
     if calls_s:
         figures["one_upstream_call_ms"] = percentiles(calls_s)

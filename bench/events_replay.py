@@ -166,6 +166,7 @@ def _replay(
     latencies: dict[str, list[float]] = {"with_event": [], "without_event": []}
     server: dict[str, list[float]] = {"with_event": [], "without_event": []}
     by_request: dict[str, dict[str, list[float]]] = {"with_event": {}, "without_event": {}}
+    by_part: dict[str, dict[str, list[float]]] = {"with_event": {}, "without_event": {}}
     failures: dict[str, int] = {}
     refused: dict[str, int] = {}
     by_agent: dict[int, list[workload.View]] = {}
@@ -217,6 +218,8 @@ def _replay(
                     server[kind].append(seen.server_ms / 1000)
                     for name, ms in seen.by_request_ms.items():
                         by_request[kind].setdefault(name, []).append(ms / 1000)
+                    for name, ms in seen.parts_ms.items():
+                        by_part[kind].setdefault(name, []).append(ms / 1000)
         if not counted:
             warmed_up.wait()
 
@@ -255,6 +258,9 @@ def _replay(
         "view_server_ms": {kind: percentiles(samples) for kind, samples in server.items()},
         "view_server_ms_by_request_p50": {
             kind: medians_ms(samples) for kind, samples in by_request.items() if samples
+        },
+        "view_server_ms_by_part_p50": {
+            kind: medians_ms(samples) for kind, samples in by_part.items() if samples
         },
     }
 

@@ -15,6 +15,7 @@ the other cards still show, as they do when the page asks for each.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from plugin.domain.wording import N_
 from plugin.goodwill.views import render_card
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation
+from plugin.observability import time_part
 from plugin.reviews import tickets as reviews
 from plugin.reviews.views import render_review
 from plugin.sidebar.orders_views import read_orders, render_orders
@@ -109,12 +111,14 @@ def cards_after_banner(
 def _held(holder: str, render: Callable[[], str], installation: Installation) -> str:
     """One card in its holder (none for a card with nothing to show); its failure, logged, in
     its place when it cannot be rendered."""
+    started = time.perf_counter()
     try:
         html = render()
     except Exception:  # one card's failure must not take the banner and the others with it
         logger.exception("the %s card of installation %s failed", holder, installation.id)
         db.session().rollback()
         html = render_template("sidebar/_problem.html", message=FAILED[holder], retrying=False)
+    time_part(holder.removeprefix("rg-"), started)
     if not html:
         return ""  # no orders, no review called for: no holder
     # The card comes from an autoescaped template, and the holder's id is one of the above.

@@ -137,3 +137,20 @@ def test_a_prospects_view_shows_the_banner_and_the_suggestions(
     status, html = get(client, "/sidebar/view", bearer, ticket)
     assert status == 200 and "Not a customer yet" in text_of(html)
     assert "rg-suggestions" in holders(html)
+
+
+def test_the_views_server_timing_names_each_card(
+    client: FlaskClient,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    """The benchmark splits a view's server time by its parts (bench/agent_view.py)."""
+    response = client.get(
+        "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=bearer
+    )
+    timing = response.headers["Server-Timing"]
+    assert re.fullmatch(
+        r"app;dur=[0-9.]+, suggestions;dur=[0-9.]+, orders;dur=[0-9.]+, review;dur=[0-9.]+", timing
+    ), timing
+    whole, *parts = (float(ms) for ms in re.findall(r"dur=([0-9.]+)", timing))
+    assert sum(parts) <= whole
