@@ -84,6 +84,25 @@ def test_the_orders_card_hides_its_lines_or_only_their_totals(
     assert ORDER_TOTAL in card(client, "/sidebar/orders", agent)
 
 
+def test_the_whole_view_hides_what_the_banner_and_the_cards_hide(
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    app: Flask,
+) -> None:
+    """The page's one answer (banner and cards, plugin/sidebar/view_answer.py) masks as each."""
+    set_masks(session, demo_installation, {"agent": ["money", "lifetime_value"]})
+    agent, admin = launches(app, client, demo_installation)
+
+    masked, unmasked = card(client, "/sidebar/view", agent), card(client, "/sidebar/view", admin)
+
+    assert 'id="rg-orders"' in masked and 'id="rg-orders"' in unmasked
+    for value in (SPEND_12M, LIFETIME, ORDER_TOTAL):
+        assert value in unmasked
+        assert value not in masked
+    assert "17592" not in masked and "Margaret Okafor" in masked
+
+
 def test_cached_banners_never_cross_between_a_masked_and_an_unmasked_viewer(
     app: Flask,
     client: FlaskClient,
