@@ -16,9 +16,11 @@ from plugin.packaging.problems import Problem, has_errors
 
 PACKAGE_DIR = Path("packaging", "freshdesk")
 # The sidebar's styles ship in the package from the one copy the service uses: the account
-# review's are a file of their own there, which the service's page loads only with that card.
+# review's and what shows after a click or on some cards are files of their own there, which
+# the service's page loads only with the parts that need them.
 SHARED_FILES = {
     "app/styles/sidebar.css": Path("static", "css", "sidebar.css"),
+    "app/styles/sidebar-more.css": Path("static", "css", "sidebar-more.css"),
     "app/styles/sidebar-review.css": Path("static", "css", "sidebar-review.css"),
 }
 SERVICE_HOST_IPARAM = "service_host"

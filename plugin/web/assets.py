@@ -72,6 +72,9 @@ SIDEBAR_ASSETS = (
     "css/sidebar.css",
     "js/sidebar.js",
     "css/sidebar-review.css",
+    "css/sidebar-more.css",
+    "js/sidebar-actions.js",
+    "js/sidebar-sync.js",
     "js/sidebar-amount.js",
     "js/sidebar-gestures.js",
 )

@@ -14,7 +14,6 @@
   }
   var sessionToken = data('session-token');
   var bannerUrl = data('banner-url');
-  var syncUrl = data('sync-url');
   var suggestionsUrl = data('suggestions-url');
   var reviewUrl = data('review-url');
   var ordersUrl = data('orders-url');
@@ -60,11 +59,14 @@
     client.invoke('resize', { width: '100%', height: height + 'px' });
   }
 
-  // For the scripts some cards load (static/js/sidebar-gestures.js).
-  window.RegularsSidebar = {
+  // For the scripts some parts load (static/js/sidebar-gestures.js, -actions.js, -sync.js).
+  var sidebar = window.RegularsSidebar = {
     root: root,
     send: send,
     resize: resize,
+    showCard: showCard,
+    withLocale: withLocale,
+    notSent: notSent,
     fields: function () {
       return pageFields;
     }
@@ -92,13 +94,18 @@
         if (!response.ok) {
           return undefined;
         }
-        return syncIfDue(ticketId, requesterId).then(function () {
+        // A banner whose profile is due to be stored (data-sync="due") needs
+        // static/js/sidebar-sync.js, which stores it before the cards, as they read it; the
+        // banner shows meanwhile (it needs no other file while its details are closed).
+        return needs(root).then(function () {
+          return sidebar.sync && sidebar.sync(ticketId, requesterId);
+        }).then(function () {
           if (suggestionsUrl) {
             suggestionsHolder();
             suggestionsHolder('rg-orders');
             return Promise.all([
               loadCard(suggestionsUrl, 'rg-suggestions', ticketId, requesterId,
-                '<section class="rg-card rg-problem" role="alert"><p>Suggestions could not be loaded.</p></section>'),
+                '<section class="rg-card rg-problem" role="alert"><p>' + text('suggestions-failed') + '</p></section>'),
               loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, failure('orders-failed')),
               loadCard(reviewUrl, 'rg-review', ticketId, requesterId, failure('review-failed'))]);
           }
@@ -108,35 +115,6 @@
     }).catch(function () {
       showMessage(text('unreachable'));
       resize();
-    });
-  }
-
-  // The banner's GET stores nothing: when the shop or the helpdesk gave something not stored
-  // yet, the banner says so and the page asks for the write, then shows the banner it answers
-  // (built from what is now stored). Before the cards, which read the same stored profile.
-  function syncIfDue(ticketId, requesterId) {
-    var banner = root.querySelector('[data-sync="due"]');
-    if (!banner || !syncUrl) {
-      return Promise.resolve();
-    }
-    var form = new URLSearchParams();
-    form.set('ticket_id', ticketId);
-    if (requesterId) {
-      form.set('requester_id', requesterId);
-    }
-    return send(withLocale(syncUrl), form).then(function (response) {
-      return response.text().then(function (html) {
-        if (!response.ok) {
-          return; // the banner shown stays: it is what is stored
-        }
-        // Rendered by the service with autoescaping; nothing from the page goes in.
-        var fresh = document.createElement('template');
-        fresh.innerHTML = html;
-        banner.replaceWith(fresh.content);
-        resize();
-      });
-    }).catch(function () {
-      return undefined; // the banner shown stays; the next view asks again
     });
   }
 
@@ -154,9 +132,10 @@
     return holder;
   }
 
-  // What only some cards use comes when such a card first shows, once per page, by the name
-  // the page gives it (data-asset-*, the content's hash in it). The account review's styles
-  // are waited for, so the card shows styled; scripts start when they come.
+  // What only some parts use (the account review's styles, those of what shows after a click or
+  // on some cards, the amount field's and the gestures' scripts) comes once per page, by the
+  // name the page gives it (data-asset-*, the content's hash in it), when a part that declares
+  // it (data-needs) first shows: a card waits for it, so it shows styled and working.
   var assets = {};
   function asset(name) {
     var url = data('asset-' + name);
@@ -177,17 +156,35 @@
     return assets[name];
   }
 
+  // What the parts in `scope` that show need; a closed <details> declares what its contents
+  // need, which come when it opens (`opening`), as do its contents' own.
+  function needs(scope, opening) {
+    return Promise.all(Array.prototype.map.call(scope.querySelectorAll('[data-needs]'), function (part) {
+      var closed = part.closest('details:not([open])');
+      return closed && closed !== opening ? 0 : Promise.all(part.getAttribute('data-needs').split(' ').map(asset));
+    }));
+  }
+
+  // A closed <details> whose contents need a file opens when it has come (a click, or Enter or
+  // Space on its summary).
+  root.addEventListener('click', function (event) {
+    var details = event.target.closest('summary');
+    details = details && details.parentNode;
+    if (details && !details.open && details.hasAttribute('data-needs')) {
+      event.preventDefault();
+      needs(details.parentNode, details).then(function () {
+        details.open = true;
+      });
+    }
+  });
+
   function showCard(html, focus, id) {
     var holder = suggestionsHolder(id);
-    return Promise.resolve(html && id === 'rg-review' && asset('review-css')).then(function () {
-      // Rendered by the service with autoescaping; nothing from the page goes in.
-      holder.innerHTML = html;
-      if (holder.querySelector('[data-approval-above]')) {
-        asset('amount-js');
-      }
-      if (holder.querySelector('[data-rg-gestures][data-poll], [data-rg-copy]')) {
-        asset('gestures-js');
-      }
+    // Rendered by the service with autoescaping; nothing from the page goes in.
+    var card = document.createElement('template');
+    card.innerHTML = html;
+    return needs(card.content).then(function () {
+      holder.replaceChildren(card.content);
       if (focus) {
         var target = holder.querySelector('[aria-invalid="true"]') || holder.querySelector('[data-result]');
         if (target) {
@@ -218,47 +215,23 @@
     return '<p class="rg-error" role="alert">' + text(name) + '</p>';
   }
 
-  // A form's buttons, those inside it and those joined to it by their form attribute.
-  function buttons(form, disabled) {
-    Array.prototype.forEach.call(form.elements, function (element) {
-      if (element.tagName === 'BUTTON') {
-        element.disabled = disabled;
-      }
-    });
+  // Under the form, or its offer, when the service was not reached.
+  function notSent(form) {
+    (form.closest('li') || form).insertAdjacentHTML('beforeend', failure('not-sent'));
+    resize();
   }
 
-  // Apply, dismiss, escalate and review checks: each form goes with the bearer session; the
-  // answer is its card (data-rg-holder names which).
+  // Apply, dismiss, escalate and review checks: static/js/sidebar-actions.js sends them, which
+  // comes with the first one.
   root.addEventListener('submit', function (event) {
     var form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.hasAttribute('data-rg-action')) {
-      return;
-    }
-    event.preventDefault();
-    if (form.getAttribute('data-busy') === 'true') {
-      return; // a second click while the first is on its way (the service would not record it twice)
-    }
-    var fields = new FormData(form);
     var submitter = event.submitter;
-    if (submitter && submitter.name) {
-      fields.set(submitter.name, submitter.value);
-    }
-    form.setAttribute('data-busy', 'true');
-    buttons(form, true);
-    send(withLocale(form.action), fields).then(function (response) {
-      return response.text().then(function (html) {
-        return showCard(html, true, form.getAttribute('data-rg-holder'));
+    if (form.hasAttribute('data-rg-action')) {
+      event.preventDefault();
+      asset('actions-js').then(function () {
+        return sidebar.submit ? sidebar.submit(form, submitter) : notSent(form);
       });
-    }).catch(function () {
-      form.removeAttribute('data-busy');
-      buttons(form, false);
-      var note = document.createElement('p');
-      note.className = 'rg-error';
-      note.setAttribute('role', 'alert');
-      note.textContent = text('not-sent');
-      (form.closest('li') || form).appendChild(note);
-      resize();
-    });
+    }
   });
 
   // The ticket's fields as the page has them: the service shows the cards from them without

@@ -35,6 +35,7 @@ PACKAGE_ENTRIES = [
     "app/scripts/app.js",
     "app/scripts/messages.js",
     ICON,
+    "app/styles/sidebar-more.css",
     "app/styles/sidebar-review.css",
     "app/styles/sidebar.css",
     IPARAMS,
@@ -345,7 +346,7 @@ def test_the_page_invokes_exactly_the_declared_templates() -> None:
 
 
 def test_the_banner_styles_are_the_services_own() -> None:
-    for name in ("sidebar.css", "sidebar-review.css"):
+    for name in ("sidebar.css", "sidebar-more.css", "sidebar-review.css"):
         assert (
             real_files()[f"app/styles/{name}"]
             == (archive.SOURCE_ROOT / "static" / "css" / name).read_bytes()
@@ -430,7 +431,7 @@ def copy_sources(tmp_path: Path) -> Path:
         archive.SOURCE_ROOT / freshdesk_builder.PACKAGE_DIR, root / freshdesk_builder.PACKAGE_DIR
     )
     (root / "static" / "css").mkdir(parents=True)
-    for name in ("sidebar.css", "sidebar-review.css"):
+    for name in ("sidebar.css", "sidebar-more.css", "sidebar-review.css"):
         shutil.copy(archive.SOURCE_ROOT / "static" / "css" / name, root / "static" / "css")
     return root
 

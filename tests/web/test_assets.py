@@ -168,8 +168,9 @@ def test_a_script_the_parser_cannot_read_is_still_minified() -> None:
 def test_the_sidebar_page_names_what_only_some_cards_load(
     app: Flask, client: FlaskClient, demo_installation: Installation
 ) -> None:
-    """The account review's styles, the amount field's and the gestures' scripts are not
-    linked: sidebar.js loads them with the cards that use them, by the names the page gives."""
+    """The account review's styles, those of what shows after a click or on some cards, the
+    scripts that send the forms, store the banner, follow the amount and the gestures are not
+    linked: sidebar.js loads them with the parts that use them, by the names the page gives."""
     import re
 
     from tests.sidebar.test_orders_views import launch_page
@@ -181,7 +182,14 @@ def test_the_sidebar_page_names_what_only_some_cards_load(
         "/static/js/sidebar.js",
     ]
     later = dict(re.findall(r'data-asset-([a-z-]+)="([^"]+)"', page))
-    assert set(later) == {"review-css", "amount-js", "gestures-js"}
+    assert set(later) == {
+        "review-css",
+        "more-css",
+        "actions-js",
+        "sync-js",
+        "amount-js",
+        "gestures-js",
+    }
     for name, url in later.items():
         kind = name.rsplit("-", 1)[1]
         assert re.fullmatch(rf"/static/{kind}/sidebar-[a-z]+\.[0-9a-f]{{12}}\.{kind}", url), url
@@ -191,6 +199,9 @@ def test_the_sidebar_page_names_what_only_some_cards_load(
     review = client.get(later["review-css"]).get_data(as_text=True)
     assert ".rg-review__mark" in review
     assert ".rg-review" not in client.get(linked[0]).get_data(as_text=True)
+    more = client.get(later["more-css"]).get_data(as_text=True)
+    assert ".rg-result" in more and ".rg-stats" in more
+    assert ".rg-result" not in client.get(linked[0]).get_data(as_text=True)
 
 
 def test_the_sidebar_pages_files_are_minified_when_the_app_starts(
