@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bench import workload
+from bench.agent_view import page_query
 from bench.load import Client, LoopResult, Request, Response, closed_loop, percentiles
 from bench.service import BenchError, RunningService, launch, launch_token
 
@@ -225,8 +226,9 @@ def own_css_js(page: str, fetch: Callable[[str], bytes]) -> JSONObject:
 
 
 def view_bytes(bench: Bench, service: RunningService, ticket: workload.Ticket) -> JSONObject:
-    """Bytes one sidebar view transfers: page, its own CSS and JS, the banner; not the SDK;
-    and the sidebar's own CSS and JS counted as `own_css_js` counts them."""
+    """Bytes one sidebar view transfers: page, its own CSS and JS, the view (the banner and its
+    cards, as the page asks for them); not the SDK; and the sidebar's own CSS and JS counted
+    as `own_css_js` counts them."""
     client = Client(service.port)
     try:
         page, session = launch(client, launch_token(bench.key, agent_id(0)))
@@ -234,10 +236,14 @@ def view_bytes(bench: Bench, service: RunningService, ticket: workload.Ticket) -
         # Absolute URLs are the helpdesk's SDK, served by Zendesk's CDN, not by the service.
         assets = {link: client.get(link) for link in links if link.startswith("/")}
         own = own_css_js(page.text, lambda path: (assets.get(path) or client.get(path)).body)
-        answer = banner(client, session, ticket, hint=True)
+        answer = client.get(
+            "/sidebar/view",
+            query=page_query(ticket),
+            headers={"Authorization": f"Bearer {session}", "Accept": "text/html"},
+        )
     finally:
         client.close()
-    items = {"page": page, **assets, "banner": answer}
+    items = {"page": page, **assets, "view": answer}
     return {
         "body_bytes": {name: len(a.body) for name, a in items.items()},
         "total_body_bytes": sum(len(a.body) for a in items.values()),

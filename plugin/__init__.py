@@ -103,7 +103,6 @@ def _register_features(app: Flask, settings: Settings) -> None:
 
     app.register_blueprint(sidebar.bp)
     csrf.exempt(sidebar.launch)  # authenticated by the helpdesk's signed JWT
-    csrf.exempt(sidebar.sync)  # a bearer session, as the cards' POSTs
     bearer_or_secret = (
         suggestions.bp,
         gestures.bp,

@@ -6,10 +6,10 @@ trip from the agent's browser instead of two, and one process reads the customer
 them (the cards' own requests may land on another worker, which reads the customer again).
 Freshdesk's one answer (`plugin.sidebar.freshdesk_views`) is made the same way.
 
-When the banner asks for a write first (`sync_due`: the shop or the helpdesk gave something not
-stored yet), the Zendesk page stores it and then asks for each card on its own, as the cards
-read what the write stores. A card that fails shows its failure in its holder; the banner and
-the other cards still show, as they do when the page asks for each.
+When the banner asks for a write (`sync_due`: the shop or the helpdesk gave something not
+stored yet), the page posts it (`POST /sidebar/sync`) and shows the view that answers, built
+from what is then stored, in place of the first. A card that fails shows its failure in its
+holder; the banner and the other cards still show.
 """
 
 from __future__ import annotations
@@ -26,13 +26,22 @@ from plugin import db
 from plugin.domain.wording import N_
 from plugin.goodwill.views import render_card
 from plugin.helpdesks.runtime import helpdesks
+from plugin.helpdesks.tokens import InvalidToken
 from plugin.models import Installation
 from plugin.observability import time_part
 from plugin.reviews import tickets as reviews
 from plugin.reviews.views import render_review
 from plugin.sidebar.orders_views import read_orders, render_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
-from plugin.sidebar.views import shown_banner
+from plugin.sidebar.views import (
+    banner_response,
+    posted_fields,
+    problem,
+    shown_banner,
+    ticket_args,
+)
+from plugin.web.auth import current_sidebar_session
+from plugin.web.masking import use_session_viewer
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +59,42 @@ FAILED = {
 
 @bp.get("/view")
 def view() -> ResponseReturnValue:
-    """The banner for the ticket the page is showing, with its cards unless a write is due."""
+    """The banner for the ticket the page is showing, and its cards."""
     return shown_banner(cards=zendesk_cards)
 
 
+@bp.post("/sync")
+def sync() -> ResponseReturnValue:
+    """Store what the banner read and has not stored yet; answer the view built again.
+
+    The page posts here when the banner says so (`data-sync="due"`), since the view's GET
+    writes nothing but caches. The ticket is read from the helpdesk (never the page's copy),
+    in the session's installation; storing what is stored already writes nothing.
+    """
+    try:
+        session, installation = current_sidebar_session()
+    except InvalidToken as refused:
+        return problem(str(refused), 401)
+    use_session_viewer(
+        installation, session, deadline=time.monotonic() + helpdesks().policy.budget_seconds
+    )
+    ticket_id, requester_hint = ticket_args(posted_fields())
+    if ticket_id is None:
+        return problem(N_("No ticket to show."), 400)
+    return banner_response(
+        installation,
+        ticket_id=ticket_id,
+        requester_hint=requester_hint,
+        store=True,
+        cards=zendesk_cards,
+    )
+
+
 def zendesk_cards(
-    installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, sync_due: bool
+    installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, _sync_due: bool
 ) -> str:
-    """The Zendesk page's cards after the banner; none while the banner asks for a write."""
-    if sync_due:
-        return ""
+    """The Zendesk page's cards after the banner: always, as Freshdesk's. When the banner asks
+    for a write, the page posts it and shows the view the write answers in their place."""
     return cards_after_banner(
         installation,
         snapshot,

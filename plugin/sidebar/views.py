@@ -79,7 +79,6 @@ def launch() -> tuple[str, int]:
         "sidebar/page.html",
         session_token=session_token,
         sdk_url=sdk_url(installation),
-        banner_url=url_for("sidebar.banner"),
     ), 200
 
 
@@ -116,29 +115,6 @@ def shown_banner(cards: CardsAfterBanner | None = None) -> ResponseReturnValue:
         deadline=deadline,
         page_ticket=page_ticket(request.args, ticket_id=ticket_id, requester_hint=requester_hint),
         cards=cards,
-    )
-
-
-@bp.post("/sync")
-def sync() -> ResponseReturnValue:
-    """Store what the banner read and has not stored yet; answer the banner built again.
-
-    The page posts here when the banner says so (`data-sync="due"`), since the banner's GET
-    writes nothing but caches. The ticket is read from the helpdesk (never the page's copy),
-    in the session's installation; storing what is stored already writes nothing.
-    """
-    try:
-        session, installation = current_sidebar_session()
-    except InvalidToken as refused:
-        return problem(str(refused), 401)
-    use_session_viewer(
-        installation, session, deadline=time.monotonic() + helpdesks().policy.budget_seconds
-    )
-    ticket_id, requester_hint = ticket_args(posted_fields())
-    if ticket_id is None:
-        return problem(N_("No ticket to show."), 400)
-    return banner_response(
-        installation, ticket_id=ticket_id, requester_hint=requester_hint, store=True
     )
 
 

@@ -3,13 +3,14 @@
 (function () {
   'use strict';
 
-  // What sidebar.js lends: the app's root, its bearer-session request, the agent's language.
+  // What sidebar.js lends: the app's root, its bearer-session request, the agent's language,
+  // how it shows a view.
   var sidebar = window.RegularsSidebar;
   var syncUrl = document.body.getAttribute('data-sync-url');
 
-  // The banner's GET stores nothing: when the shop or the helpdesk gave something not stored
-  // yet, the banner says so and the page asks for the write, then shows the banner it answers
-  // (built from what is now stored). Before the cards, which read the same stored profile.
+  // The view's GET stores nothing: when the shop or the helpdesk gave something not stored
+  // yet, the banner says so and the page asks for the write, then shows the view it answers
+  // (the banner and the cards, built from what is now stored) in place of the first.
   sidebar.sync = function (ticketId, requesterId) {
     var banner = sidebar.root.querySelector('[data-sync="due"]');
     if (!banner || !syncUrl) {
@@ -25,11 +26,7 @@
         if (!response.ok) {
           return; // the banner shown stays: it is what is stored
         }
-        // Rendered by the service with autoescaping; nothing from the page goes in.
-        var fresh = document.createElement('template');
-        fresh.innerHTML = html;
-        banner.replaceWith(fresh.content);
-        sidebar.resize();
+        return sidebar.showView(html); // built from what is now stored, the cards too
       });
     }).catch(function () {
       return undefined; // the banner shown stays; the next view asks again

@@ -13,10 +13,7 @@
     return data('text-' + name);
   }
   var sessionToken = data('session-token');
-  var bannerUrl = data('banner-url');
-  var suggestionsUrl = data('suggestions-url');
-  var reviewUrl = data('review-url');
-  var ordersUrl = data('orders-url');
+  var viewUrl = data('view-url');
 
   // Every request goes with the bearer session, no cookie, and past any HTTP cache; a body
   // makes it a POST.
@@ -65,6 +62,7 @@
     send: send,
     resize: resize,
     showCard: showCard,
+    showView: showView,
     withLocale: withLocale,
     notSent: notSent,
     fields: function () {
@@ -76,12 +74,9 @@
 
   function load(ticketId, requesterId, attempt) {
     root.setAttribute('aria-busy', 'true');
-    return send(cardUrl(bannerUrl, ticketId, requesterId)).then(function (response) {
+    return send(cardUrl(viewUrl, ticketId, requesterId)).then(function (response) {
       var retryAfter = parseInt(response.headers.get('Retry-After') || '', 10);
-      return response.text().then(function (html) {
-        // The service renders these partials with autoescaping; nothing from the page goes in.
-        root.innerHTML = html;
-        resize();
+      return response.text().then(showView).then(function () {
         if (response.status === 503 && retryAfter > 0 && attempt < MAX_RETRIES) {
           // The helpdesk was slow and nothing was cached yet; the fetch goes on server-side.
           return new Promise(function (resolve) {
@@ -91,25 +86,10 @@
           });
         }
         root.setAttribute('aria-busy', 'false');
-        if (!response.ok) {
-          return undefined;
-        }
         // A banner whose profile is due to be stored (data-sync="due") needs
-        // static/js/sidebar-sync.js, which stores it before the cards, as they read it; the
-        // banner shows meanwhile (it needs no other file while its details are closed).
-        return needs(root).then(function () {
+        // static/js/sidebar-sync.js, which stores it and shows the view the write answers.
+        return response.ok && needs(root).then(function () {
           return sidebar.sync && sidebar.sync(ticketId, requesterId);
-        }).then(function () {
-          if (suggestionsUrl) {
-            suggestionsHolder();
-            suggestionsHolder('rg-orders');
-            return Promise.all([
-              loadCard(suggestionsUrl, 'rg-suggestions', ticketId, requesterId,
-                '<section class="rg-card rg-problem" role="alert"><p>' + text('suggestions-failed') + '</p></section>'),
-              loadCard(ordersUrl, 'rg-orders', ticketId, requesterId, failure('orders-failed')),
-              loadCard(reviewUrl, 'rg-review', ticketId, requesterId, failure('review-failed'))]);
-          }
-          return undefined;
         });
       });
     }).catch(function () {
@@ -118,7 +98,23 @@
     });
   }
 
-  // The suggestions card, loaded after the banner (the helpdesk's answers are cached by then).
+  // The view's answer: the banner (or why not), then each card in its holder, shown once what
+  // it needs has come. Rendered by the service with autoescaping; nothing from the page goes in.
+  function showView(html) {
+    var view = document.createElement('template');
+    view.innerHTML = html;
+    var cards = Array.prototype.slice.call(view.content.querySelectorAll('.rg-suggestions-holder'));
+    cards.forEach(function (holder) {
+      holder.remove();
+    });
+    root.replaceChildren(view.content);
+    resize();
+    return Promise.all(cards.map(function (holder) {
+      return showCard(holder.innerHTML, false, holder.id);
+    }));
+  }
+
+  // A card's holder after the banner, made when the view's answer brings that card.
   function suggestionsHolder(id) {
     id = id || 'rg-suggestions';
     var holder = document.getElementById(id);
@@ -192,22 +188,6 @@
         }
       }
       resize();
-    });
-  }
-
-  // A card in its holder: the suggestions, the orders, and the account review when the
-  // customer calls for one (204: none); `failure` is what shows if the service is not reached.
-  function loadCard(url, id, ticketId, requesterId, failure) {
-    if (!url) {
-      return undefined;
-    }
-    suggestionsHolder(id);
-    return send(cardUrl(url, ticketId, requesterId)).then(function (response) {
-      return response.text().then(function (html) {
-        return showCard(response.status === 204 ? '' : html, false, id);
-      });
-    }).catch(function () {
-      showCard(failure, false, id);
     });
   }
 

@@ -15,17 +15,25 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(os.environ.get("REGULARS_ARTIFACTS", "test-artifacts"))
 
 
-def test_the_banner_request_carries_the_pages_ticket_fields(live_server: str, page: Page) -> None:
+def test_the_view_request_carries_the_pages_ticket_fields(live_server: str, page: Page) -> None:
+    """One request after the launch brings the banner and the cards (/sidebar/view)."""
     customer, ticket_id = customer_and_ticket("high")
-    banners: list[Request] = []
-    page.on("request", lambda r: banners.append(r) if "/sidebar/banner" in r.url else None)
+    sidebar_requests: list[Request] = []
+    page.on(
+        "request",
+        lambda r: sidebar_requests.append(r) if "/sidebar/" in urlparse(r.url).path else None,
+    )
 
     page.goto(f"{live_server}/demo")
     page.locator(f'[data-ticket-id="{ticket_id}"]').click()
-    banner = page.frame_locator('iframe[title="Regulars app"]').locator(".rg-banner")
-    expect(banner).to_be_visible(timeout=15_000)
+    sidebar = page.frame_locator('iframe[title="Regulars app"]')
+    expect(sidebar.locator(".rg-banner")).to_be_visible(timeout=15_000)
+    expect(sidebar.locator("#rg-suggestions .rg-suggestions")).to_be_visible()
+    expect(sidebar.locator("#rg-orders .rg-orders")).to_be_visible()
+    expect(sidebar.locator("#rg-review .rg-review")).to_be_visible()
 
-    query = parse_qs(urlparse(banners[-1].url).query)
+    assert [urlparse(r.url).path for r in sidebar_requests] == ["/sidebar/view"]
+    query = parse_qs(urlparse(sidebar_requests[-1].url).query)
     assert query["ticket_id"] == [ticket_id]
     assert query["requester_id"] == [customer.helpdesk_user_id]
     # What the helpdesk's page has of the ticket: the service shows it without an API call.

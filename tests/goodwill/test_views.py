@@ -81,7 +81,7 @@ def test_the_page_loads_the_card_after_the_banner(
     app: Flask, client: FlaskClient, demo_installation: Installation
 ) -> None:
     html = launch(client, demo_token(app, demo_installation)).get_data(True)
-    assert 'data-suggestions-url="/sidebar/suggestions"' in html
+    assert 'data-view-url="/sidebar/view"' in html
 
 
 def test_the_card_ranks_suggestions_and_says_why(

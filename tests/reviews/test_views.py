@@ -53,7 +53,7 @@ def test_a_high_value_customer_gets_the_checklist_and_it_completes(
     client, session, installation = world
     bearer = bearer_for(storage_app, client, installation)
     page = launch(client, demo_token(storage_app, installation)).get_data(True)
-    assert 'data-review-url="/sidebar/review"' in page
+    assert 'data-view-url="/sidebar/view"' in page
 
     response = card(client, bearer, MARGARET)
     assert response.status_code == 200

@@ -102,7 +102,7 @@ def test_stored_orders_show_status_tracking_and_the_tickets_order(
 ) -> None:
     ticket, requester, number = espresso_ticket(session, demo_installation)
     page = launch_page(app, client, demo_installation)
-    assert 'data-orders-url="/sidebar/orders"' in page
+    assert 'data-view-url="/sidebar/view"' in page
 
     status, html = orders_card(client, bearer, ticket, requester)
     settle(app)

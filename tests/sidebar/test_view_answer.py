@@ -80,21 +80,28 @@ def test_cards_with_nothing_to_show_have_no_holder(
     assert "rg-review" not in holders(html), "no account review is called for"
 
 
-def test_a_banner_that_asks_for_a_write_comes_without_cards(
+def test_a_banner_that_asks_for_a_write_comes_with_its_cards_and_so_does_the_writes_answer(
     client: FlaskClient,
     session: Session,
     shop_connected: Installation,  # noqa: F811
     bearer: dict[str, str],  # noqa: F811
     rsps: responses.RequestsMock,
 ) -> None:
-    """The page stores what the banner read first, then asks for each card: they read it."""
+    """The page shows the view at once, posts the write, and shows the view the write answers
+    (built from what is then stored) in its place, as Freshdesk's page does."""
     rsps.post(shop.URL, json=SHOP_ANSWER)
     query = {"ticket_id": prospect_ticket(session, shop_connected), "requester_id": PROSPECT}
     response = client.get("/sidebar/view", query_string=query, headers=bearer)
 
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and DUE in html
-    assert holders(html) == {}
+    assert "rg-suggestions" in holders(html)
+
+    written = client.post("/sidebar/sync", data=query, headers=bearer)
+    after = written.get_data(as_text=True)
+    assert written.status_code == 200 and DUE not in after
+    assert "Ravi Desai" in text_of(after), "the shop's customer, now stored"
+    assert {"rg-suggestions", "rg-orders"} <= set(holders(after))
 
 
 def test_a_card_that_fails_shows_its_failure_and_the_rest_still_shows(
