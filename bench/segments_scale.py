@@ -99,6 +99,7 @@ def profiled(profile_dir: str | None, name: str) -> Iterator[None]:
         yield
     finally:
         profiler.disable()
+        os.makedirs(profile_dir, exist_ok=True)
         profiler.dump_stats(os.path.join(profile_dir, f"{name}.pstats"))
 
 
