@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 from flask import Blueprint, current_app, make_response, request, url_for
 from flask.typing import ResponseReturnValue
@@ -32,7 +31,7 @@ from plugin.models.goodwill import AGENT_NOT_VERIFIED
 from plugin.reviews.views import answer_check
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
-from plugin.sidebar.view_answer import cards_after_banner
+from plugin.sidebar.view_answer import cards_posting_to
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
 from plugin.web.masking import use_viewer, viewer_of
 from plugin.web.settings import settings
@@ -131,25 +130,13 @@ def _sidebar_answer(*, store: bool) -> ResponseReturnValue:
         return checked
     installation, view = checked.installation, checked.view
 
-    def cards(
-        installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, _sync_due: bool
-    ) -> str:
-        # All of them, sync due or not: the page's sync asks for this whole answer again.
-        return cards_after_banner(
-            installation,
-            snapshot,
-            now=now,
-            actions_url=url_for("freshdesk.act"),
-            check_url=url_for("freshdesk.check_review"),
-        )
-
     return banner_response(
         installation,
         ticket_id=view.ticket_id,
         requester_hint=view.requester_hint,
         deadline=deadline,
         store=store,
-        cards=cards,
+        cards=cards_posting_to("freshdesk.act", "freshdesk.check_review"),
     )
 
 

@@ -34,6 +34,7 @@ from plugin.reviews.views import render_review
 from plugin.sidebar.orders_views import read_orders, render_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import (
+    CardsAfterBanner,
     banner_response,
     posted_fields,
     problem,
@@ -90,18 +91,25 @@ def sync() -> ResponseReturnValue:
     )
 
 
-def zendesk_cards(
-    installation: Installation, snapshot: HelpdeskSnapshot, now: datetime, _sync_due: bool
-) -> str:
-    """The Zendesk page's cards after the banner: always, as Freshdesk's. When the banner asks
-    for a write, the page posts it and shows the view the write answers in their place."""
-    return cards_after_banner(
-        installation,
-        snapshot,
-        now=now,
-        actions_url=url_for("suggestions.act"),
-        check_url=url_for("reviews.check"),
-    )
+def cards_posting_to(actions: str, check: str) -> CardsAfterBanner:
+    """The cards after a banner, their forms posting to these endpoints (a helpdesk's page's
+    own): all of them, whether or not the banner asks for a write, since the page then posts
+    it and shows the whole view the write answers in their place."""
+
+    def cards(installation: Installation, snapshot: HelpdeskSnapshot, now: datetime) -> str:
+        return cards_after_banner(
+            installation,
+            snapshot,
+            now=now,
+            actions_url=url_for(actions),
+            check_url=url_for(check),
+        )
+
+    return cards
+
+
+# The Zendesk page's (static/js/sidebar.js).
+zendesk_cards = cards_posting_to("suggestions.act", "reviews.check")
 
 
 def cards_after_banner(

@@ -279,7 +279,7 @@ def banner_response(
     )
     html = shared.rendered.render(inputs, render)
     if cards is not None:
-        html += cards(installation, snapshot, now, sync_due)
+        html += cards(installation, snapshot, now)
     return html, 200
 
 
@@ -383,8 +383,8 @@ def read_snapshot(
 
 
 # Renders what comes after the banner in the same answer: (installation, the banner's snapshot,
-# its moment, whether the banner asks for a write first) -> HTML.
-CardsAfterBanner = Callable[[Installation, HelpdeskSnapshot, datetime, bool], str]
+# its moment) -> HTML.
+CardsAfterBanner = Callable[[Installation, HelpdeskSnapshot, datetime], str]
 
 
 def ticket_args(args: Mapping[str, object]) -> tuple[str | None, str | None]:
