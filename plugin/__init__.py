@@ -95,7 +95,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
     from plugin.reports.cli import effects_cli
     from plugin.reviews import console_views as console_reviews
     from plugin.reviews import views as reviews
-    from plugin.sidebar import event_cli, event_views, view_answer
+    from plugin.sidebar import answer_views, event_cli, event_views
     from plugin.sidebar import freshdesk_views as freshdesk
     from plugin.sidebar import orders_views as orders
     from plugin.sidebar import views as sidebar
@@ -108,7 +108,7 @@ def _register_features(app: Flask, settings: Settings) -> None:
         gestures.bp,
         reviews.bp,
         orders.bp,
-        view_answer.bp,
+        answer_views.bp,
         console.bp,
         console_access.bp,
         console_privacy.bp,

@@ -29,9 +29,9 @@ from plugin.helpdesks.runtime import client_for, helpdesks
 from plugin.models import Installation
 from plugin.models.goodwill import AGENT_NOT_VERIFIED
 from plugin.reviews.views import answer_check
+from plugin.sidebar.answer_views import cards_posting_to
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.upstream import UpstreamTimeout
-from plugin.sidebar.view_answer import cards_posting_to
 from plugin.sidebar.views import RETRY_AFTER_SECONDS, banner_response, problem, read_snapshot
 from plugin.web.masking import use_viewer, viewer_of
 from plugin.web.settings import settings

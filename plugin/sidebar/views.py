@@ -170,7 +170,7 @@ def banner_response(
     A view writes nothing but caches and its seen-ticket count; the banner says when the shop
     or the helpdesk gave something not stored yet (`sync_due`). With `store` (the page's
     POST for it), that is stored first and the view is not counted again. `cards` adds what
-    it renders from the same snapshot after the banner (`plugin.sidebar.view_answer`).
+    it renders from the same snapshot after the banner (`plugin.sidebar.answer_views`).
     """
     now = utcnow()
     shared = helpdesks()

@@ -90,7 +90,7 @@ def test_the_whole_view_hides_what_the_banner_and_the_cards_hide(
     demo_installation: Installation,
     app: Flask,
 ) -> None:
-    """The page's one answer (banner and cards, plugin/sidebar/view_answer.py) masks as each."""
+    """The page's one answer (banner and cards, plugin/sidebar/answer_views.py) masks as each."""
     set_masks(session, demo_installation, {"agent": ["money", "lifetime_value"]})
     agent, admin = launches(app, client, demo_installation)
 

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin.models import Installation
-from plugin.sidebar import view_answer
+from plugin.sidebar import answer_views
 from tests.customers import test_shopify as shop
 from tests.goodwill.test_views import MARGARET, TYLER, open_ticket_of, text_of
 from tests.sidebar.test_orders_views import SHOP_ANSWER
@@ -115,7 +115,7 @@ def test_a_card_that_fails_shows_its_failure_and_the_rest_still_shows(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the orders could not be read")
 
-    monkeypatch.setattr(view_answer, "read_orders", broken)
+    monkeypatch.setattr(answer_views, "read_orders", broken)
     status, html = get(client, "/sidebar/view", bearer, open_ticket_of(MARGARET))
 
     assert status == 200, html
