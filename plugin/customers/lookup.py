@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -77,12 +78,26 @@ def _match_query(matched_by: MatchedBy) -> sa.Select[Customer]:
     )
 
 
+# The customer's own key finds these rows: their installation is only checked again
+# (`unindexed`), or SQLite without statistics walks the installation's index instead, every
+# fact or order of every customer (tests/sidebar/test_query_plans.py).
+
+
 @cache
-def _order_facts_query() -> sa.Select[CustomerFact]:
+def _facts_query() -> sa.Select[CustomerFact]:
     return sa.select(CustomerFact).where(
-        CustomerFact.installation_id == sa.bindparam("installation_id"),
+        orders.unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
         CustomerFact.customer_id == sa.bindparam("customer_id"),
-        CustomerFact.source == orders.SOURCE,
+        CustomerFact.source == sa.bindparam("source"),
+    )
+
+
+@cache
+def _fact_values_query() -> sa.Select[Any]:
+    return sa.select(CustomerFact.name, CustomerFact.value).where(
+        orders.unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
+        CustomerFact.customer_id == sa.bindparam("customer_id"),
+        CustomerFact.source == sa.bindparam("source"),
     )
 
 
@@ -90,7 +105,7 @@ def _order_facts_query() -> sa.Select[CustomerFact]:
 def _order_sources_query() -> sa.Select[str]:
     return (
         sa.select(Order.source)
-        .where(Order.installation_id == sa.bindparam("installation_id"))
+        .where(orders.unindexed(Order.installation_id) == sa.bindparam("installation_id"))
         .where(Order.customer_id == sa.bindparam("customer_id"))
         .distinct()
         .order_by(Order.source)
@@ -103,7 +118,7 @@ def _of(customer: Customer) -> dict[str, int]:
 
 def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
     """Return the customer's order facts, or None when no source has provided them."""
-    facts = session.scalars(_order_facts_query(), _of(customer)).all()
+    facts = session.scalars(_facts_query(), _of(customer) | {"source": orders.SOURCE}).all()
     values = {fact.name: fact.value for fact in facts}
     if not set(orders.FACT_NAMES) <= values.keys():
         return None
@@ -125,6 +140,12 @@ def order_sources(session: Session, *, customer: Customer) -> tuple[str, ...]:
     return tuple(session.scalars(_order_sources_query(), _of(customer)))
 
 
+def facts_from(session: Session, customer: Customer, source: str) -> dict[str, object]:
+    """The customer's stored facts from one source, by name."""
+    rows = session.execute(_fact_values_query(), _of(customer) | {"source": source})
+    return {name: value for name, value in rows}
+
+
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -139,13 +160,7 @@ def record_facts(
     """
     stored = {
         fact.name: fact
-        for fact in session.scalars(
-            sa.select(CustomerFact).where(
-                CustomerFact.installation_id == customer.installation_id,
-                CustomerFact.customer_id == customer.id,
-                CustomerFact.source == source,
-            )
-        )
+        for fact in session.scalars(_facts_query(), _of(customer) | {"source": source})
     }
     for name, value in facts.items():
         fact = stored.pop(name, None)

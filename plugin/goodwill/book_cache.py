@@ -35,6 +35,8 @@ class RuleBook:
     rules: Mapping[str, DomainRule]
     rule_ids: Mapping[str, int]
     broken: tuple[tuple[str, str], ...]
+    # When (`time.monotonic`) the whole fingerprint last matched the database.
+    checked_at: float = 0.0
 
 
 _books: LRUCache[tuple[str, int], RuleBook] = LRUCache(maxsize=BOOK_CACHE_SIZE)

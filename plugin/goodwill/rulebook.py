@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,6 +38,10 @@ from plugin.models import FieldMapping, Installation, Persona, Rule, RuleVersion
 log = logging.getLogger(__name__)
 
 NOTE_MAX_LENGTH = 1000
+
+# How long a write made outside the ORM (which raises no revision) may go unseen by a process
+# that has a compiled book; the read cache's default lifetime.
+WHOLE_CHECK_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -339,23 +344,41 @@ def rollback_rule(
 def rule_book(session: Session, installation: Installation) -> RuleBook:
     """The installation's compiled rules, rebuilt only when something they depend on changed.
 
-    One cheap aggregate query per call tells whether the rules, the catalog, the personas or
-    the fact mappings changed since the book was built (in this process or any other), so 500
-    rules are parsed once per change, not once per ticket view. Nothing here is needed for
-    correctness: another process simply builds its own copy.
+    Every call reads the installation's `rule_book_revision`, which every ORM write to the
+    rules, the catalog, the personas or the fact mappings raises in its own transaction
+    (`plugin.models.goodwill._count_rule_book_changes`): a change made in any process is in
+    force on the next call. The whole fingerprint (counts and latest changes of each input),
+    which also catches a write made outside the ORM (a manual fix in SQL), is read when the
+    book is built and at most every `WHOLE_CHECK_SECONDS` after: a dozen subqueries cost about
+    as much as the rest of a suggestions card. 500 rules are parsed once per change, not once
+    per ticket view. Nothing here is needed for correctness: another process simply builds its
+    own copy.
     """
-    fingerprint = _fingerprint(session, installation)
     book = book_cache.cached(session, installation.id)
+    if book is not None and time.monotonic() - book.checked_at < WHOLE_CHECK_SECONDS:
+        revision = session.execute(_revision_query(), {"installation_id": installation.id})
+        if book.fingerprint[:2] == (installation.currency, revision.scalar_one()):
+            return book
+    fingerprint = _fingerprint(session, installation)
     if book is not None and book.fingerprint == fingerprint:
-        return book
-    book = _build_book(session, installation, fingerprint)
+        book = replace(book, checked_at=time.monotonic())
+    else:
+        book = _build_book(session, installation, fingerprint)
     book_cache.keep(session, installation.id, book)
     return book
 
 
 def _fingerprint(session: Session, installation: Installation) -> tuple[object, ...]:
+    """The currency, the revision, then what else tells a change (see `_fingerprint_query`)."""
     row = session.execute(_fingerprint_query(), {"installation_id": installation.id}).one()
     return (installation.currency, *row)
+
+
+@cache
+def _revision_query() -> sa.Select[int]:
+    return sa.select(Installation.rule_book_revision).where(
+        Installation.id == sa.bindparam("installation_id", type_=sa.Integer)
+    )
 
 
 @cache
@@ -368,10 +391,9 @@ def _fingerprint_query() -> sa.Select[Any]:
         return sa.select(expression).where(model.installation_id == iid).scalar_subquery()
 
     return sa.select(
-        # The revision decides (see `plugin.models.goodwill._count_rule_book_changes`); the
-        # counts and latest changes also catch a write made outside the ORM (a manual fix in
-        # SQL).
-        sa.select(Installation.rule_book_revision).where(Installation.id == iid).scalar_subquery(),
+        # The revision decides, and comes first (`rule_book` compares it alone between whole
+        # checks); the counts and latest changes also catch a write made outside the ORM.
+        _revision_query().scalar_subquery(),
         scalar(sa.func.max(RuleVersion.id), RuleVersion),
         scalar(sa.func.count(Rule.id), Rule),
         scalar(sa.func.max(Rule.updated_at), Rule),
@@ -434,4 +456,5 @@ def _build_book(
         rules=rules,
         rule_ids=rule_ids,
         broken=tuple(broken),
+        checked_at=time.monotonic(),
     )

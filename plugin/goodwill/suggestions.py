@@ -245,7 +245,7 @@ def evaluate_ticket(
 ) -> EvaluatedTicket:
     """Evaluate the installation's rules for the ticket now, as the card and an action do
     (the card with `reads`, see `ticket_context`). The rule book is always the current one:
-    its fingerprint query makes a rule change in force on the next request in every process
+    its revision makes a rule change in force on the next request in every process
     (tests/e2e/test_scale_out.py holds that bound at zero)."""
     book = rule_book(session, installation)
     context = ticket_context(

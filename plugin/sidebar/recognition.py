@@ -26,7 +26,7 @@ from plugin.domain.recognition import (
 from plugin.domain.rfm import RfmCutPoints
 from plugin.domain.segments import SegmentProfile
 from plugin.helpdesks import field_mappings
-from plugin.models import Customer, CustomerFact, Installation, SegmentGuidance
+from plugin.models import Customer, Installation, SegmentGuidance
 from plugin.models import Persona as PersonaRow
 from plugin.sidebar.read_cache import ReadCache
 from plugin.sidebar.rendered import RenderedParts
@@ -248,22 +248,10 @@ def stored_facts(
         orders=card.orders,
         order_sources=card.order_sources,
         helpdesk_facts=helpdesk_facts,
-        helpdesk_facts_stored=_facts_from(session, customer, installation.platform)
+        helpdesk_facts_stored=customers.facts_from(session, customer, installation.platform)
         == helpdesk_facts,
         rfm_base_size=base_size,
     )
-
-
-def _facts_from(session: Session, customer: Customer, source: str) -> dict[str, object]:
-    """The customer's stored facts from one source, by name."""
-    rows = session.execute(
-        sa.select(CustomerFact.name, CustomerFact.value).where(
-            CustomerFact.installation_id == customer.installation_id,
-            CustomerFact.customer_id == customer.id,
-            CustomerFact.source == source,
-        )
-    )
-    return {name: value for name, value in rows}
 
 
 def sidebar_view(

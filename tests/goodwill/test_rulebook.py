@@ -4,6 +4,7 @@ on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from plugin import db
 from plugin.domain.rules import InvalidRule
 from plugin.goodwill import rulebook
 from plugin.goodwill.errors import NotFound
-from plugin.models import Persona
+from plugin.models import Persona, Rule
 from tests.goodwill.world import ALICE, BOB, LATE, NOW, card, late_rule, offered, set_up
 
 
@@ -133,3 +134,36 @@ def test_a_rule_that_no_longer_validates_is_set_aside_not_fatal(session: Session
     book = rulebook.rule_book(session, inst)
     assert [what for what, _ in book.broken] == ["rule vip"]
     assert "late_high" in book.rules
+
+
+def test_a_change_made_outside_the_orm_is_seen_at_the_next_whole_check(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write in plain SQL raises no revision: the counts and latest changes catch it, read
+    when the book is built and at most every WHOLE_CHECK_SECONDS after."""
+    inst = set_up(session)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    first = rulebook.rule_book(session, inst)
+    session.execute(
+        sa.update(Rule)
+        .where(Rule.installation_id == inst.id)
+        .values(updated_at=NOW + timedelta(days=1))
+    )
+    session.commit()
+    clock[0] += rulebook.WHOLE_CHECK_SECONDS - 1
+    assert rulebook.rule_book(session, inst) is first
+    clock[0] += 2
+    assert rulebook.rule_book(session, inst) is not first
+
+
+def test_a_book_that_passes_the_whole_check_is_kept(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inst = set_up(session)
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    first = rulebook.rule_book(session, inst)
+    clock[0] += rulebook.WHOLE_CHECK_SECONDS + 1
+    again = rulebook.rule_book(session, inst)
+    assert again.compiled is first.compiled and again.checked_at == clock[0]
