@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import db
 from plugin.clock import utcnow
@@ -497,6 +497,8 @@ def test_after_an_event_the_first_view_of_a_new_ticket_makes_no_call(
             )
 
         assert view("100").ticket.id == "100" and desk.calls == 1  # cold: one call
+        # The cache stores what it fetched on another thread, after answering: wait for it.
+        _wait_until_stored(sessions=db.database(app).sessions, installation_id=acme)
         # The helpdesk says a new ticket came; the refresher merges it without a call.
         assert send(client, acme, ticket_body(ticket_id="900"))[0] == 202
         assert refresh(app, FakeDesk()).merged == 1
@@ -504,6 +506,20 @@ def test_after_an_event_the_first_view_of_a_new_ticket_makes_no_call(
         assert desk.calls == 1  # this process's copy lacked it: one query, no call
         assert seen.ticket.id == "900" and not seen.ticket_from_page
         assert seen.ticket.subject == "Where is my order #1042?"
+
+
+def _wait_until_stored(*, sessions: sessionmaker[Session], installation_id: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            key = sa.select(SharedCacheEntry.key).where(
+                SharedCacheEntry.installation_id == installation_id,
+                SharedCacheEntry.key.contains("requester"),
+            )
+            if session.scalars(key).first() is not None:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the requester never reached the shared cache")
 
 
 def test_the_console_shows_the_installations_last_event(
