@@ -30,11 +30,43 @@ def match_customer(
 ) -> tuple[Customer, MatchedBy] | None:
     """Match a requester as `find_customer` does, and say by what the record was found."""
     for matched_by, value in _candidates(session, installation_id, person):
-        bound = {"installation_id": installation_id, "value": value}
-        customer = session.scalars(_match_query(matched_by), bound).first()
+        customer = _matched(session, installation_id, matched_by, value)
         if customer is not None:
             return customer, matched_by
     return None
+
+
+def customer_by_helpdesk_id(
+    session: Session, *, installation_id: int, helpdesk_user_id: str
+) -> Customer | None:
+    """The customer known by this helpdesk user id, `match_customer`'s first choice."""
+    return _matched(session, installation_id, MatchedBy.HELPDESK_ID, helpdesk_user_id)
+
+
+def _matched(
+    session: Session, installation_id: int, matched_by: MatchedBy, value: str
+) -> Customer | None:
+    """The customer whose `matched_by` column holds `value`; one found is remembered for the
+    rest of the transaction (`session.info`), so the same match asked again (a view reads the
+    customer while the helpdesk answers, then matches the requester it answered) is the row
+    in the session, checked, without a query."""
+    key = ("customer matched", installation_id, matched_by, value)
+    transaction = session.get_transaction()
+    known = session.info.get(key)
+    if known is not None and transaction is not None and known[0] is transaction:
+        customer = session.get(Customer, known[1])
+        column = _MATCHED_BY[matched_by].key
+        if (
+            customer is not None
+            and customer.installation_id == installation_id
+            and getattr(customer, column) == value
+        ):
+            return customer
+    bound = {"installation_id": installation_id, "value": value}
+    found = session.scalars(_match_query(matched_by), bound).first()
+    if found is not None:
+        session.info[key] = (session.get_transaction(), found.id)
+    return found
 
 
 def _candidates(

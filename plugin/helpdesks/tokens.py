@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -174,7 +175,9 @@ def _check_lifetime(claims: dict[str, Any]) -> float:
     return float(expires)
 
 
+@lru_cache(maxsize=256)
 def _public_key(pem: str) -> RSAPublicKey:
+    """The installation's key, parsed once per process (an RSA key object is immutable)."""
     key = load_pem_public_key(pem.encode())
     if not isinstance(key, RSAPublicKey):
         raise InvalidToken("The installation's public key is not an RSA key.")

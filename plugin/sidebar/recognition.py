@@ -191,13 +191,9 @@ def prepare_customer(
     their helpdesk user id is the one `find_customer` picks whatever else the helpdesk says,
     so after the answer only the facts read off the requester remain to be done.
     """
-    customer = session.scalars(
-        sa.select(Customer)
-        .where(Customer.installation_id == installation.id)
-        .where(Customer.helpdesk_user_id == requester_id)
-        .order_by(Customer.id)
-        .limit(1)
-    ).first()
+    customer = customers.customer_by_helpdesk_id(
+        session, installation_id=installation.id, helpdesk_user_id=requester_id
+    )
     if customer is not None:
         card_of(session, installation, customer.id, reads=reads, now=now)
     rfm_base_size(session, installation.id, reads=reads)

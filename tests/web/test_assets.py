@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -114,15 +115,23 @@ def test_pages_name_css_and_js_by_their_content_and_those_urls_are_immutable(
         assert url_for("static", filename="css/none.css") == "/static/css/none.css"
 
 
-def test_a_changed_file_gets_a_new_name(tmp_path: Path) -> None:
-    from plugin.web.assets import MinifiedAssets
+def test_a_changed_file_gets_a_new_name_within_the_recheck_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugin.web.assets import RECHECK_SECONDS, MinifiedAssets
 
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     (tmp_path / "a.css").write_text(".a { color: red; }", encoding="utf-8")
     assets = MinifiedAssets(tmp_path)
     first = assets.versioned_name("a.css")
     (tmp_path / "a.css").write_text(".a { color: blue; }", encoding="utf-8")
     stat = (tmp_path / "a.css").stat()
     os.utime(tmp_path / "a.css", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert assets.versioned_name("a.css") == first, "the name is kept a moment"
+    served = assets.minified("a.css")
+    assert served is not None and b"blue" in served[0], "the file served is the new one"
+    clock[0] += RECHECK_SECONDS
     assert assets.versioned_name("a.css") != first
 
 
