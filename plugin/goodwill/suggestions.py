@@ -24,7 +24,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers import recent_orders, segmentation
+from plugin.customers import segmentation
+from plugin.customers.recent_orders import RecentOrders
 from plugin.domain.exceptions import (
     AmountLimits,
     BudgetStatus,
@@ -50,9 +51,9 @@ from plugin.goodwill.holdouts import Exposure, TicketExposures, customer_key, sp
 from plugin.goodwill.money import exact_amount
 from plugin.goodwill.rulebook import rule_book
 from plugin.helpdesks import field_mappings
-from plugin.models import Action, Customer, Delivery, Installation, Order
+from plugin.models import Action, Customer, Delivery, Installation
 from plugin.sidebar.read_cache import ReadCache
-from plugin.sidebar.recognition import card_of, customer_id_of
+from plugin.sidebar.recognition import card_of, customer_id_of, stored_orders
 
 T = TypeVar("T")
 
@@ -122,9 +123,12 @@ def ticket_context(
     facts = field_mappings.mapped_facts(
         requester, reads.get(iid, "mappings", mappings) if reads else mappings()
     )
-    order_value = read(
-        ("order value", cid, ticket.order_text),
-        lambda: _order_value(session, iid, cid, ticket.order_text, now=now),
+    order_value = (
+        _order_value(
+            stored_orders(session, iid, cid, ticket_text=ticket.order_text, now=now, reads=reads)
+        )
+        if cid is not None
+        else None
     )
     context = RuleContext(
         ticket=ticket,
@@ -142,36 +146,20 @@ def ticket_context(
     return TicketContext(context, cid, requester, order_value)
 
 
-def _order_value(
-    session: Session,
-    installation_id: int,
-    customer_id: int | None,
-    ticket_text: str,
-    *,
-    now: datetime,
-) -> OrderValue | None:
+def _order_value(stored: RecentOrders) -> OrderValue | None:
     """The order the ticket names by number, or else the customer's latest order."""
-    if customer_id is None:
-        return None
-    orders = sa.select(Order.external_id, Order.amount_cents).where(
-        Order.installation_id == installation_id,
-        Order.customer_id == customer_id,
-        Order.placed_at <= now,
-    )
-    named = recent_orders.named_stored_order(
-        session, installation_id, customer_id, ticket_text=ticket_text, now=now
-    )
-    if named is not None:
+    if stored.named is not None:
+        named = stored.named
         return OrderValue(
             named.amount_cents,
-            f"order {named.external_id}, named in the ticket",
-            named.external_id,
+            f"order {named.number}, named in the ticket",
+            named.number,
             named=True,
         )
-    latest = session.execute(orders.order_by(Order.placed_at.desc()).limit(1)).first()
-    if latest is None:
+    if not stored.orders:
         return None
-    return OrderValue(int(latest[1]), f"the latest order, {latest[0]}", str(latest[0]))
+    latest = stored.orders[0]
+    return OrderValue(latest.amount_cents, f"the latest order, {latest.number}", latest.number)
 
 
 @dataclass(frozen=True)

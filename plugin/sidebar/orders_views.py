@@ -21,7 +21,7 @@ from plugin.domain.masking import FieldGroup
 from plugin.goodwill.money import exact_money
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Installation
-from plugin.sidebar.recognition import customer_id_of
+from plugin.sidebar.recognition import customer_id_of, stored_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.views import (
     CardRequest,
@@ -80,8 +80,8 @@ def read_orders(
         )
         if customer_id is None:
             return None
-        return recent_orders.from_store(
-            session, installation.id, customer_id, ticket_text=text, now=now
+        return stored_orders(
+            session, installation.id, customer_id, ticket_text=text, now=now, reads=shared.reads
         )
 
     # Kept a few seconds per process, as the banner's stored facts are (read_cache.py): keyed

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
-from plugin.customers import segmentation
+from plugin.customers import recent_orders, segmentation
+from plugin.customers.recent_orders import RecentOrders
 from plugin.customers.segmentation import thresholds_of
 from plugin.domain.helpdesk import ContactHistory, Person
 from plugin.domain.personas import Persona
@@ -154,6 +155,31 @@ def card_of(
 
     card = reads.get(installation.id, ("card", customer_id), load) if reads else load()
     return card
+
+
+def stored_orders(
+    session: Session,
+    installation_id: int,
+    customer_id: int,
+    *,
+    ticket_text: str,
+    now: datetime,
+    reads: ReadCache | None,
+) -> RecentOrders:
+    """The customer's latest stored orders and the one the ticket's text names, through
+    `reads`: the orders card shows them, the suggestions card prices from them."""
+
+    def load() -> RecentOrders:
+        return recent_orders.from_store(
+            session, installation_id, customer_id, ticket_text=ticket_text, now=now
+        )
+
+    if reads is None:
+        return load()
+    found: RecentOrders = reads.get(
+        installation_id, ("stored orders", customer_id, ticket_text), load
+    )
+    return found
 
 
 def customer_id_of(
