@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from plugin import db
 from plugin.config import Settings
 from plugin.models import Action, Delivery
 
@@ -167,10 +167,8 @@ def enqueue_missing(session: Session, *, now: datetime) -> int:
         "created_at",
         "updated_at",
     ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(Delivery)
+        db.dialect_insert(session, Delivery)
         .from_select(columns, missing)
         .on_conflict_do_nothing(index_elements=["action_id"])
     )

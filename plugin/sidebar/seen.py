@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from plugin import db
 from plugin.domain.helpdesk import Ticket
 from plugin.models import SeenTicket
 
@@ -185,18 +186,10 @@ def record_seen_ticket(
     `more_views` are other tickets' views counted by `SeenTicketWrites` and written in the
     same transaction: (installation id, ticket id, views, last seen at).
     """
-    try:
-        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
-        if more_views:
-            _add_views(session, more_views)
-        session.commit()
-    except IntegrityError:
-        # Two views of a new ticket at once: the other inserted first, so update its row.
-        session.rollback()
-        _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
-        if more_views:
-            _add_views(session, more_views)
-        session.commit()
+    _upsert_seen_ticket(session, installation_id, ticket, customer_id, now, views)
+    if more_views:
+        _add_views(session, more_views)
+    session.commit()
 
 
 def _add_views(session: Session, views: list[tuple[int, str, int, datetime]]) -> None:
@@ -222,35 +215,39 @@ def _upsert_seen_ticket(
     now: datetime,
     views: int = 1,
 ) -> None:
-    seen = session.scalars(
-        sa.select(SeenTicket).where(
-            SeenTicket.installation_id == installation_id, SeenTicket.ticket_id == ticket.id
+    """Insert the ticket's row, or update it where it is there: one statement (`INSERT ... ON
+    CONFLICT DO UPDATE`, in SQLite and PostgreSQL alike), so two first views at once in two
+    processes both count, and a new ticket costs no read first."""
+    row = db.dialect_insert(session, SeenTicket).values(
+        installation_id=installation_id,
+        ticket_id=ticket.id,
+        requester_id=ticket.requester_id,
+        customer_id=customer_id,
+        subject=ticket.subject[:500],
+        channel=ticket.channel,
+        ticket_type=ticket.ticket_type,
+        priority=ticket.priority,
+        tags=list(ticket.tags),
+        first_seen_at=now,
+        last_seen_at=now,
+        view_count=views,
+    )
+    new = row.excluded
+    session.execute(
+        row.on_conflict_do_update(
+            index_elements=[SeenTicket.installation_id, SeenTicket.ticket_id],
+            set_={
+                "requester_id": new.requester_id,
+                "customer_id": new.customer_id,
+                "subject": new.subject,
+                "ticket_type": new.ticket_type,
+                "priority": new.priority,
+                "tags": new.tags,
+                "last_seen_at": sa.case(
+                    (SeenTicket.last_seen_at < new.last_seen_at, new.last_seen_at),
+                    else_=SeenTicket.last_seen_at,
+                ),
+                "view_count": SeenTicket.view_count + new.view_count,
+            },
         )
-    ).first()
-    if seen is None:
-        session.add(
-            SeenTicket(
-                installation_id=installation_id,
-                ticket_id=ticket.id,
-                requester_id=ticket.requester_id,
-                customer_id=customer_id,
-                subject=ticket.subject[:500],
-                channel=ticket.channel,
-                ticket_type=ticket.ticket_type,
-                priority=ticket.priority,
-                tags=list(ticket.tags),
-                first_seen_at=now,
-                last_seen_at=now,
-                view_count=views,
-            )
-        )
-    else:
-        seen.requester_id = ticket.requester_id
-        seen.customer_id = customer_id
-        seen.subject = ticket.subject[:500]
-        seen.ticket_type = ticket.ticket_type
-        seen.priority = ticket.priority
-        seen.tags = list(ticket.tags)
-        seen.last_seen_at = max(seen.last_seen_at, now)
-        seen.view_count += views
-    session.flush()
+    )
