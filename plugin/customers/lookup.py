@@ -54,7 +54,7 @@ def _matched(
     transaction = session.get_transaction()
     known = session.info.get(key)
     if known is not None and transaction is not None and known[0] is transaction:
-        customer = session.get(Customer, known[1])
+        customer: Customer | None = known[1] if known[1] in session else None
         column = _MATCHED_BY[matched_by].key
         if (
             customer is not None
@@ -65,7 +65,8 @@ def _matched(
     bound = {"installation_id": installation_id, "value": value}
     found = session.scalars(_match_query(matched_by), bound).first()
     if found is not None:
-        session.info[key] = (session.get_transaction(), found.id)
+        # The row itself: the session's identity map holds rows only while something does.
+        session.info[key] = (session.get_transaction(), found)
     return found
 
 

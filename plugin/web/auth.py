@@ -44,15 +44,26 @@ def _by_audience() -> sa.Select[Installation]:
     )
 
 
-def verify_launch(token: str) -> Launch:
-    """Verify the launch token the helpdesk posted with the app's first request."""
-    return verify_launch_token(
+def verify_launch(token: str) -> tuple[Launch, Installation]:
+    """Verify the launch token the helpdesk posted with the app's first request; the launch
+    and its installation, as read to verify it (so it is not read again)."""
+    find = find_or_first_launch(token)
+    found: list[Installation] = []
+
+    def finding(audiences: list[str]) -> Installation | None:
+        installation = find(audiences)
+        if installation is not None:
+            found.append(installation)
+        return installation
+
+    launch = verify_launch_token(
         token,
-        find_installation=find_or_first_launch(token),
+        find_installation=finding,
         leeway=settings().jwt_leeway_seconds,
         refresh_key=refresh_public_key_if_due,
         record_jti=record_jti_once,
     )
+    return launch, found[-1]
 
 
 def find_or_first_launch(token: str) -> InstallationFinder:
@@ -128,10 +139,7 @@ def launched_installation() -> tuple[Launch, Installation]:
     Zendesk's SDK needs the `origin` and `app_guid` query parameters, and the origin must be
     the installation's own helpdesk.
     """
-    launched = verify_launch(request.form.get("token", ""))
-    installation = db.session().get(Installation, launched.installation_id)
-    if installation is None:
-        raise InvalidToken("This installation no longer exists.")
+    launched, installation = verify_launch(request.form.get("token", ""))
     origin = request.args.get("origin", "")
     if not origin or not request.args.get("app_guid", ""):
         raise InvalidToken("The app was opened without its origin and app_guid parameters.")

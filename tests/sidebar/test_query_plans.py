@@ -22,6 +22,7 @@ from plugin import db
 from plugin.models import Installation
 from tests.goodwill.test_views import MARGARET, open_ticket_of
 from tests.sidebar.test_sync import bearer, settle  # noqa: F401 (a fixture)
+from tests.sidebar.test_views import demo_token, launch
 
 # Tables with a row per customer (or many), and rows per customer looked up in each view.
 PER_CUSTOMER = ("orders", "customer_facts", "customer_segments", "customers")
@@ -72,3 +73,15 @@ def test_no_statement_of_a_view_walks_an_installations_customers_rows(
             if WALKS_THE_INSTALLATION.search(lines):
                 walks.append(f"{lines}\n    {' '.join(statement.split())[:300]}")
     assert not walks, "\n".join(walks)
+
+
+def test_a_launch_reads_its_installation_once(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    """The installation the token names is the one the page is served for: not read again."""
+    token = demo_token(app, demo_installation)
+    with statements(app) as seen:
+        answer = launch(client, token)
+    assert answer.status_code == 200
+    reads = [text for text, _ in seen if " FROM installations " in " ".join(text.split())]
+    assert len(reads) == 1, reads
