@@ -108,10 +108,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT with the database's `ON CONFLICT` clauses (SQLite's or PostgreSQL's: the
-    two databases the service runs on spell them alike)."""
-    if session.get_bind().dialect.name == "postgresql":
+def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT with the `ON CONFLICT` clauses of the database `dialect` names (a session's
+    `get_bind().dialect.name`): SQLite's or PostgreSQL's, the two the service runs on, which
+    spell them alike."""
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 

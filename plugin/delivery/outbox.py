@@ -168,7 +168,7 @@ def enqueue_missing(session: Session, *, now: datetime) -> int:
         "updated_at",
     ]
     statement = (
-        db.dialect_insert(session, Delivery)
+        db.dialect_insert(session.get_bind().dialect.name, Delivery)
         .from_select(columns, missing)
         .on_conflict_do_nothing(index_elements=["action_id"])
     )

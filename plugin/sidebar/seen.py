@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -218,36 +219,43 @@ def _upsert_seen_ticket(
     """Insert the ticket's row, or update it where it is there: one statement (`INSERT ... ON
     CONFLICT DO UPDATE`, in SQLite and PostgreSQL alike), so two first views at once in two
     processes both count, and a new ticket costs no read first."""
-    row = db.dialect_insert(session, SeenTicket).values(
-        installation_id=installation_id,
-        ticket_id=ticket.id,
-        requester_id=ticket.requester_id,
-        customer_id=customer_id,
-        subject=ticket.subject[:500],
-        channel=ticket.channel,
-        ticket_type=ticket.ticket_type,
-        priority=ticket.priority,
-        tags=list(ticket.tags),
-        first_seen_at=now,
-        last_seen_at=now,
-        view_count=views,
-    )
-    new = row.excluded
     session.execute(
-        row.on_conflict_do_update(
-            index_elements=[SeenTicket.installation_id, SeenTicket.ticket_id],
-            set_={
-                "requester_id": new.requester_id,
-                "customer_id": new.customer_id,
-                "subject": new.subject,
-                "ticket_type": new.ticket_type,
-                "priority": new.priority,
-                "tags": new.tags,
-                "last_seen_at": sa.case(
-                    (SeenTicket.last_seen_at < new.last_seen_at, new.last_seen_at),
-                    else_=SeenTicket.last_seen_at,
-                ),
-                "view_count": SeenTicket.view_count + new.view_count,
-            },
-        )
+        _seen_upsert(session.get_bind().dialect.name),
+        {
+            "installation_id": installation_id,
+            "ticket_id": ticket.id,
+            "requester_id": ticket.requester_id,
+            "customer_id": customer_id,
+            "subject": ticket.subject[:500],
+            "channel": ticket.channel,
+            "ticket_type": ticket.ticket_type,
+            "priority": ticket.priority,
+            "tags": list(ticket.tags),
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "view_count": views,
+        },
+    )
+
+
+@cache
+def _seen_upsert(dialect: str) -> sa.Insert:
+    """The upsert, built once per database kind: building it cost more than running it."""
+    insert = db.dialect_insert(dialect, SeenTicket)
+    new = insert.excluded
+    return insert.on_conflict_do_update(
+        index_elements=[SeenTicket.installation_id, SeenTicket.ticket_id],
+        set_={
+            "requester_id": new.requester_id,
+            "customer_id": new.customer_id,
+            "subject": new.subject,
+            "ticket_type": new.ticket_type,
+            "priority": new.priority,
+            "tags": new.tags,
+            "last_seen_at": sa.case(
+                (SeenTicket.last_seen_at < new.last_seen_at, new.last_seen_at),
+                else_=SeenTicket.last_seen_at,
+            ),
+            "view_count": SeenTicket.view_count + new.view_count,
+        },
     )
