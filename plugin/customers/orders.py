@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -127,6 +128,184 @@ def refresh_order_facts(
             rows = []
     insert_rows(session, _FACTS, rows)
     return customers
+
+
+def insert_order_facts(session: Session, *, installation_id: int, now: datetime) -> None:
+    """Write the order facts of every buyer of an installation in one set-based statement.
+    Their old order facts must be gone.
+
+    The same rows, byte for byte and in the same order, as `fact_rows(order_facts(...))` of
+    each buyer written by `insert_rows`: the aggregates, the top categories (ranked by a
+    window function, names compared as Python compares them) and the values' JSON text are
+    drawn by the database, instead of 7 rows a buyer built in Python and sent back. The top
+    categories of a buyer with a name JSON would escape (rare) are written again from Python.
+    """
+    dialect = session.get_bind().dialect.name
+    in_year = _ORDERS.c.placed_at > now - timedelta(days=365)
+    scope = _ORDERS.c.installation_id == installation_id
+    totals = (
+        sa.select(
+            _ORDERS.c.customer_id,
+            sa.func.count().label("order_count"),
+            sa.func.sum(_ORDERS.c.amount_cents).label("spend"),
+            sa.func.sum(sa.case((in_year, 1), else_=0)).label("count_12m"),
+            sa.func.sum(sa.case((in_year, _ORDERS.c.amount_cents), else_=0)).label("spend_12m"),
+            sa.func.min(_ORDERS.c.placed_at).label("first_at"),
+            sa.func.max(_ORDERS.c.placed_at).label("last_at"),
+        )
+        .where(scope)
+        .group_by(_ORDERS.c.customer_id)
+        .cte("totals")
+    )
+    top = _top_categories_of(dialect, scope).cte("top")
+    names = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(position, sa.Integer).label("position"),
+                sa.literal(name, sa.String).label("name"),
+            )
+            for position, name in enumerate(FACT_NAMES)
+        )
+    ).cte("names")
+    text = _JsonText(dialect)
+    value = sa.case(
+        (names.c.name == "order_count", text.number(totals.c.order_count)),
+        (names.c.name == "total_spend_cents", text.number(totals.c.spend)),
+        (names.c.name == "orders_12m", text.number(totals.c.count_12m)),
+        (names.c.name == "spend_12m_cents", text.number(totals.c.spend_12m)),
+        (names.c.name == "first_order_at", text.moment(totals.c.first_at)),
+        (names.c.name == "last_order_at", text.moment(totals.c.last_at)),
+        # Names JSON escapes are written from Python below; until then, a placeholder.
+        (top.c.plain == 0, "null"),
+        else_=text.names(top.c.first, top.c.second, top.c.third),
+    )
+    rows = (
+        sa.select(
+            sa.literal(installation_id, sa.Integer),
+            totals.c.customer_id,
+            names.c.name,
+            text.value(value),
+            sa.literal(SOURCE, sa.String),
+            sa.literal(now, sa.DateTime),
+        )
+        .select_from(
+            totals.outerjoin(top, top.c.customer_id == totals.c.customer_id).join(names, sa.true())
+        )
+        .order_by(totals.c.customer_id, names.c.position)
+    )
+    columns = ["installation_id", "customer_id", "name", "value", "source", "fetched_at"]
+    session.execute(sa.insert(_FACTS).from_select(columns, rows))
+    escaped = [
+        {"customer": customer_id, "text": _json_text([name for name in top3 if name is not None])}
+        for customer_id, *top3 in session.execute(
+            sa.select(top.c.customer_id, top.c.first, top.c.second, top.c.third).where(
+                top.c.plain == 0
+            )
+        )
+    ]
+    if escaped:
+        session.execute(
+            sa.update(_FACTS)
+            .where(
+                unindexed(_FACTS.c.installation_id) == installation_id,
+                _FACTS.c.customer_id == sa.bindparam("customer"),
+                _FACTS.c.name == "top_categories",
+                _FACTS.c.source == SOURCE,
+            )
+            .values(value=text.value(sa.bindparam("text", type_=sa.String))),
+            escaped,
+        )
+
+
+def _top_categories_of(dialect: str, scope: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Per buyer with categories: their first, second and third most ordered (count down,
+    then name as Python orders strings: by code point, hence COLLATE "C" on PostgreSQL), and
+    whether all of them are plain (JSON writes them as they are)."""
+    category = _ORDERS.c.category
+    by_code_point = sa.collate(category, "C") if dialect == "postgresql" else category
+    ranked = (
+        sa.select(
+            _ORDERS.c.customer_id,
+            category,
+            sa.func.row_number()
+            .over(
+                partition_by=_ORDERS.c.customer_id,
+                order_by=(sa.func.count().desc(), by_code_point),
+            )
+            .label("rank"),
+        )
+        .where(scope, category.is_not(None))
+        .group_by(_ORDERS.c.customer_id, category)
+        .subquery("ranked")
+    )
+    if dialect == "postgresql":
+        escaped = ranked.c.category.regexp_match("[^ -~]")
+        quoted = [sa.func.strpos(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
+    else:
+        escaped = ranked.c.category.op("GLOB")("*[^ -~]*")
+        quoted = [sa.func.instr(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
+
+    def ranked_at(rank: int) -> sa.ColumnElement[Any]:
+        return sa.func.max(sa.case((ranked.c.rank == rank, ranked.c.category)))
+
+    return (
+        sa.select(
+            ranked.c.customer_id,
+            ranked_at(1).label("first"),
+            ranked_at(2).label("second"),
+            ranked_at(3).label("third"),
+            sa.func.min(sa.case((sa.or_(escaped, *quoted), 0), else_=1)).label("plain"),
+        )
+        .where(ranked.c.rank <= TOP_CATEGORY_COUNT)
+        .group_by(ranked.c.customer_id)
+    )
+
+
+@dataclass(frozen=True)
+class _JsonText:
+    """SQL expressions for the JSON text `_json_text` writes, in the database's own dialect.
+
+    On SQLite the value is the text itself (JSON columns have numeric affinity, so a number's
+    text is kept as the number, as when Python sends it); on PostgreSQL, text cast to json,
+    which keeps it as written.
+    """
+
+    dialect: str
+
+    def number(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return sa.cast(sa.cast(column, sa.BigInteger), sa.Text)
+        return sa.cast(column, sa.Text)
+
+    def moment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """'"' + datetime.isoformat() + '"': microseconds only when there are some."""
+        seconds: sa.ColumnElement[Any]
+        if self.dialect == "postgresql":
+            seconds = sa.func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS')
+            fraction = sa.case(
+                (sa.func.date_trunc("second", column) == column, ""),
+                else_=sa.func.to_char(column, ".US"),
+            )
+        else:
+            # Stored as text, as SQLAlchemy writes it: YYYY-MM-DD HH:MM:SS.ffffff
+            stored = sa.type_coerce(column, sa.String)
+            seconds = sa.func.substr(stored, 1, 10) + "T" + sa.func.substr(stored, 12, 8)
+            tail = sa.func.substr(stored, 20, 7)
+            fraction = sa.case((tail.in_(["", ".000000"]), ""), else_=tail)
+        return sa.literal('"') + seconds + fraction + '"'
+
+    def names(self, *names: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A JSON list of the names that are not NULL (plain ones; see `_top_categories_of`)."""
+        first, *others = (sa.type_coerce(name, sa.String) for name in names)
+        listed: sa.ColumnElement[str] = sa.func.coalesce('"' + first + '"', "")
+        for other in others:
+            listed = listed + sa.func.coalesce(', "' + other + '"', "")
+        return "[" + listed + "]"
+
+    def value(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return sa.cast(text, postgresql.JSON)
+        return text
 
 
 def customers_with_stale_facts(

@@ -36,7 +36,13 @@ from sqlalchemy.orm import Session
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
 from plugin.customers.histories import RawHistory, customer_histories, history_of, raw_histories
 from plugin.customers.orders import SOURCE as FACT_SOURCE
-from plugin.customers.orders import delete_order_facts, fact_rows, insert_rows, one_of
+from plugin.customers.orders import (
+    delete_order_facts,
+    fact_rows,
+    insert_order_facts,
+    insert_rows,
+    one_of,
+)
 from plugin.customers.orders import order_facts as draw_order_facts
 from plugin.domain.order_history import CustomerHistory
 from plugin.domain.personas import InvalidConditions, Persona, parse_conditions
@@ -207,6 +213,8 @@ def _recompute(
                 CustomerFact.source == FACT_SOURCE,
             )
         )
+        # Everyone's order facts at once, drawn by the database: the profiles need not draw them.
+        insert_order_facts(session, installation_id=installation.id, now=now)
     size = session.scalar(
         sa.select(sa.func.count())
         .select_from(Customer)
@@ -218,6 +226,7 @@ def _recompute(
             replace(
                 _profiler(session, installation, cut_points, now, order_facts=True),
                 skip_stamped=skip_stamped,
+                draws_facts=skip_stamped,
             ),
             raw_histories(session, installation.id, now=now, all_orders=True, stamps=skip_stamped),
             pool=pool,
@@ -345,6 +354,9 @@ class _Profiler:
     stamper: Stamper | None = None
     # Leave out customers whose stored stamp still holds (their rows are kept as they are).
     skip_stamped: bool = False
+    # Draw the order facts of those profiled (with a stamper); False when they were written
+    # for everyone already (`insert_order_facts`).
+    draws_facts: bool = True
 
     @property
     def order_facts(self) -> bool:
@@ -367,7 +379,7 @@ class _Profiler:
                 stamp = self.stamper.stamp(since, orders)
                 if self.skip_stamped and self.stamper.still_holds(stored_stamp, stamp, orders):
                     continue
-                if orders:
+                if orders and self.draws_facts:
                     drawn = draw_order_facts(
                         ((at, cents, category) for at, cents, _, category in orders), now=now
                     )
