@@ -156,6 +156,8 @@ def insert_order_facts(session: Session, *, installation_id: int, now: datetime)
         .where(scope)
         .group_by(_ORDERS.c.customer_id)
         .cte("totals")
+        # Computed once: SQLite would otherwise run it again for each of the 7 names.
+        .prefix_with("MATERIALIZED")
     )
     top = _top_categories_of(dialect, scope).cte("top")
     names = sa.union_all(
