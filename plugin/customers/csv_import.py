@@ -51,7 +51,11 @@ Kind = Literal["customers", "orders"]
 R = TypeVar("R", CustomerRecord, OrderRecord)
 
 SOURCE = "csv"
-BATCH_SIZE = 2000
+# Rows validated and stored together. Each batch looks its customers and existing orders up
+# at once; PostgreSQL answers the customers' lookup with a scan of the installation's
+# customers whatever the batch's size, so fewer, larger batches cost less (30k customers
+# and 300k orders: 3.1 s of lookups at 2,000 rows a batch, 1.5 s at 10,000).
+BATCH_SIZE = 10_000
 COMMIT_ROWS = 20_000
 # From a file this big on, rows are validated in worker processes (see worker_pool).
 PARALLEL_MIN_BYTES = 4 * 2**20
