@@ -33,16 +33,11 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.bulk_writes import insert_rows, one_of
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
 from plugin.customers.histories import RawHistory, customer_histories, history_of, raw_histories
 from plugin.customers.orders import SOURCE as FACT_SOURCE
-from plugin.customers.orders import (
-    delete_order_facts,
-    fact_rows,
-    insert_order_facts,
-    insert_rows,
-    one_of,
-)
+from plugin.customers.orders import delete_order_facts, fact_rows, insert_order_facts
 from plugin.customers.orders import order_facts as draw_order_facts
 from plugin.domain.order_history import CustomerHistory
 from plugin.domain.personas import InvalidConditions, Persona, parse_conditions

@@ -12,12 +12,8 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.customers.orders import (
-    fact_rows,
-    insert_order_facts,
-    insert_rows,
-    order_facts,
-)
+from plugin.customers.bulk_writes import insert_rows
+from plugin.customers.orders import fact_rows, insert_order_facts, order_facts
 from plugin.models import Customer, CustomerFact, Installation, Order
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, 250_000)
