@@ -543,8 +543,10 @@ def _rfm_base(session: Session, installation_id: int, *, now: datetime) -> Itera
         sa.select(
             sa.func.max(_ORDERS.c.placed_at), sa.func.count(), sa.func.sum(_ORDERS.c.amount_cents)
         )
-        .where(_ORDERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
-        .group_by(_ORDERS.c.customer_id)
+        # Through the customers, as `insert_order_facts` reads: the history index answers.
+        .select_from(_CUSTOMERS.join(_ORDERS, _ORDERS.c.customer_id == _CUSTOMERS.c.id))
+        .where(_CUSTOMERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
+        .group_by(_CUSTOMERS.c.id)
         .execution_options(yield_per=STREAM_ROWS)
     )
     for last_at, count, spend in rows:
