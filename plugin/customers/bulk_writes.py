@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 import operator
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,11 +72,7 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping[str, A
     )
     driver = connection.connection.driver_connection
     assert driver is not None
-    text = _copy_text(columns, json_columns, rows)
     with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        if text is not None:
-            copy.write(text)
-            return
         for row in rows:
             copy.write_row(
                 [
@@ -87,50 +82,6 @@ def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping[str, A
                     for name, is_json in zip(columns, json_columns, strict=True)
                 ]
             )
-
-
-# What COPY's text format escapes in a value; a value without any is sent as it is.
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(
-    columns: Sequence[str], json_columns: Sequence[bool], rows: Sequence[Mapping[str, Any]]
-) -> str | None:
-    """The rows in COPY's text format, or None if a value is of a type not written here.
-
-    psycopg's `write_row` looks a dumper up and calls it for every value, in Python: at a
-    million orders, more than the server's work to store them (a profile of an import).
-    """
-    moment = _datetime_text()
-    special = _COPY_SPECIAL.search
-    lines: list[str] = []
-    for row in rows:
-        fields: list[str] = []
-        for name, is_json in zip(columns, json_columns, strict=True):
-            value = row[name]
-            if is_json:
-                value = json_text(value)
-            kind = type(value)
-            if value is None:
-                fields.append("\\N")
-                continue
-            if kind is str:
-                field = value
-            elif kind is int:
-                field = str(value)
-            elif kind is bool:
-                field = "t" if value else "f"
-            elif kind is datetime:
-                field = moment(value)
-            elif kind is date:
-                field = value.isoformat()
-            else:
-                return None
-            fields.append(field.translate(_COPY_ESCAPES) if special(field) else field)
-        lines.append("\t".join(fields))
-    lines.append("")
-    return "\n".join(lines)
 
 
 def _sqlite_insert(
