@@ -51,8 +51,15 @@ Kind = Literal["customers", "orders"]
 R = TypeVar("R", CustomerRecord, OrderRecord)
 
 SOURCE = "csv"
-BATCH_SIZE = 2000
-COMMIT_ROWS = 20_000
+# Rows validated and stored together. Each batch looks its customers and existing orders up
+# at once; PostgreSQL answers the customers' lookup with a scan of the installation's
+# customers whatever the batch's size, so fewer, larger batches cost less (30k customers
+# and 300k orders: 3.1 s of lookups at 2,000 rows a batch, 1.5 s at 10,000).
+BATCH_SIZE = 10_000
+# Fewer, larger transactions: at each commit SQLite writes every page the batches dirtied to
+# its log, and orders land all over the customers' history index (1M orders on SQLite: 21.1 s
+# of CPU storing them at 20,000 rows a commit, 18.8 s at 100,000; no gain beyond).
+COMMIT_ROWS = 100_000
 # From a file this big on, rows are validated in worker processes (see worker_pool).
 PARALLEL_MIN_BYTES = 4 * 2**20
 # Touched customers are refreshed this many at a time after the import, each chunk committed.

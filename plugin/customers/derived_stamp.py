@@ -30,6 +30,7 @@ _PACKAGE = Path(__file__).resolve().parent
 _CODE = (
     *sorted((_PACKAGE.parent / "domain").glob("*.py")),
     _PACKAGE / "orders.py",
+    _PACKAGE / "bulk_writes.py",
     _PACKAGE / "histories.py",
     _PACKAGE / "segmentation.py",
     Path(__file__).resolve(),

@@ -9,7 +9,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers.orders import one_of
+from plugin.customers.bulk_writes import one_of
 from plugin.domain.order_history import CustomerHistory, OrderRecord
 from plugin.models import Customer, CustomerSegment, Order
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import operator
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import Session
 
-from plugin.models import CustomerFact, CustomerSegment, Order
+from plugin.customers.bulk_writes import insert_rows, json_text, one_of, unindexed
+from plugin.models import Customer, CustomerFact, CustomerSegment, Order
 
 SOURCE = "orders"
 FACT_NAMES = (
@@ -31,6 +31,8 @@ WRITE_ROWS = 10_000
 _FACTS = cast(sa.Table, CustomerFact.__table__)
 _SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
 _ORDERS = cast(sa.Table, Order.__table__)
+_CUSTOMERS = cast(sa.Table, Customer.__table__)
+_CUSTOMER_ORDERS = _CUSTOMERS.join(_ORDERS, _ORDERS.c.customer_id == _CUSTOMERS.c.id)
 
 
 def refresh_order_facts(
@@ -129,6 +131,191 @@ def refresh_order_facts(
     return customers
 
 
+def insert_order_facts(session: Session, *, installation_id: int, now: datetime) -> None:
+    """Write the order facts of every buyer of an installation in one set-based statement.
+    Their old order facts must be gone.
+
+    The same rows, byte for byte and in the same order, as `fact_rows(order_facts(...))` of
+    each buyer written by `insert_rows`: the aggregates, the top categories (ranked by a
+    window function, names compared as Python compares them) and the values' JSON text are
+    drawn by the database, instead of 7 rows a buyer built in Python and sent back. The top
+    categories of a buyer with a name JSON would escape (rare) are written again from Python.
+    """
+    dialect = session.get_bind().dialect.name
+    in_year = _ORDERS.c.placed_at > now - timedelta(days=365)
+    # The installation's customers' orders, walked in customer order through the history
+    # index, which holds every column read here: no sort to group them, no table lookups
+    # (filtered on orders.installation_id instead, SQLite looks up every order and sorts).
+    scope = _CUSTOMERS.c.installation_id == installation_id
+    totals = (
+        sa.select(
+            _CUSTOMERS.c.id.label("customer_id"),
+            sa.func.count().label("order_count"),
+            sa.func.sum(_ORDERS.c.amount_cents).label("spend"),
+            sa.func.sum(sa.case((in_year, 1), else_=0)).label("count_12m"),
+            sa.func.sum(sa.case((in_year, _ORDERS.c.amount_cents), else_=0)).label("spend_12m"),
+            sa.func.min(_ORDERS.c.placed_at).label("first_at"),
+            sa.func.max(_ORDERS.c.placed_at).label("last_at"),
+        )
+        .select_from(_CUSTOMER_ORDERS)
+        .where(scope)
+        .group_by(_CUSTOMERS.c.id)
+        .cte("totals")
+        # Computed once: SQLite would otherwise run it again for each of the 7 names.
+        .prefix_with("MATERIALIZED")
+    )
+    top = _top_categories_of(dialect, scope).cte("top")
+    names = sa.union_all(
+        *(
+            sa.select(
+                sa.literal(position, sa.Integer).label("position"),
+                sa.literal(name, sa.String).label("name"),
+            )
+            for position, name in enumerate(FACT_NAMES)
+        )
+    ).cte("names")
+    text = _JsonText(dialect)
+    value = sa.case(
+        (names.c.name == "order_count", text.number(totals.c.order_count)),
+        (names.c.name == "total_spend_cents", text.number(totals.c.spend)),
+        (names.c.name == "orders_12m", text.number(totals.c.count_12m)),
+        (names.c.name == "spend_12m_cents", text.number(totals.c.spend_12m)),
+        (names.c.name == "first_order_at", text.moment(totals.c.first_at)),
+        (names.c.name == "last_order_at", text.moment(totals.c.last_at)),
+        # Names JSON escapes are written from Python below; until then, a placeholder.
+        (top.c.plain == 0, "null"),
+        else_=text.names(top.c.first, top.c.second, top.c.third),
+    )
+    rows = (
+        sa.select(
+            sa.literal(installation_id, sa.Integer),
+            totals.c.customer_id,
+            names.c.name,
+            text.value(value),
+            sa.literal(SOURCE, sa.String),
+            sa.literal(now, sa.DateTime),
+        )
+        .select_from(
+            totals.outerjoin(top, top.c.customer_id == totals.c.customer_id).join(names, sa.true())
+        )
+        .order_by(totals.c.customer_id, names.c.position)
+    )
+    columns = ["installation_id", "customer_id", "name", "value", "source", "fetched_at"]
+    session.execute(sa.insert(_FACTS).from_select(columns, rows))
+    escaped = [
+        {"customer": customer_id, "text": json_text([name for name in top3 if name is not None])}
+        for customer_id, *top3 in session.execute(
+            sa.select(top.c.customer_id, top.c.first, top.c.second, top.c.third).where(
+                top.c.plain == 0
+            )
+        )
+    ]
+    if escaped:
+        session.execute(
+            sa.update(_FACTS)
+            .where(
+                unindexed(_FACTS.c.installation_id) == installation_id,
+                _FACTS.c.customer_id == sa.bindparam("customer"),
+                _FACTS.c.name == "top_categories",
+                _FACTS.c.source == SOURCE,
+            )
+            .values(value=text.value(sa.bindparam("text", type_=sa.String))),
+            escaped,
+        )
+
+
+def _top_categories_of(dialect: str, scope: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """Per buyer with categories: their first, second and third most ordered (count down,
+    then name as Python orders strings: by code point, hence COLLATE "C" on PostgreSQL), and
+    whether all of them are plain (JSON writes them as they are)."""
+    category = _ORDERS.c.category
+    by_code_point = sa.collate(category, "C") if dialect == "postgresql" else category
+    ranked = (
+        sa.select(
+            _CUSTOMERS.c.id.label("customer_id"),
+            category,
+            sa.func.row_number()
+            .over(
+                partition_by=_CUSTOMERS.c.id,
+                order_by=(sa.func.count().desc(), by_code_point),
+            )
+            .label("rank"),
+        )
+        .select_from(_CUSTOMER_ORDERS)
+        .where(scope, category.is_not(None))
+        .group_by(_CUSTOMERS.c.id, category)
+        .subquery("ranked")
+    )
+    if dialect == "postgresql":
+        escaped = ranked.c.category.regexp_match("[^ -~]")
+        quoted = [sa.func.strpos(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
+    else:
+        escaped = ranked.c.category.op("GLOB")("*[^ -~]*")
+        quoted = [sa.func.instr(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
+
+    def ranked_at(rank: int) -> sa.ColumnElement[Any]:
+        return sa.func.max(sa.case((ranked.c.rank == rank, ranked.c.category)))
+
+    return (
+        sa.select(
+            ranked.c.customer_id,
+            ranked_at(1).label("first"),
+            ranked_at(2).label("second"),
+            ranked_at(3).label("third"),
+            sa.func.min(sa.case((sa.or_(escaped, *quoted), 0), else_=1)).label("plain"),
+        )
+        .where(ranked.c.rank <= TOP_CATEGORY_COUNT)
+        .group_by(ranked.c.customer_id)
+    )
+
+
+@dataclass(frozen=True)
+class _JsonText:
+    """SQL expressions for the JSON text `json_text` writes, in the database's own dialect.
+
+    On SQLite the value is the text itself (JSON columns have numeric affinity, so a number's
+    text is kept as the number, as when Python sends it); on PostgreSQL, text cast to json,
+    which keeps it as written.
+    """
+
+    dialect: str
+
+    def number(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return sa.cast(sa.cast(column, sa.BigInteger), sa.Text)
+        return sa.cast(column, sa.Text)
+
+    def moment(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """'"' + datetime.isoformat() + '"': microseconds only when there are some."""
+        seconds: sa.ColumnElement[Any]
+        if self.dialect == "postgresql":
+            seconds = sa.func.to_char(column, 'YYYY-MM-DD"T"HH24:MI:SS')
+            fraction = sa.case(
+                (sa.func.date_trunc("second", column) == column, ""),
+                else_=sa.func.to_char(column, ".US"),
+            )
+        else:
+            # Stored as text, as SQLAlchemy writes it: YYYY-MM-DD HH:MM:SS.ffffff
+            stored = sa.type_coerce(column, sa.String)
+            seconds = sa.func.substr(stored, 1, 10) + "T" + sa.func.substr(stored, 12, 8)
+            tail = sa.func.substr(stored, 20, 7)
+            fraction = sa.case((tail.in_(["", ".000000"]), ""), else_=tail)
+        return sa.literal('"') + seconds + fraction + '"'
+
+    def names(self, *names: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """A JSON list of the names that are not NULL (plain ones; see `_top_categories_of`)."""
+        first, *others = (sa.type_coerce(name, sa.String) for name in names)
+        listed: sa.ColumnElement[str] = sa.func.coalesce('"' + first + '"', "")
+        for other in others:
+            listed = listed + sa.func.coalesce(', "' + other + '"', "")
+        return "[" + listed + "]"
+
+    def value(self, text: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return sa.cast(text, postgresql.JSON)
+        return text
+
+
 def customers_with_stale_facts(
     session: Session, installation_id: int, customer_ids: Collection[int]
 ) -> set[int]:
@@ -176,153 +363,6 @@ def customers_with_stale_facts(
         for customer_id in customer_ids
         if stored.get(customer_id, {}) != actual.get(customer_id, {})
     }
-
-
-def one_of(
-    session: Session,
-    column: QueryableAttribute[Any] | sa.ColumnElement[Any],
-    values: Iterable[Any],
-) -> sa.ColumnElement[bool]:
-    """`column IN (values)`; on PostgreSQL `column IN (SELECT unnest(array))`, one parameter.
-
-    psycopg rewrites each placeholder of a statement in Python, and a batch's IN list has
-    thousands; an array is one. `= ANY(array)` would be shorter, but once psycopg prepares the
-    statement its generic plan may filter a whole table through the array row by row;
-    unnest is joined against the index instead (or hashed, for a small table).
-    """
-    values = list(values)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        array = sa.bindparam(None, values, type_=postgresql.ARRAY(column.type))
-        return column.in_(sa.select(sa.func.unnest(array)))
-    if dialect == "sqlite" and len(values) > 50 and all(type(v) in (int, str) for v in values):
-        # One JSON parameter instead of thousands that SQLAlchemy expands and binds one by one.
-        listed = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
-        return column.in_(sa.select(sa.column("value")).select_from(listed))
-    return column.in_(values)
-
-
-def unindexed(column: QueryableAttribute[int] | sa.ColumnElement[int]) -> sa.ColumnElement[int]:
-    """`column + 0`: the same value, but no index on the column can answer a test of it.
-
-    For a test that only double-checks rows found by a narrower key: given `installation_id
-    = ? AND customer_id IN (...)`, SQLite without statistics walks the installation's index,
-    every fact of every customer, rather than look the few customers up.
-    """
-    return column + 0
-
-
-def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert many rows that name the same columns: COPY on PostgreSQL, executemany elsewhere.
-
-    psycopg sends an executemany as one statement per row; COPY streams the rows in one go,
-    several times faster. Column defaults are not applied, so give every column a value.
-    """
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        _sqlite_insert(connection, table, rows)
-        return
-    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
-        session.execute(sa.insert(table), rows)
-        return
-    from psycopg import sql
-
-    columns = list(rows[0])
-    json_columns = [isinstance(table.c[name].type, sa.JSON) for name in columns]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    # JSON as text, which the server parses: psycopg's Json wrapper and
-                    # dumper cost more than the rest of the row (a profile of a recompute).
-                    _json_text(row[name]) if is_json else row[name]
-                    for name, is_json in zip(columns, json_columns, strict=True)
-                ]
-            )
-
-
-def _sqlite_insert(
-    connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """executemany on the sqlite3 cursor, values converted as SQLAlchemy's SQLite types store
-    them: SQLAlchemy's own executemany builds and processes a parameter dict per row, which
-    cost more than SQLite's work (a profile of a million orders: nearly half the import).
-    """
-    compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=list(rows[0]))
-    statement = str(compiled)  # INSERT INTO table (columns) VALUES (?, ...)
-    columns = list(compiled.positiontup or ())  # the columns in the statement's order
-    convert = [_sqlite_converter(table.c[name].type) for name in columns]
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    pick = operator.itemgetter(*columns)
-    special = [(index, to) for index, to in enumerate(convert) if to is not None]
-    parameters: list[Sequence[Any]] = []
-    for row in rows:
-        values = pick(row)
-        if len(columns) == 1:
-            values = (values,)
-        if special:
-            values = list(values)
-            for index, to in special:
-                if values[index] is not None:
-                    values[index] = to(values[index])
-        parameters.append(values)
-    cursor = driver.cursor()
-    try:
-        cursor.executemany(statement, parameters)
-    finally:
-        cursor.close()
-
-
-def _sqlite_converter(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
-    """How a value of this column type is stored by SQLAlchemy on SQLite; None: as it is."""
-    if isinstance(column_type, sa.JSON):
-        return _json_text
-    if isinstance(column_type, sa.DateTime):
-        return _datetime_text()
-    if isinstance(column_type, sa.Date):
-        return lambda day: day.isoformat()
-    if isinstance(column_type, sa.Boolean):
-        return int
-    return None
-
-
-def _datetime_text() -> Callable[[datetime], str]:
-    """A datetime as SQLAlchemy stores it on SQLite, the last one remembered: a batch of facts
-    or segments is stamped with one moment, converted once rather than once a row."""
-    last: list[Any] = [None, ""]
-
-    def text(moment: datetime) -> str:
-        if moment is not last[0]:
-            last[:] = [moment, moment.isoformat(" ", "microseconds")]
-        return str(last[1])
-
-    return text
-
-
-def _json_text(value: Any) -> str:
-    """json.dumps, with shortcuts for what most facts and segments hold: whole numbers (counts
-    and cents), plain ASCII strings (dates, names) and lists of them, often empty."""
-    kind = type(value)
-    if kind is int:
-        return str(value)
-    if kind is str and _plain(value):
-        return f'"{value}"'
-    if kind is list and all(type(item) is str and _plain(item) for item in value):
-        return "[" + ", ".join(f'"{item}"' for item in value) + "]"
-    return json.dumps(value)
-
-
-def _plain(text: str) -> bool:
-    """True if json.dumps would write this string as it is, between quotes."""
-    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 def order_facts(

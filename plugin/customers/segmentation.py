@@ -33,10 +33,11 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.bulk_writes import insert_rows, one_of
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
 from plugin.customers.histories import RawHistory, customer_histories, history_of, raw_histories
 from plugin.customers.orders import SOURCE as FACT_SOURCE
-from plugin.customers.orders import delete_order_facts, fact_rows, insert_rows, one_of
+from plugin.customers.orders import delete_order_facts, fact_rows, insert_order_facts
 from plugin.customers.orders import order_facts as draw_order_facts
 from plugin.domain.order_history import CustomerHistory
 from plugin.domain.personas import InvalidConditions, Persona, parse_conditions
@@ -207,6 +208,8 @@ def _recompute(
                 CustomerFact.source == FACT_SOURCE,
             )
         )
+        # Everyone's order facts at once, drawn by the database: the profiles need not draw them.
+        insert_order_facts(session, installation_id=installation.id, now=now)
     size = session.scalar(
         sa.select(sa.func.count())
         .select_from(Customer)
@@ -218,6 +221,7 @@ def _recompute(
             replace(
                 _profiler(session, installation, cut_points, now, order_facts=True),
                 skip_stamped=skip_stamped,
+                draws_facts=skip_stamped,
             ),
             raw_histories(session, installation.id, now=now, all_orders=True, stamps=skip_stamped),
             pool=pool,
@@ -345,6 +349,9 @@ class _Profiler:
     stamper: Stamper | None = None
     # Leave out customers whose stored stamp still holds (their rows are kept as they are).
     skip_stamped: bool = False
+    # Draw the order facts of those profiled (with a stamper); False when they were written
+    # for everyone already (`insert_order_facts`).
+    draws_facts: bool = True
 
     @property
     def order_facts(self) -> bool:
@@ -367,7 +374,7 @@ class _Profiler:
                 stamp = self.stamper.stamp(since, orders)
                 if self.skip_stamped and self.stamper.still_holds(stored_stamp, stamp, orders):
                     continue
-                if orders:
+                if orders and self.draws_facts:
                     drawn = draw_order_facts(
                         ((at, cents, category) for at, cents, _, category in orders), now=now
                     )
@@ -536,8 +543,10 @@ def _rfm_base(session: Session, installation_id: int, *, now: datetime) -> Itera
         sa.select(
             sa.func.max(_ORDERS.c.placed_at), sa.func.count(), sa.func.sum(_ORDERS.c.amount_cents)
         )
-        .where(_ORDERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
-        .group_by(_ORDERS.c.customer_id)
+        # Through the customers, as `insert_order_facts` reads: the history index answers.
+        .select_from(_CUSTOMERS.join(_ORDERS, _ORDERS.c.customer_id == _CUSTOMERS.c.id))
+        .where(_CUSTOMERS.c.installation_id == installation_id, _ORDERS.c.placed_at <= now)
+        .group_by(_CUSTOMERS.c.id)
         .execution_options(yield_per=STREAM_ROWS)
     )
     for last_at, count, spend in rows:

@@ -18,12 +18,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from plugin.clock import utcnow
-from plugin.customers.orders import (
-    customers_with_stale_facts,
-    insert_rows,
-    one_of,
-    refresh_order_facts,
-)
+from plugin.customers.bulk_writes import insert_rows, one_of
+from plugin.customers.orders import customers_with_stale_facts, refresh_order_facts
 from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
 from plugin.customers.segmentation import refresh_customers
 from plugin.models import Customer, CustomerSegment, Order

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from plugin import db
 from plugin.customers import csv_import, segmentation
-from plugin.customers.orders import insert_rows as real_insert_rows
+from plugin.customers.bulk_writes import insert_rows as real_insert_rows
 from plugin.customers.segmentation import recompute_installation
 from plugin.customers.segmentation import refresh_customers as real_refresh
 from plugin.customers.store import store_orders as real_store

@@ -1,0 +1,161 @@
+"""Write and select rows in bulk, as fast as each database allows: COPY on PostgreSQL,
+executemany on the sqlite3 cursor; one parameter for a long IN list."""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import QueryableAttribute, Session
+
+
+def one_of(
+    session: Session,
+    column: QueryableAttribute[Any] | sa.ColumnElement[Any],
+    values: Iterable[Any],
+) -> sa.ColumnElement[bool]:
+    """`column IN (values)`; on PostgreSQL `column IN (SELECT unnest(array))`, one parameter.
+
+    psycopg rewrites each placeholder of a statement in Python, and a batch's IN list has
+    thousands; an array is one. `= ANY(array)` would be shorter, but once psycopg prepares the
+    statement its generic plan may filter a whole table through the array row by row;
+    unnest is joined against the index instead (or hashed, for a small table).
+    """
+    values = list(values)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        array = sa.bindparam(None, values, type_=postgresql.ARRAY(column.type))
+        return column.in_(sa.select(sa.func.unnest(array)))
+    if dialect == "sqlite" and len(values) > 50 and all(type(v) in (int, str) for v in values):
+        # One JSON parameter instead of thousands that SQLAlchemy expands and binds one by one.
+        listed = sa.func.json_each(sa.bindparam(None, json.dumps(values), type_=sa.String))
+        return column.in_(sa.select(sa.column("value")).select_from(listed))
+    return column.in_(values)
+
+
+def unindexed(column: QueryableAttribute[int] | sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    """`column + 0`: the same value, but no index on the column can answer a test of it.
+
+    For a test that only double-checks rows found by a narrower key: given `installation_id
+    = ? AND customer_id IN (...)`, SQLite without statistics walks the installation's index,
+    every fact of every customer, rather than look the few customers up.
+    """
+    return column + 0
+
+
+def insert_rows(session: Session, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows that name the same columns: COPY on PostgreSQL, executemany elsewhere.
+
+    psycopg sends an executemany as one statement per row; COPY streams the rows in one go,
+    several times faster. Column defaults are not applied, so give every column a value.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        _sqlite_insert(connection, table, rows)
+        return
+    if connection.dialect.name != "postgresql" or connection.dialect.driver != "psycopg":
+        session.execute(sa.insert(table), rows)
+        return
+    from psycopg import sql
+
+    columns = list(rows[0])
+    json_columns = [isinstance(table.c[name].type, sa.JSON) for name in columns]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    # JSON as text, which the server parses: psycopg's Json wrapper and
+                    # dumper cost more than the rest of the row (a profile of a recompute).
+                    json_text(row[name]) if is_json else row[name]
+                    for name, is_json in zip(columns, json_columns, strict=True)
+                ]
+            )
+
+
+def _sqlite_insert(
+    connection: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """executemany on the sqlite3 cursor, values converted as SQLAlchemy's SQLite types store
+    them: SQLAlchemy's own executemany builds and processes a parameter dict per row, which
+    cost more than SQLite's work (a profile of a million orders: nearly half the import).
+    """
+    compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=list(rows[0]))
+    statement = str(compiled)  # INSERT INTO table (columns) VALUES (?, ...)
+    columns = list(compiled.positiontup or ())  # the columns in the statement's order
+    convert = [_sqlite_converter(table.c[name].type) for name in columns]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    pick = operator.itemgetter(*columns)
+    special = [(index, to) for index, to in enumerate(convert) if to is not None]
+    parameters: list[Sequence[Any]] = []
+    for row in rows:
+        values = pick(row)
+        if len(columns) == 1:
+            values = (values,)
+        if special:
+            values = list(values)
+            for index, to in special:
+                if values[index] is not None:
+                    values[index] = to(values[index])
+        parameters.append(values)
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(statement, parameters)
+    finally:
+        cursor.close()
+
+
+def _sqlite_converter(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any] | None:
+    """How a value of this column type is stored by SQLAlchemy on SQLite; None: as it is."""
+    if isinstance(column_type, sa.JSON):
+        return json_text
+    if isinstance(column_type, sa.DateTime):
+        return _datetime_text()
+    if isinstance(column_type, sa.Date):
+        return lambda day: day.isoformat()
+    if isinstance(column_type, sa.Boolean):
+        return int
+    return None
+
+
+def _datetime_text() -> Callable[[datetime], str]:
+    """A datetime as SQLAlchemy stores it on SQLite, the last one remembered: a batch of facts
+    or segments is stamped with one moment, converted once rather than once a row."""
+    last: list[Any] = [None, ""]
+
+    def text(moment: datetime) -> str:
+        if moment is not last[0]:
+            last[:] = [moment, moment.isoformat(" ", "microseconds")]
+        return str(last[1])
+
+    return text
+
+
+def json_text(value: Any) -> str:
+    """json.dumps, with shortcuts for what most facts and segments hold: whole numbers (counts
+    and cents), plain ASCII strings (dates, names) and lists of them, often empty."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str and _plain(value):
+        return f'"{value}"'
+    if kind is list and all(type(item) is str and _plain(item) for item in value):
+        return "[" + ", ".join(f'"{item}"' for item in value) + "]"
+    return json.dumps(value)
+
+
+def _plain(text: str) -> bool:
+    """True if json.dumps would write this string as it is, between quotes."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
