@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from plugin.customers import orders
+from plugin.customers.bulk_writes import unindexed
 from plugin.customers.phone_region import phone_region
 from plugin.customers.records import normalize_email
 from plugin.domain.helpdesk import Person
@@ -119,7 +120,7 @@ def _match_query(matched_by: MatchedBy) -> sa.Select[Customer]:
 @cache
 def _facts_query() -> sa.Select[CustomerFact]:
     return sa.select(CustomerFact).where(
-        orders.unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
+        unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
         CustomerFact.customer_id == sa.bindparam("customer_id"),
         CustomerFact.source == sa.bindparam("source"),
     )
@@ -128,7 +129,7 @@ def _facts_query() -> sa.Select[CustomerFact]:
 @cache
 def _fact_values_query() -> sa.Select[Any]:
     return sa.select(CustomerFact.name, CustomerFact.value).where(
-        orders.unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
+        unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
         CustomerFact.customer_id == sa.bindparam("customer_id"),
         CustomerFact.source == sa.bindparam("source"),
     )
@@ -138,7 +139,7 @@ def _fact_values_query() -> sa.Select[Any]:
 def _order_sources_query() -> sa.Select[str]:
     return (
         sa.select(Order.source)
-        .where(orders.unindexed(Order.installation_id) == sa.bindparam("installation_id"))
+        .where(unindexed(Order.installation_id) == sa.bindparam("installation_id"))
         .where(Order.customer_id == sa.bindparam("customer_id"))
         .distinct()
         .order_by(Order.source)
