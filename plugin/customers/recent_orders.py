@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -73,13 +74,8 @@ def from_store(
     shown: int = SHOWN,
 ) -> RecentOrders:
     """The customer's stored orders, newest first, and the one the text names even if older."""
-    latest = list(
-        session.execute(
-            _stored(installation_id, customer_id, now)
-            .order_by(Order.placed_at.desc(), Order.id.desc())
-            .limit(shown)
-        ).scalars()
-    )
+    bound = {"installation_id": installation_id, "customer_id": customer_id, "now": now}
+    latest = list(session.scalars(_latest_query(), bound | {"shown": shown}))
     named = named_stored_order(
         session, installation_id, customer_id, ticket_text=ticket_text, now=now
     )
@@ -107,24 +103,35 @@ def named_stored_order(
         for bare in (number.lstrip("#"),)
         for spelled in (bare, bare.upper(), bare.lower(), f"#{bare}")
     }
+    bound = {"installation_id": installation_id, "customer_id": customer_id, "now": now}
     found = {
         order.external_id: order
-        for order in session.execute(
-            _stored(installation_id, customer_id, now).where(
-                Order.external_id.in_(sorted(spellings))
-            )
-        ).scalars()
+        for order in session.scalars(_named_query(), bound | {"spellings": sorted(spellings)})
     }
     number = named_order(ticket_text, found)
     return found[number] if number is not None else None
 
 
-def _stored(installation_id: int, customer_id: int, now: datetime) -> sa.Select[Order]:
+# Every first view of a customer's ticket runs these: built once, with bound values, because
+# building a statement costs SQLAlchemy more than running it.
+
+
+def _stored() -> sa.Select[Order]:
     return sa.select(Order).where(
-        Order.installation_id == installation_id,
-        Order.customer_id == customer_id,
-        Order.placed_at <= now,
+        Order.installation_id == sa.bindparam("installation_id"),
+        Order.customer_id == sa.bindparam("customer_id"),
+        Order.placed_at <= sa.bindparam("now"),
     )
+
+
+@cache
+def _latest_query() -> sa.Select[Order]:
+    return _stored().order_by(Order.placed_at.desc(), Order.id.desc()).limit(sa.bindparam("shown"))
+
+
+@cache
+def _named_query() -> sa.Select[Order]:
+    return _stored().where(Order.external_id.in_(sa.bindparam("spellings", expanding=True)))
 
 
 def _unique(orders: Iterable[Order]) -> list[Order]:
