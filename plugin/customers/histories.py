@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import cast
+from functools import cache
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -73,30 +74,13 @@ def raw_histories(
     # the parsing cost more than the rest of the read). The first 26 characters, as the
     # expression reads: YYYY-MM-DD HH:MM:SS.ffffff.
     text_moments = session.get_bind().dialect.name == "sqlite"
-    query = (
-        sa.select(
-            _CUSTOMERS.c.id,
-            _CUSTOMERS.c.customer_since,
-            sa.type_coerce(_ORDERS.c.placed_at, sa.String) if text_moments else _ORDERS.c.placed_at,
-            _ORDERS.c.amount_cents,
-            _ORDERS.c.discount_code,
-            _ORDERS.c.category,
-            _SEGMENTS.c.derived_stamp if stamps else sa.null(),
-        )
-        .outerjoin(
-            _ORDERS,
-            sa.and_(
-                _ORDERS.c.customer_id == _CUSTOMERS.c.id,
-                sa.true() if all_orders else _ORDERS.c.placed_at <= now,
-            ),
-        )
-        .where(_CUSTOMERS.c.installation_id == installation_id)
-        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
-        .execution_options(yield_per=STREAM_ROWS)
-    )
-    if stamps:
-        query = query.outerjoin(_SEGMENTS, _SEGMENTS.c.customer_id == _CUSTOMERS.c.id)
-    if customer_ids is not None:
+    one = customer_ids is not None and len(customer_ids) == 1
+    query = _history_query(text_moments, all_orders=all_orders, stamps=stamps, one_customer=one)
+    bound: dict[str, object] = {"installation_id": installation_id, "now": now}
+    if one:
+        assert customer_ids is not None
+        bound["customer_id"] = customer_ids[0]
+    elif customer_ids is not None:
         query = query.where(one_of(session, _CUSTOMERS.c.id, customer_ids))
     current: int | None = None
     since: date | None = None
@@ -104,7 +88,7 @@ def raw_histories(
     orders: list[tuple[datetime, int, bool, str | None]] = []
     # Fetched a partition at a time: row by row, the result's own bookkeeping cost more than
     # this loop (a profile of a refresh).
-    for rows in session.execute(query).partitions():
+    for rows in session.execute(query, bound).partitions():
         for (
             customer_id,
             customer_since,
@@ -124,3 +108,37 @@ def raw_histories(
                 orders.append((placed_at, int(amount), discount_code is not None, category))
     if current is not None:
         yield current, since, orders, stamp
+
+
+@cache
+def _history_query(
+    text_moments: bool, *, all_orders: bool, stamps: bool, one_customer: bool
+) -> sa.Select[Any]:
+    """`raw_histories`' statement, built once per shape with bound values: a view's customer
+    card reads one customer's history, and building the statement cost more than running it."""
+    query = (
+        sa.select(
+            _CUSTOMERS.c.id,
+            _CUSTOMERS.c.customer_since,
+            sa.type_coerce(_ORDERS.c.placed_at, sa.String) if text_moments else _ORDERS.c.placed_at,
+            _ORDERS.c.amount_cents,
+            _ORDERS.c.discount_code,
+            _ORDERS.c.category,
+            _SEGMENTS.c.derived_stamp if stamps else sa.null(),
+        )
+        .outerjoin(
+            _ORDERS,
+            sa.and_(
+                _ORDERS.c.customer_id == _CUSTOMERS.c.id,
+                sa.true() if all_orders else _ORDERS.c.placed_at <= sa.bindparam("now"),
+            ),
+        )
+        .where(_CUSTOMERS.c.installation_id == sa.bindparam("installation_id"))
+        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    if stamps:
+        query = query.outerjoin(_SEGMENTS, _SEGMENTS.c.customer_id == _CUSTOMERS.c.id)
+    if one_customer:
+        query = query.where(_CUSTOMERS.c.id == sa.bindparam("customer_id"))
+    return query

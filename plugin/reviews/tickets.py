@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -120,11 +121,17 @@ def review_card(
 
 
 def _review_of(session: Session, installation_id: int, ticket_id: str) -> AccountReview | None:
-    return session.scalars(
-        sa.select(AccountReview).where(
-            AccountReview.installation_id == installation_id, AccountReview.ticket_id == ticket_id
-        )
-    ).first()
+    bound = {"installation_id": installation_id, "ticket_id": ticket_id}
+    return session.scalars(_review_query(), bound).first()
+
+
+@cache
+def _review_query() -> sa.Select[AccountReview]:
+    """Built once, with bound values: every review card runs it."""
+    return sa.select(AccountReview).where(
+        AccountReview.installation_id == sa.bindparam("installation_id"),
+        AccountReview.ticket_id == sa.bindparam("ticket_id"),
+    )
 
 
 def _start_review(
