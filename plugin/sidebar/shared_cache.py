@@ -14,6 +14,8 @@ import threading
 import time
 from collections.abc import Hashable
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -52,12 +54,8 @@ class DatabaseSharedStore:
         installation_id, text = parts
         try:
             with self._sessions() as session:
-                row = session.execute(
-                    sa.select(SharedCacheEntry.value, SharedCacheEntry.fetched_at).where(
-                        SharedCacheEntry.installation_id == installation_id,
-                        SharedCacheEntry.key == text,
-                    )
-                ).first()
+                bound = {"installation_id": installation_id, "key": text}
+                row = session.execute(_read_query(), bound).first()
         except SQLAlchemyError as error:
             log.warning("shared cache not readable: %s", error)
             return None
@@ -103,3 +101,12 @@ class DatabaseSharedStore:
             sa.delete(SharedCacheEntry).where(SharedCacheEntry.fetched_at < utcnow() - self._keep)
         )
         session.commit()
+
+
+@cache
+def _read_query() -> sa.Select[Any]:
+    """Built once, with bound values: a view that misses its process's cache runs it."""
+    return sa.select(SharedCacheEntry.value, SharedCacheEntry.fetched_at).where(
+        SharedCacheEntry.installation_id == sa.bindparam("installation_id"),
+        SharedCacheEntry.key == sa.bindparam("key"),
+    )
