@@ -76,21 +76,73 @@ def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage 
 
 
 def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatus | None:
-    """Return the stage at `today`, the day it last changed and the reason for it."""
+    """Return the stage at `today`, the day it last changed and the reason for it.
+
+    The same walk as `_rhythms` then `_stage` at each of `_turning_days` (the definition, which
+    `lifecycle_stage` follows), in one pass over the order days with days as day numbers
+    (ordinals) and no record per order day: this runs for every customer in a recompute, and
+    the equivalence test in tests/domain/test_lifecycle.py holds it to the definition.
+    """
     history = history.through(today)
-    rhythms = _rhythms(history)
-    if not rhythms or history.first_seen is None:
-        return None
+    order_days = history.order_days
     first_seen = history.first_seen
-    stage, since = None, rhythms[0].day
-    # Between two order days the stage can only change at a threshold crossing.
-    next_order_days = [r.day for r in rhythms[1:]] + [today + timedelta(days=1)]
-    for rhythm, next_order_day in zip(rhythms, next_order_days, strict=True):
-        for day in _turning_days(rhythm, first_seen, before=next_order_day):
-            if (now_in := _stage(rhythm, first_seen, day)) != stage:
-                stage, since = now_in, day
+    if not order_days or first_seen is None:
+        return None
+    ordinals = [day.toordinal() for day in order_days]
+    new_until = first_seen.toordinal() + NEW_CUSTOMER_DAYS
+    end = today.toordinal() + 1
+    at_risk_after, lapsed_after = FALLBACK_AT_RISK_DAYS, FALLBACK_LAPSED_DAYS
+    gaps: list[int] = []  # kept sorted for the percentile
+    came_back_on: int | None = None
+    came_back_after = 0
+    won_back_until = 0
+    stage: LifecycleStage | None = None
+    since = previous = ordinals[0]
+    nexts = ordinals[1:]
+    nexts.append(end)
+    for day, before in zip(ordinals, nexts, strict=True):
+        if day != previous:
+            gap = day - previous
+            if gap >= lapsed_after:
+                came_back_on, came_back_after = day, gap
+                won_back_until = day + WON_BACK_DAYS
+            bisect.insort(gaps, gap)
+            if len(gaps) >= RHYTHM_MIN_GAPS:
+                at_risk_after, lapsed_after = _thresholds(gaps)
+            previous = day
+        # The days on which the stage can change before the next order day: this one, then
+        # the thresholds' crossings after it (a duplicate changes nothing).
+        turning = [day]
+        for crossing in (day + at_risk_after, day + lapsed_after, new_until, won_back_until):
+            if day < crossing < before:
+                turning.append(crossing)
+        if len(turning) > 2:
+            turning.sort()
+        for on in turning:
+            silence = on - day
+            if silence >= lapsed_after:
+                now_in = LifecycleStage.LAPSED
+            elif silence >= at_risk_after:
+                now_in = LifecycleStage.AT_RISK
+            elif on < new_until:
+                now_in = LifecycleStage.NEW
+            elif on < won_back_until:
+                now_in = LifecycleStage.WON_BACK
+            else:
+                now_in = LifecycleStage.ACTIVE
+            if now_in is not stage:
+                stage, since = now_in, on
     assert stage is not None, "the first order day always sets a stage"
-    return LifecycleStatus(stage, since, _reason(stage, rhythms[0].day, rhythms[-1], today))
+    latest = _Rhythm(
+        order_days[-1],
+        at_risk_after,
+        lapsed_after,
+        None if came_back_on is None else date.fromordinal(came_back_on),
+        came_back_after,
+    )
+    return LifecycleStatus(
+        stage, date.fromordinal(since), _reason(stage, order_days[0], latest, today)
+    )
 
 
 def _rhythms(history: CustomerHistory) -> list[_Rhythm]:
