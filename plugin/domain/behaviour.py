@@ -79,25 +79,26 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     total = len(orders)
     if total < SEASONAL_MIN_ORDERS:
         return None
-    # One pass over the orders: how many fell in each month, and in which years. Every
-    # window below is then a sum of at most three months, not another pass over the orders.
+    # One pass over the orders: how many fell in each month. Every window below is then a
+    # sum of at most three months, not another pass over the orders.
     per_month = [0] * 13
-    years_of_month: list[set[int]] = [set() for _ in range(13)]
     for order in orders:
-        placed_at = order.placed_at
-        per_month[placed_at.month] += 1
-        years_of_month[placed_at.month].add(placed_at.year)
+        per_month[order.placed_at.month] += 1
     share = SEASONAL_MIN_SHARE
 
     def enough(inside: int) -> bool:  # inside / total >= share, in whole numbers
         return inside * share.denominator >= share.numerator * total
 
     # The widest windows hold the narrower ones: if none of them holds enough, none does.
-    if not any(
-        enough(sum(per_month[(start - 1 + i) % 12 + 1] for i in range(SEASONAL_MAX_MONTHS)))
-        for start in range(1, 13)
-    ):
+    # (Most customers stop here: the widest window holding most orders is not enough.)
+    wrapped = per_month[1:] + per_month[1:SEASONAL_MAX_MONTHS]
+    if not enough(max(map(sum, (wrapped[i : i + SEASONAL_MAX_MONTHS] for i in range(12))))):
         return None
+    # In which years each month had orders, for the windows that hold enough.
+    years_of_month: list[set[int]] = [set() for _ in range(13)]
+    for order in orders:
+        placed_at = order.placed_at
+        years_of_month[placed_at.month].add(placed_at.year)
     candidates = []
     for width in range(1, SEASONAL_MAX_MONTHS + 1):
         for start in range(1, 13):

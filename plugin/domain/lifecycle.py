@@ -66,6 +66,10 @@ class _Rhythm:
     came_back_after: int
 
 
+AT_RISK_LOW, AT_RISK_HIGH = AT_RISK_DAYS_RANGE
+LAPSED_LOW, LAPSED_HIGH = LAPSED_DAYS_RANGE
+
+
 def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage | None:
     """Return the stage at the end of `today`; None for a customer who has not ordered."""
     history = history.through(today)
@@ -107,8 +111,10 @@ def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatu
                 came_back_on, came_back_after = day, gap
                 won_back_until = day + WON_BACK_DAYS
             bisect.insort(gaps, gap)
-            if len(gaps) >= RHYTHM_MIN_GAPS:
-                at_risk_after, lapsed_after = _thresholds(gaps)
+            if (count := len(gaps)) >= RHYTHM_MIN_GAPS:  # _thresholds(gaps), inline
+                usual = gaps[math.ceil(RHYTHM_PERCENTILE * count) - 1]
+                at_risk_after = min(AT_RISK_HIGH, max(AT_RISK_LOW, AT_RISK_GAP_MULTIPLE * usual))
+                lapsed_after = min(LAPSED_HIGH, max(LAPSED_LOW, LAPSED_GAP_MULTIPLE * usual))
             previous = day
         # The days on which the stage can change before the next order day: this one, then
         # the thresholds' crossings after it (a duplicate changes nothing).

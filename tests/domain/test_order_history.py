@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin.domain.order_history import (
+    TOP_CATEGORY_COUNT,
+    TRAILING_YEAR,
     CustomerHistory,
     OrderRecord,
     PurchaseFacts,
@@ -84,6 +88,37 @@ def test_top_categories_rank_by_orders_then_name() -> None:
     names = ["Tea", "Garden", "Garden", "Kitchen", "Tea", "Books", None, None, None]
     history = CustomerHistory.of([OrderRecord(day, 100, category=name) for name in names])
     assert PurchaseFacts.of(history, now=day).top_categories == ("Garden", "Tea", "Books")
+
+
+def facts_by_definition(history: CustomerHistory, *, now: datetime) -> PurchaseFacts:
+    """The facts read straight off their definitions: a pass over the orders for each."""
+    today = now.date()
+    orders = history.through(today).orders
+    in_year = [o for o in orders if o.placed_at > now - TRAILING_YEAR]
+    categories = Counter(o.category for o in orders if o.category is not None)
+    ranked = sorted(categories.items(), key=lambda item: (-item[1], item[0]))
+    last_day = orders[-1].placed_at.date() if orders else None
+    return PurchaseFacts(
+        order_count=len(orders),
+        total_spend_cents=sum(o.amount_cents for o in orders),
+        orders_12m=len(in_year),
+        spend_12m_cents=sum(o.amount_cents for o in in_year),
+        first_order_on=orders[0].placed_at.date() if orders else None,
+        last_order_on=last_day,
+        days_since_last_order=(today - last_day).days if last_day else None,
+        discount_share=(sum(o.discounted for o in orders) / len(orders) if orders else None),
+        top_categories=tuple(name for name, _ in ranked[:TOP_CATEGORY_COUNT]),
+    )
+
+
+@settings(max_examples=300)
+@given(histories(max_orders=60), todays, st.integers(min_value=0, max_value=86_399))
+def test_facts_in_one_pass_are_the_definitions(
+    history: CustomerHistory, today: date, second: int
+) -> None:
+    # One pass over the orders for every sum and count: the same facts, to the float.
+    now = at(today, 0) + timedelta(seconds=second)
+    assert PurchaseFacts.of(history, now=now) == facts_by_definition(history, now=now)
 
 
 @given(histories(), todays)
