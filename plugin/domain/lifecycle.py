@@ -68,6 +68,8 @@ class _Rhythm:
 
 AT_RISK_LOW, AT_RISK_HIGH = AT_RISK_DAYS_RANGE
 LAPSED_LOW, LAPSED_HIGH = LAPSED_DAYS_RANGE
+# No customer is at risk (nor lapsed) after fewer days of silence than this.
+QUIET_DAYS = min(AT_RISK_LOW, FALLBACK_AT_RISK_DAYS, LAPSED_LOW, FALLBACK_LAPSED_DAYS)
 
 
 def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage | None:
@@ -116,6 +118,13 @@ def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatu
                 at_risk_after = min(AT_RISK_HIGH, max(AT_RISK_LOW, AT_RISK_GAP_MULTIPLE * usual))
                 lapsed_after = min(LAPSED_HIGH, max(LAPSED_LOW, LAPSED_GAP_MULTIPLE * usual))
             previous = day
+        if before - day <= QUIET_DAYS and day >= new_until and day >= won_back_until:
+            # The usual day of a frequent buyer: the next order comes before any threshold
+            # is crossed and neither "new" nor "won back" runs, so the one turning day is
+            # this one, and the stage active.
+            if stage is not LifecycleStage.ACTIVE:
+                stage, since = LifecycleStage.ACTIVE, day
+            continue
         # The days on which the stage can change before the next order day: this one, then
         # the thresholds' crossings after it (a duplicate changes nothing).
         turning = [day]
