@@ -85,15 +85,15 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     per_month = [0] * 13
     for order in orders:
         per_month[order.placed_at.month] += 1
-    share = SEASONAL_MIN_SHARE
-
-    def enough(inside: int) -> bool:  # inside / total >= share, in whole numbers
-        return inside * share.denominator >= share.numerator * total
-
+    # A window holds enough orders when inside / total >= share: in whole numbers,
+    # inside * denominator >= numerator * total.
+    denominator = SEASONAL_MIN_SHARE.denominator
+    needed = SEASONAL_MIN_SHARE.numerator * total
     # The widest windows hold the narrower ones: if none of them holds enough, none does.
     # (Most customers stop here: the widest window holding most orders is not enough.)
     wrapped = per_month[1:] + per_month[1:SEASONAL_MAX_MONTHS]
-    if not enough(max(map(sum, (wrapped[i : i + SEASONAL_MAX_MONTHS] for i in range(12))))):
+    widest = max(map(sum, (wrapped[i : i + SEASONAL_MAX_MONTHS] for i in range(12))))
+    if widest * denominator < needed:
         return None
     # In which years each month had orders, for the windows that hold enough.
     years_of_month: list[set[int]] = [set() for _ in range(13)]
@@ -103,7 +103,7 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     candidates = []
     for width, start, months in _SEASON_WINDOWS:
         inside = sum(map(per_month.__getitem__, months))
-        if enough(inside):
+        if inside * denominator >= needed:
             # A season's months before `start` in the calendar (a Dec-Jan window's January)
             # count with the year the season began.
             years = {

@@ -99,6 +99,7 @@ def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatu
     end = today.toordinal() + 1
     at_risk_after, lapsed_after = FALLBACK_AT_RISK_DAYS, FALLBACK_LAPSED_DAYS
     gaps: list[int] = []  # kept sorted for the percentile
+    rhythm_of = 0  # the usual gap the thresholds were last drawn from (gaps are 1 day or more)
     came_back_on: int | None = None
     came_back_after = 0
     won_back_until = 0
@@ -115,8 +116,12 @@ def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatu
             bisect.insort(gaps, gap)
             if (count := len(gaps)) >= RHYTHM_MIN_GAPS:  # _thresholds(gaps), inline
                 usual = gaps[math.ceil(RHYTHM_PERCENTILE * count) - 1]
-                at_risk_after = min(AT_RISK_HIGH, max(AT_RISK_LOW, AT_RISK_GAP_MULTIPLE * usual))
-                lapsed_after = min(LAPSED_HIGH, max(LAPSED_LOW, LAPSED_GAP_MULTIPLE * usual))
+                if usual != rhythm_of:  # the thresholds change only with the usual gap
+                    rhythm_of = usual
+                    at_risk_after = min(
+                        AT_RISK_HIGH, max(AT_RISK_LOW, AT_RISK_GAP_MULTIPLE * usual)
+                    )
+                    lapsed_after = min(LAPSED_HIGH, max(LAPSED_LOW, LAPSED_GAP_MULTIPLE * usual))
             previous = day
         if before - day <= QUIET_DAYS and day >= new_until and day >= won_back_until:
             # The usual day of a frequent buyer: the next order comes before any threshold
