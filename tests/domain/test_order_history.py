@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -31,6 +33,32 @@ def test_of_sorts_orders_and_the_constructor_insists_on_it() -> None:
 def test_an_order_amount_cannot_be_negative() -> None:
     with pytest.raises(ValueError, match="negative"):
         OrderRecord(at(date(2024, 5, 1)), -1)
+
+
+def test_an_order_record_is_a_frozen_value() -> None:
+    # Its __init__ is written by hand (for speed): still the dataclass's fields, defaults,
+    # equality, hash, repr and copies, and no assignment.
+    record = OrderRecord(at(date(2024, 5, 1)), 250, category="Tea")
+    assert record == OrderRecord(at(date(2024, 5, 1)), 250, False, "Tea")
+    assert hash(record) == hash(OrderRecord(at(date(2024, 5, 1)), 250, False, "Tea"))
+    assert [f.name for f in dataclasses.fields(record)] == [
+        "placed_at",
+        "amount_cents",
+        "discounted",
+        "category",
+    ]
+    assert repr(record) == (
+        "OrderRecord(placed_at=datetime.datetime(2024, 5, 1, 12, 0), amount_cents=250, "
+        "discounted=False, category='Tea')"
+    )
+    assert dataclasses.replace(record, discounted=True) == OrderRecord(
+        record.placed_at, 250, True, "Tea"
+    )
+    assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 (our own bytes)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.amount_cents = 1  # type: ignore[misc]
+    with pytest.raises(ValueError, match="negative"):
+        dataclasses.replace(record, amount_cents=-5)
 
 
 def test_through_keeps_the_whole_day_and_nothing_after() -> None:
