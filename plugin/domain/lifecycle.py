@@ -91,9 +91,12 @@ def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatu
     """
     history = history.through(today)
     order_days = history.order_days
-    first_seen = history.first_seen
-    if not order_days or first_seen is None:
+    if not order_days:
         return None
+    # history.first_seen: the earlier of the account's start and the first order day.
+    first_seen = order_days[0]
+    if (account_since := history.customer_since) is not None and account_since < first_seen:
+        first_seen = account_since
     ordinals = [day.toordinal() for day in order_days]
     new_until = first_seen.toordinal() + NEW_CUSTOMER_DAYS
     end = today.toordinal() + 1
