@@ -42,13 +42,9 @@ def customer_histories(
 def history_of(
     since: date | None, orders: list[tuple[datetime, int, bool, str | None]]
 ) -> CustomerHistory:
+    # Positional arguments: a dataclass's keyword call costs a third more, for every order.
     return CustomerHistory(
-        tuple(
-            OrderRecord(
-                placed_at=placed_at, amount_cents=amount, discounted=discounted, category=category
-            )
-            for placed_at, amount, discounted, category in orders
-        ),
+        tuple([OrderRecord(*order) for order in orders]),
         since,
     )
 

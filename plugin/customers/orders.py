@@ -202,6 +202,17 @@ def insert_order_facts(session: Session, *, installation_id: int, now: datetime)
     )
     columns = ["installation_id", "customer_id", "name", "value", "source", "fetched_at"]
     session.execute(sa.insert(_FACTS).from_select(columns, rows))
+    # Only if some order's category is a name JSON escapes (rare) can a buyer's top three hold
+    # one: a scan that stops at the first such name, instead of ranking every buyer's
+    # categories a second time (0.8 s at a million orders on SQLite).
+    if not session.execute(
+        sa.select(
+            sa.exists()
+            .select_from(_CUSTOMER_ORDERS)
+            .where(scope, _escaped_in_json(dialect, _ORDERS.c.category))
+        )
+    ).scalar():
+        return
     escaped = [
         {"customer": customer_id, "text": json_text([name for name in top3 if name is not None])}
         for customer_id, *top3 in session.execute(
@@ -246,12 +257,6 @@ def _top_categories_of(dialect: str, scope: sa.ColumnElement[bool]) -> sa.Select
         .group_by(_CUSTOMERS.c.id, category)
         .subquery("ranked")
     )
-    if dialect == "postgresql":
-        escaped = ranked.c.category.regexp_match("[^ -~]")
-        quoted = [sa.func.strpos(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
-    else:
-        escaped = ranked.c.category.op("GLOB")("*[^ -~]*")
-        quoted = [sa.func.instr(ranked.c.category, mark) > 0 for mark in ('"', "\\")]
 
     def ranked_at(rank: int) -> sa.ColumnElement[Any]:
         return sa.func.max(sa.case((ranked.c.rank == rank, ranked.c.category)))
@@ -262,11 +267,25 @@ def _top_categories_of(dialect: str, scope: sa.ColumnElement[bool]) -> sa.Select
             ranked_at(1).label("first"),
             ranked_at(2).label("second"),
             ranked_at(3).label("third"),
-            sa.func.min(sa.case((sa.or_(escaped, *quoted), 0), else_=1)).label("plain"),
+            sa.func.min(sa.case((_escaped_in_json(dialect, ranked.c.category), 0), else_=1)).label(
+                "plain"
+            ),
         )
         .where(ranked.c.rank <= TOP_CATEGORY_COUNT)
         .group_by(ranked.c.customer_id)
     )
+
+
+def _escaped_in_json(dialect: str, name: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Whether JSON writes the name otherwise than as it is: a quote, a backslash, or anything
+    outside printable ASCII in it."""
+    if dialect == "postgresql":
+        escaped = name.regexp_match("[^ -~]")
+        quoted = [sa.func.strpos(name, mark) > 0 for mark in ('"', "\\")]
+    else:
+        escaped = name.op("GLOB")("*[^ -~]*")
+        quoted = [sa.func.instr(name, mark) > 0 for mark in ('"', "\\")]
+    return sa.or_(escaped, *quoted)
 
 
 @dataclass(frozen=True)

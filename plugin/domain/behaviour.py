@@ -6,11 +6,12 @@ deal; and are they new to us. Every rule reads the orders placed on or before `t
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import itertools
 import statistics
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from fractions import Fraction
 
@@ -79,32 +80,30 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     total = len(orders)
     if total < SEASONAL_MIN_ORDERS:
         return None
-    # One pass over the orders: how many fell in each month, and in which years. Every
-    # window below is then a sum of at most three months, not another pass over the orders.
+    # One pass over the orders: how many fell in each month. Every window below is then a
+    # sum of at most three months, not another pass over the orders.
     per_month = [0] * 13
+    for order in orders:
+        per_month[order.placed_at.month] += 1
+    # A window holds enough orders when inside / total >= share: in whole numbers,
+    # inside * denominator >= numerator * total.
+    denominator = SEASONAL_MIN_SHARE.denominator
+    needed = SEASONAL_MIN_SHARE.numerator * total
+    # The widest windows hold the narrower ones: if none of them holds enough, none does.
+    # (Most customers stop here: the widest window holding most orders is not enough.)
+    wrapped = per_month[1:] + per_month[1:SEASONAL_MAX_MONTHS]
+    widest = max(map(sum, (wrapped[i : i + SEASONAL_MAX_MONTHS] for i in range(12))))
+    if widest * denominator < needed:
+        return None
+    # In which years each month had orders, for the windows that hold enough.
     years_of_month: list[set[int]] = [set() for _ in range(13)]
     for order in orders:
         placed_at = order.placed_at
-        per_month[placed_at.month] += 1
         years_of_month[placed_at.month].add(placed_at.year)
-    share = SEASONAL_MIN_SHARE
-
-    def enough(inside: int) -> bool:  # inside / total >= share, in whole numbers
-        return inside * share.denominator >= share.numerator * total
-
-    # The widest windows hold the narrower ones: if none of them holds enough, none does.
-    if not any(
-        enough(sum(per_month[(start - 1 + i) % 12 + 1] for i in range(SEASONAL_MAX_MONTHS)))
-        for start in range(1, 13)
-    ):
-        return None
     candidates = []
-    for width in range(1, SEASONAL_MAX_MONTHS + 1):
-        for start in range(1, 13):
-            months = [(start - 1 + i) % 12 + 1 for i in range(width)]
-            inside = sum(per_month[month] for month in months)
-            if not enough(inside):
-                continue
+    for width, start, months in _SEASON_WINDOWS:
+        inside = sum(map(per_month.__getitem__, months))
+        if inside * denominator >= needed:
             # A season's months before `start` in the calendar (a Dec-Jan window's January)
             # count with the year the season began.
             years = {
@@ -132,15 +131,23 @@ def seasonal_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | Non
     )
 
 
+# Every window seasonal_tag weighs: (width in months, first month, its months), narrowest first.
+_SEASON_WINDOWS = tuple(
+    (width, start, tuple((start - 1 + i) % 12 + 1 for i in range(width)))
+    for width in range(1, SEASONAL_MAX_MONTHS + 1)
+    for start in range(1, 13)
+)
+
+
 def small_business_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
     """Tag a customer who orders several times a week at regular intervals, like a business."""
-    days = [
-        day
-        for day in history.through(today).order_days
-        if (today - day).days < SMALL_BUSINESS_WINDOW_DAYS
-    ]
-    if len(days) < SMALL_BUSINESS_MIN_ORDER_DAYS:
+    # The order days less than the window's days ago: the sorted days after its eve.
+    order_days = history.through(today).order_days
+    window_eve = today - timedelta(days=SMALL_BUSINESS_WINDOW_DAYS)
+    in_window = len(order_days) - bisect.bisect_right(order_days, window_eve)
+    if in_window < SMALL_BUSINESS_MIN_ORDER_DAYS:
         return None
+    days = list(order_days[-in_window:])
     gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days)]
     if (still_open := (today - days[-1]).days) > 0:
         gaps.append(still_open)
@@ -183,12 +190,16 @@ def deal_seeker_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | 
 def new_customer_tag(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
     """Tag a customer who has ordered and whom we have known for less than 30 days."""
     history = history.through(today)
-    if not history.orders or history.first_seen is None:
+    if not history.orders:
         return None
-    known_for = (today - history.first_seen).days
+    # history.first_seen, without the order days: the first order's is the first of them.
+    first_order_day = history.orders[0].placed_at.date()
+    since = history.customer_since
+    first_seen = first_order_day if since is None else min(since, first_order_day)
+    known_for = (today - first_seen).days
     if known_for >= NEW_CUSTOMER_DAYS:
         return None
-    first_order = (today - history.order_days[0]).days
+    first_order = (today - first_order_day).days
     return BehaviourTag(
         Behaviour.NEW_CUSTOMER, N_("first order %(when)s", when=ago_phrase(first_order))
     )

@@ -66,6 +66,12 @@ class _Rhythm:
     came_back_after: int
 
 
+AT_RISK_LOW, AT_RISK_HIGH = AT_RISK_DAYS_RANGE
+LAPSED_LOW, LAPSED_HIGH = LAPSED_DAYS_RANGE
+# No customer is at risk (nor lapsed) after fewer days of silence than this.
+QUIET_DAYS = min(AT_RISK_LOW, FALLBACK_AT_RISK_DAYS, LAPSED_LOW, FALLBACK_LAPSED_DAYS)
+
+
 def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage | None:
     """Return the stage at the end of `today`; None for a customer who has not ordered."""
     history = history.through(today)
@@ -76,21 +82,90 @@ def lifecycle_stage(history: CustomerHistory, *, today: date) -> LifecycleStage 
 
 
 def lifecycle_status(history: CustomerHistory, *, today: date) -> LifecycleStatus | None:
-    """Return the stage at `today`, the day it last changed and the reason for it."""
+    """Return the stage at `today`, the day it last changed and the reason for it.
+
+    The same walk as `_rhythms` then `_stage` at each of `_turning_days` (the definition, which
+    `lifecycle_stage` follows), in one pass over the order days with days as day numbers
+    (ordinals) and no record per order day: this runs for every customer in a recompute, and
+    the equivalence test in tests/domain/test_lifecycle.py holds it to the definition.
+    """
     history = history.through(today)
-    rhythms = _rhythms(history)
-    if not rhythms or history.first_seen is None:
+    order_days = history.order_days
+    if not order_days:
         return None
-    first_seen = history.first_seen
-    stage, since = None, rhythms[0].day
-    # Between two order days the stage can only change at a threshold crossing.
-    next_order_days = [r.day for r in rhythms[1:]] + [today + timedelta(days=1)]
-    for rhythm, next_order_day in zip(rhythms, next_order_days, strict=True):
-        for day in _turning_days(rhythm, first_seen, before=next_order_day):
-            if (now_in := _stage(rhythm, first_seen, day)) != stage:
-                stage, since = now_in, day
+    # history.first_seen: the earlier of the account's start and the first order day.
+    first_seen = order_days[0]
+    if (account_since := history.customer_since) is not None and account_since < first_seen:
+        first_seen = account_since
+    ordinals = [day.toordinal() for day in order_days]
+    new_until = first_seen.toordinal() + NEW_CUSTOMER_DAYS
+    end = today.toordinal() + 1
+    at_risk_after, lapsed_after = FALLBACK_AT_RISK_DAYS, FALLBACK_LAPSED_DAYS
+    gaps: list[int] = []  # kept sorted for the percentile
+    rhythm_of = 0  # the usual gap the thresholds were last drawn from (gaps are 1 day or more)
+    came_back_on: int | None = None
+    came_back_after = 0
+    won_back_until = 0
+    stage: LifecycleStage | None = None
+    since = previous = ordinals[0]
+    nexts = ordinals[1:]
+    nexts.append(end)
+    for day, before in zip(ordinals, nexts, strict=True):
+        if day != previous:
+            gap = day - previous
+            if gap >= lapsed_after:
+                came_back_on, came_back_after = day, gap
+                won_back_until = day + WON_BACK_DAYS
+            bisect.insort(gaps, gap)
+            if (count := len(gaps)) >= RHYTHM_MIN_GAPS:  # _thresholds(gaps), inline
+                usual = gaps[math.ceil(RHYTHM_PERCENTILE * count) - 1]
+                if usual != rhythm_of:  # the thresholds change only with the usual gap
+                    rhythm_of = usual
+                    at_risk_after = min(
+                        AT_RISK_HIGH, max(AT_RISK_LOW, AT_RISK_GAP_MULTIPLE * usual)
+                    )
+                    lapsed_after = min(LAPSED_HIGH, max(LAPSED_LOW, LAPSED_GAP_MULTIPLE * usual))
+            previous = day
+        if before - day <= QUIET_DAYS and day >= new_until and day >= won_back_until:
+            # The usual day of a frequent buyer: the next order comes before any threshold
+            # is crossed and neither "new" nor "won back" runs, so the one turning day is
+            # this one, and the stage active.
+            if stage is not LifecycleStage.ACTIVE:
+                stage, since = LifecycleStage.ACTIVE, day
+            continue
+        # The days on which the stage can change before the next order day: this one, then
+        # the thresholds' crossings after it (a duplicate changes nothing).
+        turning = [day]
+        for crossing in (day + at_risk_after, day + lapsed_after, new_until, won_back_until):
+            if day < crossing < before:
+                turning.append(crossing)
+        if len(turning) > 2:
+            turning.sort()
+        for on in turning:
+            silence = on - day
+            if silence >= lapsed_after:
+                now_in = LifecycleStage.LAPSED
+            elif silence >= at_risk_after:
+                now_in = LifecycleStage.AT_RISK
+            elif on < new_until:
+                now_in = LifecycleStage.NEW
+            elif on < won_back_until:
+                now_in = LifecycleStage.WON_BACK
+            else:
+                now_in = LifecycleStage.ACTIVE
+            if now_in is not stage:
+                stage, since = now_in, on
     assert stage is not None, "the first order day always sets a stage"
-    return LifecycleStatus(stage, since, _reason(stage, rhythms[0].day, rhythms[-1], today))
+    latest = _Rhythm(
+        order_days[-1],
+        at_risk_after,
+        lapsed_after,
+        None if came_back_on is None else date.fromordinal(came_back_on),
+        came_back_after,
+    )
+    return LifecycleStatus(
+        stage, date.fromordinal(since), _reason(stage, order_days[0], latest, today)
+    )
 
 
 def _rhythms(history: CustomerHistory) -> list[_Rhythm]:

@@ -139,7 +139,16 @@ def build_segment_profile(
     today = now.date()
     history = history.through(today)
     purchases = PurchaseFacts.of(history, now=now)
-    rfm_values = RfmValues.of(history, today=today)
+    # RfmValues.of(history, today=today), from the sums just made rather than another pass.
+    rfm_values = (
+        RfmValues(
+            recency_days=purchases.days_since_last_order,
+            frequency=purchases.order_count,
+            monetary_cents=purchases.total_spend_cents,
+        )
+        if purchases.days_since_last_order is not None
+        else None
+    )
     profile = SegmentProfile(
         tier=value_tier(purchases.orders_12m, purchases.spend_12m_cents, thresholds),
         purchases=purchases,
@@ -147,4 +156,8 @@ def build_segment_profile(
         behaviours=behaviour_tags(history, today=today),
         lifecycle=lifecycle_status(history, today=today),
     )
-    return replace(profile, personas=match_personas(personas, profile.facts()))
+    personas = tuple(personas)
+    if not personas:  # nothing to match: no facts to gather, no second profile to build
+        return profile
+    matched = match_personas(personas, profile.facts())
+    return replace(profile, personas=matched) if matched else profile

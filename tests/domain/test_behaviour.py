@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import itertools
+import statistics
 from datetime import date, timedelta
 from fractions import Fraction
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from plugin.domain.behaviour import (
     DEAL_SEEKER_MIN_ORDERS,
     NEW_CUSTOMER_DAYS,
+    SMALL_BUSINESS_MAX_GAP_VARIATION,
     SMALL_BUSINESS_MIN_ORDER_DAYS,
     SMALL_BUSINESS_WINDOW_DAYS,
     Behaviour,
@@ -23,7 +26,8 @@ from plugin.domain.behaviour import (
     seasonal_tag,
     small_business_tag,
 )
-from plugin.domain.order_history import CustomerHistory
+from plugin.domain.order_history import CustomerHistory, ago_phrase
+from plugin.domain.wording import N_
 from tests.domain.strategies import histories, history_on
 
 TODAY = date(2026, 3, 2)
@@ -205,6 +209,67 @@ def test_a_business_that_stopped_ordering_is_not_tagged() -> None:
 def test_several_orders_a_day_are_one_order_day() -> None:
     days = every(7, since=89) * 5  # weekly, five orders each time
     assert small_business_tag(history_on(days), today=TODAY) is None
+
+
+def small_business_by_definition(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """The small business rule read off its definition: a test of every order day."""
+    days = [
+        day
+        for day in history.through(today).order_days
+        if (today - day).days < SMALL_BUSINESS_WINDOW_DAYS
+    ]
+    if len(days) < SMALL_BUSINESS_MIN_ORDER_DAYS:
+        return None
+    gaps = [(later - earlier).days for earlier, later in itertools.pairwise(days)]
+    if (still_open := (today - days[-1]).days) > 0:
+        gaps.append(still_open)
+    mean = statistics.fmean(gaps)
+    if statistics.pstdev(gaps) / mean > SMALL_BUSINESS_MAX_GAP_VARIATION:
+        return None
+    return BehaviourTag(
+        Behaviour.SMALL_BUSINESS,
+        N_(
+            "ordered on %(count)d of the last %(window)d days, regularly, every %(mean)s days "
+            "on average",
+            count=len(days),
+            window=SMALL_BUSINESS_WINDOW_DAYS,
+            mean=format(mean, ".1f"),
+        ),
+    )
+
+
+def new_customer_by_definition(history: CustomerHistory, *, today: date) -> BehaviourTag | None:
+    """The new customer rule as defined, through first_seen and the order days."""
+    history = history.through(today)
+    if not history.orders or history.first_seen is None:
+        return None
+    if (today - history.first_seen).days >= NEW_CUSTOMER_DAYS:
+        return None
+    first_order = (today - history.order_days[0]).days
+    return BehaviourTag(
+        Behaviour.NEW_CUSTOMER, N_("first order %(when)s", when=ago_phrase(first_order))
+    )
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=130), max_size=70),
+    st.none() | st.integers(min_value=0, max_value=60),
+    st.integers(min_value=-3, max_value=3),
+)
+def test_recent_rules_read_the_days_their_definitions_do(
+    ago: list[int], known_for: int | None, shift: int
+) -> None:
+    # small_business_tag finds the window's days by a search in the sorted days, and
+    # new_customer_tag finds first_seen from the first order: the same days and tags.
+    since = None if known_for is None else TODAY - timedelta(days=known_for)
+    history = history_on([TODAY - timedelta(days=a) for a in ago], customer_since=since)
+    today = TODAY + timedelta(days=shift)
+    assert small_business_tag(history, today=today) == small_business_by_definition(
+        history, today=today
+    )
+    assert new_customer_tag(history, today=today) == new_customer_by_definition(
+        history, today=today
+    )
 
 
 # Deal seeker ------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ from plugin.domain.lifecycle import (
     WON_BACK_DAYS,
     LifecycleStage,
     LifecycleStatus,
+    _reason,
+    _rhythms,
+    _stage,
+    _turning_days,
     lifecycle_stage,
     lifecycle_status,
 )
@@ -65,6 +69,40 @@ def test_since_is_the_day_the_current_stage_began(
 def test_a_stage_needs_an_order(history: CustomerHistory, today: date) -> None:
     has_ordered = bool(history.through(today).orders)
     assert (lifecycle_stage(history, today=today) is not None) == has_ordered
+
+
+def status_by_definition(history: CustomerHistory, *, today: date) -> LifecycleStatus | None:
+    """The status read straight off the definition: a rhythm per order day, then the stage at
+    each of its turning days (the walk lifecycle_status made before it ran on day numbers)."""
+    history = history.through(today)
+    rhythms = _rhythms(history)
+    if not rhythms or history.first_seen is None:
+        return None
+    first_seen = history.first_seen
+    stage, since = None, rhythms[0].day
+    next_order_days = [r.day for r in rhythms[1:]] + [today + timedelta(days=1)]
+    for rhythm, next_order_day in zip(rhythms, next_order_days, strict=True):
+        for day in _turning_days(rhythm, first_seen, before=next_order_day):
+            if (now_in := _stage(rhythm, first_seen, day)) != stage:
+                stage, since = now_in, day
+    assert stage is not None
+    return LifecycleStatus(stage, since, _reason(stage, rhythms[0].day, rhythms[-1], today))
+
+
+@settings(max_examples=300, deadline=None)
+@given(regular_histories() | histories(max_orders=60), todays)
+def test_status_is_the_definitions(history: CustomerHistory, today: date) -> None:
+    # One pass on day numbers, without a record per order day: the same stage, since and
+    # reason as the definition, on regular buyers with lapses and on random orders alike.
+    assert lifecycle_status(history, today=today) == status_by_definition(history, today=today)
+
+
+@given(regular_histories(), st.integers(min_value=0, max_value=120))
+def test_status_is_the_definitions_around_each_order(history: CustomerHistory, after: int) -> None:
+    # Days at and just after an order day, where the thresholds, "new" and "won back" cross.
+    for day in history.order_days:
+        today = day + timedelta(days=after)
+        assert lifecycle_status(history, today=today) == status_by_definition(history, today=today)
 
 
 # One order: the fallback thresholds -------------------------------------------------------

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
+from collections import Counter
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from plugin.domain.order_history import (
+    TOP_CATEGORY_COUNT,
+    TRAILING_YEAR,
     CustomerHistory,
     OrderRecord,
     PurchaseFacts,
@@ -27,6 +33,32 @@ def test_of_sorts_orders_and_the_constructor_insists_on_it() -> None:
 def test_an_order_amount_cannot_be_negative() -> None:
     with pytest.raises(ValueError, match="negative"):
         OrderRecord(at(date(2024, 5, 1)), -1)
+
+
+def test_an_order_record_is_a_frozen_value() -> None:
+    # Its __init__ is written by hand (for speed): still the dataclass's fields, defaults,
+    # equality, hash, repr and copies, and no assignment.
+    record = OrderRecord(at(date(2024, 5, 1)), 250, category="Tea")
+    assert record == OrderRecord(at(date(2024, 5, 1)), 250, False, "Tea")
+    assert hash(record) == hash(OrderRecord(at(date(2024, 5, 1)), 250, False, "Tea"))
+    assert [f.name for f in dataclasses.fields(record)] == [
+        "placed_at",
+        "amount_cents",
+        "discounted",
+        "category",
+    ]
+    assert repr(record) == (
+        "OrderRecord(placed_at=datetime.datetime(2024, 5, 1, 12, 0), amount_cents=250, "
+        "discounted=False, category='Tea')"
+    )
+    assert dataclasses.replace(record, discounted=True) == OrderRecord(
+        record.placed_at, 250, True, "Tea"
+    )
+    assert pickle.loads(pickle.dumps(record)) == record  # noqa: S301 (our own bytes)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.amount_cents = 1  # type: ignore[misc]
+    with pytest.raises(ValueError, match="negative"):
+        dataclasses.replace(record, amount_cents=-5)
 
 
 def test_through_keeps_the_whole_day_and_nothing_after() -> None:
@@ -84,6 +116,37 @@ def test_top_categories_rank_by_orders_then_name() -> None:
     names = ["Tea", "Garden", "Garden", "Kitchen", "Tea", "Books", None, None, None]
     history = CustomerHistory.of([OrderRecord(day, 100, category=name) for name in names])
     assert PurchaseFacts.of(history, now=day).top_categories == ("Garden", "Tea", "Books")
+
+
+def facts_by_definition(history: CustomerHistory, *, now: datetime) -> PurchaseFacts:
+    """The facts read straight off their definitions: a pass over the orders for each."""
+    today = now.date()
+    orders = history.through(today).orders
+    in_year = [o for o in orders if o.placed_at > now - TRAILING_YEAR]
+    categories = Counter(o.category for o in orders if o.category is not None)
+    ranked = sorted(categories.items(), key=lambda item: (-item[1], item[0]))
+    last_day = orders[-1].placed_at.date() if orders else None
+    return PurchaseFacts(
+        order_count=len(orders),
+        total_spend_cents=sum(o.amount_cents for o in orders),
+        orders_12m=len(in_year),
+        spend_12m_cents=sum(o.amount_cents for o in in_year),
+        first_order_on=orders[0].placed_at.date() if orders else None,
+        last_order_on=last_day,
+        days_since_last_order=(today - last_day).days if last_day else None,
+        discount_share=(sum(o.discounted for o in orders) / len(orders) if orders else None),
+        top_categories=tuple(name for name, _ in ranked[:TOP_CATEGORY_COUNT]),
+    )
+
+
+@settings(max_examples=300)
+@given(histories(max_orders=60), todays, st.integers(min_value=0, max_value=86_399))
+def test_facts_in_one_pass_are_the_definitions(
+    history: CustomerHistory, today: date, second: int
+) -> None:
+    # One pass over the orders for every sum and count: the same facts, to the float.
+    now = at(today, 0) + timedelta(seconds=second)
+    assert PurchaseFacts.of(history, now=now) == facts_by_definition(history, now=now)
 
 
 @given(histories(), todays)

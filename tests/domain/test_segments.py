@@ -160,6 +160,28 @@ def test_orders_after_now_are_left_out() -> None:
     assert profile(history).purchases.order_count == 0
 
 
+# Cut points as a base of a thousand customers could draw them.
+CUTS = RfmCutPoints(
+    recency_days=(400, 200, 60, 14),
+    frequency=(1, 2, 4, 8),
+    monetary_cents=(50_00, 150_00, 400_00, 1_000_00),
+    base_size=1_000,
+)
+
+
+@given(histories(), todays, st.sampled_from([FIXED_BANDS, CUTS]))
+def test_rfm_scores_are_those_of_the_rfm_values(
+    history: CustomerHistory, today: date, cut_points: RfmCutPoints
+) -> None:
+    # The profile takes the RFM values from its purchase facts rather than another pass.
+    now = at(today)
+    built = build_segment_profile(
+        history, thresholds=TierThresholds(), cut_points=cut_points, now=now
+    )
+    values = RfmValues.of(history, today=today)
+    assert built.rfm == (cut_points.score(values) if values else None)
+
+
 @given(histories(), todays)
 def test_facts_fit_the_field_catalogue(history: CustomerHistory, today: date) -> None:
     built = build_segment_profile(
