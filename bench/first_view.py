@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask.testing import FlaskClient
 
 from bench import events_replay, workload
-from bench.agent_view import page_query
+from bench.agent_view import page_query, timing_parts_ms
 from bench.banner_load import agent_id
 from bench.benchmark import Options, database, fake_zendesk_process
 from bench.service import ORIGIN, prepare_database, service_environment
@@ -120,8 +120,9 @@ def _events_sent(client: FlaskClient, installation_id: int, views: Sequence[work
 
 def _whole_view(
     client: FlaskClient, key: RSAPrivateKey, view: workload.View
-) -> tuple[float, float]:
-    """The launch, then the view: each one's wall time in milliseconds."""
+) -> tuple[float, float, dict[str, float]]:
+    """The launch, then the view: each one's wall time in milliseconds, and the view's parts'
+    (banner, cards) server time as its Server-Timing gives them."""
     token = signed_launch(key, agent_id(view.agent))
     started = time.perf_counter()
     page = client.post(
@@ -140,7 +141,11 @@ def _whole_view(
     done = time.perf_counter()
     if answer.status_code != 200 or 'id="rg-suggestions"' not in answer.get_data(as_text=True):
         raise SystemExit(f"the view failed: HTTP {answer.status_code}")
-    return 1000 * (launched - started), 1000 * (done - launched)
+    return (
+        1000 * (launched - started),
+        1000 * (done - launched),
+        timing_parts_ms(answer.headers.get("server-timing", "")),
+    )
 
 
 def _by_package(profile: cProfile.Profile, views: int) -> None:
@@ -202,14 +207,17 @@ def run(arguments: argparse.Namespace) -> None:
         profile = cProfile.Profile() if arguments.profile or arguments.by_package else None
         launches: list[float] = []
         views: list[float] = []
+        parts: dict[str, list[float]] = {}
         with statements.listening(db.database(app).engine) if arguments.statements else _nothing():
             cpu, wall = time.process_time(), time.perf_counter()
             if profile is not None:
                 profile.enable()
             for view in timed:
-                launch_ms, view_ms = _whole_view(client, key, view)
+                launch_ms, view_ms, view_parts = _whole_view(client, key, view)
                 launches.append(launch_ms)
                 views.append(view_ms)
+                for name, ms in view_parts.items():
+                    parts.setdefault(name, []).append(ms)
             if profile is not None:
                 profile.disable()
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -217,6 +225,10 @@ def run(arguments: argparse.Namespace) -> None:
             f"{len(timed)} views: launch p50 {statistics.median(launches):.2f} ms, view p50 "
             f"{statistics.median(views):.2f} ms; per whole view {1000 * cpu / len(timed):.2f} ms "
             f"of CPU, {1000 * wall / len(timed):.2f} ms of wall time"
+        )
+        print(
+            "the view's parts, p50:",
+            ", ".join(f"{name} {statistics.median(ms):.2f} ms" for name, ms in parts.items()),
         )
         if arguments.statements:
             statements.report(len(timed))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -127,22 +128,35 @@ def _facts_query() -> sa.Select[CustomerFact]:
 
 
 @cache
-def _fact_values_query() -> sa.Select[Any]:
-    return sa.select(CustomerFact.name, CustomerFact.value).where(
-        unindexed(CustomerFact.installation_id) == sa.bindparam("installation_id"),
-        CustomerFact.customer_id == sa.bindparam("customer_id"),
-        CustomerFact.source == sa.bindparam("source"),
+def _all_facts_query() -> sa.Select[Any]:
+    facts = cast(sa.Table, CustomerFact.__table__).c
+    return sa.select(facts.name, facts.value, facts.source, facts.fetched_at).where(
+        unindexed(facts.installation_id) == sa.bindparam("installation_id"),
+        facts.customer_id == sa.bindparam("customer_id"),
     )
 
 
 @cache
-def _order_sources_query() -> sa.Select[str]:
+def _stored_orders_query(text_moments: bool) -> sa.Select[Any]:
+    """Table columns, not the ORM's entity: plain rows (`StoredOrder`'s fields, in order)."""
+    table = cast(sa.Table, Order.__table__).c
     return (
-        sa.select(Order.source)
-        .where(unindexed(Order.installation_id) == sa.bindparam("installation_id"))
-        .where(Order.customer_id == sa.bindparam("customer_id"))
-        .distinct()
-        .order_by(Order.source)
+        sa.select(
+            table.id,
+            table.external_id,
+            sa.type_coerce(table.placed_at, sa.String) if text_moments else table.placed_at,
+            table.amount_cents,
+            table.discount_code,
+            table.category,
+            table.source,
+            table.status,
+            table.fulfillment_status,
+            table.tracking_url,
+            table.item_count,
+        )
+        .where(unindexed(table.installation_id) == sa.bindparam("installation_id"))
+        .where(table.customer_id == sa.bindparam("customer_id"))
+        .order_by(table.placed_at, table.id)
     )
 
 
@@ -150,10 +164,68 @@ def _of(customer: Customer) -> dict[str, int]:
     return {"installation_id": customer.installation_id, "customer_id": customer.id}
 
 
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """One of a customer's stored orders, as the sidebar reads them (`stored_orders_of`)."""
+
+    id: int
+    external_id: str
+    placed_at: datetime
+    amount_cents: int
+    discount_code: str | None
+    category: str | None
+    source: str
+    status: str | None
+    fulfillment_status: str | None
+    tracking_url: str | None
+    item_count: int | None
+
+
+# A customer's stored facts: by source, each fact's (value, fetched_at) by name.
+StoredFacts = Mapping[str, Mapping[str, tuple[object, datetime]]]
+
+
+def stored_orders_of(
+    session: Session, installation_id: int, customer_id: int
+) -> tuple[StoredOrder, ...]:
+    """Every stored order of the customer, oldest first (ties by id): one statement, from which
+    the sidebar draws their profile's history, their recent orders, the order a ticket names
+    and where their orders came from."""
+    session.flush()
+    text_moments = session.get_bind().dialect.name == "sqlite"
+    bound = {"installation_id": installation_id, "customer_id": customer_id}
+    rows = session.execute(_stored_orders_query(text_moments), bound).all()
+    if text_moments:
+        # As `histories.raw_histories` reads them: fromisoformat beats SQLAlchemy's regex.
+        return tuple(
+            StoredOrder(row[0], row[1], datetime.fromisoformat(row[2][:26]), *row[3:])
+            for row in rows
+        )
+    return tuple(StoredOrder(*row) for row in rows)
+
+
+def stored_facts_of(session: Session, *, customer: Customer) -> StoredFacts:
+    """Every stored fact of the customer, by source: one statement."""
+    found: dict[str, dict[str, tuple[object, datetime]]] = {}
+    for name, value, source, fetched_at in session.execute(_all_facts_query(), _of(customer)):
+        found.setdefault(source, {})[name] = (value, fetched_at)
+    return found
+
+
+def order_sources_of(stored: tuple[StoredOrder, ...]) -> tuple[str, ...]:
+    """Where these orders came from ("csv", "push", "shopify", ...), each once, sorted."""
+    return tuple(sorted({order.source for order in stored}))
+
+
 def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
     """Return the customer's order facts, or None when no source has provided them."""
-    facts = session.scalars(_facts_query(), _of(customer) | {"source": orders.SOURCE}).all()
-    values = {fact.name: fact.value for fact in facts}
+    return order_stats_of(stored_facts_of(session, customer=customer))
+
+
+def order_stats_of(facts: StoredFacts) -> OrderStats | None:
+    """The order facts among a customer's stored facts, or None when not all are there."""
+    stored = facts.get(orders.SOURCE, {})
+    values: dict[str, Any] = {name: value for name, (value, _fetched_at) in stored.items()}
     if not set(orders.FACT_NAMES) <= values.keys():
         return None
     return OrderStats(
@@ -165,19 +237,13 @@ def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
         last_order_at=_parse_time(values["last_order_at"]),
         top_categories=tuple(values["top_categories"]),
         source=orders.SOURCE,
-        as_of=min(fact.fetched_at for fact in facts),
+        as_of=min(fetched_at for _value, fetched_at in stored.values()),
     )
 
 
-def order_sources(session: Session, *, customer: Customer) -> tuple[str, ...]:
-    """Where the customer's orders came from: "csv", "push", "shopify", ..."""
-    return tuple(session.scalars(_order_sources_query(), _of(customer)))
-
-
-def facts_from(session: Session, customer: Customer, source: str) -> dict[str, object]:
-    """The customer's stored facts from one source, by name."""
-    rows = session.execute(_fact_values_query(), _of(customer) | {"source": source})
-    return {name: value for name, value in rows}
+def facts_from(facts: StoredFacts, source: str) -> dict[str, object]:
+    """A customer's stored facts from one source, by name."""
+    return {name: value for name, (value, _fetched_at) in facts.get(source, {}).items()}
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -1,7 +1,8 @@
 """A customer's recent orders as the sidebar's orders card shows them, and the one a ticket names.
 
 Read from the shop's answer when a shop is connected (`from_shop`: the answer the banner's
-upstream cache holds), else from stored orders (`from_store`). No Flask; nothing is written.
+upstream cache holds), else from the customer's stored orders (`from_stored`, on the rows
+`lookup.stored_orders_of` reads). No Flask; nothing is written.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.lookup import StoredOrder
 from plugin.customers.shopify_client import ShopifyCustomer
 from plugin.domain.order_numbers import comparable, named_order, order_numbers
 from plugin.models import Order
@@ -64,22 +66,17 @@ def from_shop(customer: ShopifyCustomer, *, ticket_text: str, shown: int = SHOWN
     return _with_named(orders, ticket_text, shown=shown, source="shopify")
 
 
-def from_store(
-    session: Session,
-    installation_id: int,
-    customer_id: int,
-    *,
-    ticket_text: str,
-    now: datetime,
-    shown: int = SHOWN,
+def from_stored(
+    stored: Sequence[StoredOrder], *, ticket_text: str, now: datetime, shown: int = SHOWN
 ) -> RecentOrders:
-    """The customer's stored orders, newest first, and the one the text names even if older."""
-    bound = {"installation_id": installation_id, "customer_id": customer_id, "now": now}
-    latest = list(session.scalars(_latest_query(), bound | {"shown": shown}))
-    named = named_stored_order(
-        session, installation_id, customer_id, ticket_text=ticket_text, now=now
-    )
-    older = [named] if named is not None else []
+    """The customer's stored orders placed by `now` (`stored`: all of them, oldest first),
+    newest first, and the one the text names even if older."""
+    placed = [order for order in stored if order.placed_at <= now]
+    latest = sorted(placed, key=lambda order: (order.placed_at, order.id), reverse=True)[:shown]
+    spellings = _spellings(ticket_text)
+    found = {order.external_id: order for order in placed if order.external_id in spellings}
+    number = named_order(ticket_text, found) if found else None
+    older = [found[number]] if number is not None else []
     return _with_named(
         [_shown(order) for order in _unique([*latest, *older])],
         ticket_text,
@@ -92,17 +89,11 @@ def named_stored_order(
     session: Session, installation_id: int, customer_id: int, *, ticket_text: str, now: datetime
 ) -> Order | None:
     """The customer's stored order the text names by number ("ORD-12185", "#1234", "order
-    1234"), if any: the first number mentioned that is one of theirs."""
-    candidates = order_numbers(ticket_text)
-    if not candidates:
+    1234"), if any: the first number mentioned that is one of theirs. Read afresh, for an
+    action; the sidebar's cards draw it from the orders they read (`from_stored`)."""
+    spellings = _spellings(ticket_text)
+    if not spellings:
         return None
-    # Exact ids, any case, with or without "#": the few spellings a number is stored in.
-    spellings = {
-        spelled
-        for number in candidates
-        for bare in (number.lstrip("#"),)
-        for spelled in (bare, bare.upper(), bare.lower(), f"#{bare}")
-    }
     bound = {"installation_id": installation_id, "customer_id": customer_id, "now": now}
     found = {
         order.external_id: order
@@ -112,33 +103,35 @@ def named_stored_order(
     return found[number] if number is not None else None
 
 
-# Every first view of a customer's ticket runs these: built once, with bound values, because
-# building a statement costs SQLAlchemy more than running it.
+def _spellings(ticket_text: str) -> set[str]:
+    """The order numbers the text mentions, as exact ids may spell them: any case, with or
+    without "#" (the few spellings a number is stored in)."""
+    return {
+        spelled
+        for number in order_numbers(ticket_text)
+        for bare in (number.lstrip("#"),)
+        for spelled in (bare, bare.upper(), bare.lower(), f"#{bare}")
+    }
 
 
-def _stored() -> sa.Select[Order]:
-    return sa.select(Order).where(
-        Order.installation_id == sa.bindparam("installation_id"),
-        Order.customer_id == sa.bindparam("customer_id"),
-        Order.placed_at <= sa.bindparam("now"),
-    )
-
-
-@cache
-def _latest_query() -> sa.Select[Order]:
-    return _stored().order_by(Order.placed_at.desc(), Order.id.desc()).limit(sa.bindparam("shown"))
+# Built once, with bound values: building a statement costs SQLAlchemy more than running it.
 
 
 @cache
 def _named_query() -> sa.Select[Order]:
-    return _stored().where(Order.external_id.in_(sa.bindparam("spellings", expanding=True)))
+    return sa.select(Order).where(
+        Order.installation_id == sa.bindparam("installation_id"),
+        Order.customer_id == sa.bindparam("customer_id"),
+        Order.placed_at <= sa.bindparam("now"),
+        Order.external_id.in_(sa.bindparam("spellings", expanding=True)),
+    )
 
 
-def _unique(orders: Iterable[Order]) -> list[Order]:
+def _unique(orders: Iterable[StoredOrder]) -> list[StoredOrder]:
     return list({order.id: order for order in orders}.values())
 
 
-def _shown(order: Order) -> RecentOrder:
+def _shown(order: StoredOrder) -> RecentOrder:
     return RecentOrder(
         number=order.external_id,
         placed_at=order.placed_at,

@@ -141,8 +141,28 @@ def profile_for_customer(
     histories = dict(
         customer_histories(session, installation.id, now=now, customer_ids=[customer.id])
     )
-    return build_segment_profile(
+    return profile_of_history(
+        session,
+        installation,
         histories.get(customer.id, CustomerHistory(customer_since=customer.customer_since)),
+        now=now,
+        cut_points=cut_points,
+        personas=personas,
+    )
+
+
+def profile_of_history(
+    session: Session,
+    installation: Installation,
+    history: CustomerHistory,
+    *,
+    now: datetime,
+    cut_points: RfmCutPoints | None = None,
+    personas: Sequence[Persona] | None = None,
+) -> SegmentProfile:
+    """`profile_for_customer` of a history already read (the settings read unless given)."""
+    return build_segment_profile(
+        history,
         thresholds=thresholds_of(installation),
         cut_points=cut_points
         if cut_points is not None

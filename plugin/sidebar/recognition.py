@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugin.customers import lookup as customers
 from plugin.customers import recent_orders, segmentation
+from plugin.customers.histories import history_of
 from plugin.customers.recent_orders import RecentOrders
 from plugin.customers.segmentation import thresholds_of
 from plugin.domain.helpdesk import ContactHistory, Person
@@ -76,6 +77,8 @@ class CustomerCard:
     guidance: tuple[Guidance, ...]
     orders: OrderStats | None
     order_sources: tuple[str, ...]
+    # Their stored facts by source, for the banner to say whether the helpdesk's are stored.
+    facts: customers.StoredFacts = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,17 +115,28 @@ def customer_card(
     now: datetime,
     reads: ReadCache | None = None,
 ) -> CustomerCard:
-    """The customer's profile, the guidance it calls for, and their orders (their histories'
-    and order facts' queries; the installation's settings through `reads`)."""
+    """The customer's profile, the guidance it calls for, and their orders: two statements,
+    their orders (`orders_of`, through `reads`) and their facts; the installation's settings
+    through `reads`."""
     settings = card_settings(session, installation.id, reads=reads)
-    profile = segmentation.profile_for_customer(
+    stored = orders_of(session, installation.id, customer.id, reads=reads)
+    history = history_of(
+        customer.customer_since,
+        [
+            (order.placed_at, order.amount_cents, order.discount_code is not None, order.category)
+            for order in stored
+            if order.placed_at <= now
+        ],
+    )
+    profile = segmentation.profile_of_history(
         session,
         installation,
-        customer,
+        history,
         now=now,
         cut_points=settings.cut_points,
         personas=settings.personas,
     )
+    facts = customers.stored_facts_of(session, customer=customer)
     return CustomerCard(
         profile=profile,
         guidance=guidance_for(
@@ -130,9 +144,27 @@ def customer_card(
             segment_guidance=settings.segment_guidance,
             persona_guidance=settings.persona_guidance,
         ),
-        orders=customers.order_stats(session, customer=customer),
-        order_sources=customers.order_sources(session, customer=customer),
+        orders=customers.order_stats_of(facts),
+        order_sources=customers.order_sources_of(stored),
+        facts=facts,
     )
+
+
+def orders_of(
+    session: Session, installation_id: int, customer_id: int, *, reads: ReadCache | None
+) -> tuple[customers.StoredOrder, ...]:
+    """Every stored order of the customer (`lookup.stored_orders_of`) through `reads`: the
+    card's profile and the recent orders the cards show are drawn from one read."""
+
+    def load() -> tuple[customers.StoredOrder, ...]:
+        return customers.stored_orders_of(session, installation_id, customer_id)
+
+    if reads is None:
+        return load()
+    found: tuple[customers.StoredOrder, ...] = reads.get(
+        installation_id, ("orders of", customer_id), load
+    )
+    return found
 
 
 def card_of(
@@ -167,12 +199,12 @@ def stored_orders(
     reads: ReadCache | None,
 ) -> RecentOrders:
     """The customer's latest stored orders and the one the ticket's text names, through
-    `reads`: the orders card shows them, the suggestions card prices from them."""
+    `reads`: the orders card shows them, the suggestions card prices from them. Drawn from the
+    orders their card read (`orders_of`)."""
 
     def load() -> RecentOrders:
-        return recent_orders.from_store(
-            session, installation_id, customer_id, ticket_text=ticket_text, now=now
-        )
+        stored = orders_of(session, installation_id, customer_id, reads=reads)
+        return recent_orders.from_stored(stored, ticket_text=ticket_text, now=now)
 
     if reads is None:
         return load()
@@ -270,7 +302,7 @@ def stored_facts(
         orders=card.orders,
         order_sources=card.order_sources,
         helpdesk_facts=helpdesk_facts,
-        helpdesk_facts_stored=customers.facts_from(session, customer, installation.platform)
+        helpdesk_facts_stored=customers.facts_from(card.facts, installation.platform)
         == helpdesk_facts,
         rfm_base_size=base_size,
     )
