@@ -38,14 +38,22 @@ def sam(storage_session: Session) -> Customer:
     session.add_all([sam, bo, stranger])
     session.flush()
 
-    def order(who: Customer, external_id: str, days_ago: float, **fields: object) -> Order:
+    def order(
+        who: Customer,
+        external_id: str,
+        days_ago: float,
+        *,
+        amount_cents: int = 1000,
+        source: str = "csv",
+        **fields: object,
+    ) -> Order:
         return Order(
             installation_id=who.installation_id,
             customer_id=who.id,
             external_id=external_id,
             placed_at=NOW - timedelta(days=days_ago),
-            amount_cents=int(fields.pop("amount_cents", 1000)),
-            source=str(fields.pop("source", "csv")),
+            amount_cents=amount_cents,
+            source=source,
             **fields,
         )
 
