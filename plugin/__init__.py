@@ -17,7 +17,7 @@ from plugin.helpdesks.credentials import EXTENSION_KEY as VAULT_KEY
 from plugin.helpdesks.credentials import CredentialsVault
 from plugin.helpdesks.tokens import SidebarSessions
 from plugin.resources import resource_path
-from plugin.web import assets, formatting, i18n, security
+from plugin.web import after_response, assets, formatting, i18n, security
 
 csrf = CSRFProtect()
 
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, instance_path: str | None = 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
 
     db.init_app(app, settings.database_url)
+    after_response.init_app(app)
     csrf.init_app(app)
     observability.init_app(app, log_format=settings.log_format)
     security.init_app(app, settings)

@@ -71,11 +71,14 @@ class SeenTicketWrites:
         ticket: Ticket,
         customer_id: int | None,
         now: datetime,
+        start: Callable[[Callable[[], None]], None] | None = None,
     ) -> None:
         """Count a view of the ticket; write it, and the views that are due, when it is time.
 
         `session` gives the request's session, asked for only when this writes in the request
-        (without writer threads): most views only count, and open no session at all.
+        (without writer threads): most views only count, and open no session at all. `start`
+        starts the writer thread's write when its caller chooses (`after_response.later`: once
+        the answer is made), else at once.
         """
         key = (installation_id, ticket.id)
         fields = _recorded_fields(ticket, customer_id)
@@ -107,6 +110,10 @@ class SeenTicketWrites:
         if self._sessions is None or self._executor is None:
             write(session())
             return
+        (start or _now)(lambda: self._submit(write))
+
+    def _submit(self, write: Callable[[Session], None]) -> None:
+        assert self._executor is not None
         future = self._executor.submit(self._write_apart, write)
         with self._lock:
             self._writing.add(future)
@@ -259,3 +266,7 @@ def _seen_upsert(dialect: str) -> sa.Insert:
             "view_count": SeenTicket.view_count + new.view_count,
         },
     )
+
+
+def _now(work: Callable[[], None]) -> None:
+    work()

@@ -39,6 +39,7 @@ from plugin.sidebar.snapshot import (
 from plugin.sidebar.sync import ShopRead, read_shop, store_unstored
 from plugin.sidebar.upstream import UpstreamTimeout
 from plugin.sidebar.view_budget import view_key
+from plugin.web.after_response import later
 from plugin.web.auth import current_sidebar_session, launched_installation, sidebar_sessions
 from plugin.web.formatting import ago_bucket, days_ago_bucket, tenure_bucket
 from plugin.web.i18n import request_locale
@@ -236,6 +237,7 @@ def banner_response(
             ticket=snapshot.ticket,
             customer_id=view.customer_id,
             now=now,
+            start=later,
         )
     sync_due = not view.helpdesk_facts_stored or (
         shop is not None and not shop.stored_in(shared.shop_synced)

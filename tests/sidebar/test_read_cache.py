@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -196,6 +196,32 @@ def test_a_changed_ticket_is_written_at_once(installations: tuple[Session, int, 
     )
     row = seen_rows(session)[(first, "1")]
     assert row.priority == "urgent" and row.tags == ["vip", "refund"] and row.view_count == 2
+
+
+def test_a_writer_threads_write_starts_when_its_caller_says(
+    storage_app: Flask, installations: tuple[Session, int, int]
+) -> None:
+    """A view hands the write's start to `after_response.later`: nothing is written (nor
+    competes with the cards still rendering) until the answer is made."""
+    session, first, _second = installations
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        writes = SeenTicketWrites(
+            interval_seconds=60, sessions=db.database(storage_app).sessions, executor=executor
+        )
+        held: list[Callable[[], None]] = []
+        writes.record(
+            lambda: session,
+            installation_id=first,
+            ticket=ticket("1"),
+            customer_id=None,
+            now=WHEN,
+            start=held.append,
+        )
+        writes.wait()
+        assert (first, "1") not in seen_rows(session) and len(held) == 1
+        held[0]()
+        writes.wait()
+        assert seen_rows(session)[(first, "1")].view_count == 1
 
 
 def test_flush_writes_the_counted_views(installations: tuple[Session, int, int]) -> None:
