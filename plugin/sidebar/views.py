@@ -64,7 +64,7 @@ def unauthorized(reason: str) -> tuple[str, int]:
 def launch() -> tuple[str, int]:
     """Verify the helpdesk's signed POST and serve the sidebar page with its own session."""
     try:
-        launched, installation = launched_installation()
+        launched, installation = launched_installation(cached=True)
     except InvalidToken as refused:
         return unauthorized(str(refused))
     # The agent's roles decide what is masked for them: asked once here, for the session.

@@ -17,6 +17,7 @@ from plugin.helpdesks.runtime import helpdesks
 from plugin.helpdesks.tokens import (
     InstallationFinder,
     InvalidToken,
+    KeyRefresher,
     Launch,
     SidebarSession,
     SidebarSessions,
@@ -44,10 +45,63 @@ def _by_audience() -> sa.Select[Installation]:
     )
 
 
-def verify_launch(token: str) -> tuple[Launch, Installation]:
+def verify_launch(token: str, *, cached: bool = False) -> tuple[Launch, Installation]:
     """Verify the launch token the helpdesk posted with the app's first request; the launch
-    and its installation, as read to verify it (so it is not read again)."""
-    find = find_or_first_launch(token)
+    and its installation, as read to verify it (so it is not read again).
+
+    `cached` (the sidebar's launch) takes the installation from the process's read cache, as
+    the sidebar's views then do (`current_sidebar_session(cached=True)`): a detached copy, a
+    few seconds old at most from other processes. Whatever a cached copy cannot decide is
+    verified again on the row itself: an audience not known here yet (a first launch), an
+    installation without a key, a signature the cached key does not verify (the helpdesk may
+    have rotated it: the row's key is fetched again).
+    """
+    if cached:
+        try:
+            return _verify(token, find=_cached_by_audience, refresh_key=_needs_the_row)
+        except _NeedsTheRow:
+            pass
+    return _verify(token, find=find_or_first_launch(token), refresh_key=refresh_public_key_if_due)
+
+
+class _NeedsTheRow(Exception):
+    """A cached installation cannot decide this launch: verify it on the row itself."""
+
+
+def _needs_the_row(_installation: Installation) -> bool:
+    raise _NeedsTheRow
+
+
+def _cached_by_audience(audiences: list[str]) -> Installation | None:
+    """The audience's installation through the read cache; an audience not found is left to
+    the row's own path (`find_or_first_launch`), which may register a first launch."""
+    if len(audiences) != 1:
+        raise _NeedsTheRow
+
+    reads = helpdesks().reads
+
+    def load() -> int | None:
+        with db.database().sessions() as own:
+            found = own.scalars(_by_audience(), {"audiences": audiences}).first()
+            if found is None:
+                return None
+            own.expunge(found)
+        # The row as read is the process's copy (`cached_installation`) unless one is kept.
+        reads.get(found.id, "installation", lambda: found)
+        return found.id
+
+    # Which installation an audience names is kept under none (0); the row it names, kept
+    # under its own and dropped by any write to it, must still have that audience.
+    installation_id: int | None = reads.get(0, ("launch audience", audiences[0]), load)
+    installation = cached_installation(installation_id) if installation_id is not None else None
+    if installation is None or installation.token_audience != audiences[0]:
+        raise _NeedsTheRow
+    return installation
+
+
+def _verify(
+    token: str, *, find: InstallationFinder, refresh_key: KeyRefresher
+) -> tuple[Launch, Installation]:
     found: list[Installation] = []
 
     def finding(audiences: list[str]) -> Installation | None:
@@ -60,7 +114,7 @@ def verify_launch(token: str) -> tuple[Launch, Installation]:
         token,
         find_installation=finding,
         leeway=settings().jwt_leeway_seconds,
-        refresh_key=refresh_public_key_if_due,
+        refresh_key=refresh_key,
         record_jti=record_jti_once,
     )
     return launch, found[-1]
@@ -133,23 +187,38 @@ def record_jti_once(installation: Installation, jti: str, until: datetime) -> bo
         return record_launch_jti(own, installation.id, jti, until=until, now=utcnow())
 
 
-def launched_installation() -> tuple[Launch, Installation]:
+def launched_installation(*, cached: bool = False) -> tuple[Launch, Installation]:
     """Verify the signed POST that opens an app location, and that it comes from its helpdesk.
 
     Zendesk's SDK needs the `origin` and `app_guid` query parameters, and the origin must be
-    the installation's own helpdesk.
+    the installation's own helpdesk. `cached`: the installation as `verify_launch` reads it
+    with `cached`, a read-only copy.
     """
-    launched, installation = verify_launch(request.form.get("token", ""))
+    launched, installation = verify_launch(request.form.get("token", ""), cached=cached)
+    refusal = _launch_refusal(launched, installation)
+    if refusal is not None and cached:
+        # A copy a few seconds old may predate the connection or the origin that admits this
+        # launch: the row itself decides a refusal.
+        row = db.session().get(Installation, installation.id)
+        if row is None:
+            raise InvalidToken("This installation no longer exists.")
+        installation, refusal = row, _launch_refusal(launched, row)
+    if refusal is not None:
+        raise refusal
+    return launched, installation
+
+
+def _launch_refusal(launched: Launch, installation: Installation) -> InvalidToken | None:
     origin = request.args.get("origin", "")
     if not origin or not request.args.get("app_guid", ""):
-        raise InvalidToken("The app was opened without its origin and app_guid parameters.")
+        return InvalidToken("The app was opened without its origin and app_guid parameters.")
     if not is_allowed_origin(installation, origin, service_origin=request.host_url.rstrip("/")):
-        raise InvalidToken(
+        return InvalidToken(
             "The app was opened from a page that is not this installation's helpdesk."
         )
     if installation.platform == zendesk.PLATFORM and not installation.credentials_encrypted:
-        raise connect.NotConnected(installation, launched.user_id)
-    return launched, installation
+        return connect.NotConnected(installation, launched.user_id)
+    return None
 
 
 def refresh_public_key_if_due(installation: Installation) -> bool:

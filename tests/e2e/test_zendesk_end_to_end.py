@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import responses
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from flask import Flask
 from flask.testing import FlaskClient
@@ -26,6 +27,7 @@ from plugin.customers.shopify_connection import connect_shopify
 from plugin.demo.sample_data import build_sample_data
 from plugin.demo.seed import insert_sample_customers
 from plugin.helpdesks import zendesk_installations
+from plugin.helpdesks.runtime import EXTENSION_KEY
 from plugin.models import Installation
 from tests import tokens
 from tests.conftest import build_app, dispose_app
@@ -247,6 +249,60 @@ def test_a_rotated_key_is_fetched_again_but_at_most_once_a_minute(world: World) 
     assert world.launch(key=new_key).status_code == 200
     assert world.zendesk.calls["public_key"] == 1
     assert world.launch(key=world.key).status_code == 401  # the old key no longer works
+
+
+def _behind_the_cache(world: World, **values: object) -> None:
+    """Change the installation's row as another process would: no write this process sees,
+    so its read cache keeps the copy it has."""
+    with db.database(world.app).engine.begin() as connection:
+        table = sa.table("installations", *(sa.column(name) for name in values))
+        connection.execute(sa.update(table).values(**values))
+
+
+def test_a_sidebar_launch_takes_its_installation_from_the_read_cache(world: World) -> None:
+    assert world.launch().status_code == 200
+    read: list[str] = []
+
+    def count(_c: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM installations" in statement:
+            read.append(statement)
+
+    engine = db.database(world.app).engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert world.launch().status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert read == []
+    # The console reads the row itself.
+    assert world.launch("/console", user=AGENT).status_code == 403
+
+
+def test_what_a_cached_installation_cannot_decide_the_row_decides(world: World) -> None:
+    assert world.launch().status_code == 200  # the installation is in the read cache
+    # Another process fetched a rotated key: the cached copy's key refuses the token, the row's
+    # verifies it (no fetch: the row's key is a minute old at most).
+    new_key = tokens.new_key()
+    world.zendesk.rotate_key(tokens.public_pem(new_key))
+    _behind_the_cache(
+        world, public_key_pem=tokens.public_pem(new_key), public_key_fetched_at=utcnow()
+    )
+    assert world.launch(key=new_key).status_code == 200
+    assert world.zendesk.calls["public_key"] == 0
+    # A copy from before the installation was connected: the row says it is.
+    credentials = world.installation().credentials_encrypted
+    _behind_the_cache(world, credentials_encrypted=None)
+    world.app.extensions[EXTENSION_KEY].reads.clear()
+    refused = world.launch(key=new_key)
+    assert refused.status_code == 401 and "connect" in refused.get_data(as_text=True).lower()
+    _behind_the_cache(world, credentials_encrypted=credentials)
+    assert world.launch(key=new_key).status_code == 200
+    # A replayed token is refused on the cached path too.
+    token = tokens.rs256(new_key, tokens.claims(AUDIENCE) | {"sub": AGENT, "jti": "once"})
+    query = {"origin": ORIGIN, "app_guid": "guid-1"}
+    first = world.client.post("/sidebar", query_string=query, data={"token": token})
+    again = world.client.post("/sidebar", query_string=query, data={"token": token})
+    assert (first.status_code, again.status_code) == (200, 401)
 
 
 def test_the_console_lets_admins_in_and_runs_the_check(world: World) -> None:
