@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from flask import Flask, current_app, g
 from flask.cli import AppGroup
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin.resources import resource_path
@@ -50,23 +50,28 @@ class Database:
         transactions only), PostgreSQL commits asynchronously (synchronous_commit off).
         """
         with self.engine.connect() as connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite:
-                durable = int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
-                connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
-            else:
-                connection.exec_driver_sql("SET synchronous_commit TO OFF")
+            if connection.dialect.name != "sqlite":
+                # Each of the session's transactions says so itself (SET LOCAL ends with it):
+                # one statement more, where setting and resetting the connection's took six
+                # round trips, on every launch.
+                with Session(bind=connection, expire_on_commit=False) as session:
+                    sa.event.listen(session, "after_begin", _commit_without_waiting)
+                    yield session
+                return
+            durable = int(connection.exec_driver_sql("PRAGMA synchronous").scalar_one())
+            connection.exec_driver_sql("PRAGMA synchronous=NORMAL")
             connection.commit()
             try:
                 with Session(bind=connection, expire_on_commit=False) as session:
                     yield session
             finally:
                 connection.rollback()
-                if sqlite:
-                    connection.exec_driver_sql(f"PRAGMA synchronous={durable}")
-                else:
-                    connection.exec_driver_sql("RESET synchronous_commit")
+                connection.exec_driver_sql(f"PRAGMA synchronous={durable}")
                 connection.commit()
+
+
+def _commit_without_waiting(_session: Session, _tx: object, connection: Connection) -> None:
+    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def create_engine(url: str) -> Engine:

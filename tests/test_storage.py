@@ -197,6 +197,8 @@ def test_an_unsynced_session_commits_and_leaves_its_connection_durable(
         assert durability(session.connection()) in (1, "off"), "its commits do not wait"
         session.add(Installation(platform="demo", account="unsynced", display_name="Unsynced"))
         session.commit()
+        assert durability(session.connection()) in (1, "off"), "nor its next transaction's"
+        session.commit()
     with database.sessions() as other:
         found = other.scalars(sa.select(Installation).where(Installation.account == "unsynced"))
         assert found.one().platform == "demo"
