@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -379,6 +380,35 @@ def test_an_answer_another_process_fetched_after_the_failures_ends_the_trouble(
     # So the next customer, never seen, is read from the helpdesk rather than held back.
     other = cache.lookup("new", lambda: "fresh", fresh_for=60, group="helpdesk").result(soon())
     assert other.value == "fresh"
+
+
+def test_an_answer_in_the_shared_store_is_read_on_the_callers_thread(
+    clock: FakeClock,
+) -> None:
+    """A helpdesk event's refresh stored the answer: the lookup is answered at once, from the
+    caller's thread (no fetch, no thread to wait for); a miss there still fetches."""
+    store = MemoryStore()
+
+    class NoThreads(ThreadPoolExecutor):
+        submitted = 0
+
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            NoThreads.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    with NoThreads(max_workers=2) as executor:
+        cache = UpstreamCache(executor=executor, keep_seconds=3600, clock=clock, shared=store)
+        store.write("k", {"v": "stored"}, utcnow())
+        found = cache.lookup("k", _down, fresh_for=60, codec=TEXT, group="helpdesk")
+        assert found.from_cache and found.result(soon()).value == "stored"
+        assert NoThreads.submitted == 0 and cache.stats.shared_hits == 1
+        # Kept here: the next lookup is a hit without reading the store.
+        assert cache.lookup("k", _down, fresh_for=60, codec=TEXT).from_cache
+        assert cache.stats.hits == 1
+        # Not in the store: fetched on a thread, as before.
+        missing = cache.lookup("other", lambda: "fetched", fresh_for=60, codec=TEXT)
+        assert not missing.from_cache and missing.result(soon()).value == "fetched"
+        assert NoThreads.submitted >= 1
 
 
 def test_trouble_is_kept_per_group(cache: UpstreamCache, clock: FakeClock) -> None:
