@@ -334,8 +334,14 @@ def render_card(
         ),
         new_key=lambda: secrets.token_urlsafe(18),
         now=now,
-        # What the shop gives for the ticket's actions, and the offers it does not give.
-        gestures=ticket_gestures(db.session(), installation.id, snapshot.ticket.id, now=now),
+        # What the shop gives for the ticket's actions, and the offers it does not give. A
+        # gesture is given for an action and on its ticket (plugin/gestures/planning.py): a
+        # ticket with none recorded, every ticket's first view, has none to read.
+        gestures=(
+            ticket_gestures(db.session(), installation.id, snapshot.ticket.id, now=now)
+            if card.done
+            else []
+        ),
         gestures_url=url_for("gestures.card"),
         # Shown, not acted on: the installation's kinds through the read cache (a few seconds
         # old at most on another process); giving a gesture reads them itself.

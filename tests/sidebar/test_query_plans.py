@@ -85,3 +85,24 @@ def test_a_launch_reads_its_installation_once(
     assert answer.status_code == 200
     reads = [text for text, _ in seen if " FROM installations " in " ".join(text.split())]
     assert len(reads) == 1, reads
+
+
+def test_a_tickets_first_view_reads_each_kind_of_row_once(
+    app: Flask,
+    client: FlaskClient,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    """The customer's orders and facts once for every card, no gestures without actions."""
+    with statements(app) as seen:
+        answer = client.get(
+            "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=bearer
+        )
+        settle(app)
+    assert answer.status_code == 200
+    # What each statement reads: the table of its first selected column.
+    read = [re.findall(r"^SELECT (?:DISTINCT )?(\w+)\.", text.lstrip())[:1] for text, _ in seen]
+    tables = [found[0] if found else "?" for found in read]
+    assert tables.count("orders") == 1, tables
+    assert tables.count("customer_facts") == 1, tables
+    assert "gestures" not in tables, tables
