@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,9 +86,43 @@ def create_engine(url: str) -> Engine:
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, hide_parameters=True
-    )
+    engine = sa.create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
+    ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use (`ping_when_idle`).
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "regulars_idle_since"
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use when it sat in the pool `idle_seconds` or more.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip before each request's
+    first statement (and each writer thread's), a sixth of an event's ticket's first view on a
+    busy PostgreSQL. A connection handed back moments ago is used as it is; one idle long
+    enough to have been dropped (a restarted server, a proxy's idle timeout) is pinged, and
+    one that does not answer is replaced, as `pool_pre_ping` would (the pool retries the
+    checkout on `DisconnectionError`). A server restarted within the window fails the
+    statements of connections used in it, which the pool then replaces.
+    """
+
+    def fresh(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is not None and time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise sa.exc.DisconnectionError("the pooled connection did not answer") from error
+
+    sa.event.listen(engine, "connect", fresh)
+    sa.event.listen(engine, "checkin", fresh)
+    sa.event.listen(engine, "checkout", checked_out)
 
 
 def _create_private_sqlite_file(url: str) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from plugin import db
 from plugin.customers.lookup import find_customer, match_customer, order_stats
@@ -22,6 +25,7 @@ from plugin.domain.helpdesk import Person, Ticket
 from plugin.domain.recognition import MatchedBy
 from plugin.models import Base, Customer, CustomerFact, Installation, Order, SeenTicket
 from plugin.sidebar.seen import record_seen_ticket
+from tests.postgres_cluster import create_database, drop_database
 
 NOW = datetime(2026, 11, 23, 12, 0)
 
@@ -212,3 +216,37 @@ def test_an_unsynced_session_commits_and_leaves_its_connection_durable(
             assert durability(connection) == durable
     with database.sessions() as other:
         assert other.scalar(sa.select(sa.func.count()).where(Installation.account == "never")) == 0
+
+
+@pytest.mark.postgres
+def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_when_the_server_dropped_it(
+    postgres_base_url: str,
+) -> None:
+    url = create_database(postgres_base_url)
+    engine = sa.create_engine(url, pool_size=1, max_overflow=0)
+    admin = sa.create_engine(url, poolclass=NullPool)
+    pings: list[Any] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        pings.append(dbapi_connection)
+        return ping(dbapi_connection)
+
+    engine.dialect.do_ping = counted  # type: ignore[method-assign]
+    db.ping_when_idle(engine, 0.3)
+    try:
+        with engine.connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with engine.connect() as connection:  # handed back moments ago: used as it is
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() == pid
+        assert pings == []
+        with admin.connect() as other:  # the server drops it while it sits in the pool
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        time.sleep(0.35)
+        with engine.connect() as connection:  # idle long enough: pinged, found gone, replaced
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+        assert len(pings) == 1
+    finally:
+        engine.dispose()
+        admin.dispose()
+        drop_database(postgres_base_url, url)
