@@ -54,6 +54,9 @@ class DatabaseSharedStore:
         installation_id, text = parts
         try:
             with self._sessions() as session:
+                if session.get_bind().dialect.name != "sqlite":
+                    # One statement needs no transaction: no BEGIN and ROLLBACK round trips.
+                    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
                 bound = {"installation_id": installation_id, "key": text}
                 row = session.execute(_read_query(), bound).first()
         except SQLAlchemyError as error:
