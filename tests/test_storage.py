@@ -225,11 +225,11 @@ def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_when_the_server_dr
     url = create_database(postgres_base_url)
     engine = sa.create_engine(url, pool_size=1, max_overflow=0)
     admin = sa.create_engine(url, poolclass=NullPool)
-    pings: list[Any] = []
+    pings: list[int] = []
     ping = engine.dialect.do_ping
 
     def counted(dbapi_connection: Any) -> bool:
-        pings.append(dbapi_connection)
+        pings.append(1)
         return ping(dbapi_connection)
 
     engine.dialect.do_ping = counted  # type: ignore[method-assign]
