@@ -111,6 +111,13 @@ def storage_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def storage_session(storage_app: Flask) -> Iterator[Session]:
+    """A session on a fresh database of each kind: SQLite and PostgreSQL."""
+    with db.database(storage_app).sessions() as session:
+        yield session
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

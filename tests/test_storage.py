@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,12 +40,6 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
     finally:
         engine.dispose()
     assert {"installations", "customers", "customer_facts", "seen_tickets"} <= set(tables)
-
-
-@pytest.fixture
-def storage_session(storage_app: Flask) -> Iterator[Session]:
-    with db.database(storage_app).sessions() as session:
-        yield session
 
 
 def installation(session: Session, account: str) -> Installation:

@@ -4,25 +4,16 @@ their orders came from, and their profile's history. On both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
-from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db
 from plugin.customers import lookup, recent_orders, segmentation
 from plugin.customers.histories import history_of
 from plugin.models import Customer, Installation, Order
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456)
-
-
-@pytest.fixture
-def storage_session(storage_app: Flask) -> Iterator[Session]:
-    with db.database(storage_app).sessions() as session:
-        yield session
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -13,19 +12,12 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db
 from plugin.goodwill import draft_trial
 from plugin.goodwill.rulebook import validate_rule
 from plugin.models import Customer, Installation
 from tests.seeded_demo import SeededDemos
 
 NOW = datetime(2026, 11, 20, 12, 0)
-
-
-@pytest.fixture
-def storage_session(storage_app: Flask) -> Iterator[Session]:
-    with db.database(storage_app).sessions() as session:
-        yield session
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from plugin import db
 from plugin.domain.exceptions import Budget, ExceptionType, FixedCost, Grant, ReasonCode, SegmentRef
 from plugin.domain.helpdesk import Ticket
 from plugin.domain.rule_evaluation import CompiledRules
@@ -205,12 +204,6 @@ def test_a_replay_holds_totals_not_tickets() -> None:
 
 
 # --- The database side, on both databases -----------------------------------------------------
-
-
-@pytest.fixture
-def storage_session(storage_app: Flask) -> Iterator[Session]:
-    with db.database(storage_app).sessions() as session:
-        yield session
 
 
 @pytest.fixture

@@ -48,18 +48,26 @@ def statements(app: Flask) -> Iterator[list[tuple[str, Any]]]:
         sa.event.remove(engine, "before_cursor_execute", keep)
 
 
+def _first_view_reads(
+    app: Flask, client: FlaskClient, headers: dict[str, str]
+) -> list[tuple[str, Any]]:
+    """The SELECTs of Margaret's open ticket's view, its writes settled."""
+    with statements(app) as seen:
+        answer = client.get(
+            "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=headers
+        )
+        settle(app)
+    assert answer.status_code == 200
+    return seen
+
+
 def test_no_statement_of_a_view_walks_an_installations_customers_rows(
     app: Flask,
     client: FlaskClient,
     demo_installation: Installation,
     bearer: dict[str, str],  # noqa: F811
 ) -> None:
-    with statements(app) as seen:
-        answer = client.get(
-            "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=bearer
-        )
-        settle(app)
-    assert answer.status_code == 200
+    seen = _first_view_reads(app, client, bearer)
     assert len(seen) > 5, "the view read the database"
     engine = db.database(app).engine
     assert engine.dialect.name == "sqlite"
@@ -94,12 +102,7 @@ def test_a_tickets_first_view_reads_each_kind_of_row_once(
     bearer: dict[str, str],  # noqa: F811
 ) -> None:
     """The customer's orders and facts once for every card, no gestures without actions."""
-    with statements(app) as seen:
-        answer = client.get(
-            "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=bearer
-        )
-        settle(app)
-    assert answer.status_code == 200
+    seen = _first_view_reads(app, client, bearer)
     # What each statement reads: the table of its first selected column.
     read = [re.findall(r"^SELECT (?:DISTINCT )?(\w+)\.", text.lstrip())[:1] for text, _ in seen]
     tables = [found[0] if found else "?" for found in read]
