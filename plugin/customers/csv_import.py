@@ -27,7 +27,12 @@ from typing import IO, Literal, TextIO, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers.csv_reading import DELIMITER_NAMES, physical_rows, sniff_delimiter, text_of
+from plugin.customers.csv_reading import (
+    DELIMITER_NAMES,
+    physical_row_blocks,
+    sniff_delimiter,
+    text_of,
+)
 from plugin.customers.phone_region import phone_region
 from plugin.customers.records import (
     CustomerRecord,
@@ -521,17 +526,24 @@ class _Batches:
             report.problems.append(LineProblem(line, field_name, message))
 
         chunk: list[tuple[int, list[str]]] = []
-        for line, row in physical_rows(
+        for block in physical_row_blocks(
             self.text, delimiter=self.delimiter, first_line=2, refuse=refuse
         ):
-            report.rows += 1
-            if len(row) > width:
-                report.problems.append(LineProblem(line, "row", "has more fields than the header"))
-                continue
-            chunk.append((line, row))
-            if len(chunk) >= self.size:
-                yield chunk
-                chunk = []
+            report.rows += len(block)
+            if block and max(len(row) for _line, row in block) > width:
+                kept = []
+                for line, row in block:
+                    if len(row) > width:
+                        report.problems.append(
+                            LineProblem(line, "row", "has more fields than the header")
+                        )
+                    else:
+                        kept.append((line, row))
+                block = kept
+            chunk.extend(block)
+            while len(chunk) >= self.size:
+                yield chunk[: self.size]
+                del chunk[: self.size]
         if chunk:
             yield chunk
 
