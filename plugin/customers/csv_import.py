@@ -561,28 +561,38 @@ class SeenIds:
     def add(self, ids: Sequence[tuple[str, int]]) -> dict[int, int]:
         """Remember ids with their lines; return {line: first line} for those named before."""
         earlier: dict[int, int] = {}
-        first_in_batch: dict[str, int] = {}
-        new: list[tuple[str, int]] = []
-        for external_id, line in ids:
-            if external_id in first_in_batch:
-                earlier[line] = first_in_batch[external_id]
-            else:
-                first_in_batch[external_id] = line
-                new.append((external_id, line))
-        # One parameter, a JSON array, whatever the batch's size.
+        new: Sequence[tuple[str, int]] = ids
+        if len({external_id for external_id, _line in ids}) != len(ids):
+            first_in_batch: dict[str, int] = {}
+            new = []
+            for external_id, line in ids:
+                if external_id in first_in_batch:
+                    earlier[line] = first_in_batch[external_id]
+                else:
+                    first_in_batch[external_id] = line
+                    new.append((external_id, line))
+        # One statement, one parameter (a JSON array of [id, line]), whatever the batch's size;
+        # an id named before keeps its first line.
+        listed = json.dumps(new)
+        changes = self._db.total_changes
+        self._db.execute(
+            "INSERT OR IGNORE INTO seen SELECT json_extract(value, '$[0]'),"
+            " json_extract(value, '$[1]') FROM json_each(?)",
+            (listed,),
+        )
+        if self._db.total_changes - changes == len(new):
+            return earlier  # every one of them new (the usual case)
         known: dict[str, int] = dict(
             self._db.execute(
-                "SELECT id, line FROM seen WHERE id IN (SELECT value FROM json_each(?))",
-                (json.dumps([external_id for external_id, _line in new]),),
+                "SELECT id, line FROM seen WHERE id IN"
+                " (SELECT json_extract(value, '$[0]') FROM json_each(?))",
+                (listed,),
             )
         )
         for external_id, line in new:
-            if external_id in known:
-                earlier[line] = known[external_id]
-        self._db.executemany(
-            "INSERT OR IGNORE INTO seen VALUES (?, ?)",
-            [(external_id, line) for external_id, line in new if external_id not in known],
-        )
+            first = known[external_id]
+            if first != line:
+                earlier[line] = first
         return earlier
 
     def close(self) -> None:

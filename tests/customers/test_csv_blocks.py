@@ -119,3 +119,23 @@ def test_records_over_several_lines_and_bad_quotes(
     blocks = _fates(io.StringIO(text, newline=""), blocks=True)
     assert blocks == _fates(io.StringIO(text, newline=""), blocks=False)
     assert blocks[1]  # each has a refusal
+
+
+def test_seen_ids_name_the_first_line_of_each_id_named_before() -> None:
+    from plugin.customers.csv_import import SeenIds
+
+    seen = SeenIds()
+    try:
+        assert seen.add([("a", 2), ("b", 3), ("c", 4)]) == {}
+        # Named in an earlier batch, twice in this one, both, and new ids that look like
+        # numbers or hold quotes and accents.
+        assert seen.add([("b", 5), ("d", 6), ("d", 7), ("a", 8), ("a", 9), ("07", 10)]) == {
+            5: 3,
+            7: 6,
+            8: 2,
+            9: 8,  # as the batch names it first
+        }
+        assert seen.add([('é"\\x', 11), ("7", 12), ("07", 13), ('é"\\x', 14)]) == {13: 10, 14: 11}
+        assert seen.add([]) == {}
+    finally:
+        seen.close()
