@@ -138,7 +138,7 @@ def physical_rows(
 
 
 def physical_row_blocks(
-    stream: TextIO,
+    stream: Iterable[str],
     *,
     delimiter: str,
     first_line: int,
@@ -160,7 +160,7 @@ def physical_row_blocks(
             for line in itertools.islice(lines, BLOCK_LINES):
                 block.append(line)
         except UnicodeDecodeError as error:
-            rest: Iterator[str] = itertools.chain(block, _raising(error))
+            rest: Iterator[str] = itertools.chain(block, failing_lines(error))
             yield from _blocks(_rows_one_by_one(rest, delimiter, number, refuse))
             return
         if not block:
@@ -183,8 +183,9 @@ def physical_row_blocks(
         number += len(block)
 
 
-def _raising(error: Exception) -> Iterator[str]:
-    """No lines: the error reading the next one raised."""
+def failing_lines(error: Exception) -> Iterator[str]:
+    """No lines: reading the next one raised `error` (the rest of a text that stopped
+    decoding)."""
     yield from ()
     raise error
 
