@@ -34,7 +34,13 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers.bulk_writes import insert_rows, one_of
+from plugin.customers.bulk_writes import (
+    insert_rows,
+    insert_sqlite_values,
+    one_of,
+    sqlite_insert_statement,
+    sqlite_values,
+)
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
 from plugin.customers.histories import (
     FileHistories,
@@ -242,6 +248,12 @@ def _recompute(
             # The workers read the histories themselves, range by range, while this process
             # writes everyone's order facts (range by range too) and the rows they send back.
             ranges = _id_ranges(session, installation.id, PROFILE_CHUNK)
+            profiler = replace(
+                profiler,
+                sqlite_insert=sqlite_insert_statement(
+                    session.get_bind().dialect, _SEGMENTS, SEGMENT_ROW_KEYS
+                ),
+            )
             facts = _FactRanges(session, installation.id, now, ranges if not skip_stamped else [])
             customers, rebuilt = _write_profiles(
                 session,
@@ -389,15 +401,18 @@ class _Profiler:
     # Draw the order facts of those profiled (with a stamper); False when they were written
     # for everyone already (`insert_order_facts`).
     draws_facts: bool = True
+    # On SQLite, the segment rows' INSERT and its columns (`bulk_writes.sqlite_insert_statement`):
+    # the rows are sent back as its values, converted here (in the workers), not as dicts.
+    sqlite_insert: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def order_facts(self) -> bool:
         return self.stamper is not None
 
-    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row], list[int], int]:
-        """Some customers' customer_segments rows (and customer_facts rows), from histories,
-        the ids of the customers they are for (all but those skipped), and how many there
-        were."""
+    def rows(self, customers: list[RawHistory]) -> tuple[list[Any], list[Row], list[int], int]:
+        """Some customers' customer_segments rows (as `sqlite_insert`'s values if set) and
+        customer_facts rows, from histories, the ids of the customers they are for (all but
+        those skipped), and how many there were."""
         segments: list[Row] = []
         facts: list[Row] = []
         derived: list[int] = []
@@ -424,6 +439,13 @@ class _Profiler:
                 profile = no_orders
             segments.append(_row(self.installation_id, customer_id, profile, now, stamp))
             derived.append(customer_id)
+        if self.sqlite_insert is not None:
+            return (
+                sqlite_values(_SEGMENTS, self.sqlite_insert[1], segments),
+                facts,
+                derived,
+                len(customers),
+            )
         return segments, facts, derived, len(customers)
 
     def _profile(
@@ -481,7 +503,7 @@ def _write_profiles(
     *,
     pool: Executor | None = None,
     on_progress: Callable[[int], None] | None = None,
-    results: Iterator[tuple[list[Row], list[Row], list[int], int]] | None = None,
+    results: Iterator[tuple[list[Any], list[Row], list[int], int]] | None = None,
     after_each: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
     """Profile customers chunk by chunk, in `pool` if given, and insert their rows; return how
@@ -500,7 +522,7 @@ def _write_profiles(
             results = map(profiler.rows, chunks)
         else:
             results = in_order(pool, profiler.rows, chunks)
-    segments: list[Row] = []
+    segments: list[Any] = []
     facts: list[Row] = []
     derived: list[int] = []
     done = reported = rebuilt = 0
@@ -511,7 +533,10 @@ def _write_profiles(
                 sa.delete(_SEGMENTS).where(one_of(session, _SEGMENTS.c.customer_id, derived))
             )
             delete_order_facts(session, profiler.installation_id, derived)
-        insert_rows(session, _SEGMENTS, segments)
+        if profiler.sqlite_insert is not None:
+            insert_sqlite_values(session.connection(), profiler.sqlite_insert[0], segments)
+        else:
+            insert_rows(session, _SEGMENTS, segments)
         insert_rows(session, _FACTS, facts)
 
     for chunk_segments, chunk_facts, chunk_derived, chunk_size in results:
@@ -534,7 +559,7 @@ def _write_profiles(
 
 def _profile_range(
     profiler: _Profiler, source: FileHistories, bounds: tuple[int, int]
-) -> tuple[list[Row], list[Row], list[int], int]:
+) -> tuple[list[Any], list[Row], list[int], int]:
     """In a worker: read a range of customers' histories from the database file, profile them."""
     return profiler.rows(source.between(*bounds))
 
@@ -612,6 +637,15 @@ def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> 
     finally:
         for future in pending:
             future.cancel()
+
+
+# The keys of `_row`'s rows.
+SEGMENT_ROW_KEYS = (
+    *("customer_id", "installation_id", "tier"),
+    *("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"),
+    *("lifecycle_stage", "lifecycle_since", "behaviours", "personas", "computed_at"),
+    "derived_stamp",
+)
 
 
 def _row(

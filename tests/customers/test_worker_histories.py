@@ -175,3 +175,25 @@ def test_an_in_memory_database_is_read_by_this_process() -> None:
     with database.sessions() as session:
         assert histories.file_histories(session, 1, stamps=False) is None
     database.dispose()
+
+
+def test_the_segment_row_keys_are_the_rows_keys() -> None:
+    from plugin.domain.order_history import CustomerHistory
+    from plugin.domain.rfm import FIXED_BANDS
+    from plugin.domain.segments import build_segment_profile
+    from plugin.domain.tiers import TierThresholds
+
+    profile = build_segment_profile(
+        CustomerHistory(),
+        thresholds=TierThresholds(
+            medium_min_orders=3,
+            medium_min_spend_cents=1,
+            high_min_orders=9,
+            high_min_spend_cents=2,
+        ),
+        cut_points=FIXED_BANDS,
+        personas=(),
+        now=NOW,
+    )
+    row = segmentation._row(1, 2, profile, NOW, None)
+    assert tuple(row) == segmentation.SEGMENT_ROW_KEYS
