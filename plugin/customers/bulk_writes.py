@@ -91,12 +91,25 @@ def _sqlite_insert(
     them: SQLAlchemy's own executemany builds and processes a parameter dict per row, which
     cost more than SQLite's work (a profile of a million orders: nearly half the import).
     """
-    compiled = sa.insert(table).compile(dialect=connection.dialect, column_keys=list(rows[0]))
-    statement = str(compiled)  # INSERT INTO table (columns) VALUES (?, ...)
-    columns = list(compiled.positiontup or ())  # the columns in the statement's order
+    statement, columns = sqlite_insert_statement(connection.dialect, table, tuple(rows[0]))
+    insert_sqlite_values(connection, statement, sqlite_values(table, columns, rows))
+
+
+def sqlite_insert_statement(
+    dialect: sa.Dialect, table: sa.Table, keys: Sequence[str]
+) -> tuple[str, tuple[str, ...]]:
+    """`INSERT INTO table (columns) VALUES (?, ...)` for rows with these keys, and the columns
+    in the statement's order (what `sqlite_values` lists)."""
+    compiled = sa.insert(table).compile(dialect=dialect, column_keys=list(keys))
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+def sqlite_values(
+    table: sa.Table, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
+) -> list[Sequence[Any]]:
+    """Rows' values in the columns' order, converted as SQLAlchemy stores them on SQLite; a
+    pure function, so a worker process can prepare rows this process only inserts."""
     convert = [_sqlite_converter(table.c[name].type) for name in columns]
-    driver = connection.connection.driver_connection
-    assert driver is not None
     pick = operator.itemgetter(*columns)
     special = [(index, to) for index, to in enumerate(convert) if to is not None]
     parameters: list[Sequence[Any]] = []
@@ -110,6 +123,17 @@ def _sqlite_insert(
                 if values[index] is not None:
                     values[index] = to(values[index])
         parameters.append(values)
+    return parameters
+
+
+def insert_sqlite_values(
+    connection: sa.Connection, statement: str, parameters: Sequence[Sequence[Any]]
+) -> None:
+    """executemany of `sqlite_insert_statement`'s statement with `sqlite_values`' rows."""
+    if not parameters:
+        return
+    driver = connection.connection.driver_connection
+    assert driver is not None
     cursor = driver.cursor()
     try:
         cursor.executemany(statement, parameters)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, BinaryIO, TextIO, cast
 
 import charset_normalizer
@@ -24,6 +25,8 @@ import charset_normalizer
 DELIMITERS = (",", ";", "\t")
 DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
 SAMPLE_BYTES = 256 * 1024
+# Lines parsed together while each is one record (see physical_row_blocks).
+BLOCK_LINES = 10_000
 # The names we report an encoding under; Python's codec names are not what people know.
 ENCODING_NAMES = {
     "utf_8": "UTF-8",
@@ -91,7 +94,7 @@ def sniff_delimiter(header_line: str) -> str:
 class _Lines:
     """The stream's lines with their numbers; lines pushed back are read again first."""
 
-    def __init__(self, stream: TextIO, first_number: int) -> None:
+    def __init__(self, stream: Iterable[str], first_number: int) -> None:
         self._stream = iter(stream)
         self._again: deque[tuple[int, str]] = deque()
         self.next_number = first_number
@@ -128,6 +131,74 @@ def physical_rows(
     is passed to `refuse` with its number and the reason, and reading goes on with the next
     line. Text that stops decoding ends the reading, as one refusal naming the line.
     """
+    for block in physical_row_blocks(
+        stream, delimiter=delimiter, first_line=first_line, refuse=refuse
+    ):
+        yield from block
+
+
+def physical_row_blocks(
+    stream: Iterable[str],
+    *,
+    delimiter: str,
+    first_line: int,
+    refuse: Callable[[int, str], None],
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """`physical_rows`, a block of up to BLOCK_LINES lines' rows at a time.
+
+    Lines are read a block at a time and parsed by csv.reader in one go; a block where each
+    line is one record (what almost every file is) needs nothing more. From the first block
+    that is not (a record over several lines, a line csv refuses, text that stops decoding)
+    on, the lines are read one record at a time as `_rows_one_by_one` does, which is what
+    the refusals are defined by.
+    """
+    lines = iter(stream)
+    number = first_line
+    while True:
+        block: list[str] = []
+        try:
+            for line in itertools.islice(lines, BLOCK_LINES):
+                block.append(line)
+        except UnicodeDecodeError as error:
+            rest: Iterator[str] = itertools.chain(block, failing_lines(error))
+            yield from _blocks(_rows_one_by_one(rest, delimiter, number, refuse))
+            return
+        if not block:
+            return
+        reader = csv.reader(block, delimiter=delimiter, strict=True)
+        try:
+            rows = list(reader)
+        except csv.Error:
+            rows = []
+        if len(rows) != len(block) or reader.line_num != len(block):
+            # Not one record a line: from here on, as defined.
+            rest = itertools.chain(block, lines)
+            yield from _blocks(_rows_one_by_one(rest, delimiter, number, refuse))
+            return
+        numbers = range(number, number + len(block))
+        if all(rows):
+            yield list(zip(numbers, rows, strict=True))
+        else:  # blank lines are skipped
+            yield [(line, row) for line, row in zip(numbers, rows, strict=True) if row]
+        number += len(block)
+
+
+def failing_lines(error: Exception) -> Iterator[str]:
+    """No lines: reading the next one raised `error` (the rest of a text that stopped
+    decoding)."""
+    yield from ()
+    raise error
+
+
+def _blocks(rows: Iterator[tuple[int, list[str]]]) -> Iterator[list[tuple[int, list[str]]]]:
+    while block := list(itertools.islice(rows, BLOCK_LINES)):
+        yield block
+
+
+def _rows_one_by_one(
+    stream: Iterator[str], delimiter: str, first_line: int, refuse: Callable[[int, str], None]
+) -> Iterator[tuple[int, list[str]]]:
+    """The rows, each line read as it comes (see `physical_rows`)."""
     lines = _Lines(stream, first_line)
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     record = lines.record

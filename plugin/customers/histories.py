@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
@@ -78,13 +81,21 @@ def raw_histories(
         bound["customer_id"] = customer_ids[0]
     elif customer_ids is not None:
         query = query.where(one_of(session, _CUSTOMERS.c.id, customer_ids))
+    # Fetched a partition at a time: row by row, the result's own bookkeeping cost more than
+    # this loop (a profile of a refresh).
+    yield from _grouped(session.execute(query, bound).partitions(), text_moments=text_moments)
+
+
+def _grouped(
+    partitions: Iterable[Sequence[Any]], *, text_moments: bool, text_days: bool = False
+) -> Iterator[RawHistory]:
+    """The rows of `_history_query`, ordered by customer, grouped into each one's history
+    (`text_days`: the account dates are still text, as the sqlite3 module returns them)."""
     current: int | None = None
     since: date | None = None
     stamp: str | None = None
     orders: list[tuple[datetime, int, bool, str | None]] = []
-    # Fetched a partition at a time: row by row, the result's own bookkeeping cost more than
-    # this loop (a profile of a refresh).
-    for rows in session.execute(query, bound).partitions():
+    for rows in partitions:
         for (
             customer_id,
             customer_since,
@@ -98,12 +109,85 @@ def raw_histories(
                 if current is not None:
                     yield current, since, orders, stamp
                 current, since, orders, stamp = customer_id, customer_since, [], stamped
+                if text_days and since is not None:
+                    since = date.fromisoformat(str(since))  # as SQLAlchemy stores it: YYYY-MM-DD
             if placed_at is not None:
                 if text_moments:
                     placed_at = datetime.fromisoformat(placed_at[:26])
                 orders.append((placed_at, int(amount), discount_code is not None, category))
     if current is not None:
         yield current, since, orders, stamp
+
+
+@dataclass(frozen=True)
+class FileHistories:
+    """Histories a worker process reads from the SQLite file itself, a range of customer ids at
+    a time (`between`), instead of this process reading them and sending them over a pipe.
+
+    Only where that reads what the session would (`file_histories`): the workers' connections
+    see the last commit, not the session's own writes.
+    """
+
+    path: str
+    statement: str  # `_history_query` as SQLite runs it, with the range's bounds
+    parameters: tuple[str, ...]  # the names of its positional parameters, in order
+    installation_id: int
+
+    def between(self, low: int, high: int) -> list[RawHistory]:
+        """The histories of the installation's customers with ids from low to high."""
+        values = {"installation_id": self.installation_id, "low": low, "high": high}
+        cursor = _reader(self.path).execute(
+            self.statement, [values[name] for name in self.parameters]
+        )
+        try:
+            pages = iter(lambda: cursor.fetchmany(STREAM_ROWS), [])
+            return list(_grouped(pages, text_moments=True, text_days=True))
+        finally:
+            cursor.close()
+
+
+def file_histories(session: Session, installation_id: int, *, stamps: bool) -> FileHistories | None:
+    """How worker processes can read this installation's histories (every order, with
+    `stamps` the segment rows' stamps) from the database file themselves; None unless the
+    database is a SQLite file whose last commit is what this session sees: nothing pending in
+    the session nor written and uncommitted on its connection. Call it before writing.
+    """
+    if session.get_bind().dialect.name != "sqlite" or session.new or session.dirty:
+        return None
+    if session.deleted:
+        return None
+    connection = session.connection()
+    path = connection.engine.url.database
+    driver = connection.connection.driver_connection
+    if not path or path == ":memory:" or path.startswith("file:") or driver is None:
+        return None
+    if getattr(driver, "in_transaction", True):
+        return None
+    query = _history_query(True, all_orders=True, stamps=stamps, one_customer=False).where(
+        _CUSTOMERS.c.id.between(sa.bindparam("low"), sa.bindparam("high"))
+    )
+    compiled = query.compile(dialect=connection.dialect)
+    return FileHistories(
+        path=os.path.abspath(path),
+        statement=str(compiled),
+        parameters=tuple(compiled.positiontup or ()),
+        installation_id=installation_id,
+    )
+
+
+# A worker process's own connection to each database file it reads (never the parent's).
+_READERS: dict[tuple[int, str], sqlite3.Connection] = {}
+
+
+def _reader(path: str) -> sqlite3.Connection:
+    key = (os.getpid(), path)
+    reader = _READERS.get(key)
+    if reader is None:
+        reader = sqlite3.connect(path)
+        reader.execute("PRAGMA busy_timeout=30000")
+        reader.execute("PRAGMA query_only=1")
+        _READERS[key] = reader
+    return reader
 
 
 @cache

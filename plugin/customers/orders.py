@@ -131,9 +131,21 @@ def refresh_order_facts(
     return customers
 
 
-def insert_order_facts(session: Session, *, installation_id: int, now: datetime) -> None:
+def insert_order_facts(
+    session: Session,
+    *,
+    installation_id: int,
+    now: datetime,
+    between: tuple[int, int] | None = None,
+    escaped: bool = True,
+) -> None:
     """Write the order facts of every buyer of an installation in one set-based statement.
     Their old order facts must be gone.
+
+    With `between` (low, high), only the buyers with customer ids in that range: ranges
+    written in ascending order write the same rows in the same order as one statement. With
+    `escaped=False` the names JSON escapes are left as placeholders, for
+    `rewrite_escaped_order_facts` to write once the last range is in.
 
     The same rows, byte for byte and in the same order, as `fact_rows(order_facts(...))` of
     each buyer written by `insert_rows`: the aggregates, the top categories (ranked by a
@@ -147,6 +159,8 @@ def insert_order_facts(session: Session, *, installation_id: int, now: datetime)
     # index, which holds every column read here: no sort to group them, no table lookups
     # (filtered on orders.installation_id instead, SQLite looks up every order and sorts).
     scope = _CUSTOMERS.c.installation_id == installation_id
+    if between is not None:
+        scope = sa.and_(scope, _CUSTOMERS.c.id.between(*between))
     totals = (
         sa.select(
             _CUSTOMERS.c.id.label("customer_id"),
@@ -202,6 +216,15 @@ def insert_order_facts(session: Session, *, installation_id: int, now: datetime)
     )
     columns = ["installation_id", "customer_id", "name", "value", "source", "fetched_at"]
     session.execute(sa.insert(_FACTS).from_select(columns, rows))
+    if escaped:
+        rewrite_escaped_order_facts(session, installation_id=installation_id)
+
+
+def rewrite_escaped_order_facts(session: Session, *, installation_id: int) -> None:
+    """Write the top categories of the buyers whose top three hold a name JSON escapes, which
+    `insert_order_facts` left as placeholders."""
+    dialect = session.get_bind().dialect.name
+    scope = _CUSTOMERS.c.installation_id == installation_id
     # Only if some order's category is a name JSON escapes (rare) can a buyer's top three hold
     # one: a scan that stops at the first such name, instead of ranking every buyer's
     # categories a second time (0.8 s at a million orders on SQLite).
@@ -213,6 +236,8 @@ def insert_order_facts(session: Session, *, installation_id: int, now: datetime)
         )
     ).scalar():
         return
+    top = _top_categories_of(dialect, scope).cte("top")
+    text = _JsonText(dialect)
     escaped = [
         {"customer": customer_id, "text": json_text([name for name in top3 if name is not None])}
         for customer_id, *top3 in session.execute(

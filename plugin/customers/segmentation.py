@@ -16,6 +16,7 @@ database and writes the rows back, a bounded number of chunks in flight.
 
 from __future__ import annotations
 
+import functools
 import gc
 import itertools
 import multiprocessing
@@ -33,11 +34,29 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from plugin.customers.bulk_writes import insert_rows, one_of
+from plugin.customers.bulk_writes import (
+    insert_rows,
+    insert_sqlite_values,
+    one_of,
+    sqlite_insert_statement,
+    sqlite_values,
+)
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
-from plugin.customers.histories import RawHistory, customer_histories, history_of, raw_histories
+from plugin.customers.histories import (
+    FileHistories,
+    RawHistory,
+    customer_histories,
+    file_histories,
+    history_of,
+    raw_histories,
+)
 from plugin.customers.orders import SOURCE as FACT_SOURCE
-from plugin.customers.orders import delete_order_facts, fact_rows, insert_order_facts
+from plugin.customers.orders import (
+    delete_order_facts,
+    fact_rows,
+    insert_order_facts,
+    rewrite_escaped_order_facts,
+)
 from plugin.customers.orders import order_facts as draw_order_facts
 from plugin.domain.order_history import CustomerHistory
 from plugin.domain.personas import InvalidConditions, Persona, parse_conditions
@@ -60,6 +79,9 @@ WRITE_BATCH = 2_000
 # more than one CPU), PROFILE_CHUNK customers per task.
 PARALLEL_MIN_CUSTOMERS = 20_000
 PROFILE_CHUNK = 500
+# Profile ranges whose customers' order facts are written by one statement, while the workers
+# profile the next ones (short enough that the few ranges queued keep them busy meanwhile).
+FACT_RANGES = 4
 # Allocations between collections of the youngest generation during bulk work (default 700).
 BULK_GC_THRESHOLD = 200_000
 
@@ -202,6 +224,10 @@ def _recompute(
     rebuild_all: bool,
 ) -> RecomputeReport:
     started = time.perf_counter()
+    # Without a stamped row to keep, everything is deleted at once rather than by batch.
+    skip_stamped = not rebuild_all and _any_stamped(session, installation.id)
+    # Asked before anything is written: whether worker processes can read the histories.
+    source = file_histories(session, installation.id, stamps=skip_stamped)
     cut_points = RfmCutPoints.from_base(_rfm_base(session, installation.id, now=now))
     stored = session.get(SegmentBaseline, installation.id)
     if stored is None:
@@ -214,8 +240,6 @@ def _recompute(
         "base_size": cut_points.base_size,
     }
     stored.computed_at = now
-    # Without a stamped row to keep, everything is deleted at once rather than by batch.
-    skip_stamped = not rebuild_all and _any_stamped(session, installation.id)
     if not skip_stamped:
         session.execute(
             sa.delete(CustomerSegment).where(CustomerSegment.installation_id == installation.id)
@@ -228,27 +252,52 @@ def _recompute(
                 CustomerFact.source == FACT_SOURCE,
             )
         )
-        # Everyone's order facts at once, drawn by the database: the profiles need not draw them.
-        insert_order_facts(session, installation_id=installation.id, now=now)
     size = session.scalar(
         sa.select(sa.func.count())
         .select_from(Customer)
         .where(Customer.installation_id == installation.id)
     )
+    profiler = replace(
+        _profiler(session, installation, cut_points, now, order_facts=True),
+        skip_stamped=skip_stamped,
+        draws_facts=skip_stamped,
+    )
+    progress = None if on_progress is None else lambda done: on_progress(done, size or 0)
     with profiling_pool(size or 0) as pool:
-        customers, rebuilt = _write_profiles(
-            session,
-            replace(
-                _profiler(session, installation, cut_points, now, order_facts=True),
-                skip_stamped=skip_stamped,
-                draws_facts=skip_stamped,
-            ),
-            raw_histories(session, installation.id, now=now, all_orders=True, stamps=skip_stamped),
-            pool=pool,
-            on_progress=(
-                None if on_progress is None else lambda done: on_progress(done, size or 0)
-            ),
-        )
+        if pool is not None and source is not None:
+            # The workers read the histories themselves, range by range, while this process
+            # writes everyone's order facts (range by range too) and the rows they send back.
+            ranges = _id_ranges(session, installation.id, PROFILE_CHUNK)
+            profiler = replace(
+                profiler,
+                sqlite_insert=sqlite_insert_statement(
+                    session.get_bind().dialect, _SEGMENTS, SEGMENT_ROW_KEYS
+                ),
+            )
+            facts = _FactRanges(session, installation.id, now, ranges if not skip_stamped else [])
+            customers, rebuilt = _write_profiles(
+                session,
+                profiler,
+                pool=pool,
+                on_progress=progress,
+                results=in_order(pool, functools.partial(_profile_range, profiler, source), ranges),
+                after_each=facts.next,
+            )
+            facts.rest()
+        else:
+            if not skip_stamped:
+                # Everyone's order facts at once, drawn by the database: the profiles need not
+                # draw them.
+                insert_order_facts(session, installation_id=installation.id, now=now)
+            customers, rebuilt = _write_profiles(
+                session,
+                profiler,
+                raw_histories(
+                    session, installation.id, now=now, all_orders=True, stamps=skip_stamped
+                ),
+                pool=pool,
+                on_progress=progress,
+            )
     stored.customers = customers
     session.commit()
     return RecomputeReport(
@@ -372,15 +421,18 @@ class _Profiler:
     # Draw the order facts of those profiled (with a stamper); False when they were written
     # for everyone already (`insert_order_facts`).
     draws_facts: bool = True
+    # On SQLite, the segment rows' INSERT and its columns (`bulk_writes.sqlite_insert_statement`):
+    # the rows are sent back as its values, converted here (in the workers), not as dicts.
+    sqlite_insert: tuple[str, tuple[str, ...]] | None = None
 
     @property
     def order_facts(self) -> bool:
         return self.stamper is not None
 
-    def rows(self, customers: list[RawHistory]) -> tuple[list[Row], list[Row], list[int], int]:
-        """Some customers' customer_segments rows (and customer_facts rows), from histories,
-        the ids of the customers they are for (all but those skipped), and how many there
-        were."""
+    def rows(self, customers: list[RawHistory]) -> tuple[list[Any], list[Row], list[int], int]:
+        """Some customers' customer_segments rows (as `sqlite_insert`'s values if set) and
+        customer_facts rows, from histories, the ids of the customers they are for (all but
+        those skipped), and how many there were."""
         segments: list[Row] = []
         facts: list[Row] = []
         derived: list[int] = []
@@ -407,6 +459,13 @@ class _Profiler:
                 profile = no_orders
             segments.append(_row(self.installation_id, customer_id, profile, now, stamp))
             derived.append(customer_id)
+        if self.sqlite_insert is not None:
+            return (
+                sqlite_values(_SEGMENTS, self.sqlite_insert[1], segments),
+                facts,
+                derived,
+                len(customers),
+            )
         return segments, facts, derived, len(customers)
 
     def _profile(
@@ -460,10 +519,12 @@ def _any_stamped(session: Session, installation_id: int) -> bool:
 def _write_profiles(
     session: Session,
     profiler: _Profiler,
-    histories: Iterable[RawHistory],
+    histories: Iterable[RawHistory] = (),
     *,
     pool: Executor | None = None,
     on_progress: Callable[[int], None] | None = None,
+    results: Iterator[tuple[list[Any], list[Row], list[int], int]] | None = None,
+    after_each: Callable[[], None] | None = None,
 ) -> tuple[int, int]:
     """Profile customers chunk by chunk, in `pool` if given, and insert their rows; return how
     many customers there were, and how many of them were profiled (with
@@ -471,13 +532,17 @@ def _write_profiles(
 
     With `skip_stamped`, the old rows of those profiled again are deleted just before their
     new ones are inserted; otherwise the caller has deleted them.
+
+    `results` are the chunks' rows when the caller has them profiled otherwise (instead of
+    `histories`); `after_each` is called after each chunk's rows are taken.
     """
-    chunks = _chunked(histories, PROFILE_CHUNK)
-    if pool is None:
-        results: Iterator[tuple[list[Row], list[Row], list[int], int]] = map(profiler.rows, chunks)
-    else:
-        results = in_order(pool, profiler.rows, chunks)
-    segments: list[Row] = []
+    if results is None:
+        chunks = _chunked(histories, PROFILE_CHUNK)
+        if pool is None:
+            results = map(profiler.rows, chunks)
+        else:
+            results = in_order(pool, profiler.rows, chunks)
+    segments: list[Any] = []
     facts: list[Row] = []
     derived: list[int] = []
     done = reported = rebuilt = 0
@@ -488,7 +553,10 @@ def _write_profiles(
                 sa.delete(_SEGMENTS).where(one_of(session, _SEGMENTS.c.customer_id, derived))
             )
             delete_order_facts(session, profiler.installation_id, derived)
-        insert_rows(session, _SEGMENTS, segments)
+        if profiler.sqlite_insert is not None:
+            insert_sqlite_values(session.connection(), profiler.sqlite_insert[0], segments)
+        else:
+            insert_rows(session, _SEGMENTS, segments)
         insert_rows(session, _FACTS, facts)
 
     for chunk_segments, chunk_facts, chunk_derived, chunk_size in results:
@@ -503,8 +571,70 @@ def _write_profiles(
         if on_progress is not None and done - reported >= WRITE_BATCH:
             on_progress(done)
             reported = done
+        if after_each is not None:
+            after_each()
     write()
     return done, rebuilt
+
+
+def _profile_range(
+    profiler: _Profiler, source: FileHistories, bounds: tuple[int, int]
+) -> tuple[list[Any], list[Row], list[int], int]:
+    """In a worker: read a range of customers' histories from the database file, profile them."""
+    return profiler.rows(source.between(*bounds))
+
+
+def _id_ranges(session: Session, installation_id: int, size: int) -> list[tuple[int, int]]:
+    """The installation's customer ids as (low, high) ranges of `size` customers each."""
+    ranges: list[tuple[int, int]] = []
+    ids = session.scalars(
+        sa.select(_CUSTOMERS.c.id)
+        .where(_CUSTOMERS.c.installation_id == installation_id)
+        .order_by(_CUSTOMERS.c.id)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    for chunk in _chunked(ids, size):
+        ranges.append((chunk[0], chunk[-1]))
+    return ranges
+
+
+@dataclass
+class _FactRanges:
+    """Everyone's order facts written a few profile ranges at a time, in ascending order, as
+    the workers' rows come in (`next`, after each range's), so this process writes them while
+    the workers profile; `rest` writes what is left and the names JSON escapes."""
+
+    session: Session
+    installation_id: int
+    now: datetime
+    ranges: list[tuple[int, int]]
+    written: int = 0
+    profiled: int = 0
+
+    def next(self) -> None:
+        """A range's rows are in: the facts of the next FACT_RANGES ranges, every FACT_RANGES."""
+        self.profiled += 1
+        if self.profiled % FACT_RANGES == 1 or FACT_RANGES == 1:
+            self._write()
+
+    def _write(self) -> None:
+        if self.written < len(self.ranges):
+            group = self.ranges[self.written : self.written + FACT_RANGES]
+            insert_order_facts(
+                self.session,
+                installation_id=self.installation_id,
+                now=self.now,
+                between=(group[0][0], group[-1][1]),
+                escaped=False,
+            )
+            self.written += len(group)
+
+    def rest(self) -> None:
+        if not self.ranges:
+            return
+        while self.written < len(self.ranges):
+            self._write()
+        rewrite_escaped_order_facts(self.session, installation_id=self.installation_id)
 
 
 def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -527,6 +657,15 @@ def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> 
     finally:
         for future in pending:
             future.cancel()
+
+
+# The keys of `_row`'s rows.
+SEGMENT_ROW_KEYS = (
+    *("customer_id", "installation_id", "tier"),
+    *("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_segment"),
+    *("lifecycle_stage", "lifecycle_since", "behaviours", "personas", "computed_at"),
+    "derived_stamp",
+)
 
 
 def _row(
