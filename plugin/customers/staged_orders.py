@@ -1,0 +1,187 @@
+"""On PostgreSQL, store a batch of orders through a staging table: COPY, then set-based SQL.
+
+The batch is copied into a temporary table, and one statement resolves each staged order's
+customer by join, finds the order if it exists by join, inserts the new orders, updates the
+changed ones and reads back what became of each line (created, updated, unchanged, or refused
+for want of its customer), with the customers touched. `store.store_orders` matches the same
+records in Python on other databases; both decide every line alike
+(`tests/customers/test_staged_orders.py` compares them on the same files).
+
+The staging table is a session's temporary table (never logged), created on a connection's
+first batch and emptied before each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from plugin.customers.records import OrderRecord
+
+# Smaller batches (a pushed order) keep the plain path: a few lookups cost less than the
+# staging table's extra statements.
+STAGED_MIN_ROWS = 20
+
+_COPY = (
+    "COPY regulars_order_staging (pos, external_id, customer_external_id, lookup_email,"
+    " placed_at, amount_cents, discount_code, category, status, fulfillment_status,"
+    " tracking_url, item_count) FROM STDIN"
+)
+_CREATE = """
+CREATE TEMPORARY TABLE IF NOT EXISTS regulars_order_staging (
+    pos integer NOT NULL,
+    external_id text NOT NULL,
+    customer_external_id text,
+    lookup_email text,
+    placed_at timestamp without time zone NOT NULL,
+    amount_cents bigint NOT NULL,
+    discount_code text,
+    category text,
+    status text,
+    fulfillment_status text,
+    tracking_url text,
+    item_count integer
+)
+"""
+_MERGE = """
+WITH staged AS MATERIALIZED (
+    SELECT st.pos, st.external_id, st.placed_at, st.amount_cents, st.discount_code,
+           st.category, st.status, st.fulfillment_status, st.tracking_url, st.item_count,
+           coalesce(by_id.id, by_email.id) AS cid,
+           o.id AS order_id, o.customer_id AS old_cid,
+           (o.customer_id, o.placed_at, o.amount_cents, o.discount_code, o.category,
+            o.status, o.fulfillment_status, o.tracking_url, o.item_count)
+           IS NOT DISTINCT FROM
+           (coalesce(by_id.id, by_email.id), st.placed_at, st.amount_cents, st.discount_code,
+            st.category, st.status, st.fulfillment_status, st.tracking_url, st.item_count)
+           AS same
+    FROM regulars_order_staging st
+    LEFT JOIN customers by_id
+        ON by_id.installation_id = %(installation_id)s
+        AND by_id.external_id = st.customer_external_id
+    LEFT JOIN (
+        -- The oldest customer wins an email several share.
+        SELECT email, min(id) AS id FROM customers
+        WHERE installation_id = %(installation_id)s
+            AND email IN (SELECT lookup_email FROM regulars_order_staging)
+        GROUP BY email
+    ) by_email ON by_id.id IS NULL AND by_email.email = st.lookup_email
+    LEFT JOIN orders o
+        ON o.installation_id = %(installation_id)s AND o.external_id = st.external_id
+),
+inserted AS (
+    INSERT INTO orders (
+        installation_id, external_id, source, customer_id, placed_at, amount_cents,
+        discount_code, category, status, fulfillment_status, tracking_url, item_count
+    )
+    SELECT %(installation_id)s, external_id, %(source)s, cid, placed_at, amount_cents,
+        discount_code, category, status, fulfillment_status, tracking_url, item_count
+    FROM staged WHERE cid IS NOT NULL AND order_id IS NULL
+    ORDER BY pos
+),
+updated AS (
+    UPDATE orders o SET customer_id = staged.cid, placed_at = staged.placed_at,
+        amount_cents = staged.amount_cents, discount_code = staged.discount_code,
+        category = staged.category, status = staged.status,
+        fulfillment_status = staged.fulfillment_status, tracking_url = staged.tracking_url,
+        item_count = staged.item_count
+    FROM staged
+    WHERE o.id = staged.order_id AND staged.cid IS NOT NULL AND NOT staged.same
+)
+SELECT
+    array_agg(pos ORDER BY pos) FILTER (WHERE cid IS NULL),
+    count(*) FILTER (WHERE cid IS NOT NULL AND order_id IS NULL),
+    count(*) FILTER (WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same),
+    count(*) FILTER (WHERE cid IS NOT NULL AND same),
+    array_agg(DISTINCT cid) FILTER (WHERE cid IS NOT NULL),
+    array_agg(DISTINCT cid) FILTER (WHERE cid IS NOT NULL AND (order_id IS NULL OR NOT same)),
+    array_agg(DISTINCT old_cid) FILTER (
+        WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same
+    ),
+    array_agg(DISTINCT cid) FILTER (WHERE cid IS NOT NULL AND same),
+    array_agg(order_id) FILTER (WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same)
+FROM staged
+"""
+
+
+@dataclass
+class StagedFates:
+    """What a staged batch did: the counts, the refused records' positions, the customers."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: list[int] = field(default_factory=list)
+    # The customers found for the records, those of created or changed orders (with a
+    # changed order's previous customer), and those of unchanged orders.
+    named: set[int] = field(default_factory=set)
+    touched: set[int] = field(default_factory=set)
+    unchanged_customers: set[int] = field(default_factory=set)
+    updated_orders: list[int] = field(default_factory=list)
+
+
+def applies(session: Session, records: Sequence[OrderRecord]) -> bool:
+    """True if this batch goes through the staging table: PostgreSQL through psycopg, a
+    batch of at least STAGED_MIN_ROWS, each order named once (a later record for the same
+    order in one batch updates what an earlier one created, which the Python path does)."""
+    if len(records) < STAGED_MIN_ROWS:
+        return False
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+        return False
+    return len({record.external_id for record in records}) == len(records)
+
+
+def store(
+    session: Session, installation_id: int, records: Sequence[OrderRecord], *, source: str
+) -> StagedFates:
+    """COPY the batch into the staging table and merge it into the orders; see the module."""
+    connection = session.connection()
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    # The email is looked up, as the Python path does, for a record without a company id,
+    # and for one whose company id is not found if another record of the batch names that
+    # email alone.
+    emails = {r.customer_email for r in records if r.customer_external_id is None}
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE)
+        cursor.execute("TRUNCATE regulars_order_staging")
+        with cursor.copy(_COPY) as copy:
+            for pos, r in enumerate(records):
+                copy.write_row(
+                    (
+                        pos,
+                        r.external_id,
+                        r.customer_external_id,
+                        r.customer_email if r.customer_email in emails else None,
+                        r.placed_at,
+                        r.amount_cents,
+                        r.discount_code,
+                        r.category,
+                        r.status,
+                        r.fulfillment_status,
+                        r.tracking_url,
+                        r.item_count,
+                    )
+                )
+        cursor.execute(_MERGE, {"installation_id": installation_id, "source": source})
+        row = cursor.fetchone()
+    assert row is not None
+    refused, created, updated, unchanged, named, touched, old, same, updated_ids = row
+    return StagedFates(
+        created=created,
+        updated=updated,
+        unchanged=unchanged,
+        refused=refused or [],
+        named=set(named or ()),
+        touched=set(touched or ()) | set(old or ()),
+        unchanged_customers=set(same or ()),
+        updated_orders=updated_ids or [],
+    )
+
+
+def staged_statements() -> tuple[str, str]:
+    """The staging table's definition and the merge, for tests and EXPLAIN."""
+    return _CREATE, _MERGE
