@@ -19,7 +19,8 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Literal, TextIO, TypeVar
@@ -227,14 +228,27 @@ def _import(
                     if on_progress is not None:
                         on_progress(report)
             else:
-                for orders, lines in batches.records(order_record, pool):
-                    stored = store_orders(
-                        session, installation_id, orders, source=SOURCE, now=now, refresh=False
-                    )
+
+                def stored_orders(stored: StoreResult, lines: list[int]) -> None:
                     _count(report, stored, lines)
-                    progress.stored(stored, len(orders), dry_run=dry_run)
+                    progress.stored(stored, len(lines), dry_run=dry_run)
                     if on_progress is not None:
                         on_progress(report)
+
+                with _StoredAside(session.get_bind().dialect.name == "postgresql") as aside:
+                    for orders, lines in batches.records(order_record, pool):
+                        aside.store(
+                            functools.partial(
+                                store_orders,
+                                session,
+                                installation_id,
+                                orders,
+                                source=SOURCE,
+                                now=now,
+                                refresh=False,
+                            ),
+                            functools.partial(stored_orders, lines=lines),
+                        )
         progress.commit(dry_run=dry_run)
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
@@ -247,6 +261,54 @@ def _import(
     refresh()
     report.problems.sort(key=lambda problem: problem.line)
     return report
+
+
+class _StoredAside:
+    """Stores each batch in a thread while the next one is read, on PostgreSQL.
+
+    Storing a batch of orders there is mostly waiting on the server (its COPY and merge),
+    reading the next batch mostly this process's work: side by side they overlap. One batch
+    at a time: `store` first waits for the one before and hands its result to its `then`, in
+    this thread, before the next starts, so the session is never used by both threads at
+    once, and a commit (in `then`) never meets a batch half stored. The thread starts after
+    the first batch is read, when the worker processes (forked) are already running.
+    Elsewhere (SQLite: the storing is this process's own work) each batch is stored at once.
+    """
+
+    def __init__(self, threaded: bool) -> None:
+        self.threaded = threaded
+        self.executor: ThreadPoolExecutor | None = None
+        self.pending: tuple[Future[StoreResult], Callable[[StoreResult], None]] | None = None
+
+    def __enter__(self) -> _StoredAside:
+        return self
+
+    def store(self, work: Callable[[], StoreResult], then: Callable[[StoreResult], None]) -> None:
+        self.wait()
+        if not self.threaded:
+            then(work())
+            return
+        if self.executor is None:
+            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.pending = (self.executor.submit(work), then)
+
+    def wait(self) -> None:
+        """Wait for the batch being stored, and hand its result on."""
+        if self.pending is not None:
+            future, then = self.pending
+            self.pending = None
+            then(future.result())
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if kind is None:
+                self.wait()
+        finally:
+            if self.pending is not None:  # an error here: let the thread's batch end first
+                futures_wait([self.pending[0]])
+                self.pending = None
+            if self.executor is not None:
+                self.executor.shutdown(wait=True)
 
 
 def _let_go(text: TextIO, stream: IO[bytes] | TextIO) -> None:

@@ -46,30 +46,36 @@ CREATE TEMPORARY TABLE IF NOT EXISTS regulars_order_staging (
 )
 """
 _MERGE = """
-WITH staged AS MATERIALIZED (
-    SELECT st.pos, st.external_id, st.placed_at, st.amount_cents, st.discount_code,
-           st.category, st.status, st.fulfillment_status, st.tracking_url, st.item_count,
-           coalesce(by_id.id, by_email.id) AS cid,
+WITH resolved AS MATERIALIZED (
+    -- Each customer looked up by its key, one index probe per line (a join would hash the
+    -- installation's customers for every batch): by company id, else the oldest customer
+    -- with the email.
+    SELECT st.*, coalesce(
+        (
+            SELECT c.id FROM customers c
+            WHERE c.installation_id = %(installation_id)s
+                AND c.external_id = st.customer_external_id
+        ),
+        (
+            SELECT min(c.id) FROM customers c
+            WHERE c.installation_id = %(installation_id)s AND c.email = st.lookup_email
+        )
+    ) AS cid
+    FROM regulars_order_staging st
+),
+staged AS MATERIALIZED (
+    SELECT r.pos, r.external_id, r.placed_at, r.amount_cents, r.discount_code,
+           r.category, r.status, r.fulfillment_status, r.tracking_url, r.item_count, r.cid,
            o.id AS order_id, o.customer_id AS old_cid,
            (o.customer_id, o.placed_at, o.amount_cents, o.discount_code, o.category,
             o.status, o.fulfillment_status, o.tracking_url, o.item_count)
            IS NOT DISTINCT FROM
-           (coalesce(by_id.id, by_email.id), st.placed_at, st.amount_cents, st.discount_code,
-            st.category, st.status, st.fulfillment_status, st.tracking_url, st.item_count)
+           (r.cid, r.placed_at, r.amount_cents, r.discount_code,
+            r.category, r.status, r.fulfillment_status, r.tracking_url, r.item_count)
            AS same
-    FROM regulars_order_staging st
-    LEFT JOIN customers by_id
-        ON by_id.installation_id = %(installation_id)s
-        AND by_id.external_id = st.customer_external_id
-    LEFT JOIN (
-        -- The oldest customer wins an email several share.
-        SELECT email, min(id) AS id FROM customers
-        WHERE installation_id = %(installation_id)s
-            AND email IN (SELECT lookup_email FROM regulars_order_staging)
-        GROUP BY email
-    ) by_email ON by_id.id IS NULL AND by_email.email = st.lookup_email
+    FROM resolved r
     LEFT JOIN orders o
-        ON o.installation_id = %(installation_id)s AND o.external_id = st.external_id
+        ON o.installation_id = %(installation_id)s AND o.external_id = r.external_id
 ),
 inserted AS (
     INSERT INTO orders (
