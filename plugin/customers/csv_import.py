@@ -213,42 +213,48 @@ def _import(
 
     try:
         # A big file's rows are validated in worker processes while this one stores them.
-        with worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool:
+        with (
+            worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool,
+            _StoredAside(session.get_bind().dialect.name == "postgresql") as aside,
+        ):
+
+            def stored(result: StoreResult, lines: list[int]) -> None:
+                _count(report, result, lines)
+                progress.stored(result, len(lines), dry_run=dry_run)
+                if on_progress is not None:
+                    on_progress(report)
+
             if kind == "customers":
                 # A partial of a module's function: it travels to the worker processes.
                 build = functools.partial(
                     customer_record, phone_region=phone_region(session, installation_id)
                 )
                 for customers, lines in batches.records(build, pool):
-                    stored = store_customers(
-                        session, installation_id, customers, now=now, refresh=False
+                    aside.store(
+                        functools.partial(
+                            store_customers,
+                            session,
+                            installation_id,
+                            customers,
+                            now=now,
+                            refresh=False,
+                        ),
+                        functools.partial(stored, lines=lines),
                     )
-                    _count(report, stored, lines)
-                    progress.stored(stored, len(customers), dry_run=dry_run)
-                    if on_progress is not None:
-                        on_progress(report)
             else:
-
-                def stored_orders(stored: StoreResult, lines: list[int]) -> None:
-                    _count(report, stored, lines)
-                    progress.stored(stored, len(lines), dry_run=dry_run)
-                    if on_progress is not None:
-                        on_progress(report)
-
-                with _StoredAside(session.get_bind().dialect.name == "postgresql") as aside:
-                    for orders, lines in batches.records(order_record, pool):
-                        aside.store(
-                            functools.partial(
-                                store_orders,
-                                session,
-                                installation_id,
-                                orders,
-                                source=SOURCE,
-                                now=now,
-                                refresh=False,
-                            ),
-                            functools.partial(stored_orders, lines=lines),
-                        )
+                for orders, lines in batches.records(order_record, pool):
+                    aside.store(
+                        functools.partial(
+                            store_orders,
+                            session,
+                            installation_id,
+                            orders,
+                            source=SOURCE,
+                            now=now,
+                            refresh=False,
+                        ),
+                        functools.partial(stored, lines=lines),
+                    )
         progress.commit(dry_run=dry_run)
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
@@ -266,8 +272,9 @@ def _import(
 class _StoredAside:
     """Stores each batch in a thread while the next one is read, on PostgreSQL.
 
-    Storing a batch of orders there is mostly waiting on the server (its COPY and merge),
-    reading the next batch mostly this process's work: side by side they overlap. One batch
+    Storing a batch of orders there is mostly waiting on the server (its COPY and merge; of
+    customers, their lookups and COPY), reading the next batch mostly this process's work:
+    side by side they overlap. One batch
     at a time: `store` first waits for the one before and hands its result to its `then`, in
     this thread, before the next starts, so the session is never used by both threads at
     once, and a commit (in `then`) never meets a batch half stored. The thread starts after
