@@ -1,10 +1,14 @@
 """On PostgreSQL, store a batch of orders through a staging table: COPY, then set-based SQL.
 
-The batch is copied into a temporary table, and one statement resolves each staged order's
-customer by join, finds the order if it exists by join, inserts the new orders, updates the
-changed ones and reads back what became of each line (created, updated, unchanged, or refused
-for want of its customer), with the customers touched. `store.store_orders` matches the same
-records in Python on other databases; both decide every line alike
+The batch is copied (binary COPY) into a temporary table, and one statement looks each staged
+order's customer up (an index probe per line), finds the order if it exists (by join),
+inserts the new orders (`INSERT ... SELECT`, in the batch's order) and reads back what
+became of each line (created, updated, unchanged, or refused for want of its customer), with
+the customers touched and the changed orders, which `store` updates through the session as
+the Python path does (rare in a bulk load; the session's hooks see the write). Instead of a
+lookup of the customers and one of the orders, each answered with thousands of keys, and a
+COPY: one round trip for the COPY, one for the rest. `store.store_orders` matches the same
+records in Python on other databases and for small batches; both decide every line alike
 (`tests/customers/test_staged_orders.py` compares them on the same files).
 
 The staging table is a session's temporary table (never logged), created on a connection's
@@ -92,15 +96,6 @@ inserted AS (
         discount_code, category, status, fulfillment_status, tracking_url, item_count
     FROM staged WHERE cid IS NOT NULL AND order_id IS NULL
     ORDER BY pos
-),
-updated AS (
-    UPDATE orders o SET customer_id = staged.cid, placed_at = staged.placed_at,
-        amount_cents = staged.amount_cents, discount_code = staged.discount_code,
-        category = staged.category, status = staged.status,
-        fulfillment_status = staged.fulfillment_status, tracking_url = staged.tracking_url,
-        item_count = staged.item_count
-    FROM staged
-    WHERE o.id = staged.order_id AND staged.cid IS NOT NULL AND NOT staged.same
 )
 SELECT
     array_agg(pos ORDER BY pos) FILTER (WHERE cid IS NULL),
@@ -113,7 +108,15 @@ SELECT
         WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same
     ),
     array_agg(DISTINCT cid) FILTER (WHERE cid IS NOT NULL AND same),
-    array_agg(order_id) FILTER (WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same)
+    array_agg(order_id ORDER BY pos) FILTER (
+        WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same
+    ),
+    array_agg(pos ORDER BY pos) FILTER (
+        WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same
+    ),
+    array_agg(cid ORDER BY pos) FILTER (
+        WHERE cid IS NOT NULL AND order_id IS NOT NULL AND NOT same
+    )
 FROM staged
 """
 
@@ -131,7 +134,9 @@ class StagedFates:
     named: set[int] = field(default_factory=set)
     touched: set[int] = field(default_factory=set)
     unchanged_customers: set[int] = field(default_factory=set)
-    updated_orders: list[int] = field(default_factory=list)
+    # The changed orders, (order id, position, customer id) in the batch's order: updated by
+    # the caller, through the session as the Python path does (its hooks see the write).
+    changed: list[tuple[int, int, int]] = field(default_factory=list)
 
 
 def applies(session: Session, records: Sequence[OrderRecord]) -> bool:
@@ -182,7 +187,7 @@ def store(
         cursor.execute(_MERGE, {"installation_id": installation_id, "source": source})
         row = cursor.fetchone()
     assert row is not None
-    refused, created, updated, unchanged, named, touched, old, same, updated_ids = row
+    refused, created, updated, unchanged, named, touched, old, same, *changed = row
     return StagedFates(
         created=created,
         updated=updated,
@@ -191,7 +196,7 @@ def store(
         named=set(named or ()),
         touched=set(touched or ()) | set(old or ()),
         unchanged_customers=set(same or ()),
-        updated_orders=updated_ids or [],
+        changed=list(zip(*(column or () for column in changed), strict=True)),
     )
 
 

@@ -229,8 +229,21 @@ def _store_orders_staged(
         result.problems.append(
             (position, FieldProblem(field_name, f"no customer {who!r}: add the customer first"))
         )
-    if fates.updated_orders:
-        _expire(session, Order, fates.updated_orders)
+    if fates.changed:
+        session.execute(
+            sa.update(_ORDERS)
+            .where(_ORDERS.c.id == sa.bindparam("order_id"))
+            .values({name: sa.bindparam(name) for name in _ORDER_VALUES}),
+            [
+                {
+                    "order_id": order_id,
+                    "customer_id": customer_id,
+                    **{name: getattr(records[position], name) for name in _ORDER_VALUES[1:]},
+                }
+                for order_id, position, customer_id in fates.changed
+            ],
+        )
+        _expire(session, Order, [order_id for order_id, _position, _customer in fates.changed])
     if not refresh:
         # A bulk import run again after a crash: its customers' facts may be missing or stale.
         result.customer_ids |= customers_with_stale_facts(
