@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import random
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from plugin import db
-from plugin.customers import staged_orders
+from plugin.customers import csv_import, staged_orders
 from plugin.customers.csv_import import import_csv
 from plugin.customers.records import order_record
 from plugin.customers.store import store_orders
@@ -199,3 +200,68 @@ def test_a_batch_naming_an_order_twice_takes_the_python_path(storage_app: Any) -
         )
         assert (result.created, result.updated, result.unchanged) == (1, 29, 0)
         assert session.scalars(sa.select(Order.amount_cents)).all() == [3000]
+
+
+class _Broken(RuntimeError):
+    pass
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("where", ["storing", "reading"])
+def test_an_error_while_a_batch_is_stored_aside_stops_the_import_cleanly(
+    postgres_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """On PostgreSQL a batch is stored in a thread while the next is read: an error in either
+    (the store's, or the reading's while a store is in flight) ends the import with that error,
+    the thread gone and the session usable, nothing of the uncommitted batches kept."""
+    monkeypatch.setattr(staged_orders, "STAGED_MIN_ROWS", 1)
+    calls = {"store": 0, "seen": 0}
+    store = staged_orders.store
+
+    def failing_store(session: Session, installation_id: int, records: Any, *, source: str) -> Any:
+        calls["store"] += 1
+        if where == "storing" and calls["store"] == 3:
+            raise _Broken("the server went away")
+        return store(session, installation_id, records, source=source)
+
+    monkeypatch.setattr(staged_orders, "store", failing_store)
+    add = csv_import.SeenIds.add
+
+    def failing_add(self: csv_import.SeenIds, ids: Any) -> dict[int, int]:
+        calls["seen"] += 1
+        if where == "reading" and calls["seen"] == 3:  # batch 2 is stored meanwhile
+            raise _Broken("the disk went away")
+        return add(self, ids)
+
+    monkeypatch.setattr(csv_import.SeenIds, "add", failing_add)
+    url = create_database(postgres_base_url)
+    app = build_app(url, tmp_path / "instance")
+    try:
+        with db.database(app).sessions() as session:
+            installation = Installation(platform="zendesk", account="acme", display_name="Acme")
+            session.add(installation)
+            session.commit()
+            import_csv(
+                session,
+                installation.id,
+                io.StringIO(_customers_csv()),
+                kind="customers",
+                now=MOMENT,
+            )
+            calls["seen"] = 0  # the orders file's batches from here
+            threads = threading.active_count()
+            with pytest.raises(_Broken):
+                import_csv(
+                    session,
+                    installation.id,
+                    io.StringIO(_orders_csv(1, 90)),
+                    kind="orders",
+                    now=MOMENT,
+                    batch_size=13,
+                )
+            assert threading.active_count() == threads
+            assert session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+            assert calls["store"] >= 2
+    finally:
+        dispose_app(app)
+        drop_database(postgres_base_url, url)
