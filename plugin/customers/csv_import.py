@@ -274,12 +274,13 @@ class _StoredAside:
 
     Storing a batch of orders there is mostly waiting on the server (its COPY and merge; of
     customers, their lookups and COPY), reading the next batch mostly this process's work:
-    side by side they overlap. One batch
-    at a time: `store` first waits for the one before and hands its result to its `then`, in
-    this thread, before the next starts, so the session is never used by both threads at
-    once, and a commit (in `then`) never meets a batch half stored. The thread starts after
-    the first batch is read, when the worker processes (forked) are already running.
-    Elsewhere (SQLite: the storing is this process's own work) each batch is stored at once.
+    side by side they overlap. One batch at a time: `store` first waits for the one before
+    and hands its result to its `then`, in this thread, before the next starts, so the
+    session is never used by both threads at once, and a commit (in `then`) never meets a
+    batch half stored; on an error, the batch in flight ends before the error goes on. The
+    thread starts after the first batch is read, when the worker processes (forked) already
+    run. Elsewhere (SQLite: the storing is this process's own work) each batch is stored at
+    once, as before.
     """
 
     def __init__(self, threaded: bool) -> None:

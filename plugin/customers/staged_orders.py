@@ -198,8 +198,3 @@ def store(
         unchanged_customers=set(same or ()),
         changed=list(zip(*(column or () for column in changed), strict=True)),
     )
-
-
-def staged_statements() -> tuple[str, str]:
-    """The staging table's definition and the merge, for tests and EXPLAIN."""
-    return _CREATE, _MERGE
