@@ -19,8 +19,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Literal, TextIO, TypeVar
@@ -213,52 +212,29 @@ def _import(
 
     try:
         # A big file's rows are validated in worker processes while this one stores them.
-        with (
-            worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool,
-            # Orders on PostgreSQL only: customers are matched in Python, which the thread
-            # would do under the GIL beside the reading (100k customers: 5.1-5.4 s either way).
-            _StoredAside(
-                kind == "orders" and session.get_bind().dialect.name == "postgresql"
-            ) as aside,
-        ):
-
-            def stored(result: StoreResult, lines: list[int]) -> None:
-                _count(report, result, lines)
-                progress.stored(result, len(lines), dry_run=dry_run)
-                if on_progress is not None:
-                    on_progress(report)
-
+        with worker_pool(_size(text) >= PARALLEL_MIN_BYTES) as pool:
             if kind == "customers":
                 # A partial of a module's function: it travels to the worker processes.
                 build = functools.partial(
                     customer_record, phone_region=phone_region(session, installation_id)
                 )
                 for customers, lines in batches.records(build, pool):
-                    aside.store(
-                        functools.partial(
-                            store_customers,
-                            session,
-                            installation_id,
-                            customers,
-                            now=now,
-                            refresh=False,
-                        ),
-                        functools.partial(stored, lines=lines),
+                    stored = store_customers(
+                        session, installation_id, customers, now=now, refresh=False
                     )
+                    _count(report, stored, lines)
+                    progress.stored(stored, len(customers), dry_run=dry_run)
+                    if on_progress is not None:
+                        on_progress(report)
             else:
                 for orders, lines in batches.records(order_record, pool):
-                    aside.store(
-                        functools.partial(
-                            store_orders,
-                            session,
-                            installation_id,
-                            orders,
-                            source=SOURCE,
-                            now=now,
-                            refresh=False,
-                        ),
-                        functools.partial(stored, lines=lines),
+                    stored = store_orders(
+                        session, installation_id, orders, source=SOURCE, now=now, refresh=False
                     )
+                    _count(report, stored, lines)
+                    progress.stored(stored, len(orders), dry_run=dry_run)
+                    if on_progress is not None:
+                        on_progress(report)
         progress.commit(dry_run=dry_run)
     except Exception:
         # What was committed stays; its customers are refreshed before the error goes on.
@@ -271,55 +247,6 @@ def _import(
     refresh()
     report.problems.sort(key=lambda problem: problem.line)
     return report
-
-
-class _StoredAside:
-    """Stores each batch in a thread while the next one is read (orders on PostgreSQL).
-
-    Storing a batch of orders there is mostly waiting on the server (its COPY and merge),
-    reading the next batch mostly this process's work: side by side they overlap. One batch
-    at a time: `store` first waits for the one before and hands its result to its `then`, in
-    this thread, before the next starts, so the session is never used by both threads at
-    once, and a commit (in `then`) never meets a batch half stored; on an error, the batch in
-    flight ends before the error goes on. The thread starts after the first batch is read,
-    when the worker processes (forked) already run. Otherwise (SQLite, or customers: the
-    storing is this process's own work) each batch is stored at once, as before.
-    """
-
-    def __init__(self, threaded: bool) -> None:
-        self.threaded = threaded
-        self.executor: ThreadPoolExecutor | None = None
-        self.pending: tuple[Future[StoreResult], Callable[[StoreResult], None]] | None = None
-
-    def __enter__(self) -> _StoredAside:
-        return self
-
-    def store(self, work: Callable[[], StoreResult], then: Callable[[StoreResult], None]) -> None:
-        self.wait()
-        if not self.threaded:
-            then(work())
-            return
-        if self.executor is None:
-            self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-        self.pending = (self.executor.submit(work), then)
-
-    def wait(self) -> None:
-        """Wait for the batch being stored, and hand its result on."""
-        if self.pending is not None:
-            future, then = self.pending
-            self.pending = None
-            then(future.result())
-
-    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
-        try:
-            if kind is None:
-                self.wait()
-        finally:
-            if self.pending is not None:  # an error here: let the thread's batch end first
-                futures_wait([self.pending[0]])
-                self.pending = None
-            if self.executor is not None:
-                self.executor.shutdown(wait=True)
 
 
 def _let_go(text: TextIO, stream: IO[bytes] | TextIO) -> None:

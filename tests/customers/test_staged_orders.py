@@ -208,12 +208,12 @@ class _Broken(RuntimeError):
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("where", ["storing", "reading"])
-def test_an_error_while_a_batch_is_stored_aside_stops_the_import_cleanly(
+def test_an_error_during_a_staged_import_stops_it_cleanly(
     postgres_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    """On PostgreSQL a batch is stored in a thread while the next is read: an error in either
-    (the store's, or the reading's while a store is in flight) ends the import with that error,
-    the thread gone and the session usable, nothing of the uncommitted batches kept."""
+    """An error while staged batches are stored (the store's own, or the reading's between
+    two stores) ends the import with that error, no thread left and the session usable,
+    nothing of the uncommitted batches kept."""
     monkeypatch.setattr(staged_orders, "STAGED_MIN_ROWS", 1)
     calls = {"store": 0, "seen": 0}
     store = staged_orders.store
@@ -229,7 +229,7 @@ def test_an_error_while_a_batch_is_stored_aside_stops_the_import_cleanly(
 
     def failing_add(self: csv_import.SeenIds, ids: Any) -> dict[int, int]:
         calls["seen"] += 1
-        if where == "reading" and calls["seen"] == 3:  # batch 2 is stored meanwhile
+        if where == "reading" and calls["seen"] == 3:  # after two batches were stored
             raise _Broken("the disk went away")
         return add(self, ids)
 
