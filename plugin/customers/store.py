@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from plugin.clock import utcnow
+from plugin.customers import staged_orders
 from plugin.customers.bulk_writes import insert_rows, one_of
 from plugin.customers.orders import customers_with_stale_facts, refresh_order_facts
 from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
@@ -111,6 +112,10 @@ def store_orders(
     caller to refresh (`StoreResult.customer_ids`), as a bulk import does once at its end.
     """
     session.flush()
+    if staged_orders.applies(session, records):
+        return _store_orders_staged(
+            session, installation_id, records, source=source, now=now, refresh=refresh
+        )
     result = StoreResult()
     customers = _customers_for_orders(session, installation_id, records)
     existing: dict[str, _StoredOrder] = {
@@ -193,6 +198,61 @@ def store_orders(
             session, installation_id=installation_id, now=now, customer_ids=result.customer_ids
         )
         # A new order can move a customer to another segment: profile just them again.
+        refresh_customers(session, installation_id, result.customer_ids, now=now)
+    return result
+
+
+def _store_orders_staged(
+    session: Session,
+    installation_id: int,
+    records: Sequence[OrderRecord],
+    *,
+    source: str,
+    now: datetime,
+    refresh: bool,
+) -> StoreResult:
+    """`store_orders` on PostgreSQL: the batch merged through a staging table
+    (`staged_orders`), every line's fate and the customers touched as the Python path has them.
+    """
+    fates = staged_orders.store(session, installation_id, records, source=source)
+    result = StoreResult(
+        created=fates.created,
+        updated=fates.updated,
+        unchanged=fates.unchanged,
+        customer_ids=fates.touched,
+        customers_named=fates.named,
+    )
+    for position in fates.refused:
+        record = records[position]
+        who = record.customer_external_id or record.customer_email
+        field_name = "customer_id" if record.customer_external_id else "customer_email"
+        result.problems.append(
+            (position, FieldProblem(field_name, f"no customer {who!r}: add the customer first"))
+        )
+    if fates.changed:
+        session.execute(
+            sa.update(_ORDERS)
+            .where(_ORDERS.c.id == sa.bindparam("order_id"))
+            .values({name: sa.bindparam(name) for name in _ORDER_VALUES}),
+            [
+                {
+                    "order_id": order_id,
+                    "customer_id": customer_id,
+                    **{name: getattr(records[position], name) for name in _ORDER_VALUES[1:]},
+                }
+                for order_id, position, customer_id in fates.changed
+            ],
+        )
+        _expire(session, Order, [order_id for order_id, _position, _customer in fates.changed])
+    if not refresh:
+        # A bulk import run again after a crash: its customers' facts may be missing or stale.
+        result.customer_ids |= customers_with_stale_facts(
+            session, installation_id, fates.unchanged_customers - result.customer_ids
+        )
+    if result.customer_ids and refresh:
+        refresh_order_facts(
+            session, installation_id=installation_id, now=now, customer_ids=result.customer_ids
+        )
         refresh_customers(session, installation_id, result.customer_ids, now=now)
     return result
 
