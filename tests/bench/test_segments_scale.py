@@ -107,7 +107,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
     database.dispose()
 
 
-def _import(session: Session, data: segments_data.Dataset) -> Installation:
+def import_dataset(session: Session, data: segments_data.Dataset) -> Installation:
     installation = Installation(platform="zendesk", account="scale", display_name="Scale")
     session.add(installation)
     session.commit()
@@ -134,7 +134,7 @@ def _segments(session: Session) -> dict[int, tuple[Any, ...]]:
 def test_facts_drawn_with_the_profiles_equal_the_aggregates(
     session: Session, data: segments_data.Dataset
 ) -> None:
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     from_import = _facts(session)
     assert from_import
     refresh_order_facts(session, installation_id=installation.id, now=segments_data.NOW)
@@ -145,7 +145,7 @@ def test_facts_drawn_with_the_profiles_equal_the_aggregates(
 def test_profiling_in_worker_processes_gives_the_same_rows(
     session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     segmentation.recompute_installation(session, installation, now=segments_data.NOW)
     in_process = _segments(session)
     monkeypatch.setattr(segmentation, "PARALLEL_MIN_CUSTOMERS", 10)

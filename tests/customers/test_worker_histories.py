@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from bench import segments_data
 from plugin.customers import histories, segmentation
-from plugin.customers.csv_import import import_csv
 from plugin.db import Database, upgrade
 from plugin.models import CustomerFact, CustomerSegment, Installation
+from tests.bench.test_segments_scale import import_dataset
 
 NOW = segments_data.NOW
 
@@ -33,16 +33,6 @@ def session(tmp_path: Path) -> Iterator[Session]:
     with database.sessions() as session:
         yield session
     database.dispose()
-
-
-def _import(session: Session, data: segments_data.Dataset) -> Installation:
-    installation = Installation(platform="zendesk", account="w", display_name="W")
-    session.add(installation)
-    session.commit()
-    for kind, path in (("customers", data.customers_csv), ("orders", data.orders_csv)):
-        with open(path, encoding="utf-8", newline="") as stream:
-            import_csv(session, installation.id, stream, kind=kind, now=NOW)  # type: ignore[arg-type]
-    return installation
 
 
 def _rows(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -80,7 +70,7 @@ def _in_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_recompute_whose_workers_read_the_file_writes_the_same_rows(
     session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     segmentation.recompute_installation(session, installation, now=NOW, rebuild_all=True)
     in_process = _rows(session)
     assert in_process[0] and in_process[1]
@@ -93,7 +83,7 @@ def test_a_recompute_whose_workers_read_the_file_writes_the_same_rows(
 def test_a_category_json_escapes_is_written_after_the_last_range(
     session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     session.execute(sa.text("UPDATE orders SET category = 'Café \"Noir\"' WHERE id % 7 = 0"))
     session.commit()
     segmentation.recompute_installation(session, installation, now=NOW, rebuild_all=True)
@@ -110,7 +100,7 @@ def _stale_base(path: Path, data: segments_data.Dataset) -> tuple[Database, Sess
     upgrade(url)
     database = Database(url)
     session = database.sessions()
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     segmentation.recompute_installation(session, installation, now=NOW, rebuild_all=True)
     # Some customers' stamps gone (their rows are rebuilt, the others' kept).
     session.execute(
@@ -147,7 +137,7 @@ def test_stamped_rows_are_kept_and_the_others_rebuilt_alike(
 def test_workers_do_not_read_the_file_while_the_session_has_uncommitted_writes(
     session: Session, data: segments_data.Dataset
 ) -> None:
-    installation = _import(session, data)
+    installation = import_dataset(session, data)
     assert histories.file_histories(session, installation.id, stamps=False) is not None
     session.execute(sa.text("UPDATE customers SET name = 'Renamed' WHERE id = 1"))
     assert histories.file_histories(session, installation.id, stamps=False) is None
