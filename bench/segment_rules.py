@@ -5,7 +5,7 @@
 Generates the installation `bench.segments_scale` imports (bench/segments_data.py), reads its
 two CSV files into histories as the database would return them (no database), then times,
 best of `--repeat`, with the garbage collector set as the bulk commands set it for their
-workers (`segmentation.few_collections`), the histories passed through pickle as the
+workers (`bulk_work.few_collections`), the histories passed through pickle as the
 workers receive them:
 
 - `build_segment_profile` alone, on histories already built;
@@ -31,9 +31,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from bench.segments_data import NOW, generate
+from plugin.customers.bulk_work import BULK_GC_THRESHOLD
 from plugin.customers.derived_stamp import Stamper
 from plugin.customers.histories import RawHistory, history_of
-from plugin.customers.segmentation import BULK_GC_THRESHOLD, _Profiler
+from plugin.customers.segmentation import _Profiler
 from plugin.domain.rfm import FIXED_BANDS
 from plugin.domain.segments import build_segment_profile
 from plugin.domain.tiers import TierThresholds

@@ -17,15 +17,10 @@ database and writes the rows back, a bounded number of chunks in flight.
 from __future__ import annotations
 
 import functools
-import gc
 import itertools
-import multiprocessing
-import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -34,6 +29,7 @@ from typing import Any, TypeVar, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from plugin.customers.bulk_work import chunked, few_collections, in_order, worker_pool
 from plugin.customers.bulk_writes import (
     insert_rows,
     insert_sqlite_values,
@@ -82,8 +78,6 @@ PROFILE_CHUNK = 500
 # Profile ranges whose customers' order facts are written by one statement, while the workers
 # profile the next ones (short enough that the few ranges queued keep them busy meanwhile).
 FACT_RANGES = 4
-# Allocations between collections of the youngest generation during bulk work (default 700).
-BULK_GC_THRESHOLD = 200_000
 
 _SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
 _FACTS = cast(sa.Table, CustomerFact.__table__)
@@ -348,55 +342,9 @@ def refresh_customers(
 
 
 @contextmanager
-def few_collections() -> Iterator[None]:
-    """Run bulk work with Python's cyclic garbage collector run rarely (in a command only).
-
-    An import or recompute allocates millions of short-lived objects (rows, records,
-    histories), none in cycles, which reference counting frees; the collector, run every 700
-    allocations by default, kept scanning them anyway (a 20,000-customer import: about a
-    third faster without). Not in a threaded server, where the setting, global to the
-    process, could not be given back reliably.
-    """
-    if threading.active_count() > 1:
-        yield
-        return
-    threshold = gc.get_threshold()
-    gc.freeze()  # what exists now (the modules, the app) is not scanned again
-    gc.set_threshold(max(threshold[0], BULK_GC_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-
-
-@contextmanager
 def profiling_pool(customers: int) -> Iterator[Executor | None]:
     """Worker processes to profile this many customers with, or None when not worth it."""
     with worker_pool(customers >= PARALLEL_MIN_CUSTOMERS) as pool:
-        yield pool
-
-
-@contextmanager
-def worker_pool(wanted: bool = True) -> Iterator[Executor | None]:
-    """Worker processes, one per CPU, for pure-Python work; None if unwanted or unsafe.
-
-    Forked, so they start at once with everything already imported, and only when this
-    process runs a single thread (a command, not a threaded server), which forking needs to
-    be safe. The workers only run pure functions: they never touch the database connections
-    they inherit.
-    """
-    workers = os.cpu_count() or 1
-    if (
-        not wanted
-        or workers < 2
-        or threading.active_count() > 1
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        yield None
-        return
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         yield pool
 
 
@@ -537,7 +485,7 @@ def _write_profiles(
     `histories`); `after_each` is called after each chunk's rows are taken.
     """
     if results is None:
-        chunks = _chunked(histories, PROFILE_CHUNK)
+        chunks = chunked(histories, PROFILE_CHUNK)
         if pool is None:
             results = map(profiler.rows, chunks)
         else:
@@ -593,7 +541,7 @@ def _id_ranges(session: Session, installation_id: int, size: int) -> list[tuple[
         .order_by(_CUSTOMERS.c.id)
         .execution_options(yield_per=STREAM_ROWS)
     )
-    for chunk in _chunked(ids, size):
+    for chunk in chunked(ids, size):
         ranges.append((chunk[0], chunk[-1]))
     return ranges
 
@@ -635,28 +583,6 @@ class _FactRanges:
         while self.written < len(self.ranges):
             self._write()
         rewrite_escaped_order_facts(self.session, installation_id=self.installation_id)
-
-
-def _chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def in_order(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-    """`map` in a pool, in order, a few tasks per worker queued: memory stays bounded."""
-    in_flight = 3 * (os.cpu_count() or 1)
-    pending: deque[Future[R]] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) >= in_flight:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 # The keys of `_row`'s rows.

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bench import segments_data, segments_scale
-from plugin.customers import segmentation
+from plugin.customers import bulk_work, segmentation
 from plugin.customers.csv_import import CustomerIds, import_csv
 from plugin.customers.orders import refresh_order_facts
 from plugin.db import Database, upgrade
@@ -201,7 +201,7 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
 def test_validating_in_worker_processes_reports_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with segmentation.worker_pool() as pool:
+    with bulk_work.worker_pool() as pool:
         if pool is None:
             pytest.skip("no worker processes here (one CPU, or threads running)")
     path = tmp_path / "customers.csv"

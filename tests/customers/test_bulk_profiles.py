@@ -6,10 +6,10 @@ import gc
 import threading
 from datetime import date, datetime, timedelta
 
-from plugin.customers import segmentation
+from plugin.customers.bulk_work import BULK_GC_THRESHOLD, few_collections
 from plugin.customers.derived_stamp import Stamper
 from plugin.customers.histories import RawHistory, history_of
-from plugin.customers.segmentation import _Profiler, _row, few_collections
+from plugin.customers.segmentation import _Profiler, _row
 from plugin.domain.personas import Persona, parse_conditions
 from plugin.domain.rfm import FIXED_BANDS
 from plugin.domain.segments import SEGMENT_FIELDS, build_segment_profile
@@ -71,6 +71,6 @@ def test_bulk_work_collects_garbage_rarely_and_gives_the_setting_back() -> None:
     before = gc.get_threshold()
     with few_collections():
         if threading.active_count() == 1:
-            assert gc.get_threshold()[0] == segmentation.BULK_GC_THRESHOLD
+            assert gc.get_threshold()[0] == BULK_GC_THRESHOLD
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0 or threading.active_count() > 1

@@ -122,7 +122,7 @@ def test_records_over_several_lines_and_bad_quotes(
 
 
 def test_seen_ids_name_the_first_line_of_each_id_named_before() -> None:
-    from plugin.customers.csv_import import SeenIds
+    from plugin.customers.csv_batches import SeenIds
 
     seen = SeenIds()
     try:

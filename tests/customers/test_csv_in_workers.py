@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from plugin.customers import csv_reading
-from plugin.customers.csv_import import ImportReport, _Batches
+from plugin.customers.bulk_work import worker_pool
+from plugin.customers.csv_batches import Batches, ImportReport
 from plugin.customers.csv_reading import text_of
 from plugin.customers.records import order_record
-from plugin.customers.segmentation import worker_pool
 
 HEADER = "order_id,customer_id,placed_at,amount,category\n"
 
@@ -55,7 +55,7 @@ def _read(data: bytes, pool: Any, size: int) -> tuple[list[Any], tuple[Any, ...]
     text, _encoding = text_of(io.BytesIO(data))
     text.readline()
     report = ImportReport(kind="orders")
-    batches = _Batches(text, HEADER.strip().split(","), ",", report, size)
+    batches = Batches(text, HEADER.strip().split(","), ",", report, size)
     try:
         got = list(batches.records(order_record, pool))
     finally:

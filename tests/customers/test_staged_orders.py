@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from plugin import db
-from plugin.customers import csv_import, staged_orders
+from plugin.customers import csv_batches, staged_orders
 from plugin.customers.csv_import import import_csv
 from plugin.customers.records import order_record
 from plugin.customers.store import store_orders
@@ -225,15 +225,15 @@ def test_an_error_during_a_staged_import_stops_it_cleanly(
         return store(session, installation_id, records, source=source)
 
     monkeypatch.setattr(staged_orders, "store", failing_store)
-    add = csv_import.SeenIds.add
+    add = csv_batches.SeenIds.add
 
-    def failing_add(self: csv_import.SeenIds, ids: Any) -> dict[int, int]:
+    def failing_add(self: csv_batches.SeenIds, ids: Any) -> dict[int, int]:
         calls["seen"] += 1
         if where == "reading" and calls["seen"] == 3:  # after two batches were stored
             raise _Broken("the disk went away")
         return add(self, ids)
 
-    monkeypatch.setattr(csv_import.SeenIds, "add", failing_add)
+    monkeypatch.setattr(csv_batches.SeenIds, "add", failing_add)
     url = create_database(postgres_base_url)
     app = build_app(url, tmp_path / "instance")
     try:
