@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from plugin import db
-from plugin.customers.lookup import find_customer, match_customer, order_stats
+from plugin.customers.lookup import find_customer, match_customer, order_stats_of, stored_facts_of
 from plugin.customers.orders import refresh_order_facts
 from plugin.demo.seed import seed_demo
 from plugin.domain.helpdesk import Person, Ticket
@@ -124,7 +124,7 @@ def test_order_facts_are_derived_with_source_and_time(storage_session: Session) 
     assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 1
     assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 1
     storage_session.commit()
-    stats = order_stats(storage_session, customer=sam)
+    stats = order_stats_of(stored_facts_of(storage_session, customer=sam))
     assert stats is not None
     assert (stats.order_count, stats.total_spend_cents) == (3, 21_000)
     assert (stats.orders_12m, stats.spend_12m_cents) == (2, 12_000)
@@ -137,7 +137,7 @@ def test_order_facts_are_derived_with_source_and_time(storage_session: Session) 
 
     storage_session.execute(sa.delete(Order))
     assert refresh_order_facts(storage_session, installation_id=acme.id, now=NOW) == 0
-    assert order_stats(storage_session, customer=sam) is None
+    assert order_stats_of(stored_facts_of(storage_session, customer=sam)) is None
 
 
 def test_seen_ticket_is_recorded_once_and_counted(storage_session: Session) -> None:

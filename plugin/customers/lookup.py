@@ -217,11 +217,6 @@ def order_sources_of(stored: tuple[StoredOrder, ...]) -> tuple[str, ...]:
     return tuple(sorted({order.source for order in stored}))
 
 
-def order_stats(session: Session, *, customer: Customer) -> OrderStats | None:
-    """Return the customer's order facts, or None when no source has provided them."""
-    return order_stats_of(stored_facts_of(session, customer=customer))
-
-
 def order_stats_of(facts: StoredFacts) -> OrderStats | None:
     """The order facts among a customer's stored facts, or None when not all are there."""
     stored = facts.get(orders.SOURCE, {})
