@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, event, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from plugin.clock import utcnow
@@ -75,9 +75,14 @@ def _enqueue_new_actions(session: Session, _context: object, _instances: object)
     An action whose installation or ticket is not set yet is left to the outbox's sweep
     (`plugin.delivery.outbox.enqueue_missing`), rather than failing the writer's transaction.
     """
-    for row in list(session.new):
-        if isinstance(row, Action) and row.installation_id is not None and row.ticket_id:
-            session.add(
+    new_actions = [
+        row
+        for row in list(session.new)
+        if isinstance(row, Action) and row.installation_id is not None and row.ticket_id
+    ]
+    _hold_ticket_order(session, {(row.installation_id, row.ticket_id) for row in new_actions})
+    for row in new_actions:
+        session.add(
                 Delivery(
                     action=row,
                     installation_id=row.installation_id,
@@ -85,3 +90,20 @@ def _enqueue_new_actions(session: Session, _context: object, _instances: object)
                     next_attempt_at=utcnow(),
                 )
             )
+
+
+def _hold_ticket_order(session: Session, tickets: set[tuple[int, str]]) -> None:
+    """Make each ticket's actions commit in the order of their ids, until this transaction ends.
+
+    The outbox sends a ticket's notes in action id order and holds a note back while an older
+    action of its ticket is open; an older action must not become visible after a newer one.
+    On PostgreSQL an id comes from a sequence at insert, and two writers' transactions can
+    commit the other way round, so a transaction-scoped advisory lock per ticket (a hash of its
+    name, taken in a fixed order; a rare collision only makes two tickets wait for each other)
+    is held from before the insert to the commit. On SQLite one writer at a time already does.
+    """
+    if not tickets or session.get_bind().dialect.name != "postgresql":
+        return
+    for installation_id, ticket_id in sorted(tickets):
+        key = f"regulars action order {installation_id} {ticket_id}"
+        session.connection().execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))

@@ -162,6 +162,61 @@ def test_each_ticket_gets_its_actions_in_order(session: Session) -> None:
     assert a3.id not in {c.action_id for c in claim(session)}
 
 
+def test_a_tickets_actions_commit_in_the_order_of_their_ids(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    """Two writers on one ticket, the first slow to commit: the second's action must not be
+    claimable while the first's is still being written, or its note would go out first.
+
+    On SQLite one writer at a time holds the whole database (and a worker's claim waits for
+    it): only PostgreSQL's writers can overlap."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer at a time")
+    with sessions() as setup:
+        inst = installation(setup)
+        other_ticket = action(setup, inst, "2002", 0)
+    with sessions() as slow:
+        first = Action(
+            installation_id=inst.id,
+            ticket_id="1001",
+            requester_id="90001",
+            agent_id="80001",
+            kind="dismissed",
+            exception_key="free_shipping",
+            currency="USD",
+            text="",
+            idempotency_key="slow-first",
+            created_at=T0 - timedelta(minutes=4),
+        )
+        slow.add(first)
+        slow.flush()  # the id is taken; the transaction is still open
+        written: list[int] = []
+
+        def write_the_second() -> None:
+            with sessions() as fast:
+                written.append(action(fast, inst, "1001", 9).id)
+
+        second = threading.Thread(target=write_the_second, daemon=True)
+        second.start()
+        second.join(timeout=1.0)
+        with sessions() as worker:
+            claimed = {c.action_id for c in claim(worker)}
+        # Another ticket's action is not held up.
+        assert other_ticket.id in claimed
+        assert not (set(written) & claimed)
+        slow.commit()
+    second.join(timeout=10)
+    assert written and written[0] > first.id
+    with sessions() as worker:
+        worker.execute(
+            sa.update(Delivery)
+            .where(Delivery.action_id == other_ticket.id)
+            .values(status="delivered")
+        )
+        worker.commit()
+        assert [c.action_id for c in claim(worker)] == [first.id]
+
+
 def test_a_failing_action_holds_back_its_ticket_until_it_is_dead(session: Session) -> None:
     inst = installation(session)
     a1, a2 = action(session, inst, "1001", 1), action(session, inst, "1001", 2)
