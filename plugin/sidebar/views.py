@@ -98,6 +98,7 @@ def banner() -> ResponseReturnValue:
 
 def shown_banner(cards: CardsAfterBanner | None = None) -> ResponseReturnValue:
     """The banner for the ticket a GET names (and `cards` after it), or why not."""
+    db.statements_apart()  # a GET reads: no transaction needed around its statements
     try:
         session, installation = current_sidebar_session(cached=True)
     except InvalidToken as refused:
