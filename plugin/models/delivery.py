@@ -83,13 +83,13 @@ def _enqueue_new_actions(session: Session, _context: object, _instances: object)
     _hold_ticket_order(session, {(row.installation_id, row.ticket_id) for row in new_actions})
     for row in new_actions:
         session.add(
-                Delivery(
-                    action=row,
-                    installation_id=row.installation_id,
-                    ticket_id=row.ticket_id,
-                    next_attempt_at=utcnow(),
-                )
+            Delivery(
+                action=row,
+                installation_id=row.installation_id,
+                ticket_id=row.ticket_id,
+                next_attempt_at=utcnow(),
             )
+        )
 
 
 def _hold_ticket_order(session: Session, tickets: set[tuple[int, str]]) -> None:
