@@ -1,8 +1,10 @@
 """The first view of a ticket that had a helpdesk event, in process: timed, profiled, its SQL.
 
     python -m bench.first_view [--views 80] [--database sqlite|postgresql]
-                               [--profile [--sort tottime] [--lines 60] | --by-package]
+                               [--profile [--sort tottime] [--lines 60 | --callees NAME]
+                                | --by-package]
                                [--statements [--caller "SELECT ... FROM customers"]]
+                               [--warm 2000]
 
 What the benchmark's event replay (`bench/events_replay.py`) times under gunicorn, taken apart:
 the bench's account and customers as `bench.benchmark` prepares them, a signed ticket event
@@ -11,11 +13,16 @@ ticket's whole view (the launch POST, then `/sidebar/view`) through the WSGI app
 process, one after another, after five views that warm the installation's own caches. It
 prints the launch's and the view's median wall time, the CPU per whole view, and with:
 
-- `--profile`: cProfile of the timed views (`--sort`, `--lines`), or `--by-package`, its own
-  time added up by package (SQLAlchemy, Jinja, Werkzeug, plugin/...);
+- `--profile`: cProfile of the timed views (`--sort`, `--lines`; `--callees NAME`: what the
+  functions matching NAME call), or `--by-package`, its own time added up by package
+  (SQLAlchemy, Jinja, Werkzeug, plugin/...);
 - `--statements`: each SQL statement's count and time per view (the cursor's own time, on
   any thread), slowest first; with `--caller TEXT`, the plugin frames that ran the statements
   whose text (spaces squeezed) contains TEXT.
+- `--warm N`: then N warm banners of the same tickets (`/sidebar/banner`, as the throughput
+  bench asks for them) and N no-op requests (`/healthz`), in rounds taken in turn: the CPU
+  of each a request and their ratio, what the warm / no-op throughput target turns on. The
+  profile and the statements are then the warm banners'.
 
 The fake Zendesk answers in 20 ms; a view of an event's ticket makes no call.
 """
@@ -230,14 +237,86 @@ def run(arguments: argparse.Namespace) -> None:
             "the view's parts, p50:",
             ", ".join(f"{name} {statistics.median(ms):.2f} ms" for name, ms in parts.items()),
         )
+        counted = len(timed)
+        if arguments.warm:
+            # The throughput bench's warm banner and no-op, each its CPU a request; the
+            # profile and the statements are then the warm banners'.
+            profile = cProfile.Profile() if profile is not None else None
+            statements = Statements(arguments.caller)
+            counted = arguments.warm
+            with (
+                statements.listening(db.database(app).engine)
+                if arguments.statements
+                else _nothing()
+            ):
+                _warm_and_noop(client, key, timed, arguments.warm, profile)
         if arguments.statements:
-            statements.report(len(timed))
+            statements.report(counted)
         if profile is not None and arguments.by_package:
-            _by_package(profile, len(timed))
+            _by_package(profile, counted)
         elif profile is not None:
-            pstats.Stats(profile).sort_stats(arguments.sort).print_stats(arguments.lines)
+            stats = pstats.Stats(profile).sort_stats(arguments.sort)
+            if arguments.callees:
+                stats.print_callees(arguments.callees)
+            else:
+                stats.print_stats(arguments.lines)
         app.extensions["regulars.helpdesks"].close()
         db.database(app).dispose()
+
+
+def _warm_and_noop(
+    client: FlaskClient,
+    key: RSAPrivateKey,
+    views: Sequence[workload.View],
+    requests: int,
+    profile: cProfile.Profile | None,
+) -> None:
+    """`requests` warm banners of the tickets just viewed, round the tickets as an agent's
+    page asks for them, against as many no-op requests (`/healthz`): CPU per request, in
+    rounds taken in turn."""
+    sessions = []
+    for view in views:
+        page = client.post(
+            "/sidebar",
+            query_string={"origin": ORIGIN, "app_guid": "bench"},
+            data={"token": signed_launch(key, agent_id(view.agent))},
+        )
+        found = _SESSION_TOKEN.search(page.get_data(as_text=True))
+        assert found is not None, "the launch answered its page"
+        ticket = workload.Ticket(view.ticket_id, view.requester_id, days_ago=0)
+        sessions.append((found.group(1), page_query(ticket)))
+
+    def banner(n: int) -> None:
+        token, query = sessions[n % len(sessions)]
+        answer = client.get(
+            "/sidebar/banner",
+            query_string=query,
+            headers={"Authorization": f"Bearer {token}", "Accept": "text/html"},
+        )
+        assert answer.status_code == 200, answer.status_code
+
+    def noop(_n: int) -> None:
+        assert client.get("/healthz").status_code == 200
+
+    for n in range(len(sessions)):
+        banner(n)  # every ticket's banner rendered once: what follows is warm
+    cpu: dict[str, list[float]] = {"banner": [], "noop": []}
+    rounds = 5
+    for _ in range(rounds):
+        for name, request in (("banner", banner), ("noop", noop)):
+            if profile is not None and name == "banner":
+                profile.enable()
+            started = time.process_time()
+            for n in range(requests // rounds):
+                request(n)
+            cpu[name].append(1000 * (time.process_time() - started) / (requests // rounds))
+            if profile is not None and name == "banner":
+                profile.disable()
+    warm, idle = statistics.median(cpu["banner"]), statistics.median(cpu["noop"])
+    print(
+        f"warm banner {warm:.3f} ms of CPU a request, no-op {idle:.3f} ms "
+        f"(medians of {rounds} rounds): warm / no-op CPU {warm / idle:.2f}"
+    )
 
 
 @contextmanager
@@ -249,10 +328,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views", type=int, default=80, help="timed views (new requesters)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--warm", type=int, default=0, help="then N warm banners against N no-op requests"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the timed views")
     parser.add_argument("--by-package", action="store_true", help="profile, added up by package")
     parser.add_argument("--sort", default="cumulative", help="the profile's order")
     parser.add_argument("--lines", type=int, default=60, help="the profile's lines")
+    parser.add_argument("--callees", help="with --profile: what the functions matching this call")
     parser.add_argument("--statements", action="store_true", help="each SQL statement's time")
     parser.add_argument("--caller", help="with --statements: who runs statements with this text")
     run(parser.parse_args(argv))

@@ -183,7 +183,8 @@ def database(app: Flask | None = None) -> Database:
 def session() -> Session:
     """Return this request's session, opening it on first use."""
     if "db_session" not in g:
-        g.db_session = database().sessions()
+        found = database()
+        g.db_session = found.apart_sessions() if g.get("db_statements_apart") else found.sessions()
     db_session: Session = g.db_session
     return db_session
 
@@ -196,11 +197,11 @@ def statements_apart() -> None:
     transaction too, so the reads see what they would; what goes is the BEGIN before the
     first and the ROLLBACK after the last, two of a view's dozen round trips. What such a
     request writes is one statement at a time (caches and counts, in sessions of their own).
-    Nothing is opened before the request's first statement; a session opened already keeps
-    its transactions. On SQLite nothing changes: its BEGIN costs no trip.
+    The session is opened by the request's first statement, if any (a warm banner has none);
+    a session opened already keeps its transactions. On SQLite nothing changes: its BEGIN
+    costs no round trip.
     """
-    if "db_session" not in g:
-        g.db_session = database().apart_sessions()
+    g.db_statements_apart = True
 
 
 def _close_session(_exc: BaseException | None) -> None:
