@@ -199,16 +199,37 @@ def test_an_unsynced_session_commits_and_leaves_its_connection_durable(
     with database.sessions() as other:
         found = other.scalars(sa.select(Installation).where(Installation.account == "unsynced"))
         assert found.one().platform == "demo"
-    # However the block ends, the pooled connection goes back waiting for the disk.
+    # However the block ends, the pooled connections of other sessions wait for the disk.
     with pytest.raises(RuntimeError), database.unsynced_session() as session:
-        session.add(Installation(platform="demo", account="never", display_name="Never"))
+        session.add(Installation(platform="demo", account="flushed", display_name="Flushed"))
         session.flush()
         raise RuntimeError("the caller failed")
     for _ in range(3):
         with database.engine.connect() as connection:
             assert durability(connection) == durable
+    # SQLite's session is a transaction; on PostgreSQL each statement committed as it ran.
     with database.sessions() as other:
-        assert other.scalar(sa.select(sa.func.count()).where(Installation.account == "never")) == 0
+        flushed = other.scalar(sa.select(sa.func.count()).where(Installation.account == "flushed"))
+    assert flushed == (0 if database.engine.dialect.name == "sqlite" else 1)
+
+
+@pytest.mark.postgres
+def test_unsynced_statements_keep_the_urls_own_server_options(postgres_base_url: str) -> None:
+    url = create_database(postgres_base_url)
+    database = db.Database(url + "?options=-c%20statement_timeout%3D4321")
+    try:
+        with database.unsynced_session() as session:
+            connection = session.connection()
+            assert durability(connection) == "off"
+            assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "4321ms"
+            # Each statement its own transaction: none is open after one ran.
+            raw = connection.connection.driver_connection
+            assert (
+                raw is not None and raw.info.transaction_status == raw.info.transaction_status.IDLE
+            )
+    finally:
+        database.dispose()
+        drop_database(postgres_base_url, url)
 
 
 @pytest.mark.postgres

@@ -23,9 +23,10 @@ from tests.sidebar.test_views import demo_token, launch, session_token
 
 
 @contextmanager
-def in_transaction(app: Flask) -> Iterator[list[tuple[str, bool]]]:
-    """Each statement this thread runs, and whether a transaction was open around it."""
-    engine = db.database(app).engine
+def in_transaction() -> Iterator[list[tuple[str, bool]]]:
+    """Each statement this thread runs on any engine (the app's, the unsynced writes'), and
+    whether a transaction was open around it."""
+    engine = sa.engine.Engine
     seen: list[tuple[str, bool]] = []
     thread = threading.get_ident()
 
@@ -53,7 +54,7 @@ def test_a_views_reads_run_without_a_transaction_on_postgresql(
         installation = seeded_demos.load(storage_app, session)
     client = storage_app.test_client()
     token = session_token(launch(client, demo_token(storage_app, installation)).get_data(True))
-    with in_transaction(storage_app) as seen:
+    with in_transaction() as seen:
         answer = client.get(
             "/sidebar/view",
             query_string={"ticket_id": open_ticket_of(MARGARET)},
@@ -66,15 +67,10 @@ def test_a_views_reads_run_without_a_transaction_on_postgresql(
     assert len(selects) > 5, "the view read the database"
     if db.database(storage_app).engine.dialect.name == "sqlite":
         return  # its BEGIN costs no round trip: nothing changes
-    # Only the rules' exposures are written in a transaction, of their own (not waiting for
-    # the disk, `Database.unsynced_session`).
-    in_one = [text for text, open_ in seen if open_]
-    assert in_one == [
-        "SET LOCAL synchronous_commit TO OFF",
-        "SELECT rule_exposures.rule_id FROM rule_exposures WHERE rule_exposures.installat",
-        "INSERT INTO rule_exposures (installation_id, ticket_id, rule_id, rule_version, r",
-    ]
+    # The rules' exposures are written apart too (`Database.unsynced_session`).
+    assert [text for text, open_ in seen if open_] == []
+    assert any(text.startswith("INSERT INTO rule_exposures") for text, _ in seen)
     # Any other session (an action's, the console's) opens its transaction as before.
-    with db.database(storage_app).sessions() as session, in_transaction(storage_app) as seen:
+    with db.database(storage_app).sessions() as session, in_transaction() as seen:
         session.execute(sa.select(sa.literal(1)))
     assert [open_ for _, open_ in seen] == [True]
