@@ -76,7 +76,7 @@ def ticket_actions(session: Session, installation_id: int, ticket_id: str) -> li
     """What was recorded about exceptions and ticket handling on a ticket, newest first (not
     review actions)."""
     bound = {"installation_id": installation_id, "ticket_id": ticket_id}
-    return list(session.scalars(_ticket_actions_query(), bound))
+    return list(session.scalars(ticket_actions_query(), bound))
 
 
 def grants_to(
@@ -104,7 +104,7 @@ def grants_to(
 
 
 @cache
-def _ticket_actions_query() -> sa.Select[Action]:
+def ticket_actions_query() -> sa.Select[Action]:
     return (
         sa.select(Action)
         .where(

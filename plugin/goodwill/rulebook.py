@@ -341,7 +341,9 @@ def rollback_rule(
 # The compiled rule book --------------------------------------------------------------------
 
 
-def rule_book(session: Session, installation: Installation) -> RuleBook:
+def rule_book(
+    session: Session, installation: Installation, *, revision: int | None = None
+) -> RuleBook:
     """The installation's compiled rules, rebuilt only when something they depend on changed.
 
     Every call reads the installation's `rule_book_revision`, which every ORM write to the
@@ -352,12 +354,15 @@ def rule_book(session: Session, installation: Installation) -> RuleBook:
     book is built and at most every `WHOLE_CHECK_SECONDS` after: a dozen subqueries cost about
     as much as the rest of a suggestions card. 500 rules are parsed once per change, not once
     per ticket view. Nothing here is needed for correctness: another process simply builds its
-    own copy.
+    own copy. `revision`: the installation's revision as the caller read it just now (a
+    sidebar view reads it with what else it must know of its ticket, `TicketState`).
     """
     book = book_cache.cached(session, installation.id)
     if book is not None and time.monotonic() - book.checked_at < WHOLE_CHECK_SECONDS:
-        revision = session.execute(_revision_query(), {"installation_id": installation.id})
-        if book.fingerprint[:2] == (installation.currency, revision.scalar_one()):
+        if revision is None:
+            bound = {"installation_id": installation.id}
+            revision = session.execute(revision_query(), bound).scalar_one()
+        if book.fingerprint[:2] == (installation.currency, revision):
             return book
     fingerprint = _fingerprint(session, installation)
     if book is not None and book.fingerprint == fingerprint:
@@ -375,7 +380,7 @@ def _fingerprint(session: Session, installation: Installation) -> tuple[object, 
 
 
 @cache
-def _revision_query() -> sa.Select[int]:
+def revision_query() -> sa.Select[int]:
     return sa.select(Installation.rule_book_revision).where(
         Installation.id == sa.bindparam("installation_id", type_=sa.Integer)
     )
@@ -393,7 +398,7 @@ def _fingerprint_query() -> sa.Select[Any]:
     return sa.select(
         # The revision decides, and comes first (`rule_book` compares it alone between whole
         # checks); the counts and latest changes also catch a write made outside the ORM.
-        _revision_query().scalar_subquery(),
+        revision_query().scalar_subquery(),
         scalar(sa.func.max(RuleVersion.id), RuleVersion),
         scalar(sa.func.count(Rule.id), Rule),
         scalar(sa.func.max(Rule.updated_at), Rule),

@@ -54,6 +54,7 @@ from plugin.helpdesks import field_mappings
 from plugin.models import Action, Customer, Delivery, Installation
 from plugin.sidebar.read_cache import ReadCache
 from plugin.sidebar.recognition import card_of, customer_id_of, stored_orders
+from plugin.sidebar.ticket_state import TicketState
 
 T = TypeVar("T")
 
@@ -230,12 +231,14 @@ def evaluate_ticket(
     requester: Person,
     now: datetime,
     reads: ReadCache | None = None,
+    revision: int | None = None,
 ) -> EvaluatedTicket:
     """Evaluate the installation's rules for the ticket now, as the card and an action do
     (the card with `reads`, see `ticket_context`). The rule book is always the current one:
     its revision makes a rule change in force on the next request in every process
-    (tests/e2e/test_scale_out.py holds that bound at zero)."""
-    book = rule_book(session, installation)
+    (tests/e2e/test_scale_out.py holds that bound at zero); `revision`, when the caller has
+    just read it."""
+    book = rule_book(session, installation, revision=revision)
     context = ticket_context(
         session, installation, ticket=ticket, requester=requester, now=now, reads=reads
     )
@@ -264,16 +267,28 @@ def suggestions_for(
     requester: Person,
     now: datetime,
     reads: ReadCache | None = None,
+    known: TicketState | None = None,
 ) -> SuggestionsCard:
     """The ticket's ranked suggestions, less those an agent already acted on for this ticket.
 
     With `reads`, what changes rarely is read through the sidebar's read cache (see
-    `ticket_context`); what this ticket's agents did on it is always read fresh.
+    `ticket_context`); what this ticket's agents did on it is always read fresh: `known`,
+    what the view read of the ticket just now, says whether there is any to read.
     """
     found = evaluate_ticket(
-        session, installation, ticket=ticket, requester=requester, now=now, reads=reads
+        session,
+        installation,
+        ticket=ticket,
+        requester=requester,
+        now=now,
+        reads=reads,
+        revision=known.rule_book_revision if known is not None else None,
     )
-    done = ticket_actions(session, installation.id, ticket.id)
+    done = (
+        ticket_actions(session, installation.id, ticket.id)
+        if known is None or known.has_actions
+        else []
+    )
     # An action undone within its window settles nothing: the offer is back on the card.
     settled = {
         action.exception_key

@@ -34,6 +34,7 @@ from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
 from plugin.helpdesks.runtime import helpdesks
 from plugin.models import Action, Installation
 from plugin.sidebar.snapshot import HelpdeskSnapshot
+from plugin.sidebar.ticket_state import TicketState
 from plugin.sidebar.views import (
     CardRequest,
     card_to_act_on,
@@ -267,11 +268,12 @@ def render_card(
     refusal: str | None = None,
     recorded: Action | None = None,
     template: str = "sidebar/_suggestions.html",
+    known: TicketState | None = None,
 ) -> str:
     """The suggestions card for the ticket; its forms post to `actions_url`.
 
     `recorded`, the action just taken, gets Undo (and a choice of reason) while the undo
-    window lasts.
+    window lasts. `known`: what the view read of the ticket just now (`ticket_state`).
 
     `template` may be one that includes the card in what a helpdesk's page expects around it.
     """
@@ -282,6 +284,7 @@ def render_card(
         requester=snapshot.requester,
         now=now,
         reads=helpdesks().reads,
+        known=known,
     )
     if viewer_mask(installation).hides(FieldGroup.MONEY):
         # The order a share is priced from is the customer's spend; the offer's own amount

@@ -101,6 +101,7 @@ def review_card(
     requester: Person,
     now: datetime,
     reads: ReadCache | None = None,
+    has_review: bool = True,
 ) -> ReviewCard | None:
     """The ticket's review card, starting the review if a template fits the customer now.
 
@@ -108,9 +109,9 @@ def review_card(
     their segments). Commits when it starts a review. `reads` (the sidebar's GET) takes the
     templates, who the customer is and their profile from the per-process read cache, as the
     other cards do: a few seconds old at most on another process. The review and its checks
-    are always read.
+    are always read; `has_review` False: the caller read just now that there is none.
     """
-    review = _review_of(session, installation.id, ticket_id)
+    review = _review_of(session, installation.id, ticket_id) if has_review else None
     if review is None:
         review = _start_review(
             session, installation, ticket_id=ticket_id, requester=requester, now=now, reads=reads
@@ -122,11 +123,11 @@ def review_card(
 
 def _review_of(session: Session, installation_id: int, ticket_id: str) -> AccountReview | None:
     bound = {"installation_id": installation_id, "ticket_id": ticket_id}
-    return session.scalars(_review_query(), bound).first()
+    return session.scalars(review_query(), bound).first()
 
 
 @cache
-def _review_query() -> sa.Select[AccountReview]:
+def review_query() -> sa.Select[AccountReview]:
     """Built once, with bound values: every review card runs it."""
     return sa.select(AccountReview).where(
         AccountReview.installation_id == sa.bindparam("installation_id"),

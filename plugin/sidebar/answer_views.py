@@ -21,6 +21,7 @@ from datetime import datetime
 
 from flask import Blueprint, render_template, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 
 from plugin import db
 from plugin.domain.wording import N_
@@ -33,6 +34,7 @@ from plugin.reviews import tickets as reviews
 from plugin.reviews.views import render_review
 from plugin.sidebar.orders_views import read_orders, render_orders
 from plugin.sidebar.snapshot import HelpdeskSnapshot
+from plugin.sidebar.ticket_state import TicketState, ticket_state
 from plugin.sidebar.views import (
     CardsAfterBanner,
     banner_response,
@@ -121,7 +123,11 @@ def cards_after_banner(
     check_url: str,
 ) -> str:
     """The suggestions card, the recent orders (when there are some) and the account review
-    (when the customer's segment calls for one) for the banner's snapshot, in their holders."""
+    (when the customer's segment calls for one) for the banner's snapshot, in their holders.
+
+    What the cards must know of the ticket first (the rule book's revision, whether it has
+    actions, a review) is read once for them (`ticket_state`)."""
+    known = _ticket_state(installation, snapshot.ticket.id)
 
     def orders() -> str:
         found = read_orders(installation, snapshot, now=now)
@@ -135,6 +141,7 @@ def cards_after_banner(
             requester=snapshot.requester,
             now=now,
             reads=helpdesks().reads,
+            has_review=known is None or known.has_review,
         )
         if card is None:
             return ""
@@ -143,12 +150,25 @@ def cards_after_banner(
     parts: tuple[tuple[str, Callable[[], str]], ...] = (
         (
             SUGGESTIONS,
-            lambda: render_card(installation, snapshot, now=now, actions_url=actions_url),
+            lambda: render_card(
+                installation, snapshot, now=now, actions_url=actions_url, known=known
+            ),
         ),
         (ORDERS, orders),
         (REVIEW, review),
     )
     return "".join(_held(holder, render, installation) for holder, render in parts)
+
+
+def _ticket_state(installation: Installation, ticket_id: str) -> TicketState | None:
+    """What the cards must know of the ticket; None when it cannot be read (each card then
+    reads what it needs, and shows its own failure)."""
+    try:
+        return ticket_state(db.session(), installation.id, ticket_id)
+    except SQLAlchemyError:
+        logger.exception("the ticket state of installation %s could not be read", installation.id)
+        db.session().rollback()
+        return None
 
 
 def _held(holder: str, render: Callable[[], str], installation: Installation) -> str:

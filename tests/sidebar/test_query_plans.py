@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 
 from plugin import db
 from plugin.models import Installation
-from tests.goodwill.test_views import MARGARET, open_ticket_of
+from tests.goodwill.test_views import MARGARET, form_of, open_ticket_of, suggestions, text_of
 from tests.sidebar.test_sync import bearer, settle  # noqa: F401 (a fixture)
 from tests.sidebar.test_views import demo_token, launch
 
@@ -109,3 +109,28 @@ def test_a_tickets_first_view_reads_each_kind_of_row_once(
     assert tables.count("orders") == 1, tables
     assert tables.count("customer_facts") == 1, tables
     assert "gestures" not in tables, tables
+
+
+def test_a_view_reads_the_tickets_actions_only_when_it_has_some(
+    app: Flask,
+    client: FlaskClient,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    """One statement tells the rule book's revision and whether the ticket has actions or a
+    review (`ticket_state`); the actions are read, and shown done, once there are some."""
+    ticket_actions = re.compile(r"^SELECT actions\.id, actions\.installation_id")
+    seen = _first_view_reads(app, client, bearer)
+    texts = [" ".join(text.split()) for text, _ in seen]
+    assert not any(ticket_actions.match(text) for text in texts), texts
+    assert not any(text.startswith("SELECT installations.rule_book_revision") for text in texts)
+    html = suggestions(client, bearer, MARGARET).get_data(as_text=True)
+    fields = form_of(html, "expedited_shipping") | {"kind": "apply", "reason": "late_delivery"}
+    assert client.post("/sidebar/actions", data=fields, headers=bearer).status_code == 200
+    seen = _first_view_reads(app, client, bearer)
+    assert any(ticket_actions.match(" ".join(text.split())) for text, _ in seen)
+    view = client.get(
+        "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=bearer
+    ).get_data(as_text=True)
+    assert "Applied: $18 Expedited shipping upgrade · just now" in text_of(view)
+    assert 'class="rg-offer" data-exception="expedited_shipping"' not in view
