@@ -87,8 +87,16 @@ def installation(session: Session, account: str = "acme") -> Installation:
 
 
 def action(
-    session: Session, inst: Installation, ticket_id: str, n: int, *, kind: str = "dismissed"
+    session: Session,
+    inst: Installation,
+    ticket_id: str,
+    n: int,
+    *,
+    kind: str = "dismissed",
+    commit: bool = True,
 ) -> Action:
+    """An action on the ticket, committed (or only flushed: its id taken, its transaction
+    still open)."""
     row = Action(
         installation_id=inst.id,
         ticket_id=ticket_id,
@@ -104,7 +112,10 @@ def action(
         created_at=T0 - timedelta(minutes=5) + timedelta(seconds=n),
     )
     session.add(row)
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return row
 
 
@@ -176,20 +187,7 @@ def test_a_tickets_actions_commit_in_the_order_of_their_ids(
         inst = installation(setup)
         other_ticket = action(setup, inst, "2002", 0)
     with sessions() as slow:
-        first = Action(
-            installation_id=inst.id,
-            ticket_id="1001",
-            requester_id="90001",
-            agent_id="80001",
-            kind="dismissed",
-            exception_key="free_shipping",
-            currency="USD",
-            text="",
-            idempotency_key="slow-first",
-            created_at=T0 - timedelta(minutes=4),
-        )
-        slow.add(first)
-        slow.flush()  # the id is taken; the transaction is still open
+        first = action(slow, inst, "1001", 1, commit=False)  # its transaction still open
         written: list[int] = []
 
         def write_the_second() -> None:
