@@ -87,6 +87,7 @@ def ticket_context(
     requester: Person,
     now: datetime,
     reads: ReadCache | None = None,
+    known: TicketState | None = None,
 ) -> TicketContext:
     """Build what the rules are evaluated against for this ticket, from stored data.
 
@@ -95,7 +96,8 @@ def ticket_context(
     mappings, the budgets' spending, who the customer is, their grants and the order the
     ticket is about from the sidebar's per-process read cache, as the banner does: a few
     seconds old at most on another process (dropped at once by a write in this one), and what
-    the action's own evaluation decides is read fresh.
+    the action's own evaluation decides is read fresh. `known` (the card's, read just now)
+    says when the customer had no recent grants to read.
     """
     iid = installation.id
 
@@ -137,7 +139,9 @@ def ticket_context(
         customer=profile.facts() if profile else {},
         personas=tuple(match.name for match in profile.personas) if profile else (),
         facts=facts,
-        grants=read(
+        grants=()
+        if known is not None and known.customer_id == cid and not known.has_grants
+        else read(
             ("grants", cid, requester.id),
             lambda: grants_to(session, iid, cid, requester.id, now=now),
         ),
@@ -231,16 +235,22 @@ def evaluate_ticket(
     requester: Person,
     now: datetime,
     reads: ReadCache | None = None,
-    revision: int | None = None,
+    known: TicketState | None = None,
 ) -> EvaluatedTicket:
     """Evaluate the installation's rules for the ticket now, as the card and an action do
-    (the card with `reads`, see `ticket_context`). The rule book is always the current one:
-    its revision makes a rule change in force on the next request in every process
-    (tests/e2e/test_scale_out.py holds that bound at zero); `revision`, when the caller has
-    just read it."""
+    (the card with `reads` and `known`, see `ticket_context`). The rule book is always the
+    current one: its revision makes a rule change in force on the next request in every
+    process (tests/e2e/test_scale_out.py holds that bound at zero)."""
+    revision = known.rule_book_revision if known is not None else None
     book = rule_book(session, installation, revision=revision)
     context = ticket_context(
-        session, installation, ticket=ticket, requester=requester, now=now, reads=reads
+        session,
+        installation,
+        ticket=ticket,
+        requester=requester,
+        now=now,
+        reads=reads,
+        known=known,
     )
     return EvaluatedTicket(book, context, book.compiled.evaluate(context.rule_context))
 
@@ -282,7 +292,7 @@ def suggestions_for(
         requester=requester,
         now=now,
         reads=reads,
-        revision=known.rule_book_revision if known is not None else None,
+        known=known,
     )
     done = (
         ticket_actions(session, installation.id, ticket.id)

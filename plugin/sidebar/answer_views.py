@@ -33,6 +33,7 @@ from plugin.observability import time_part
 from plugin.reviews import tickets as reviews
 from plugin.reviews.views import render_review
 from plugin.sidebar.orders_views import read_orders, render_orders
+from plugin.sidebar.recognition import customer_id_of
 from plugin.sidebar.snapshot import HelpdeskSnapshot
 from plugin.sidebar.ticket_state import TicketState, ticket_state
 from plugin.sidebar.views import (
@@ -127,7 +128,7 @@ def cards_after_banner(
 
     What the cards must know of the ticket first (the rule book's revision, whether it has
     actions, a review) is read once for them (`ticket_state`)."""
-    known = _ticket_state(installation, snapshot.ticket.id)
+    known = _ticket_state(installation, snapshot, now)
 
     def orders() -> str:
         found = read_orders(installation, snapshot, now=now)
@@ -160,11 +161,23 @@ def cards_after_banner(
     return "".join(_held(holder, render, installation) for holder, render in parts)
 
 
-def _ticket_state(installation: Installation, ticket_id: str) -> TicketState | None:
+def _ticket_state(
+    installation: Installation, snapshot: HelpdeskSnapshot, now: datetime
+) -> TicketState | None:
     """What the cards must know of the ticket; None when it cannot be read (each card then
     reads what it needs, and shows its own failure)."""
+    session, requester = db.session(), snapshot.requester
     try:
-        return ticket_state(db.session(), installation.id, ticket_id)
+        return ticket_state(
+            session,
+            installation.id,
+            snapshot.ticket.id,
+            customer_id=customer_id_of(
+                session, installation.id, requester, reads=helpdesks().reads
+            ),
+            requester_id=requester.id,
+            now=now,
+        )
     except SQLAlchemyError:
         logger.exception("the ticket state of installation %s could not be read", installation.id)
         db.session().rollback()

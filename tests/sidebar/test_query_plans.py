@@ -12,20 +12,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from plugin import db
-from plugin.models import Installation
-from tests.goodwill.test_views import MARGARET, form_of, open_ticket_of, suggestions, text_of
+from plugin.domain.rules import MAX_CAP_DAYS
+from plugin.models import Action, Customer, Installation
+from tests.goodwill.test_views import MARGARET, TYLER, form_of, open_ticket_of, suggestions, text_of
 from tests.sidebar.test_sync import bearer, settle  # noqa: F401 (a fixture)
 from tests.sidebar.test_views import demo_token, launch
 
-# Tables with a row per customer (or many), and rows per customer looked up in each view.
-PER_CUSTOMER = ("orders", "customer_facts", "customer_segments", "customers")
+# Tables with a row per customer (or many), and rows per customer looked up in each view;
+# and the action log, whose rows a view looks up by ticket, customer and requester.
+PER_CUSTOMER = ("orders", "customer_facts", "customer_segments", "customers", "actions")
 WALKS_THE_INSTALLATION = re.compile(
     rf"(SCAN ({'|'.join(PER_CUSTOMER)})\b(?! USING INTEGER PRIMARY KEY))"
     rf"|(SEARCH ({'|'.join(PER_CUSTOMER)}) USING (COVERING )?INDEX \S+ \(installation_id=\?\))"
@@ -49,12 +53,12 @@ def statements(app: Flask) -> Iterator[list[tuple[str, Any]]]:
 
 
 def _first_view_reads(
-    app: Flask, client: FlaskClient, headers: dict[str, str]
+    app: Flask, client: FlaskClient, headers: dict[str, str], name: str = MARGARET
 ) -> list[tuple[str, Any]]:
-    """The SELECTs of Margaret's open ticket's view, its writes settled."""
+    """The SELECTs of the customer's open ticket's view, its writes settled."""
     with statements(app) as seen:
         answer = client.get(
-            "/sidebar/view", query_string={"ticket_id": open_ticket_of(MARGARET)}, headers=headers
+            "/sidebar/view", query_string={"ticket_id": open_ticket_of(name)}, headers=headers
         )
         settle(app)
     assert answer.status_code == 200
@@ -134,3 +138,33 @@ def test_a_view_reads_the_tickets_actions_only_when_it_has_some(
     ).get_data(as_text=True)
     assert "Applied: $18 Expedited shipping upgrade · just now" in text_of(view)
     assert 'class="rg-offer" data-exception="expedited_shipping"' not in view
+
+
+def test_grants_are_read_only_for_a_customer_who_had_some(
+    app: Flask,
+    client: FlaskClient,
+    session: Session,
+    demo_installation: Installation,
+    bearer: dict[str, str],  # noqa: F811
+) -> None:
+    """Whether the customer had grants within the longest cap is in the ticket's state: the
+    grants are read, and the goodwill line says them, only when there are some."""
+    grants = re.compile(r"^SELECT actions\.exception_key, coalesce")
+    # Tyler's grants made older than any cap looks back.
+    tyler = session.scalars(sa.select(Customer).where(Customer.name == TYLER)).one()
+    session.execute(
+        sa.update(Action)
+        .where(Action.customer_id == tyler.id)
+        .values(created_at=Action.created_at - timedelta(days=MAX_CAP_DAYS + 1))
+    )
+    session.commit()
+    for name, read, said in (
+        (MARGARET, True, "Goodwill: $38 granted in the last 90 days"),
+        (TYLER, False, "Goodwill: Nothing granted in the last 90 days"),
+    ):
+        texts = [" ".join(text.split()) for text, _ in _first_view_reads(app, client, bearer, name)]
+        assert any(grants.match(text) for text in texts) is read, name
+        view = client.get(
+            "/sidebar/view", query_string={"ticket_id": open_ticket_of(name)}, headers=bearer
+        ).get_data(as_text=True)
+        assert said in text_of(view)
