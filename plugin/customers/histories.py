@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from typing import Any, cast
 
-import psycopg
 import sqlalchemy as sa
-from psycopg.conninfo import make_conninfo
 from sqlalchemy.orm import Session
 
 from plugin.customers.bulk_writes import one_of
@@ -122,30 +120,22 @@ def _grouped(
 
 
 @dataclass(frozen=True)
-class WorkerHistories:
-    """Histories a worker process reads from the database itself, a range of customer ids at a
-    time (`between`), through its own connection, instead of this process reading them and
-    sending them over a pipe: from the SQLite file (`path`), or from the PostgreSQL server
-    (`server`: psycopg's connection keywords, password included, so never shown).
+class FileHistories:
+    """Histories a worker process reads from the SQLite file itself, a range of customer ids at
+    a time (`between`), instead of this process reading them and sending them over a pipe.
 
-    Only where that reads what the session would (`worker_histories`): the workers'
-    connections see the last commit, not the session's own writes.
+    Only where that reads what the session would (`file_histories`): the workers' connections
+    see the last commit, not the session's own writes.
     """
 
-    statement: str  # `_history_query` as the database runs it, with the range's bounds
-    parameters: tuple[str, ...]  # SQLite: the names of its positional parameters, in order
+    path: str
+    statement: str  # `_history_query` as SQLite runs it, with the range's bounds
+    parameters: tuple[str, ...]  # the names of its positional parameters, in order
     installation_id: int
-    path: str = ""
-    server: tuple[tuple[str, str | int], ...] = field(default=(), repr=False)
 
     def between(self, low: int, high: int) -> list[RawHistory]:
         """The histories of the installation's customers with ids from low to high."""
         values = {"installation_id": self.installation_id, "low": low, "high": high}
-        if not self.path:
-            with _server_reader(self.server).cursor() as server_cursor:
-                server_cursor.execute(self.statement, values)
-                pages = iter(lambda: server_cursor.fetchmany(STREAM_ROWS), [])
-                return list(_grouped(pages, text_moments=False))
         cursor = _reader(self.path).execute(
             self.statement, [values[name] for name in self.parameters]
         )
@@ -156,55 +146,37 @@ class WorkerHistories:
             cursor.close()
 
 
-def worker_histories(
-    session: Session, installation_id: int, *, stamps: bool
-) -> WorkerHistories | None:
+def file_histories(session: Session, installation_id: int, *, stamps: bool) -> FileHistories | None:
     """How worker processes can read this installation's histories (every order, with
-    `stamps` the segment rows' stamps) from the database themselves; None unless the last
-    commit is what this session sees: nothing pending in the session nor written and
-    uncommitted on its connection (a SQLite file, or PostgreSQL through psycopg). Call it
-    before writing.
+    `stamps` the segment rows' stamps) from the database file themselves; None unless the
+    database is a SQLite file whose last commit is what this session sees: nothing pending in
+    the session nor written and uncommitted on its connection. Call it before writing.
     """
-    if session.new or session.dirty or session.deleted:
+    if session.get_bind().dialect.name != "sqlite" or session.new or session.dirty:
+        return None
+    if session.deleted:
         return None
     connection = session.connection()
-    dialect = connection.dialect
-    path, server = "", cast(tuple[tuple[str, str | int], ...], ())
-    if dialect.name == "sqlite":
-        path = connection.engine.url.database or ""
-        driver = connection.connection.driver_connection
-        if not path or path == ":memory:" or path.startswith("file:") or driver is None:
-            return None
-        if getattr(driver, "in_transaction", True):
-            return None
-        path = os.path.abspath(path)
-    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
-        # A transaction is given an id by its first write: none, nothing uncommitted.
-        if connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None:
-            return None
-        args, keywords = dialect.create_connect_args(connection.engine.url)
-        # Plain settings only (not SQLAlchemy's adapters: the histories are plain values).
-        server = tuple((k, v) for k, v in keywords.items() if isinstance(v, str | int))
-        if args:
-            return None
-    else:
+    path = connection.engine.url.database
+    driver = connection.connection.driver_connection
+    if not path or path == ":memory:" or path.startswith("file:") or driver is None:
         return None
-    query = _history_query(
-        dialect.name == "sqlite", all_orders=True, stamps=stamps, one_customer=False
-    ).where(_CUSTOMERS.c.id.between(sa.bindparam("low"), sa.bindparam("high")))
-    compiled = query.compile(dialect=dialect)
-    return WorkerHistories(
+    if getattr(driver, "in_transaction", True):
+        return None
+    query = _history_query(True, all_orders=True, stamps=stamps, one_customer=False).where(
+        _CUSTOMERS.c.id.between(sa.bindparam("low"), sa.bindparam("high"))
+    )
+    compiled = query.compile(dialect=connection.dialect)
+    return FileHistories(
+        path=os.path.abspath(path),
         statement=str(compiled),
         parameters=tuple(compiled.positiontup or ()),
         installation_id=installation_id,
-        path=path,
-        server=server,
     )
 
 
-# A worker process's own connection to each database it reads (never the parent's).
+# A worker process's own connection to each database file it reads (never the parent's).
 _READERS: dict[tuple[int, str], sqlite3.Connection] = {}
-_SERVER_READERS: dict[tuple[int, tuple[tuple[str, str | int], ...]], psycopg.Connection[Any]] = {}
 
 
 def _reader(path: str) -> sqlite3.Connection:
@@ -215,16 +187,6 @@ def _reader(path: str) -> sqlite3.Connection:
         reader.execute("PRAGMA busy_timeout=30000")
         reader.execute("PRAGMA query_only=1")
         _READERS[key] = reader
-    return reader
-
-
-def _server_reader(server: tuple[tuple[str, str | int], ...]) -> psycopg.Connection[Any]:
-    key = (os.getpid(), server)
-    reader = _SERVER_READERS.get(key)
-    if reader is None or reader.closed:
-        # Each range read in a statement of its own: no transaction left open between them.
-        reader = psycopg.connect(make_conninfo("", **dict(server)), autocommit=True)
-        _SERVER_READERS[key] = reader
     return reader
 
 
@@ -252,15 +214,7 @@ def _history_query(
             ),
         )
         .where(_CUSTOMERS.c.installation_id == sa.bindparam("installation_id"))
-        # Orders at the same moment in the history index's order (what a walk of it gives
-        # anyway): the same order whoever reads them, so the same digests in their stamps.
-        .order_by(
-            _CUSTOMERS.c.id,
-            _ORDERS.c.placed_at,
-            _ORDERS.c.amount_cents,
-            _ORDERS.c.discount_code,
-            _ORDERS.c.category,
-        )
+        .order_by(_CUSTOMERS.c.id, _ORDERS.c.placed_at)
         .execution_options(yield_per=STREAM_ROWS)
     )
     if stamps:

@@ -39,12 +39,12 @@ from plugin.customers.bulk_writes import (
 )
 from plugin.customers.derived_stamp import Stamper, rules_fingerprint
 from plugin.customers.histories import (
+    FileHistories,
     RawHistory,
-    WorkerHistories,
     customer_histories,
+    file_histories,
     history_of,
     raw_histories,
-    worker_histories,
 )
 from plugin.customers.orders import SOURCE as FACT_SOURCE
 from plugin.customers.orders import (
@@ -221,7 +221,7 @@ def _recompute(
     # Without a stamped row to keep, everything is deleted at once rather than by batch.
     skip_stamped = not rebuild_all and _any_stamped(session, installation.id)
     # Asked before anything is written: whether worker processes can read the histories.
-    source = worker_histories(session, installation.id, stamps=skip_stamped)
+    source = file_histories(session, installation.id, stamps=skip_stamped)
     cut_points = RfmCutPoints.from_base(_rfm_base(session, installation.id, now=now))
     stored = session.get(SegmentBaseline, installation.id)
     if stored is None:
@@ -258,26 +258,17 @@ def _recompute(
     )
     progress = None if on_progress is None else lambda done: on_progress(done, size or 0)
     with profiling_pool(size or 0) as pool:
-        # Everyone's order facts are drawn by the database (the profiles need not draw them):
-        # on SQLite with worker processes, range by range while they profile; else at once (on
-        # PostgreSQL, waited for on this connection, ranges would not overlap the profiling).
-        ranges = [] if pool is None else _id_ranges(session, installation.id, PROFILE_CHUNK)
-        ranged = pool is not None and session.get_bind().dialect.name == "sqlite"
-        facts = _FactRanges(
-            session, installation.id, now, [] if skip_stamped or not ranged else ranges
-        )
-        if not skip_stamped and not ranged:
-            insert_order_facts(session, installation_id=installation.id, now=now)
         if pool is not None and source is not None:
             # The workers read the histories themselves, range by range, while this process
-            # writes the order facts and the rows they send back.
-            if source.path:  # SQLite: the workers convert the rows as it stores them
-                profiler = replace(
-                    profiler,
-                    sqlite_insert=sqlite_insert_statement(
-                        session.get_bind().dialect, _SEGMENTS, SEGMENT_ROW_KEYS
-                    ),
-                )
+            # writes everyone's order facts (range by range too) and the rows they send back.
+            ranges = _id_ranges(session, installation.id, PROFILE_CHUNK)
+            profiler = replace(
+                profiler,
+                sqlite_insert=sqlite_insert_statement(
+                    session.get_bind().dialect, _SEGMENTS, SEGMENT_ROW_KEYS
+                ),
+            )
+            facts = _FactRanges(session, installation.id, now, ranges if not skip_stamped else [])
             customers, rebuilt = _write_profiles(
                 session,
                 profiler,
@@ -286,7 +277,12 @@ def _recompute(
                 results=in_order(pool, functools.partial(_profile_range, profiler, source), ranges),
                 after_each=facts.next,
             )
+            facts.rest()
         else:
+            if not skip_stamped:
+                # Everyone's order facts at once, drawn by the database: the profiles need not
+                # draw them.
+                insert_order_facts(session, installation_id=installation.id, now=now)
             customers, rebuilt = _write_profiles(
                 session,
                 profiler,
@@ -295,9 +291,7 @@ def _recompute(
                 ),
                 pool=pool,
                 on_progress=progress,
-                after_each=facts.next,
             )
-        facts.rest()
     stored.customers = customers
     session.commit()
     return RecomputeReport(
@@ -532,9 +526,9 @@ def _write_profiles(
 
 
 def _profile_range(
-    profiler: _Profiler, source: WorkerHistories, bounds: tuple[int, int]
+    profiler: _Profiler, source: FileHistories, bounds: tuple[int, int]
 ) -> tuple[list[Any], list[Row], list[int], int]:
-    """In a worker: read a range of customers' histories from the database, profile them."""
+    """In a worker: read a range of customers' histories from the database file, profile them."""
     return profiler.rows(source.between(*bounds))
 
 

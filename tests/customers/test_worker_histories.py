@@ -1,6 +1,5 @@
-"""Worker processes that read histories from the database themselves (a recompute of a large
-base), from the SQLite file or the PostgreSQL server, write exactly the rows this process writes
-when it reads them and sends them over."""
+"""Worker processes that read histories from the SQLite file themselves (a recompute of a large
+base) write exactly the rows this process writes when it reads them and sends them over."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from plugin.customers import histories, segmentation
 from plugin.db import Database, upgrade
 from plugin.models import CustomerFact, CustomerSegment, Installation
 from tests.bench.test_segments_scale import import_dataset
-from tests.postgres_cluster import create_database, drop_database
 
 NOW = segments_data.NOW
 
@@ -28,40 +26,19 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> segments_data.Dataset:
 
 
 @pytest.fixture
-def session(database_url: str) -> Iterator[Session]:
-    upgrade(database_url)
-    database = Database(database_url)
+def session(tmp_path: Path) -> Iterator[Session]:
+    url = f"sqlite:///{tmp_path / 'workers.sqlite3'}"
+    upgrade(url)
+    database = Database(url)
     with database.sessions() as session:
         yield session
     database.dispose()
 
 
-@pytest.fixture
-def second_url(database_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Another fresh database of the same kind as `database_url`'s."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'two.sqlite3'}"
-        return
-    base_url = request.getfixturevalue("postgres_base_url")
-    url = create_database(base_url)
-    try:
-        yield url
-    finally:
-        drop_database(base_url, url)
-
-
 def _rows(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every fact and segment row, every column, as stored; a fact's id as counted from the
-    first's (PostgreSQL's sequence does not start again when the rows are deleted)."""
+    """Every fact and segment row, every column (ids included), as stored."""
     facts = [
-        tuple(row)
-        for row in session.execute(
-            sa.text(
-                "SELECT id - (SELECT min(id) FROM customer_facts), installation_id, customer_id,"
-                " name, value, source, fetched_at FROM customer_facts"
-                " ORDER BY id"
-            )
-        )
+        tuple(row) for row in session.execute(sa.text("SELECT * FROM customer_facts ORDER BY id"))
     ]
     segments = [
         tuple(row)
@@ -79,14 +56,14 @@ def _in_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         if pool is None:
             pytest.skip("no worker processes here (one CPU, or threads running)")
     read: list[int] = []
-    real = histories.worker_histories
+    real = histories.file_histories
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         source = real(*args, **kwargs)
         read.append(source is not None)
         return source
 
-    monkeypatch.setattr(segmentation, "worker_histories", counted)
+    monkeypatch.setattr(segmentation, "file_histories", counted)
     return read
 
 
@@ -117,8 +94,9 @@ def test_a_category_json_escapes_is_written_after_the_last_range(
     assert _rows(session) == in_process
 
 
-def _stale_base(url: str, data: segments_data.Dataset) -> tuple[Database, Session, int]:
+def _stale_base(path: Path, data: segments_data.Dataset) -> tuple[Database, Session, int]:
     """A base recomputed, then a few customers' stamps lost."""
+    url = f"sqlite:///{path}"
     upgrade(url)
     database = Database(url)
     session = database.sessions()
@@ -133,12 +111,9 @@ def _stale_base(url: str, data: segments_data.Dataset) -> tuple[Database, Sessio
 
 
 def test_stamped_rows_are_kept_and_the_others_rebuilt_alike(
-    database_url: str,
-    second_url: str,
-    data: segments_data.Dataset,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    database, session, installation_id = _stale_base(database_url, data)
+    database, session, installation_id = _stale_base(tmp_path / "one.sqlite3", data)
     installation = session.get(Installation, installation_id)
     assert installation is not None
     report = segmentation.recompute_installation(session, installation, now=NOW)
@@ -147,7 +122,7 @@ def test_stamped_rows_are_kept_and_the_others_rebuilt_alike(
     database.dispose()
     assert 30 <= report.rebuilt < report.customers
 
-    database, session, installation_id = _stale_base(second_url, data)
+    database, session, installation_id = _stale_base(tmp_path / "two.sqlite3", data)
     installation = session.get(Installation, installation_id)
     assert installation is not None
     read = _in_workers(monkeypatch)
@@ -159,13 +134,13 @@ def test_stamped_rows_are_kept_and_the_others_rebuilt_alike(
     database.dispose()
 
 
-def test_workers_do_not_read_while_the_session_has_uncommitted_writes(
+def test_workers_do_not_read_the_file_while_the_session_has_uncommitted_writes(
     session: Session, data: segments_data.Dataset
 ) -> None:
     installation = import_dataset(session, data)
-    assert histories.worker_histories(session, installation.id, stamps=False) is not None
+    assert histories.file_histories(session, installation.id, stamps=False) is not None
     session.execute(sa.text("UPDATE customers SET name = 'Renamed' WHERE id = 1"))
-    assert histories.worker_histories(session, installation.id, stamps=False) is None
+    assert histories.file_histories(session, installation.id, stamps=False) is None
     session.rollback()
     session.add(
         CustomerFact(
@@ -177,7 +152,7 @@ def test_workers_do_not_read_while_the_session_has_uncommitted_writes(
             fetched_at=NOW,
         )
     )
-    assert histories.worker_histories(session, installation.id, stamps=False) is None
+    assert histories.file_histories(session, installation.id, stamps=False) is None
     session.rollback()
     assert (session.scalar(sa.select(sa.func.count()).select_from(CustomerSegment)) or 0) > 0
 
@@ -188,7 +163,7 @@ def test_an_in_memory_database_is_read_by_this_process() -> None:
 
     Base.metadata.create_all(database.engine)
     with database.sessions() as session:
-        assert histories.worker_histories(session, 1, stamps=False) is None
+        assert histories.file_histories(session, 1, stamps=False) is None
     database.dispose()
 
 
@@ -212,17 +187,3 @@ def test_the_segment_row_keys_are_the_rows_keys() -> None:
     )
     row = segmentation._row(1, 2, profile, NOW, None)
     assert tuple(row) == segmentation.SEGMENT_ROW_KEYS
-
-
-def test_a_recompute_that_sends_the_workers_their_histories_writes_the_same_rows(
-    session: Session, data: segments_data.Dataset, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    installation = import_dataset(session, data)
-    segmentation.recompute_installation(session, installation, now=NOW, rebuild_all=True)
-    in_process = _rows(session)
-    _in_workers(monkeypatch)
-    # As when the session has uncommitted writes: this process reads and sends the histories,
-    # and writes the order facts range by range meanwhile.
-    monkeypatch.setattr(segmentation, "worker_histories", lambda *args, **kwargs: None)
-    segmentation.recompute_installation(session, installation, now=NOW, rebuild_all=True)
-    assert _rows(session) == in_process
