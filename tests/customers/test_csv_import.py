@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from plugin import db
+from plugin.customers import csv_import
 from plugin.customers.csv_import import ImportFileError, import_csv
 from plugin.customers.records import customer_record, order_record
 from plugin.customers.store import store_customers, store_orders
@@ -338,3 +340,39 @@ def test_orders_import_their_status_tracking_and_item_count_and_refuse_bad_ones(
     )
     assert (moved.created, moved.updated) == (0, 1)
     assert session.scalar(sa.select(Order.status).where(Order.external_id == "O-2")) == "refunded"
+
+
+def test_an_import_commits_its_first_batches_sooner_so_their_rows_are_measured_early(
+    session: Session, installation: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL plans a batch's lookups by the table's statistics, which say nothing of an
+    # installation's rows until ANALYZE, after 1, 2, 4, 8... commits: the first commits come
+    # after 1, 2, 4, 8 batches' rows, then every COMMIT_ROWS.
+    monkeypatch.setattr(csv_import, "COMMIT_ROWS", 50)
+    stored_at_commits: list[int] = []
+    measured = csv_import.analyze_as_they_grow
+
+    def counted(session: Session, commits: int, tables: Any) -> None:
+        if tables == ("customers",):
+            stored_at_commits.append(
+                session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(Customer)
+                    .where(Customer.installation_id == installation.id)
+                )
+                or 0
+            )
+        measured(session, commits, tables)
+
+    monkeypatch.setattr(csv_import, "analyze_as_they_grow", counted)
+    lines = "".join(f"C-{n},Customer {n}\n" for n in range(170))
+    report = import_csv(
+        session,
+        installation.id,
+        io.StringIO("customer_id,name\n" + lines),
+        kind="customers",
+        now=NOW,
+        batch_size=10,
+    )
+    assert report.created == 170
+    assert stored_at_commits == [10, 20, 40, 80, 130, 170]
