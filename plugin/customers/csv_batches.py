@@ -22,10 +22,11 @@ from typing import Generic, Literal, TextIO, TypeVar
 from plugin.customers import csv_reading
 from plugin.customers.bulk_work import in_order
 from plugin.customers.csv_reading import DELIMITER_NAMES, failing_lines, physical_row_blocks
-from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
+from plugin.customers.records import CustomerRecord, FieldProblem, OrderRow
 
 Kind = Literal["customers", "orders"]
-R = TypeVar("R", CustomerRecord, OrderRecord)
+# A file's rows as they travel from the workers: customers as records, orders as tuples.
+R = TypeVar("R", CustomerRecord, OrderRow)
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Batches:
 
     def _first_of_each_id(self, records: list[R], lines: list[int]) -> tuple[list[R], list[int]]:
         earlier = self.seen.add(
-            [(record.external_id, line) for record, line in zip(records, lines, strict=True)]
+            [(_external_id(record), line) for record, line in zip(records, lines, strict=True)]
         )
         if not earlier:
             return records, lines
@@ -132,7 +133,7 @@ class Batches:
                     LineProblem(
                         line,
                         name,
-                        f"{record.external_id!r} is also on line {first}: "
+                        f"{_external_id(record)!r} is also on line {first}: "
                         f"line {first} was imported, this one refused",
                     )
                 )
@@ -265,6 +266,10 @@ class Batches:
                 size = self.size
         if chunk:
             yield chunk
+
+
+def _external_id(record: CustomerRecord | OrderRow) -> str:
+    return record[0] if type(record) is tuple else record.external_id  # type: ignore[union-attr]
 
 
 @dataclass
