@@ -11,6 +11,7 @@ import csv
 import functools
 import itertools
 import json
+import operator
 import os
 import sqlite3
 from collections import deque
@@ -116,9 +117,12 @@ class Batches:
                 yield records, lines
 
     def _first_of_each_id(self, records: list[R], lines: list[int]) -> tuple[list[R], list[int]]:
-        earlier = self.seen.add(
-            [(_external_id(record), line) for record, line in zip(records, lines, strict=True)]
+        ids = (
+            map(operator.itemgetter(0), records)
+            if records and type(records[0]) is tuple
+            else map(_external_id, records)
         )
+        earlier = self.seen.add(list(zip(ids, lines, strict=True)))
         if not earlier:
             return records, lines
         name = "customer_id" if self.report.kind == "customers" else "order_id"

@@ -195,11 +195,15 @@ def store_order_rows(
             session, installation_id, unchanged - result.customer_ids
         )
     if created:
+        # In the table's column order, as the INSERT lists them: no reordering a row.
         insert_tuples(
             session,
             _ORDERS,
-            ("installation_id", "external_id", "source", *_ORDER_VALUES),
-            [(installation_id, external_id, source, *order[1]) for external_id, order in created],
+            _ORDER_COLUMNS,
+            [
+                (installation_id, values[0], external_id, *values[1:5], source, *values[5:])
+                for external_id, (_id, values) in created
+            ],
         )
     if changed:
         session.execute(
@@ -283,6 +287,10 @@ _SEGMENTS = cast(sa.Table, CustomerSegment.__table__)
 _ORDER_VALUES = (
     *("customer_id", "placed_at", "amount_cents", "discount_code", "category"),
     *("status", "fulfillment_status", "tracking_url", "item_count"),
+)
+_ORDER_COLUMNS = (
+    *("installation_id", "customer_id", "external_id", "placed_at", "amount_cents"),
+    *("discount_code", "category", "source", *_ORDER_VALUES[5:]),
 )
 _CUSTOMER_VALUES = ("external_id", "name", "email", "phone", "helpdesk_user_id", "customer_since")
 
