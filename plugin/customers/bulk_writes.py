@@ -146,6 +146,8 @@ def insert_tuples(
         insert_rows(session, table, [dict(zip(columns, row, strict=True)) for row in rows])
         return
     statement, order = sqlite_insert_statement(connection.dialect, table, columns)
+    if set(order) != set(columns):
+        raise ValueError(f"give every column with a default a value: {sorted(order)}")
     if tuple(order) != tuple(columns):
         rows = list(map(operator.itemgetter(*map(list(columns).index, order)), rows))
     insert_sqlite_values(connection, statement, _sqlite_converted(table, order, rows))

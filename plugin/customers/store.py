@@ -348,11 +348,12 @@ def _write_customers(
         )
         # A new customer always has a company id (a record needs one), unique in the batch.
         by_external_id = {customer.external_id: customer for customer in created}
-        for customer_id, external_id in session.execute(
+        for customer_id, external_id in plain_rows(
+            session,
             sa.select(table.c.id, table.c.external_id).where(
                 table.c.installation_id == installation_id,
                 one_of(session, table.c.external_id, by_external_id),
-            )
+            ),
         ):
             by_external_id[external_id].id = customer_id
     if changed:
