@@ -38,6 +38,26 @@ def one_of(
     return column.in_(values)
 
 
+def plain_rows(session: Session, statement: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """A select's rows as tuples; on SQLite through the sqlite3 cursor when every column and
+    parameter is a whole number or text, which SQLite gives and takes as they are: no
+    SQLAlchemy row a result (a batch's lookup of 10,000 customers is 10,000 rows)."""
+    connection = session.connection()
+    plain = (sa.Integer, sa.String)
+    if connection.dialect.name == "sqlite" and all(
+        isinstance(column.type, plain) for column in statement.selected_columns
+    ):
+        compiled = statement.compile(
+            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        given = compiled.construct_params()
+        parameters = [given[name] for name in compiled.positiontup or ()]
+        driver = connection.connection.driver_connection
+        if driver is not None and all(type(value) in (int, str) for value in parameters):
+            return driver.execute(str(compiled), parameters).fetchall()  # type: ignore[no-any-return]
+    return [tuple(row) for row in connection.execute(statement)]
+
+
 def unindexed(column: QueryableAttribute[int] | sa.ColumnElement[int]) -> sa.ColumnElement[int]:
     """`column + 0`: the same value, but no index on the column can answer a test of it.
 
@@ -109,19 +129,44 @@ def sqlite_values(
 ) -> list[Sequence[Any]]:
     """Rows' values in the columns' order, converted as SQLAlchemy stores them on SQLite; a
     pure function, so a worker process can prepare rows this process only inserts."""
-    convert = [_sqlite_converter(table.c[name].type) for name in columns]
     pick = operator.itemgetter(*columns)
+    if len(columns) == 1:
+        return _sqlite_converted(table, columns, ((pick(row),) for row in rows))
+    return _sqlite_converted(table, columns, map(pick, rows))
+
+
+def insert_tuples(
+    session: Session, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """`insert_rows` for rows given as tuples of the `columns`' values: no dict a row."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        insert_rows(session, table, [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    statement, order = sqlite_insert_statement(connection.dialect, table, columns)
+    if set(order) != set(columns):
+        raise ValueError(f"give every column with a default a value: {sorted(order)}")
+    if tuple(order) != tuple(columns):
+        rows = list(map(operator.itemgetter(*map(list(columns).index, order)), rows))
+    insert_sqlite_values(connection, statement, _sqlite_converted(table, order, rows))
+
+
+def _sqlite_converted(
+    table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> list[Sequence[Any]]:
+    """Tuples of the columns' values, converted as SQLAlchemy stores them on SQLite."""
+    convert = [_sqlite_converter(table.c[name].type) for name in columns]
     special = [(index, to) for index, to in enumerate(convert) if to is not None]
+    if not special:
+        return list(rows)
     parameters: list[Sequence[Any]] = []
-    for row in rows:
-        values = pick(row)
-        if len(columns) == 1:
-            values = (values,)
-        if special:
-            values = list(values)
-            for index, to in special:
-                if values[index] is not None:
-                    values[index] = to(values[index])
+    for values in rows:
+        values = list(values)
+        for index, to in special:
+            if values[index] is not None:
+                values[index] = to(values[index])
         parameters.append(values)
     return parameters
 

@@ -11,6 +11,7 @@ import csv
 import functools
 import itertools
 import json
+import operator
 import os
 import sqlite3
 from collections import deque
@@ -22,10 +23,11 @@ from typing import Generic, Literal, TextIO, TypeVar
 from plugin.customers import csv_reading
 from plugin.customers.bulk_work import in_order
 from plugin.customers.csv_reading import DELIMITER_NAMES, failing_lines, physical_row_blocks
-from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
+from plugin.customers.records import CustomerRecord, FieldProblem, OrderRow
 
 Kind = Literal["customers", "orders"]
-R = TypeVar("R", CustomerRecord, OrderRecord)
+# A file's rows as they travel from the workers: customers as records, orders as tuples.
+R = TypeVar("R", CustomerRecord, OrderRow)
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,12 @@ class Batches:
                 yield records, lines
 
     def _first_of_each_id(self, records: list[R], lines: list[int]) -> tuple[list[R], list[int]]:
-        earlier = self.seen.add(
-            [(record.external_id, line) for record, line in zip(records, lines, strict=True)]
+        ids = (
+            map(operator.itemgetter(0), records)
+            if records and type(records[0]) is tuple
+            else map(_external_id, records)
         )
+        earlier = self.seen.add(list(zip(ids, lines, strict=True)))
         if not earlier:
             return records, lines
         name = "customer_id" if self.report.kind == "customers" else "order_id"
@@ -132,7 +137,7 @@ class Batches:
                     LineProblem(
                         line,
                         name,
-                        f"{record.external_id!r} is also on line {first}: "
+                        f"{_external_id(record)!r} is also on line {first}: "
                         f"line {first} was imported, this one refused",
                     )
                 )
@@ -265,6 +270,10 @@ class Batches:
                 size = self.size
         if chunk:
             yield chunk
+
+
+def _external_id(record: CustomerRecord | OrderRow) -> str:
+    return record[0] if type(record) is tuple else record.external_id  # type: ignore[union-attr]
 
 
 @dataclass

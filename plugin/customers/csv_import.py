@@ -35,16 +35,13 @@ from plugin.customers.csv_reading import (
     text_of,
 )
 from plugin.customers.phone_region import phone_region
-from plugin.customers.records import (
-    customer_record,
-    order_record,
-)
+from plugin.customers.records import customer_record, order_row
 from plugin.customers.segmentation import (
     profiling_pool,
     recompute_installation,
     refresh_customers,
 )
-from plugin.customers.store import StoreResult, store_customers, store_orders
+from plugin.customers.store import StoreResult, store_customers, store_order_rows
 from plugin.models import Customer, Installation
 
 SOURCE = "csv"
@@ -181,8 +178,8 @@ def _import(
                     if on_progress is not None:
                         on_progress(report)
             else:
-                for orders, lines in batches.records(order_record, pool):
-                    stored = store_orders(
+                for orders, lines in batches.records(order_row, pool):
+                    stored = store_order_rows(
                         session, installation_id, orders, source=SOURCE, now=now, refresh=False
                     )
                     _count(report, stored, lines)

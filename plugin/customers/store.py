@@ -19,9 +19,15 @@ from sqlalchemy.orm import Session
 
 from plugin.clock import utcnow
 from plugin.customers import staged_orders
-from plugin.customers.bulk_writes import insert_rows, one_of
+from plugin.customers.bulk_writes import insert_rows, insert_tuples, one_of, plain_rows
 from plugin.customers.orders import customers_with_stale_facts, refresh_order_facts
-from plugin.customers.records import CustomerRecord, FieldProblem, OrderRecord
+from plugin.customers.records import (
+    CustomerRecord,
+    FieldProblem,
+    OrderRecord,
+    OrderRow,
+    order_row_of,
+)
 from plugin.customers.segmentation import refresh_customers
 from plugin.models import Customer, CustomerSegment, Order
 
@@ -111,15 +117,33 @@ def store_orders(
     With `refresh=False` the touched customers' order facts and segments are left for the
     caller to refresh (`StoreResult.customer_ids`), as a bulk import does once at its end.
     """
+    rows = [order_row_of(record) for record in records]
+    return store_order_rows(session, installation_id, rows, source=source, now=now, refresh=refresh)
+
+
+def store_order_rows(
+    session: Session,
+    installation_id: int,
+    rows: Sequence[OrderRow],
+    *,
+    source: str,
+    now: datetime,
+    refresh: bool = True,
+) -> StoreResult:
+    """`store_orders` for orders as `OrderRow`s, as a bulk import reads them: matched and
+    written without an object or a dict per order."""
     session.flush()
-    if staged_orders.applies(session, records):
-        return _store_orders_staged(
-            session, installation_id, records, source=source, now=now, refresh=refresh
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        records = [OrderRecord(*row) for row in rows]
+        if staged_orders.applies(session, records):
+            return _store_orders_staged(
+                session, installation_id, records, source=source, now=now, refresh=refresh
+            )
     result = StoreResult()
-    customers = _customers_for_orders(session, installation_id, records)
-    existing: dict[str, _StoredOrder] = {
-        external_id: _StoredOrder(order_id, dict(zip(_ORDER_VALUES, values, strict=True)))
+    by_id, by_email = _customers_for_orders(session, installation_id, rows)
+    # An order's values in _ORDER_VALUES' order; [id (None: created in this batch), values].
+    existing: dict[str, list[Any]] = {
+        external_id: [order_id, tuple(values)]
         for order_id, external_id, *values in session.execute(
             sa.select(
                 _ORDERS.c.id,
@@ -127,51 +151,38 @@ def store_orders(
                 *(_ORDERS.c[name] for name in _ORDER_VALUES),
             ).where(
                 _ORDERS.c.installation_id == installation_id,
-                one_of(session, _ORDERS.c.external_id, {r.external_id for r in records}),
+                one_of(session, _ORDERS.c.external_id, {row[0] for row in rows}),
             )
         )
     }
-    created: list[dict[str, Any]] = []
-    changed: dict[int, _StoredOrder] = {}
+    created: list[tuple[str, list[Any]]] = []
+    changed: dict[int, list[Any]] = {}
     unchanged: set[int] = set()
-    for position, record in enumerate(records):
-        customer_id = customers.get(("id", record.customer_external_id)) or customers.get(
-            ("email", record.customer_email)
-        )
+    for position, row in enumerate(rows):
+        external_id, customer_external_id, customer_email = row[0], row[1], row[2]
+        customer_id = by_id.get(customer_external_id) or by_email.get(customer_email)
         if customer_id is None:
-            who = record.customer_external_id or record.customer_email
-            field_name = "customer_id" if record.customer_external_id else "customer_email"
+            who = customer_external_id or customer_email
+            field_name = "customer_id" if customer_external_id else "customer_email"
             result.problems.append(
                 (position, FieldProblem(field_name, f"no customer {who!r}: add the customer first"))
             )
             continue
-        values: dict[str, Any] = {
-            "customer_id": customer_id,
-            "placed_at": record.placed_at,
-            "amount_cents": record.amount_cents,
-            "discount_code": record.discount_code,
-            "category": record.category,
-            "status": record.status,
-            "fulfillment_status": record.fulfillment_status,
-            "tracking_url": record.tracking_url,
-            "item_count": record.item_count,
-        }
+        values = (customer_id, *row[3:])
         result.customers_named.add(customer_id)
-        order = existing.get(record.external_id)
+        order = existing.get(external_id)
         if order is None:
             # Created below; a second record for it in this batch updates the same values.
-            values.update(
-                installation_id=installation_id, external_id=record.external_id, source=source
-            )
-            created.append(values)
-            existing[record.external_id] = _StoredOrder(None, values)
+            order = [None, values]
+            created.append((external_id, order))
+            existing[external_id] = order
             result.created += 1
-        elif any(order.values[name] != value for name, value in values.items()):
+        elif order[1] != values:
             # The order may have moved to another customer: its old owner is touched too.
-            result.customer_ids.add(order.values["customer_id"])
-            order.values.update(values)
-            if order.id is not None:
-                changed[order.id] = order
+            result.customer_ids.add(order[1][0])
+            order[1] = values
+            if order[0] is not None:
+                changed[order[0]] = order
             result.updated += 1
         else:
             result.unchanged += 1
@@ -184,13 +195,25 @@ def store_orders(
             session, installation_id, unchanged - result.customer_ids
         )
     if created:
-        insert_rows(session, _ORDERS, created)
+        # In the table's column order, as the INSERT lists them: no reordering a row.
+        insert_tuples(
+            session,
+            _ORDERS,
+            _ORDER_COLUMNS,
+            [
+                (installation_id, values[0], external_id, *values[1:5], source, *values[5:])
+                for external_id, (_id, values) in created
+            ],
+        )
     if changed:
         session.execute(
             sa.update(_ORDERS)
             .where(_ORDERS.c.id == sa.bindparam("order_id"))
             .values({name: sa.bindparam(name) for name in _ORDER_VALUES}),
-            [{"order_id": order_id, **order.values} for order_id, order in changed.items()],
+            [
+                {"order_id": order_id, **dict(zip(_ORDER_VALUES, order[1], strict=True))}
+                for order_id, order in changed.items()
+            ],
         )
         _expire(session, Order, changed)
     if result.customer_ids and refresh:
@@ -265,15 +288,11 @@ _ORDER_VALUES = (
     *("customer_id", "placed_at", "amount_cents", "discount_code", "category"),
     *("status", "fulfillment_status", "tracking_url", "item_count"),
 )
+_ORDER_COLUMNS = (
+    *("installation_id", "customer_id", "external_id", "placed_at", "amount_cents"),
+    *("discount_code", "category", "source", *_ORDER_VALUES[5:]),
+)
 _CUSTOMER_VALUES = ("external_id", "name", "email", "phone", "helpdesk_user_id", "customer_since")
-
-
-@dataclass
-class _StoredOrder:
-    """An order as stored (id set) or about to be (id None), by its values."""
-
-    id: int | None
-    values: dict[str, Any]
 
 
 @dataclass(eq=False)
@@ -329,11 +348,12 @@ def _write_customers(
         )
         # A new customer always has a company id (a record needs one), unique in the batch.
         by_external_id = {customer.external_id: customer for customer in created}
-        for customer_id, external_id in session.execute(
+        for customer_id, external_id in plain_rows(
+            session,
             sa.select(table.c.id, table.c.external_id).where(
                 table.c.installation_id == installation_id,
                 one_of(session, table.c.external_id, by_external_id),
-            )
+            ),
         ):
             by_external_id[external_id].id = customer_id
     if changed:
@@ -457,29 +477,33 @@ class _CustomerIndex:
 
 
 def _customers_for_orders(
-    session: Session, installation_id: int, records: Sequence[OrderRecord]
-) -> dict[tuple[str, str | None], int]:
-    ids = {r.customer_external_id for r in records} - {None}
-    emails = {r.customer_email for r in records if r.customer_external_id is None} - {None}
-    found: dict[tuple[str, str | None], int] = {}
+    session: Session, installation_id: int, rows: Sequence[OrderRow]
+) -> tuple[dict[str | None, int], dict[str | None, int]]:
+    """The customers the orders name, by company id and by email (the oldest with it)."""
+    ids = {row[1] for row in rows} - {None}
+    emails = {row[2] for row in rows if row[1] is None} - {None}
+    by_id: dict[str | None, int] = {}
+    by_email: dict[str | None, int] = {}
     if ids:
-        for customer_id, external_id in session.execute(
-            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.external_id).where(
-                _CUSTOMERS.c.installation_id == installation_id,
-                one_of(session, _CUSTOMERS.c.external_id, ids),
+        by_id = dict(
+            plain_rows(
+                session,
+                sa.select(_CUSTOMERS.c.external_id, _CUSTOMERS.c.id).where(
+                    _CUSTOMERS.c.installation_id == installation_id,
+                    one_of(session, _CUSTOMERS.c.external_id, ids),
+                ),
             )
-        ):
-            found[("id", external_id)] = customer_id
+        )
     if emails:
         # The oldest wins when an email is shared; chosen here, not by an ORDER BY, which
         # SQLite answers by walking the installation's customers in id order.
-        for customer_id, email in session.execute(
-            sa.select(_CUSTOMERS.c.id, _CUSTOMERS.c.email).where(
+        for email, customer_id in plain_rows(
+            session,
+            sa.select(_CUSTOMERS.c.email, _CUSTOMERS.c.id).where(
                 _CUSTOMERS.c.installation_id == installation_id,
                 one_of(session, _CUSTOMERS.c.email, emails),
-            )
+            ),
         ):
-            key = ("email", email)
-            if key not in found or customer_id < found[key]:
-                found[key] = customer_id
-    return found
+            if email not in by_email or customer_id < by_email[email]:
+                by_email[email] = customer_id
+    return by_id, by_email

@@ -168,7 +168,9 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
     monkeypatch.setattr("plugin.customers.csv_import.COMMIT_ROWS", 1_000)
     text = Path(data.orders_csv).read_text(encoding="utf-8")
     calls = 0
-    real_store = __import__("plugin.customers.store", fromlist=["store_orders"]).store_orders
+    real_store = __import__(
+        "plugin.customers.store", fromlist=["store_order_rows"]
+    ).store_order_rows
 
     def failing_store(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
@@ -177,7 +179,7 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
             raise RuntimeError("the database went away")
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr("plugin.customers.csv_import.store_orders", failing_store)
+    monkeypatch.setattr("plugin.customers.csv_import.store_order_rows", failing_store)
     with pytest.raises(RuntimeError):
         import_csv(
             session,

@@ -15,7 +15,7 @@ from plugin.customers import csv_reading
 from plugin.customers.bulk_work import worker_pool
 from plugin.customers.csv_batches import Batches, ImportReport
 from plugin.customers.csv_reading import text_of
-from plugin.customers.records import order_record
+from plugin.customers.records import order_row
 
 HEADER = "order_id,customer_id,placed_at,amount,category\n"
 
@@ -57,7 +57,7 @@ def _read(data: bytes, pool: Any, size: int) -> tuple[list[Any], tuple[Any, ...]
     report = ImportReport(kind="orders")
     batches = Batches(text, HEADER.strip().split(","), ",", report, size)
     try:
-        got = list(batches.records(order_record, pool))
+        got = list(batches.records(order_row, pool))
     finally:
         batches.close()
     report.problems.sort(key=lambda problem: problem.line)

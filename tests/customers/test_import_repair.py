@@ -22,7 +22,7 @@ from plugin.customers import csv_import, segmentation
 from plugin.customers.bulk_writes import insert_rows as real_insert_rows
 from plugin.customers.segmentation import recompute_installation
 from plugin.customers.segmentation import refresh_customers as real_refresh
-from plugin.customers.store import store_orders as real_store
+from plugin.customers.store import store_order_rows as real_store
 from plugin.models import CustomerFact, CustomerSegment, Installation
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -124,12 +124,12 @@ def test_an_orders_import_killed_after_a_batch_is_repaired_by_running_it_again(
             raise Killed
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(csv_import, "store_orders", store_then_die)
+    monkeypatch.setattr(csv_import, "store_order_rows", store_then_die)
     with pytest.raises(Killed):
         run(session, installation, "orders", orders)
     session.rollback()
     assert derived(session, installation) != expected  # the kill left facts missing
-    monkeypatch.setattr(csv_import, "store_orders", real_store)
+    monkeypatch.setattr(csv_import, "store_order_rows", real_store)
     run(session, installation, "orders", orders)
     assert derived(session, installation) == expected
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from plugin.customers.records import FieldProblem, customer_record, order_record
+from plugin.customers.records import (
+    FieldProblem,
+    customer_record,
+    order_record,
+    order_row,
+    order_row_of,
+)
 
 CUSTOMER = {"customer_id": "C-1", "name": "Priya Raman"}
 ORDER = {"order_id": "O-1", "customer_id": "C-1", "placed_at": "2026-03-01", "amount": "12.50"}
@@ -133,3 +141,45 @@ def test_a_bad_order_status_or_link_is_refused_with_a_reason(
     with pytest.raises(FieldProblem) as raised:
         order_record(ORDER | changes)
     assert raised.value.field == field and words in raised.value.message
+
+
+# Text a CSV line's fields may hold: digits, dates, signs, spaces, case, control characters,
+# non-ASCII digits and letters whose case changes their length.
+_FIELD_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            *("", " ", "  7 ", "\t5", "12", "12.5", "12.50", "12.345", "007.50", "19.", ".5"),
+            *("+3", "-1", "1_000", "1e3", "NaN", "²", "٣", "99999999999999", "10000000000.00"),
+            *("2026-03-01", "2026-03-01T10:00", "2026-03-01 10:00:00.5", "2026-03-01T10:00Z"),
+            *("2026-03-01T10:00:00+02:00", "1899-12-31", "2999-01-01", "2026-02-30", "yesterday"),
+            *("paid", "PAID", " Partially Refunded ", "partially-refunded", "shipped", "İ"),
+            *("https://t.example/1", "javascript:alert(1)", "https://", "a b", "C-1", "A@B.co"),
+            *("x" * 65, "y" * 101, "bad\x07text", "\ud800", "\u00a0x\u00a0", "100001", "100000"),
+        ]
+    ),
+    st.text(max_size=12),
+    st.integers(min_value=-5, max_value=10**13),
+    st.none(),
+    st.just(True),
+)
+_ORDER_FIELDS = (
+    *("order_id", "customer_id", "customer_email", "placed_at", "amount", "amount_cents"),
+    *("discount_code", "category", "status", "fulfillment_status", "tracking_url", "item_count"),
+)
+
+
+@given(st.dictionaries(st.sampled_from(_ORDER_FIELDS), _FIELD_TEXT), st.booleans())
+@settings(max_examples=3000, deadline=None)
+def test_an_order_row_is_its_records_values_with_the_same_refusals(
+    changes: dict[str, object], whole: bool
+) -> None:
+    fields = (ORDER | changes) if whole else changes
+    try:
+        expected: object = order_row_of(order_record(fields))
+    except FieldProblem as problem:
+        expected = (problem.field, problem.message)
+    try:
+        got: object = order_row(fields)
+    except FieldProblem as problem:
+        got = (problem.field, problem.message)
+    assert got == expected
