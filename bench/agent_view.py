@@ -29,7 +29,7 @@ CARDS = ("/sidebar/suggestions", "/sidebar/orders", "/sidebar/review")
 _CARDS_IN_VIEW = 'id="rg-suggestions"'
 _SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
 # The parts of the view's answer the service times on its own (`observability.time_part`).
-_PART_TIMING = re.compile(r"(suggestions|orders|review);dur=([0-9.]+)")
+_PART_TIMING = re.compile(r"(state|suggestions|orders|review);dur=([0-9.]+)")
 
 
 @dataclass(frozen=True)

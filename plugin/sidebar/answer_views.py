@@ -128,7 +128,9 @@ def cards_after_banner(
 
     What the cards must know of the ticket first (the rule book's revision, whether it has
     actions, a review) is read once for them (`ticket_state`)."""
+    started = time.perf_counter()
     known = _ticket_state(installation, snapshot, now)
+    time_part("state", started)
 
     def orders() -> str:
         found = read_orders(installation, snapshot, now=now)
