@@ -78,7 +78,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     read_cache.install_hooks()
     database = db.database(app)
     shared = (
-        DatabaseSharedStore(database.sessions, keep_seconds=settings.stale_keep_seconds)
+        DatabaseSharedStore(
+            database.sessions,
+            keep_seconds=settings.stale_keep_seconds,
+            read_sessions=database.apart_sessions,
+        )
         if settings.shared_cache
         else None
     )

@@ -41,8 +41,17 @@ def split_key(key: Hashable) -> tuple[int, str] | None:
 class DatabaseSharedStore:
     """A `plugin.sidebar.upstream.SharedStore` in the `shared_cache` table."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, keep_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        keep_seconds: float,
+        read_sessions: sessionmaker[Session] | None = None,
+    ) -> None:
+        """`sessions` write; `read_sessions` (the database's `apart_sessions`: one statement
+        needs no transaction, so no BEGIN and ROLLBACK round trips) read, else `sessions`."""
         self._sessions = sessions
+        self._read_sessions = read_sessions or sessions
         self._keep = timedelta(seconds=keep_seconds)
         self._lock = threading.Lock()
         self._next_prune = time.monotonic() + PRUNE_INTERVAL_SECONDS
@@ -53,10 +62,7 @@ class DatabaseSharedStore:
             return None
         installation_id, text = parts
         try:
-            with self._sessions() as session:
-                if session.get_bind().dialect.name != "sqlite":
-                    # One statement needs no transaction: no BEGIN and ROLLBACK round trips.
-                    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            with self._read_sessions() as session:
                 bound = {"installation_id": installation_id, "key": text}
                 row = session.execute(_read_query(), bound).first()
         except SQLAlchemyError as error:
