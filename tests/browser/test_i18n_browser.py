@@ -63,8 +63,11 @@ def test_the_sidebar_speaks_the_agents_language(
         expect(banner.locator(".rg-badge")).to_contain_text(badge)
         banner.locator("summary").first.click()
         expect(banner.locator(".rg-stats")).to_contain_text(stats)
-        # "6.404 €": the figure, then its source for screen readers.
-        spend = banner.locator(".rg-stat .rg-figure").nth(1).inner_text().splitlines()[0]
+        # "6.404 €": the figure, then its source for screen readers. The details open once their
+        # styles have come, after the click: wait for that, or the figure's rendered text is "".
+        figure = banner.locator(".rg-stat .rg-figure").nth(1)
+        expect(figure).to_be_visible()
+        spend = figure.inner_text().splitlines()[0]
         assert re.fullmatch(money, spend.strip()), spend
         # The cards after the banner are in the same language.
         suggestions = sidebar.locator(".rg-suggestions")
