@@ -115,11 +115,18 @@ def customer_card(
     now: datetime,
     reads: ReadCache | None = None,
 ) -> CustomerCard:
-    """The customer's profile, the guidance it calls for, and their orders: two statements,
-    their orders (`orders_of`, through `reads`) and their facts; the installation's settings
-    through `reads`."""
+    """The customer's profile, the guidance it calls for, and their orders: one statement,
+    their orders (kept in `reads` as `orders_of` keeps them) and their facts; the
+    installation's settings through `reads`."""
     settings = card_settings(session, installation.id, reads=reads)
-    stored = orders_of(session, installation.id, customer.id, reads=reads)
+    read: list[customers.StoredFacts] = []
+
+    def load() -> tuple[customers.StoredOrder, ...]:
+        stored, facts = customers.stored_orders_and_facts_of(session, installation.id, customer.id)
+        read.append(facts)
+        return stored
+
+    stored = orders_of(session, installation.id, customer.id, reads=reads, load=load)
     history = history_of(
         customer.customer_since,
         [
@@ -136,7 +143,8 @@ def customer_card(
         cut_points=settings.cut_points,
         personas=settings.personas,
     )
-    facts = customers.stored_facts_of(session, customer=customer)
+    # The orders may have been kept without their facts (the orders card read them first).
+    facts = read[0] if read else customers.stored_facts_of(session, customer=customer)
     return CustomerCard(
         profile=profile,
         guidance=guidance_for(
@@ -151,18 +159,24 @@ def customer_card(
 
 
 def orders_of(
-    session: Session, installation_id: int, customer_id: int, *, reads: ReadCache | None
+    session: Session,
+    installation_id: int,
+    customer_id: int,
+    *,
+    reads: ReadCache | None,
+    load: Callable[[], tuple[customers.StoredOrder, ...]] | None = None,
 ) -> tuple[customers.StoredOrder, ...]:
-    """Every stored order of the customer (`lookup.stored_orders_of`) through `reads`: the
-    card's profile and the recent orders the cards show are drawn from one read."""
+    """Every stored order of the customer (`lookup.stored_orders_of`, or `load` when given)
+    through `reads`: the card's profile and the recent orders the cards show are drawn from
+    one read."""
 
-    def load() -> tuple[customers.StoredOrder, ...]:
+    def read() -> tuple[customers.StoredOrder, ...]:
         return customers.stored_orders_of(session, installation_id, customer_id)
 
     if reads is None:
-        return load()
+        return (load or read)()
     found: tuple[customers.StoredOrder, ...] = reads.get(
-        installation_id, ("orders of", customer_id), load
+        installation_id, ("orders of", customer_id), load or read
     )
     return found
 

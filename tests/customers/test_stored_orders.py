@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from plugin.customers import lookup, recent_orders, segmentation
 from plugin.customers.histories import history_of
-from plugin.models import Customer, Installation, Order
+from plugin.models import Customer, CustomerFact, Installation, Order
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456)
 
@@ -155,3 +155,67 @@ def test_the_profile_drawn_from_the_orders_is_the_one_read_from_the_histories(
     read = segmentation.profile_for_customer(storage_session, installation, sam, now=NOW)
     assert drawn == read
     assert len(history.orders) == 8
+
+
+def test_orders_and_facts_in_one_statement_are_the_two_reads(
+    storage_session: Session, sam: Customer
+) -> None:
+    """What a customer's card reads in one statement (`stored_orders_and_facts_of`) is what
+    `stored_orders_of` and `stored_facts_of` read: every order in order, every fact by source,
+    JSON values and times as stored; another customer's and installation's rows left out."""
+    session = storage_session
+    fetched = NOW - timedelta(hours=3)
+    bo = session.query(Customer).filter_by(installation_id=sam.installation_id, name="Bo Roe").one()
+    session.add_all(
+        [
+            CustomerFact(
+                installation_id=sam.installation_id,
+                customer_id=sam.id,
+                name="top_categories",
+                value=["Shoes", "Bags"],
+                source="orders",
+                fetched_at=fetched,
+            ),
+            CustomerFact(
+                installation_id=sam.installation_id,
+                customer_id=sam.id,
+                name="order_count",
+                value=9,
+                source="orders",
+                fetched_at=fetched,
+            ),
+            CustomerFact(
+                installation_id=sam.installation_id,
+                customer_id=sam.id,
+                name="plan",
+                value={"tier": "gold", "since": "2024-01-02"},
+                source="zendesk",
+                fetched_at=NOW,
+            ),
+            CustomerFact(
+                installation_id=sam.installation_id,
+                customer_id=bo.id,
+                name="plan",
+                value="silver",
+                source="zendesk",
+                fetched_at=NOW,
+            ),
+        ]
+    )
+    session.flush()
+    orders, facts = lookup.stored_orders_and_facts_of(session, sam.installation_id, sam.id)
+    assert orders == lookup.stored_orders_of(session, sam.installation_id, sam.id)
+    assert len(orders) == 9
+    assert facts == lookup.stored_facts_of(session, customer=sam)
+    assert facts == {
+        "orders": {
+            "top_categories": (["Shoes", "Bags"], fetched),
+            "order_count": (9, fetched),
+        },
+        "zendesk": {"plan": ({"tier": "gold", "since": "2024-01-02"}, NOW)},
+    }
+    # A customer without facts, and without orders; another installation reads nothing.
+    assert lookup.stored_orders_and_facts_of(session, bo.installation_id, bo.id)[1] == {
+        "zendesk": {"plan": ("silver", NOW)}
+    }
+    assert lookup.stored_orders_and_facts_of(session, sam.installation_id + 1, sam.id) == ((), {})
