@@ -166,40 +166,23 @@ def test_orders_and_facts_in_one_statement_are_the_two_reads(
     session = storage_session
     fetched = NOW - timedelta(hours=3)
     bo = session.query(Customer).filter_by(installation_id=sam.installation_id, name="Bo Roe").one()
+
+    def fact(who: Customer, name: str, value: object, source: str, at: datetime) -> CustomerFact:
+        return CustomerFact(
+            installation_id=who.installation_id,
+            customer_id=who.id,
+            name=name,
+            value=value,
+            source=source,
+            fetched_at=at,
+        )
+
     session.add_all(
         [
-            CustomerFact(
-                installation_id=sam.installation_id,
-                customer_id=sam.id,
-                name="top_categories",
-                value=["Shoes", "Bags"],
-                source="orders",
-                fetched_at=fetched,
-            ),
-            CustomerFact(
-                installation_id=sam.installation_id,
-                customer_id=sam.id,
-                name="order_count",
-                value=9,
-                source="orders",
-                fetched_at=fetched,
-            ),
-            CustomerFact(
-                installation_id=sam.installation_id,
-                customer_id=sam.id,
-                name="plan",
-                value={"tier": "gold", "since": "2024-01-02"},
-                source="zendesk",
-                fetched_at=NOW,
-            ),
-            CustomerFact(
-                installation_id=sam.installation_id,
-                customer_id=bo.id,
-                name="plan",
-                value="silver",
-                source="zendesk",
-                fetched_at=NOW,
-            ),
+            fact(sam, "top_categories", ["Shoes", "Bags"], "orders", fetched),
+            fact(sam, "order_count", 9, "orders", fetched),
+            fact(sam, "plan", {"tier": "gold", "since": "2024-01-02"}, "zendesk", NOW),
+            fact(bo, "plan", "silver", "zendesk", NOW),
         ]
     )
     session.flush()
