@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TypeGuard
 
 from babel import Locale
-from babel.numbers import format_currency, get_currency_symbol
+from babel.numbers import NumberPattern, get_currency_symbol, parse_pattern
 
 from plugin.domain.gesture_binding import GestureBinding, read_binding
 from plugin.domain.personas import ConditionError, InvalidConditions
@@ -64,17 +64,24 @@ def money(
     `to_the_cent` shows cents only when there are some: "$7.88", "$15".
     """
     if to_the_cent and cents % 100:
-        amount = Decimal(cents) / 100
-        return format_currency(amount, currency, _pattern(locale, currency, 2), locale=locale)
-    pattern = _pattern(locale, currency, 0)
-    return format_currency(
-        Decimal(whole_units(cents)), currency, pattern, locale=locale, currency_digits=False
+        pattern, parsed = _number_pattern(locale, currency, 2)
+        return str(pattern.apply(Decimal(cents) / 100, parsed, currency=currency))
+    pattern, parsed = _number_pattern(locale, currency, 0)
+    return str(
+        pattern.apply(Decimal(whole_units(cents)), parsed, currency=currency, currency_digits=False)
     )
 
 
 def amount(cents: int, currency: str = "USD", *, to_the_cent: bool = False) -> Amount:
     """`money` in US English, keeping its numbers so the web layer formats it for the agent."""
     return Amount(money(cents, currency, to_the_cent=to_the_cent), cents, currency, to_the_cent)
+
+
+@lru_cache(maxsize=256)
+def _number_pattern(locale: str, currency: str, decimals: int) -> tuple[NumberPattern, Locale]:
+    """`_pattern` parsed, and the locale: what Babel's `format_currency` would parse again on
+    every amount (a sidebar view shows several)."""
+    return parse_pattern(_pattern(locale, currency, decimals)), Locale.parse(locale)
 
 
 @lru_cache(maxsize=256)

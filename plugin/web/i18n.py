@@ -14,6 +14,7 @@ from typing import Any
 import flask_babel  # type: ignore[import-untyped]
 from babel import Locale, UnknownLocaleError
 from flask import Flask, g, has_request_context, request
+from flask_babel.speaklater import LazyString  # type: ignore[import-untyped]
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -129,14 +130,20 @@ def babel_locale() -> Locale:
     return chosen if isinstance(chosen, Locale) else Locale.parse(DEFAULT_LOCALE)
 
 
+# These read the request's catalog as the templates do (`_translations`), as Flask-Babel's own
+# functions would, without looking its domain and catalog up again on each call.
+
+
 def gettext(text: str, **variables: object) -> str:
     """`text` in the request's language, with `%(name)s` filled in from `variables`."""
-    return str(flask_babel.gettext(text, **variables))
+    translated = str(_translations().ugettext(text))
+    return translated % variables if variables else translated
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: object) -> str:
     """The singular or plural (as the request's language counts them), `%(num)d` filled in."""
-    return str(flask_babel.ngettext(singular, plural, num, **variables))
+    variables.setdefault("num", num)
+    return str(_translations().ungettext(singular, plural, num)) % variables
 
 
 def lazy_gettext(text: str) -> str:
@@ -144,7 +151,7 @@ def lazy_gettext(text: str) -> str:
 
     Typed as the string it becomes: Jinja and str.join turn it into one on use.
     """
-    return flask_babel.lazy_gettext(text)  # type: ignore[no-any-return]
+    return LazyString(gettext, text)  # type: ignore[no-any-return]
 
 
 def say(sentence: str) -> str:
