@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 
 from plugin import db
 from plugin.clock import utcnow
@@ -76,11 +77,23 @@ def launch() -> tuple[str, int]:
     session_token = sidebar_sessions().issue(
         SidebarSession(installation_id=installation.id, user_id=launched.user_id, viewer=viewer)
     )
-    return render_template(
-        "sidebar/page.html",
-        session_token=session_token,
-        sdk_url=sdk_url(installation),
+    return sidebar_page(sdk_url(installation)).replace(
+        _SESSION_SLOT, str(escape(session_token)), 1
     ), 200
+
+
+# Where the session token goes in the sidebar's page, rendered without it: the page is the
+# same for every launch in a language, but for the token.
+_SESSION_SLOT = "regulars-session-token-slot"
+
+
+def sidebar_page(sdk: str) -> str:
+    """The sidebar's page with `_SESSION_SLOT` for its token, rendered once per language, SDK
+    and mount point (`RenderedParts`: a launch's page cost a fifth of the launch)."""
+    return helpdesks().rendered.render(
+        ("sidebar/page.html", request_locale(), sdk, request.script_root),
+        lambda: render_template("sidebar/page.html", session_token=_SESSION_SLOT, sdk_url=sdk),
+    )
 
 
 def sdk_url(installation: Installation) -> str:

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from plugin.demo import signing
+from plugin.helpdesks.tokens import SidebarSessions
 from plugin.models import Installation, Persona, SegmentGuidance
 from tests import tokens
 
@@ -49,6 +50,34 @@ def test_signed_post_serves_the_sidebar_page(
     assert "frame-ancestors 'self' https://*.zendesk.com" in policy
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert session_token(html)
+
+
+def test_each_launch_gets_its_own_session_in_its_language(
+    app: Flask, client: FlaskClient, demo_installation: Installation
+) -> None:
+    """The page is rendered once per language and kept (`sidebar_page`); the session token
+    each launch issued is the one its page carries, never another launch's."""
+    agents = ["80001", "80002", "80003"]
+    pages = [
+        launch(client, demo_token(app, demo_installation, sub=agent)).get_data(True)
+        for agent in agents
+    ]
+    german = launch(
+        client, demo_token(app, demo_installation, sub="80004"), QUERY | {"locale": "de"}
+    ).get_data(True)
+    for page, agent in zip([*pages, german], [*agents, "80004"], strict=True):
+        token = session_token(page)
+        assert page.count(token) == 1
+        assert "slot" not in page
+        sidebar = sidebar_sessions_of(app).verify(token)
+        assert (sidebar.installation_id, sidebar.user_id) == (demo_installation.id, agent)
+    assert '<html lang="de">' in german and '<html lang="en-US">' in pages[0]
+    assert "Looking up this customer" in pages[0] and "Looking up this customer" not in german
+
+
+def sidebar_sessions_of(app: Flask) -> SidebarSessions:
+    sessions: SidebarSessions = app.extensions["regulars.sidebar_sessions"]
+    return sessions
 
 
 @pytest.mark.parametrize(
