@@ -347,8 +347,9 @@ def test_an_import_commits_its_first_batches_sooner_so_their_rows_are_measured_e
 ) -> None:
     # PostgreSQL plans a batch's lookups by the table's statistics, which say nothing of an
     # installation's rows until ANALYZE, after 1, 2, 4, 8... commits: the first commits come
-    # after 1, 2, 4, 8 batches' rows, then every COMMIT_ROWS.
+    # after 1, 2, 4, 8 batches' rows, then every COMMIT_ROWS (SQLITE_COMMIT_ROWS on SQLite).
     monkeypatch.setattr(csv_import, "COMMIT_ROWS", 50)
+    monkeypatch.setattr(csv_import, "SQLITE_COMMIT_ROWS", 50)
     stored_at_commits: list[int] = []
     measured = csv_import.analyze_as_they_grow
 
