@@ -123,6 +123,7 @@ def create_engine(url: str) -> Engine:
             hide_parameters=True,  # a statement's values are customer data: keep them out of logs
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "checkin", _foreign_keys_back_on)
         return engine
     engine = sa.create_engine(url, pool_size=5, max_overflow=10, hide_parameters=True)
     ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
@@ -184,6 +185,43 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# Marks a pooled SQLite connection whose foreign-key checks `foreign_keys_off` turned off.
+_FOREIGN_KEYS_OFF = "regulars_foreign_keys_off"
+
+
+def foreign_keys_off(session: Session) -> bool:
+    """On SQLite, stop checking foreign keys on the session's connection; True if they are off.
+
+    For a bulk write that checks its references itself, once per transaction rather than a
+    B-tree probe per row. SQLite ignores the setting inside a transaction, so call it before
+    the transaction's first write. They are on again when the connection returns to the pool
+    (a commit or rollback returns it), before anyone else can use it, or `foreign_keys_on`.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return False
+    connection = session.connection()
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.info[_FOREIGN_KEYS_OFF] = True
+    return not connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one()
+
+
+def foreign_keys_on(session: Session) -> None:
+    """Check foreign keys again on a connection `foreign_keys_off` turned them off on, when
+    the session keeps its connection across commits (one bound to a connection)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    connection = session.connection()
+    if connection.info.pop(_FOREIGN_KEYS_OFF, False):
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+def _foreign_keys_back_on(dbapi_connection: Any, record: Any) -> None:
+    """On a connection's return to the pool (its transaction ended), check foreign keys again
+    if a bulk write turned them off: no one else may write through it unchecked."""
+    if record.info.pop(_FOREIGN_KEYS_OFF, False) and dbapi_connection is not None:
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 def dialect_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:

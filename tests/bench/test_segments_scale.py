@@ -166,6 +166,7 @@ def test_an_import_that_fails_midway_refreshes_what_it_committed(
     with open(data.customers_csv, encoding="utf-8", newline="") as stream:
         import_csv(session, installation.id, stream, kind="customers", now=segments_data.NOW)
     monkeypatch.setattr("plugin.customers.csv_import.COMMIT_ROWS", 1_000)
+    monkeypatch.setattr("plugin.customers.csv_import.SQLITE_COMMIT_ROWS", 1_000)
     text = Path(data.orders_csv).read_text(encoding="utf-8")
     calls = 0
     real_store = __import__(

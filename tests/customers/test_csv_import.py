@@ -19,7 +19,7 @@ from plugin import db
 from plugin.customers import csv_import
 from plugin.customers.csv_import import ImportFileError, import_csv
 from plugin.customers.records import customer_record, order_record
-from plugin.customers.store import store_customers, store_orders
+from plugin.customers.store import store_customers, store_order_rows, store_orders
 from plugin.models import Customer, CustomerFact, Installation, Order
 
 NOW = datetime(2026, 11, 24, 12, 0)
@@ -347,8 +347,9 @@ def test_an_import_commits_its_first_batches_sooner_so_their_rows_are_measured_e
 ) -> None:
     # PostgreSQL plans a batch's lookups by the table's statistics, which say nothing of an
     # installation's rows until ANALYZE, after 1, 2, 4, 8... commits: the first commits come
-    # after 1, 2, 4, 8 batches' rows, then every COMMIT_ROWS.
+    # after 1, 2, 4, 8 batches' rows, then every COMMIT_ROWS (SQLITE_COMMIT_ROWS on SQLite).
     monkeypatch.setattr(csv_import, "COMMIT_ROWS", 50)
+    monkeypatch.setattr(csv_import, "SQLITE_COMMIT_ROWS", 50)
     stored_at_commits: list[int] = []
     measured = csv_import.analyze_as_they_grow
 
@@ -376,3 +377,52 @@ def test_an_import_commits_its_first_batches_sooner_so_their_rows_are_measured_e
     )
     assert report.created == 170
     assert stored_at_commits == [10, 20, 40, 80, 130, 170]
+
+
+def test_an_orders_import_on_sqlite_checks_its_customers_per_transaction_not_per_row(
+    storage_app: Flask,
+    session: Session,
+    installation: Installation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("foreign keys are turned off on SQLite only")
+    run_import(session, installation, "customers", CUSTOMERS_CSV)
+    checked_while_storing: list[int] = []
+    real_store = store_order_rows
+
+    def store(session: Session, *args: Any, **kwargs: Any) -> Any:
+        checked_while_storing.append(session.execute(sa.text("PRAGMA foreign_keys")).scalar_one())
+        return real_store(session, *args, **kwargs)
+
+    monkeypatch.setattr(csv_import, "store_order_rows", store)
+    report = run_import(session, installation, "orders", ORDERS_CSV)
+    assert report.created == 3
+    assert checked_while_storing == [0]
+    # Back on for whoever uses the connection next, this session or another.
+    assert session.execute(sa.text("PRAGMA foreign_keys")).scalar_one() == 1
+    session.commit()
+    with db.database(storage_app).sessions() as other:
+        assert other.execute(sa.text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def test_orders_written_for_a_customer_deleted_during_the_import_are_not_kept(
+    session: Session, installation: Installation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("foreign keys are turned off on SQLite only")
+    run_import(session, installation, "customers", CUSTOMERS_CSV)
+    real_store = store_order_rows
+
+    def store_then_delete(session: Session, *args: Any, **kwargs: Any) -> Any:
+        stored = real_store(session, *args, **kwargs)
+        # As if deleted between the batch's lookup and its write: nothing cascades now.
+        session.execute(sa.delete(Customer).where(Customer.external_id == "C-1"))
+        return stored
+
+    monkeypatch.setattr(csv_import, "store_order_rows", store_then_delete)
+    with pytest.raises(csv_import.CustomerDeletedError):
+        run_import(session, installation, "orders", ORDERS_CSV)
+    assert session.scalar(sa.select(sa.func.count()).select_from(Order)) == 0
+    assert session.scalar(sa.select(sa.func.count()).select_from(Customer)) == 3
+    assert session.execute(sa.text("PRAGMA foreign_keys")).scalar_one() == 1

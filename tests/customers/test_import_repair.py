@@ -115,6 +115,7 @@ def test_an_orders_import_killed_after_a_batch_is_repaired_by_running_it_again(
     customers, orders = files()
     run(session, installation, "customers", customers)
     monkeypatch.setattr(csv_import, "COMMIT_ROWS", 25)
+    monkeypatch.setattr(csv_import, "SQLITE_COMMIT_ROWS", 25)
     batches = 0
 
     def store_then_die(*args: Any, **kwargs: Any) -> Any:
