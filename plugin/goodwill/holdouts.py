@@ -2,16 +2,19 @@
 record of every eligible ticket, shown or held out, that the effects report compares.
 
 No Flask here. `split_held_out` is called by `suggestions_for`; the card's view records what it
-returns (`record_exposures`) when the ticket came from the helpdesk, not from the agent's page.
+returns (`ExposureRecords`, after the answer, on a worker thread) when the ticket came from the
+helpdesk, not from the agent's page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlalchemy as sa
+from cachetools import TTLCache
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +22,13 @@ from plugin.domain.effects import is_held_out
 from plugin.domain.rule_evaluation import Suggestion
 from plugin.domain.rules import Rule
 from plugin.models import RuleExposure
+from plugin.sidebar.writes_apart import Sessions, WritesApart
+
+# How long a process remembers that a ticket's exposure is recorded (and how many it keeps):
+# views within it ask nothing of the database; a view after it asks once again, which also
+# writes again what a customer's erasure took meanwhile.
+REMEMBERED_SECONDS = 600
+REMEMBERED_MAX = 50_000
 
 
 @dataclass(frozen=True)
@@ -130,3 +140,75 @@ def record_exposures(
     except IntegrityError:
         # Two views of the ticket at once: the other recorded it first.
         session.rollback()
+
+
+class ExposureRecords:
+    """Each ticket's exposures, recorded once, after the view's answer, on a worker thread.
+
+    A card with rules that hold customers out recorded its ticket's exposures on every view,
+    in the view: a SELECT of what was recorded, and on a first view an INSERT and its commit,
+    which the agent waited for (an event's ticket's first view most of all). Here the process
+    remembers what it recorded (`REMEMBERED_SECONDS`): a later view of the ticket writes
+    nothing and asks nothing, and a new exposure is written by `writes` once the answer is made
+    (`start`), in a session from `sessions` (commits that need not wait for the disk: a power
+    cut may lose the last moments', and the ticket's next view records them again, in the same
+    group, as a customer's group is drawn from who they are). A write that fails is forgotten
+    here, so that the ticket's next view tries again. Without `writes` (tests, scripts) the
+    exposures are written at once.
+    """
+
+    def __init__(self, sessions: Sessions, writes: WritesApart | None = None) -> None:
+        self._sessions = sessions
+        self._writes = writes
+        self._lock = threading.Lock()
+        self._recorded: TTLCache[tuple[int, str, int], bool] = TTLCache(
+            maxsize=REMEMBERED_MAX, ttl=REMEMBERED_SECONDS
+        )
+
+    def record(
+        self,
+        installation_id: int,
+        *,
+        ticket_id: str,
+        found: TicketExposures,
+        now: datetime,
+        start: Callable[[Callable[[], None]], None] | None = None,
+    ) -> None:
+        """Record the ticket's exposures this process has not recorded yet; see the class."""
+        keys = {e.rule_id: (installation_id, ticket_id, e.rule_id) for e in found.exposures}
+        with self._lock:
+            new = [e for e in found.exposures if keys[e.rule_id] not in self._recorded]
+            for exposure in new:
+                self._recorded[keys[exposure.rule_id]] = True
+        if not new:
+            return
+        unrecorded = replace(found, exposures=tuple(new))
+
+        def write(session: Session) -> None:
+            record_exposures(
+                session, installation_id, ticket_id=ticket_id, found=unrecorded, now=now
+            )
+
+        def failed() -> None:
+            with self._lock:
+                for exposure in new:
+                    self._recorded.pop(keys[exposure.rule_id], None)
+
+        if self._writes is None:
+            try:
+                with self._sessions() as session:
+                    write(session)
+            except Exception:
+                failed()
+                raise
+            return
+        writes, sessions = self._writes, self._sessions
+
+        def submit() -> None:
+            writes.submit(sessions, write, what="a rule's exposure", failed=failed)
+
+        (start or _now)(submit)
+
+
+def _now(work: Callable[[], None]) -> None:
+    work()

@@ -27,7 +27,6 @@ from plugin.gestures.planning import enabled_kinds
 from plugin.goodwill.actions import record_action
 from plugin.goodwill.card_words import condition_words, done_line
 from plugin.goodwill.errors import ActionRefused, InvalidAction, NotFound
-from plugin.goodwill.holdouts import record_exposures
 from plugin.goodwill.money import cents_as_units, exact_money
 from plugin.goodwill.suggestions import SuggestionsCard, suggestions_for
 from plugin.goodwill.undo import UNDOABLE, change_reason, undo_action
@@ -40,6 +39,7 @@ from plugin.sidebar.views import (
     card_to_act_on,
     card_to_show,
 )
+from plugin.web.after_response import later
 from plugin.web.i18n import gettext, request_locale, say
 from plugin.web.masking import viewer_mask
 from plugin.web.settings import settings
@@ -294,19 +294,15 @@ def render_card(
             offers=tuple(replace(offer, priced_from=None) for offer in card.offers),
         )
     # The page's copy of a ticket is good for showing, never for deciding what to record.
-    # Recorded without waiting for the disk, in a transaction of its own, as a ticket's first
-    # view (an event's ticket's, most of all) would otherwise wait on it: a power cut may lose
-    # the last moments' exposures, and the ticket's next view records them again, in the same
-    # group (a customer's group is drawn from who they are, not when).
+    # Recorded once the answer is made (`ExposureRecords`): the agent does not wait for it.
     if card.exposures is not None and card.exposures.exposures and not snapshot.ticket_from_page:
-        with db.database().unsynced_session() as own:
-            record_exposures(
-                own,
-                installation.id,
-                ticket_id=snapshot.ticket.id,
-                found=card.exposures,
-                now=now,
-            )
+        helpdesks().exposures.record(
+            installation.id,
+            ticket_id=snapshot.ticket.id,
+            found=card.exposures,
+            now=now,
+            start=later,
+        )
     window = settings().undo_seconds
     undoable = (
         recorded

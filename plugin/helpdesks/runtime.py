@@ -16,6 +16,7 @@ from plugin import db
 from plugin.config import Settings
 from plugin.customers.shopify_client import ShopifyClient
 from plugin.customers.shopify_connection import shopify_client_for
+from plugin.goodwill.holdouts import ExposureRecords
 from plugin.helpdesks import Connections, helpdesk_for
 from plugin.helpdesks.http import AccountSessions
 from plugin.helpdesks.interface import Helpdesk
@@ -32,6 +33,7 @@ from plugin.sidebar.upstream import (
     UpstreamPolicy,
 )
 from plugin.sidebar.view_budget import ViewBudgets
+from plugin.sidebar.writes_apart import WritesApart
 
 EXTENSION_KEY = "regulars.helpdesks"
 CLIENT_CACHE_SECONDS = 300
@@ -53,8 +55,12 @@ class Helpdesks:
     shop_synced: LockedTTLCache[Hashable, datetime]
     # What the sidebar reads from the database, kept a few seconds (plugin/sidebar/read_cache.py).
     reads: ReadCache
+    # What views record for reports, written after their answer on the executor's threads.
+    writes: WritesApart
     # The sidebar's records of seen tickets, written at most once a minute per ticket.
     seen: SeenTicketWrites
+    # The rules' exposures of each ticket, for the effects report, written once a ticket.
+    exposures: ExposureRecords
     # The banner and cards as rendered, by the values they show (plugin/sidebar/rendered.py).
     rendered: RenderedParts
     # One deadline per agent's view of a ticket, shared by the banner and its cards.
@@ -66,7 +72,7 @@ class Helpdesks:
 
     def close(self) -> None:
         """Stop the worker threads and close pooled connections (tests, shutdown)."""
-        self.seen.wait(timeout=5)
+        self.writes.wait(timeout=5)
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.connections.accounts.close()
 
@@ -86,10 +92,11 @@ def init_app(app: Flask, settings: Settings) -> None:
         if settings.shared_cache
         else None
     )
+    writes = WritesApart(executor)
     seen = SeenTicketWrites(
         interval_seconds=settings.seen_ticket_write_seconds,
         sessions=database.sessions,
-        executor=executor,
+        writes=writes,
     )
     _unflushed[seen] = database
     app.extensions[EXTENSION_KEY] = Helpdesks(
@@ -110,7 +117,9 @@ def init_app(app: Flask, settings: Settings) -> None:
         shop_synced=LockedTTLCache(maxsize=DEFAULT_MAX_ENTRIES, ttl=settings.stale_keep_seconds),
         executor=executor,
         reads=ReadCache(ttl_seconds=settings.read_cache_seconds),
+        writes=writes,
         seen=seen,
+        exposures=ExposureRecords(database.unsynced_session, writes),
         # Off with the read cache, so that the naive configuration caches nothing.
         rendered=RenderedParts(enabled=settings.read_cache_seconds > 0),
         views=ViewBudgets(budget_seconds=settings.upstream_budget_ms / 1000),

@@ -5,23 +5,19 @@ The only rows a sidebar view writes (besides caches): `SeenTicket`, for rule rep
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin import db
 from plugin.domain.helpdesk import Ticket
 from plugin.models import SeenTicket
-
-log = logging.getLogger(__name__)
+from plugin.sidebar.writes_apart import WritesApart
 
 
 @dataclass
@@ -45,8 +41,8 @@ class SeenTicketWrites:
     exit, `flush`). So `last_seen_at` and `view_count` lag by an interval at most; a worker
     killed outright loses at most that interval's counts, never a ticket.
 
-    Given `sessions` and an `executor`, the writes run there, in a session of their own: the
-    view that makes one does not wait for its commit (a cold view's last database write).
+    Given `sessions` and `writes`, the writes run on a worker thread, in a session of their own
+    (`WritesApart`): the view that makes one does not wait for its commit.
     """
 
     def __init__(
@@ -54,14 +50,13 @@ class SeenTicketWrites:
         *,
         interval_seconds: float,
         sessions: sessionmaker[Session] | None = None,
-        executor: Executor | None = None,
+        writes: WritesApart | None = None,
     ) -> None:
         self._interval = interval_seconds
         self._sessions = sessions
-        self._executor = executor
+        self._writes = writes
         self._lock = threading.Lock()
         self._tickets: dict[tuple[int, str], _Seen] = {}
-        self._writing: set[Future[None]] = set()
 
     def record(
         self,
@@ -107,23 +102,16 @@ class SeenTicketWrites:
                 more_views=due,
             )
 
-        if self._sessions is None or self._executor is None:
+        if self._sessions is None or self._writes is None:
             write(session())
             return
-        (start or _now)(lambda: self._submit(write))
-
-    def _submit(self, write: Callable[[Session], None]) -> None:
-        assert self._executor is not None
-        future = self._executor.submit(self._write_apart, write)
-        with self._lock:
-            self._writing.add(future)
-        future.add_done_callback(self._done)
+        sessions, writes = self._sessions, self._writes
+        (start or _now)(lambda: writes.submit(sessions, write, what="a seen ticket"))
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the writes under way (tests, shutdown)."""
-        with self._lock:
-            writing = list(self._writing)
-        wait(writing, timeout=timeout)
+        if self._writes is not None:
+            self._writes.wait(timeout)
 
     def flush(self, session: Session) -> None:
         """Wait for the writes under way, then write every view counted and not yet written."""
@@ -133,19 +121,6 @@ class SeenTicketWrites:
         if due:
             _add_views(session, due)
             session.commit()
-
-    def _write_apart(self, write: Callable[[Session], None]) -> None:
-        assert self._sessions is not None
-        try:
-            with self._sessions() as session:
-                write(session)
-        except SQLAlchemyError as error:
-            # Bookkeeping for rule replays: the view was shown; say why its record was not.
-            log.warning("a seen ticket was not recorded: %s", error)
-
-    def _done(self, future: Future[None]) -> None:
-        with self._lock:
-            self._writing.discard(future)
 
     def __len__(self) -> int:
         with self._lock:

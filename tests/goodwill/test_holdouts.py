@@ -3,10 +3,13 @@ shown one; the rule form reads, checks and shows the share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from plugin import db
@@ -14,9 +17,10 @@ from plugin.domain.effects import is_held_out
 from plugin.domain.rules import RULE_FIELDS, InvalidRule, parse_rule
 from plugin.goodwill import holdouts
 from plugin.goodwill.errors import ActionRefused
-from plugin.goodwill.holdouts import customer_key, record_exposures
+from plugin.goodwill.holdouts import ExposureRecords, customer_key, record_exposures
 from plugin.goodwill.rule_forms import read_rule_form, rule_definition, rule_form
 from plugin.models import RuleExposure
+from plugin.sidebar.writes_apart import WritesApart
 from tests.goodwill.world import NOW, act, card, set_up
 
 
@@ -99,3 +103,89 @@ def test_the_rule_form_reads_checks_and_shows_the_holdout_share() -> None:
     too_much, _ = rule_definition(read_rule_form(base | {"holdout_percent": "60"}), RULE_FIELDS)
     with pytest.raises(InvalidRule, match="holdout_percent"):
         parse_rule(too_much, rule_id="late", version=1, fields=RULE_FIELDS, exceptions={"credit"})
+
+
+def _exposure_rows(session: Session, installation_id: int) -> list[tuple[str, bool]]:
+    session.expire_all()
+    return [
+        (row.ticket_id, row.held_out)
+        for row in session.query(RuleExposure).filter_by(installation_id=installation_id)
+    ]
+
+
+def test_a_tickets_exposures_are_written_once_after_the_answer(
+    storage_app: Flask, session: Session
+) -> None:
+    """`ExposureRecords` writes on the worker thread when its caller says (the answer made),
+    and a later view of the same ticket in the process asks the database nothing."""
+    inst = set_up(session, holdout_percent=30)
+    found = card(session, inst).exposures
+    assert found is not None
+    database = db.database(storage_app)
+    asked: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        writes = WritesApart(executor)
+
+        def sessions() -> AbstractContextManager[Session]:
+            asked.append("session")
+            return database.unsynced_session()
+
+        records = ExposureRecords(sessions, writes)
+        held: list[Callable[[], None]] = []
+        records.record(inst.id, ticket_id="501", found=found, now=NOW, start=held.append)
+        writes.wait()
+        assert _exposure_rows(session, inst.id) == [] and len(held) == 1
+        held[0]()
+        writes.wait()
+        assert [ticket for ticket, _ in _exposure_rows(session, inst.id)] == ["501"]
+        for _ in range(3):
+            records.record(inst.id, ticket_id="501", found=found, now=NOW, start=held.append)
+        assert len(held) == 1 and asked == ["session"]
+        # Another ticket is its own record.
+        records.record(inst.id, ticket_id="502", found=found, now=NOW)
+        writes.wait()
+        assert sorted(ticket for ticket, _ in _exposure_rows(session, inst.id)) == ["501", "502"]
+
+
+def test_a_failed_exposure_write_is_tried_again_on_the_next_view(
+    storage_app: Flask, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    inst = set_up(session, holdout_percent=30)
+    found = card(session, inst).exposures
+    assert found is not None
+    database = db.database(storage_app)
+    down = [True]
+
+    @contextmanager
+    def sessions() -> Iterator[Session]:
+        if down[0]:
+            raise OperationalError("INSERT INTO rule_exposures", {}, Exception("database down"))
+        with database.unsynced_session() as own:
+            yield own
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        writes = WritesApart(executor)
+        records = ExposureRecords(sessions, writes)
+        records.record(inst.id, ticket_id="501", found=found, now=NOW)
+        writes.wait()
+        assert _exposure_rows(session, inst.id) == []
+        assert "a rule's exposure was not recorded" in caplog.text
+        down[0] = False
+        records.record(inst.id, ticket_id="501", found=found, now=NOW)
+        writes.wait()
+        assert [ticket for ticket, _ in _exposure_rows(session, inst.id)] == ["501"]
+
+
+def test_two_processes_recording_one_ticket_keep_the_first_record(
+    storage_app: Flask, session: Session
+) -> None:
+    """Each process remembers only its own records: the second asks, finds it, writes none."""
+    inst = set_up(session, holdout_percent=30)
+    found = card(session, inst).exposures
+    assert found is not None
+    database = db.database(storage_app)
+    for _process in range(2):
+        ExposureRecords(database.unsynced_session).record(
+            inst.id, ticket_id="501", found=found, now=NOW
+        )
+    assert [ticket for ticket, _ in _exposure_rows(session, inst.id)] == ["501"]

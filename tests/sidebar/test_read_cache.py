@@ -24,6 +24,7 @@ from plugin.sidebar.seen import SeenTicketWrites
 from plugin.sidebar.shared_cache import DatabaseSharedStore
 from plugin.sidebar.snapshot import REQUESTER_CODEC
 from plugin.sidebar.upstream import UpstreamCache
+from plugin.sidebar.writes_apart import WritesApart
 
 WHEN = datetime(2026, 11, 1, 9, 0)
 
@@ -206,7 +207,9 @@ def test_a_writer_threads_write_starts_when_its_caller_says(
     session, first, _second = installations
     with ThreadPoolExecutor(max_workers=1) as executor:
         writes = SeenTicketWrites(
-            interval_seconds=60, sessions=db.database(storage_app).sessions, executor=executor
+            interval_seconds=60,
+            sessions=db.database(storage_app).sessions,
+            writes=WritesApart(executor),
         )
         held: list[Callable[[], None]] = []
         writes.record(
