@@ -43,6 +43,9 @@ class StoreResult:
     customer_ids: set[int] = field(default_factory=set)
     # The customers the records named (of orders: those found), touched or not.
     customers_named: set[int] = field(default_factory=set)
+    # Customers of unchanged orders whose facts were left for the caller to check
+    # (`store_order_rows`' `check_stale=False`).
+    unchecked_customers: set[int] = field(default_factory=set)
 
     def add(self, other: StoreResult, *, offset: int = 0) -> None:
         self.created += other.created
@@ -51,6 +54,7 @@ class StoreResult:
         self.problems.extend((index + offset, problem) for index, problem in other.problems)
         self.customer_ids |= other.customer_ids
         self.customers_named |= other.customers_named
+        self.unchecked_customers |= other.unchecked_customers
 
 
 def store_customers(
@@ -129,9 +133,15 @@ def store_order_rows(
     source: str,
     now: datetime,
     refresh: bool = True,
+    check_stale: bool = True,
 ) -> StoreResult:
     """`store_orders` for orders as `OrderRow`s, as a bulk import reads them: matched and
-    written without an object or a dict per order."""
+    written without an object or a dict per order.
+
+    Without `check_stale`, the customers of unchanged rows are not checked for stale facts
+    here (that reads their orders through the history index) but handed back in
+    `unchecked_customers`: an import that dropped the index checks them once it is built.
+    """
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
         records = [OrderRecord(*row) for row in rows]
@@ -189,7 +199,9 @@ def store_order_rows(
             unchanged.add(customer_id)
             continue
         result.customer_ids.add(customer_id)
-    if not refresh:
+    if not refresh and not check_stale:
+        result.unchecked_customers = unchanged - result.customer_ids
+    elif not refresh:
         # A bulk import run again after a crash: its customers' facts may be missing or stale.
         result.customer_ids |= customers_with_stale_facts(
             session, installation_id, unchanged - result.customer_ids
