@@ -9,7 +9,7 @@ helpdesk, not from the agent's page.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -22,7 +22,7 @@ from plugin.domain.effects import is_held_out
 from plugin.domain.rule_evaluation import Suggestion
 from plugin.domain.rules import Rule
 from plugin.models import RuleExposure
-from plugin.sidebar.writes_apart import Sessions, WritesApart
+from plugin.sidebar.writes_apart import Sessions, Start, WritesApart, at_once
 
 # How long a process remembers that a ticket's exposure is recorded (and how many it keeps):
 # views within it ask nothing of the database; a view after it asks once again, which also
@@ -172,7 +172,7 @@ class ExposureRecords:
         ticket_id: str,
         found: TicketExposures,
         now: datetime,
-        start: Callable[[Callable[[], None]], None] | None = None,
+        start: Start = at_once,
     ) -> None:
         """Record the ticket's exposures this process has not recorded yet; see the class."""
         keys = {e.rule_id: (installation_id, ticket_id, e.rule_id) for e in found.exposures}
@@ -207,8 +207,4 @@ class ExposureRecords:
         def submit() -> None:
             writes.submit(sessions, write, what="a rule's exposure", failed=failed)
 
-        (start or _now)(submit)
-
-
-def _now(work: Callable[[], None]) -> None:
-    work()
+        start(submit)

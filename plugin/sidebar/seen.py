@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from plugin import db
 from plugin.domain.helpdesk import Ticket
 from plugin.models import SeenTicket
-from plugin.sidebar.writes_apart import WritesApart
+from plugin.sidebar.writes_apart import Start, WritesApart, at_once
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SeenTicketWrites:
         ticket: Ticket,
         customer_id: int | None,
         now: datetime,
-        start: Callable[[Callable[[], None]], None] | None = None,
+        start: Start = at_once,
     ) -> None:
         """Count a view of the ticket; write it, and the views that are due, when it is time.
 
@@ -106,7 +106,7 @@ class SeenTicketWrites:
             write(session())
             return
         sessions, writes = self._sessions, self._writes
-        (start or _now)(lambda: writes.submit(sessions, write, what="a seen ticket"))
+        start(lambda: writes.submit(sessions, write, what="a seen ticket"))
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the writes under way (tests, shutdown)."""
@@ -241,7 +241,3 @@ def _seen_upsert(dialect: str) -> sa.Insert:
             "view_count": SeenTicket.view_count + new.view_count,
         },
     )
-
-
-def _now(work: Callable[[], None]) -> None:
-    work()

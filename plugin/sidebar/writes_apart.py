@@ -21,6 +21,13 @@ log = logging.getLogger(__name__)
 
 Sessions = Callable[[], AbstractContextManager[Session]]
 Write = Callable[[Session], None]
+# Starts a write's submission when its caller chooses (`after_response.later`: once the
+# answer is made); `at_once` when it has no reason to wait.
+Start = Callable[[Callable[[], None]], None]
+
+
+def at_once(work: Callable[[], None]) -> None:
+    work()
 
 
 class WritesApart:
